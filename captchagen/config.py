@@ -1,0 +1,106 @@
+"""The generation config (every setting that decides the images) and its validation."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from captchagen import codec
+from captchagen.alphabet import PRESETS, Alphabet
+from captchagen.errors import BadInput
+from captchagen.fonts import FontInfo, bundled_fonts, check_coverage, load_font
+
+MIN_WIDTH = 24
+MIN_HEIGHT = 20  # below this the smallest font size is too small for FreeType to draw a glyph
+MAX_SIDE = 4096
+# captcha's defaults are sizes 42, 50 and 56 on a 60-pixel-high image; we keep those proportions.
+FONT_SIZE_RATIOS = (0.70, 0.83, 0.93)
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Everything that decides the bytes of a dataset's images (the output folder and workers do not)."""
+
+    n: int = 10_000
+    alphabet: str = PRESETS["upper"]
+    min_len: int = 1
+    max_len: int = 10
+    width: int = 320
+    height: int = 64
+    fonts: tuple[str, ...] = ()  # font file paths; empty means the bundled fonts
+    seed: int = 0
+    shard_size: int = 10_000
+    png_compression: int = 1
+
+    @property
+    def font_sizes(self) -> tuple[int, ...]:
+        return tuple(round(self.height * r) for r in FONT_SIZE_RATIOS)
+
+    @property
+    def num_shards(self) -> int:
+        return math.ceil(self.n / self.shard_size)
+
+    @property
+    def index_width(self) -> int:
+        """Digits of the zero-padded image index in file names."""
+        return max(6, len(str(self.n - 1)))
+
+    def shard_range(self, shard: int) -> range:
+        start = shard * self.shard_size
+        return range(start, min(self.n, start + self.shard_size))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A validated config with its alphabet object and checked fonts."""
+
+    config: GenerationConfig
+    alphabet: Alphabet
+    fonts: tuple[FontInfo, ...] = field(default=())
+
+    @property
+    def font_paths(self) -> list[str]:
+        return [str(f.path) for f in self.fonts]
+
+    def identity(self) -> dict:
+        """The settings as written to the manifest: fonts by name and content hash, not by path."""
+        d = asdict(self.config)
+        d["fonts"] = [{"file": f.name, "sha256": f.sha256} for f in self.fonts]
+        d["font_sizes"] = list(self.config.font_sizes)
+        return d
+
+
+def resolve(config: GenerationConfig) -> Resolved:
+    """Check every setting; raise BadInput naming the first bad one. Reads font files, writes nothing."""
+    c = config
+    if c.n < 1:
+        raise BadInput(f"--n must be at least 1, got {c.n}", param="n")
+    if c.min_len < 1:
+        raise BadInput(f"--min-len must be at least 1, got {c.min_len}", param="min_len")
+    if c.min_len > c.max_len:
+        raise BadInput(f"--min-len ({c.min_len}) is above --max-len ({c.max_len})", param="min_len")
+    if c.shard_size < 1:
+        raise BadInput(f"--shard-size must be at least 1, got {c.shard_size}", param="shard_size")
+    if not 0 <= c.png_compression <= 9:
+        raise BadInput(f"--png-compression must be 0 to 9, got {c.png_compression}", param="png_compression")
+    if c.seed < 0:
+        raise BadInput(f"--seed must be 0 or more, got {c.seed}", param="seed")
+    if not (MIN_WIDTH <= c.width <= MAX_SIDE and MIN_HEIGHT <= c.height <= MAX_SIDE):
+        raise BadInput(
+            f"image size {c.width}x{c.height} is too small to draw on or too large: width must be "
+            f"{MIN_WIDTH} to {MAX_SIDE} and height {MIN_HEIGHT} to {MAX_SIDE} pixels",
+            param="width" if not MIN_WIDTH <= c.width <= MAX_SIDE else "height",
+        )
+    alphabet = Alphabet(c.alphabet)
+    longest = len(f"{c.n - 1:0{c.index_width}d}_.png") + c.max_len * codec.max_escaped_len(alphabet.chars)
+    if longest > codec.MAX_NAME_BYTES:
+        raise BadInput(
+            f"--max-len {c.max_len} makes file names up to {longest} bytes long with this alphabet; "
+            f"the limit is {codec.MAX_NAME_BYTES}",
+            param="max_len",
+        )
+    paths = [Path(p) for p in c.fonts] if c.fonts else bundled_fonts()
+    fonts = tuple(load_font(p) for p in paths)
+    check_coverage(list(fonts), alphabet.chars)
+    return Resolved(config=c, alphabet=alphabet, fonts=fonts)
