@@ -1,0 +1,247 @@
+"""The `captchagen` command line: thin click commands over the library. Importing this never imports torch."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from captchagen import __version__
+from captchagen.alphabet import PRESETS
+from captchagen.config import GenerationConfig
+from captchagen.errors import BadInput, CaptchagenError
+
+DEFAULTS = GenerationConfig()
+
+
+class UsageFailure(click.ClickException):
+    """A one-line `Error: ...` with exit code 2, for bad settings found after click parsed them."""
+
+    exit_code = 2
+
+
+def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one-line click errors: bad input exits 2, other failures 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except BadInput as e:
+            raise UsageFailure(str(e)) from None
+        except CaptchagenError as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="captchagen")
+def cli() -> None:
+    """Make synthetic captcha datasets, and train and use models that read them."""
+
+
+@cli.command()
+@click.option("--n", "n", type=int, default=DEFAULTS.n, show_default=True, help="Number of images to make.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("data/captchas"),
+    show_default=True,
+    help="Folder to write the dataset into (created if missing).",
+)
+@click.option(
+    "--alphabet",
+    default="upper",
+    show_default=True,
+    help=f"Characters to draw labels from: a preset ({', '.join(PRESETS)}) or the characters themselves "
+    "(e.g. 'ABC123').",
+)
+@click.option("--min-len", type=int, default=DEFAULTS.min_len, show_default=True, help="Shortest label length.")
+@click.option("--max-len", type=int, default=DEFAULTS.max_len, show_default=True, help="Longest label length.")
+@click.option("--width", type=int, default=DEFAULTS.width, show_default=True, help="Image width in pixels.")
+@click.option("--height", type=int, default=DEFAULTS.height, show_default=True, help="Image height in pixels.")
+@click.option(
+    "--font",
+    "fonts",
+    multiple=True,
+    metavar="PATH",
+    help="A .ttf/.otf font to draw with; repeat for several. Default: all bundled fonts.",
+)
+@click.option(
+    "--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed: same settings and seed, same bytes."
+)
+@click.option("--shard-size", type=int, default=DEFAULTS.shard_size, show_default=True, help="Images per shard folder.")
+@click.option(
+    "--shards",
+    metavar="START:STOP",
+    help="Make only these shards (Python slice style, e.g. 3:7), to split one dataset across machines.",
+)
+@click.option(
+    "--png-compression",
+    type=int,
+    default=DEFAULTS.png_compression,
+    show_default=True,
+    help="zlib level 0-9 for the PNG files (1 is fast and nearly as small as 9).",
+)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes.  [default: all cores]")
+@click.option("--overwrite", is_flag=True, help="Replace a dataset in --out that was made with other settings.")
+@library_errors
+def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **settings: Any) -> None:
+    """Render a sharded, reproducible captcha dataset.
+
+    Running the same command again resumes an interrupted run.
+
+    Example: captchagen make --n 100000 --alphabet alnum --out data/alnum
+    """
+    from rich.console import Console
+
+    from captchagen import make as maker
+
+    settings["fonts"] = tuple(settings["fonts"])
+    settings["alphabet"] = PRESETS.get(settings["alphabet"], settings["alphabet"])
+    config = GenerationConfig(**settings)
+    console = Console(stderr=True)
+    workers = workers or cpu_count()
+    bar = _progress(console)
+    task = bar.add_task("rendering", total=None)
+
+    def progress(done: int, total: int) -> None:
+        if not bar.live.is_started:  # only once the settings are checked: a bad one prints just its error
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        result = maker.make_dataset(config, out, shards=shards, workers=workers, overwrite=overwrite, progress=progress)
+    except KeyboardInterrupt:
+        if bar.live.is_started:
+            bar.stop()
+        console.print(f"[yellow]Interrupted.[/] Run the same command again to finish the dataset in {out}.")
+        sys.exit(130)
+    finally:
+        if bar.live.is_started:
+            bar.stop()
+    Console().print(_summary(result, workers))
+
+
+def _progress(console: Any) -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.text import Text
+
+    class RateColumn(ProgressColumn):
+        def render(self, task: Any) -> Text:
+            return Text(f"{task.speed:,.0f} img/s" if task.speed else "- img/s", style="cyan")
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        RateColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+def _summary(result: Any, workers: int) -> Any:
+    from rich.table import Table
+
+    s = result.settings
+    table = Table(title=f"Dataset {result.out}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rate = result.images_rendered / result.seconds if result.seconds else 0
+    rows = [
+        ("status", "[green]complete[/]" if result.complete else "[yellow]partial (some shards not made here)[/]"),
+        ("images", f"{s['n']:,} in {-(-s['n'] // s['shard_size'])} shard(s) of up to {s['shard_size']:,}"),
+        (
+            "this run",
+            f"{result.shards_made} shard(s) made, {result.shards_kept} already complete; "
+            f"{result.images_rendered:,} images rendered in {result.seconds:.1f}s "
+            f"({rate:,.0f} img/s, {workers} workers)",
+        ),
+        ("alphabet", f"{s['alphabet']} ({len(s['alphabet'])} characters)"),
+        ("label length", f"{s['min_len']} to {s['max_len']}"),
+        ("image size", f"{s['width']}x{s['height']}"),
+        ("fonts", ", ".join(f["file"] for f in s["fonts"])),
+        ("seed", str(s["seed"])),
+        ("manifest", str(result.out / "manifest.json")),
+    ]
+    if result.preview:
+        rows.append(("preview", str(result.preview)))
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+@cli.command()
+@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.  [default: DATA/preview.png]"
+)
+@click.option("--count", type=click.IntRange(1, 400), default=24, show_default=True, help="Images to show.")
+@click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True, help="Images per row.")
+@library_errors
+def preview(data: Path, out: Path | None, count: int, columns: int) -> None:
+    """Draw a grid of sample images with their labels under them.
+
+    Example: captchagen preview data/captchas --out sheet.png
+    """
+    from captchagen.preview import write_preview
+
+    path = write_preview(data, out or data / "preview.png", count=count, columns=columns)
+    click.echo(f"wrote {path}")
+
+
+@cli.command()
+@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@library_errors
+def verify(data: Path) -> None:
+    """Check a made dataset against its manifest: counts, content hashes, file names and labels.
+
+    Example: captchagen verify data/captchas
+    """
+    from rich.console import Console
+
+    from captchagen.manifest import verify as check
+
+    report = check(data)
+    console = Console()
+    if report.ok:
+        console.print(f"[green]OK[/]: {report.images:,} images in {report.shards} shards match the manifest.")
+        return
+    for problem in report.problems[:20]:
+        console.print(f"[red]-[/] {problem}", highlight=False)
+    if len(report.problems) > 20:
+        console.print(f"... and {len(report.problems) - 20} more")
+    raise click.ClickException(f"{data} does not match its manifest ({len(report.problems)} problems)")
+
+
+def main() -> None:
+    cli(prog_name="captchagen")
+
+
+if __name__ == "__main__":
+    main()

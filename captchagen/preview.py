@@ -1,0 +1,65 @@
+"""A contact sheet of sample images with their labels (read back from the file names) under them."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from captchagen import atomic, codec, manifest
+from captchagen.errors import CaptchagenError
+from captchagen.fonts import bundled_fonts
+
+CELL_WIDTH = 320
+LABEL_HEIGHT = 22
+PAD = 6
+
+
+def _images(folder: Path) -> Iterator[Path]:
+    """Image files in index order: the complete shards of a made dataset, else any image under `folder`."""
+    if (folder / manifest.MANIFEST).exists():
+        for shard in manifest.read(folder)["shards"]:
+            yield from sorted((folder / shard["dir"]).glob("*.png"))
+    else:
+        yield from sorted(p for p in folder.rglob("*") if p.name.lower().endswith(codec.IMAGE_SUFFIXES))
+
+
+def write_preview(folder: Path, out: Path, count: int = 24, columns: int = 4) -> Path:
+    """Draw the first `count` images of `folder` in a grid, each with its label under it; return `out`."""
+    files = list(islice(_images(folder), count))
+    if not files:
+        raise CaptchagenError(f"{folder} holds no images to preview")
+    cells = []
+    for path in files:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+        scale = min(1.0, CELL_WIDTH / im.width)
+        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
+        try:
+            label = codec.parse_name(path.name).label
+        except CaptchagenError:
+            label = "?"
+        cells.append((im, label))
+    cell_w = max(im.width for im, _ in cells)
+    cell_h = max(im.height for im, _ in cells) + LABEL_HEIGHT
+    rows = -(-len(cells) // columns)
+    sheet = Image.new("RGB", (PAD + columns * (cell_w + PAD), PAD + rows * (cell_h + PAD)), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.truetype(str(_label_font()), 16)
+    for i, (im, label) in enumerate(cells):
+        x = PAD + (i % columns) * (cell_w + PAD)
+        y = PAD + (i // columns) * (cell_h + PAD)
+        sheet.paste(im, (x, y))
+        draw.text((x + 2, y + im.height + 2), label, fill="black", font=font)
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    atomic.write_bytes(out, buf.getvalue())
+    return out
+
+
+def _label_font() -> Path:
+    fonts = bundled_fonts()
+    return next((f for f in fonts if f.name.startswith("DejaVu")), fonts[0])

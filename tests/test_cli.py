@@ -1,0 +1,105 @@
+"""The command line: help everywhere, one-line errors with exit code 2 and nothing written, no torch."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from captchagen.cli import cli
+from tests.conftest import TINY, run_cli
+
+
+def test_every_command_and_option_has_help():
+    ctx = click.Context(cli)
+    for name, command in cli.commands.items():
+        code, output = run_cli(name, "--help")
+        assert code == 0 and "Usage:" in output
+        assert command.help and "Example:" in command.help, f"{name} has no example"
+        for param in command.params:
+            if isinstance(param, click.Option) and param.name != "help":
+                assert param.help, f"{name} {param.opts} has no help text"
+    assert cli.get_help(ctx)
+
+
+def test_help_and_import_do_not_import_torch():
+    code = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "import captchagen, captchagen.cli\n"
+        "r = CliRunner().invoke(captchagen.cli.cli, ['--help'])\n"
+        "r2 = CliRunner().invoke(captchagen.cli.cli, ['make', '--help'])\n"
+        "assert r.exit_code == 0 and r2.exit_code == 0\n"
+        "print('torch' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+NOT_A_FONT = "not-a-font.ttf"
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--alphabet", ""], "the alphabet is empty"),
+        (["--alphabet", "ABCA"], "repeats the character 'A'"),
+        (["--alphabet", "AB C"], "whitespace or a control character"),
+        (["--alphabet", "AB\x07"], "U+0007"),
+        (["--alphabet", "AB漢"], "has no glyph for the character '漢'"),
+        (["--min-len", "0"], "--min-len must be at least 1"),
+        (["--min-len", "5", "--max-len", "3"], "--min-len (5) is above --max-len (3)"),
+        (["--n", "0"], "--n must be at least 1"),
+        (["--font", "missing.ttf"], "font file 'missing.ttf' does not exist"),
+        (["--font", NOT_A_FONT], "is not a TrueType/OpenType font"),
+        (["--width", "10"], "too small to draw on"),
+        (["--height", "8"], "too small to draw on"),
+        (["--shards", "7:9"], "selects none of the dataset's 3 shards"),
+        (["--shards", "a:b"], "is not START:STOP"),
+        (["--max-len", "200", "--alphabet", "éü"], "the limit is 255"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, monkeypatch, args, says):
+    monkeypatch.chdir(tmp_path)
+    Path(NOT_A_FONT).write_text("plain text, not a font")
+    out = tmp_path / "out"
+    code, output = run_cli("make", "--n", "30", "--shard-size", "10", "--out", str(out), *TINY, *args)
+    assert code == 2, output
+    assert says in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), output
+    assert not out.exists()
+
+
+def test_out_that_is_a_file(tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("keep me")
+    code, output = run_cli("make", "--n", "5", "--out", str(target), *TINY)
+    assert code == 2 and "is a file, not a folder" in output
+    assert target.read_text() == "keep me"
+
+
+def test_out_that_is_not_writable(tmp_path):
+    if os.geteuid() == 0:  # root ignores permission bits; sysfs refuses new folders even to root
+        out = Path("/sys/captchagen-test/d")
+    else:
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        out = locked / "d"
+    code, output = run_cli("make", "--n", "5", "--out", str(out), *TINY)
+    assert code == 2 and output.startswith(f"Error: cannot write to --out {out}"), output
+    assert len(output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_out_with_other_files_in_it_is_left_alone(tmp_path):
+    out = tmp_path / "notes"
+    out.mkdir()
+    (out / "thesis.tex").write_text("mine")
+    code, output = run_cli("make", "--n", "5", "--out", str(out), *TINY, "--overwrite")
+    assert code == 2 and "holds no captchagen dataset" in output
+    assert [p.name for p in out.iterdir()] == ["thesis.tex"]
