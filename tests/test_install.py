@@ -1,0 +1,65 @@
+"""The bundled fonts are found after a plain (non-editable) install and after an editable one."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# A bare interpreter (no site-packages) that sees only the install under test: fonts.py needs no dependency.
+PROBE = (
+    "import site, sys\n"
+    "site.addsitedir(sys.argv[1])\n"
+    "from captchagen.fonts import bundled_fonts\n"
+    "for p in bundled_fonts(): print(p)\n"
+)
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    """A copy of the source tree, so that building leaves the checkout untouched."""
+    dest = tmp_path / "src"
+    ignore = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "data", "runs")
+    shutil.copytree(REPO, dest, ignore=ignore)
+    return dest
+
+
+def pip_install(*args: str) -> None:
+    # --ignore-installed: never uninstall the captchagen this test suite runs from
+    flags = ["-q", "--no-deps", "--no-build-isolation", "--ignore-installed"]
+    subprocess.run([sys.executable, "-m", "pip", "install", *flags, *args], check=True, capture_output=True)
+
+
+def fonts_seen_from(site_dir: Path) -> list[Path]:
+    out = subprocess.run(
+        [sys._base_executable, "-I", "-S", "-c", PROBE, str(site_dir)], check=True, capture_output=True, text=True
+    )
+    return [Path(line) for line in out.stdout.splitlines()]
+
+
+def expected_names() -> list[str]:
+    return sorted(p.name for p in (REPO / "fonts").iterdir() if p.suffix == ".ttf")
+
+
+def test_plain_install_ships_the_fonts_as_package_data(source, tmp_path):
+    target = tmp_path / "site"
+    pip_install("--target", str(target), str(source))
+    shutil.rmtree(source)  # nothing may still point into the source tree
+    fonts = fonts_seen_from(target)
+    assert [p.name for p in fonts] == expected_names()
+    for p in fonts:
+        assert p.is_file() and p.is_relative_to(target)
+        assert p.with_name(p.stem + ".LICENSE.txt").is_file()
+
+
+def test_editable_install_finds_the_fonts_in_the_source_tree(source, tmp_path):
+    prefix = tmp_path / "prefix"
+    pip_install("--prefix", str(prefix), "-e", str(source))
+    site_dir = next(prefix.glob("lib/python*/site-packages"))
+    fonts = fonts_seen_from(site_dir)
+    assert [p.name for p in fonts] == expected_names()
+    assert all(p.resolve().parent == (source / "fonts").resolve() for p in fonts)

@@ -1,0 +1,24 @@
+"""The code is ruff clean (lint and format), and the README's test command is the one CI runs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("args", [["check"], ["format", "--check"]])
+def test_ruff(args):
+    # ruff is a dev dependency, installed beside this interpreter by the README's test command
+    result = subprocess.run([sys.executable, "-m", "ruff", *args, "."], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (REPO / "README.md").read_text()
+    commands = [line for line in readme.splitlines() if line.startswith("python3 -m venv")]
+    assert len(commands) == 2, "the README opens with two commands: the main job and the tests"
+    assert commands[1].endswith("-m pytest") and "-c constraints.txt" in commands[1]
+    assert "awk '/^Run the whole test suite/" in (REPO / ".ci/run").read_text()
