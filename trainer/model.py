@@ -1,0 +1,79 @@
+"""The CRNN: convolutions, a bidirectional LSTM and a linear layer giving per-frame CTC logits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Shape of the network. `height` and `width` are the preprocessed input size."""
+
+    num_classes: int  # alphabet size + 1 for the CTC blank
+    height: int = 32
+    width: int = 128
+    channels: int = 1
+    conv: tuple[int, ...] = (32, 64, 128, 160)
+    hidden: int = 128
+    lstm_layers: int = 2
+    dropout: float = 0.1
+
+
+def time_steps(width: int) -> int:
+    """Frames the model emits for an input `width` pixels wide: the first two stages halve the width."""
+    return width // 4
+
+
+def min_time_steps(max_label_len: int) -> int:
+    """CTC needs a frame per character plus a blank between repeated characters."""
+    return 2 * max_label_len - 1
+
+
+class CRNN(nn.Module):
+    """Images [N, C, H, W] in, CTC logits [T, N, num_classes] out (T = time_steps(W))."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        if config.height % 16 or config.width % 4:
+            raise ValueError(
+                f"input height must be a multiple of 16 and width of 4, got {config.height}x{config.width}"
+            )
+        c1, c2, c3, c4 = config.conv
+
+        def block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+            conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+            return [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.cnn = nn.Sequential(
+            *block(config.channels, c1, stride=2),  # H/2, W/2: a strided first layer costs a quarter of conv+pool
+            *block(c1, c2),
+            nn.MaxPool2d(2),  # H/4, W/4
+            *block(c2, c3),
+            *block(c3, c3),
+            nn.MaxPool2d((2, 1)),  # H/8, W/4
+            *block(c3, c4),
+            nn.MaxPool2d((2, 1)),  # H/16, W/4
+        )
+        feat = c4 * (config.height // 16)
+        self.proj = nn.Linear(feat, config.hidden)
+        self.rnn = nn.LSTM(
+            config.hidden,
+            config.hidden,
+            num_layers=config.lstm_layers,
+            bidirectional=True,
+            dropout=config.dropout if config.lstm_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(2 * config.hidden, config.num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.cnn(images)  # [N, C4, H/16, W/4]
+        n, c, h, w = x.shape
+        x = x.permute(3, 0, 1, 2).reshape(w, n, c * h)  # [T, N, C4 * H/16], T = W/4
+        x = torch.relu(self.proj(x))  # [T, N, hidden]
+        x, _ = self.rnn(x)  # [T, N, 2 * hidden]
+        return self.head(self.dropout(x))  # [T, N, num_classes]

@@ -1,0 +1,79 @@
+"""The one preprocessing path (decode, grayscale, resize, normalise) for training, evaluation and prediction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from captchagen.errors import CaptchagenError
+
+MAX_PIXELS = 20_000_000  # refuse larger images: a captcha is never this big, a decompression bomb is
+
+
+class BadImage(CaptchagenError):
+    """An image file that cannot be used; the message names the file and the reason."""
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Recorded in every checkpoint, so prediction prepares images exactly as training did."""
+
+    height: int = 32
+    width: int = 128
+    autocontrast: bool = True  # stretch each image to the full 0-255 range: faint colours read like dark ones
+    mean: float = 0.5  # on the 0-1 scale, after autocontrast
+    std: float = 0.5
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def open_image(path: str | Path) -> Image.Image:
+    """Open and fully decode an image, refusing huge ones; raise BadImage naming the file."""
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise BadImage(f"{path}: {im.width}x{im.height} pixels is more than the {MAX_PIXELS:,} allowed")
+            im.load()  # decodes now: a truncated file fails here, not later
+            return im.copy() if im.mode != "P" else im.convert("RGBA")
+    except BadImage:
+        raise
+    except FileNotFoundError:
+        raise BadImage(f"{path}: no such file") from None
+    except Image.UnidentifiedImageError:
+        raise BadImage(f"{path}: not an image") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        raise BadImage(f"{path}: unreadable image ({e})") from None
+
+
+def to_gray(image: Image.Image) -> Image.Image:
+    """Any mode (RGB, RGBA, palette, LA, 1, 16-bit, 32-bit, float) to 8-bit grayscale on white."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        top = 65535.0 if image.mode != "F" and arr.max(initial=0) > 255 else 255.0
+        return Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L")
+    return image.convert("L")
+
+
+def to_array(image: Image.Image, pre: Preprocessing) -> np.ndarray:
+    """uint8 [height, width]: what the cache stores and what normalise() turns into model input."""
+    gray = to_gray(image).resize((pre.width, pre.height), Image.Resampling.BILINEAR)
+    if pre.autocontrast:
+        gray = ImageOps.autocontrast(gray)
+    return np.asarray(gray, dtype=np.uint8)
+
+
+def load_array(path: str | Path, pre: Preprocessing) -> np.ndarray:
+    return to_array(open_image(path), pre)
+
+
+def normalize(batch, pre: Preprocessing):  # noqa: ANN001, ANN201 - torch types, imported lazily
+    """uint8 [N, H, W] tensor to float [N, 1, H, W] model input."""
+    return ((batch.float() / 255.0) - pre.mean).div_(pre.std).unsqueeze(1)

@@ -1,0 +1,118 @@
+"""Where samples come from: a made dataset, a folder of `<anything>_<label>.<ext>` files, or a list file."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from captchagen import codec, manifest
+from captchagen.errors import BadInput, CaptchagenError
+
+GROUP_SIZE = 10_000  # samples per cache file for folders and list files (made datasets use their shards)
+
+
+@dataclass(frozen=True)
+class Group:
+    """A unit of caching: its samples and a key that changes whenever their content may have."""
+
+    name: str
+    key: str
+    paths: tuple[Path, ...]
+    labels: tuple[str, ...]
+
+
+@dataclass
+class Source:
+    kind: str  # "dataset", "folder" or "list"
+    root: Path
+    groups: list[Group]
+    alphabet: str | None = None  # a made dataset's own alphabet
+    max_len: int | None = None  # a made dataset's longest label
+    bad: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) for unusable names or lines
+
+    @property
+    def size(self) -> int:
+        return sum(len(g.paths) for g in self.groups)
+
+
+def open_source(path: Path) -> Source:
+    """Find every sample under `path`; raise BadInput if there are none."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path} does not exist")
+    if path.is_dir() and (path / manifest.MANIFEST).exists():
+        source = _dataset(path)
+    elif path.is_dir():
+        source = _folder(path)
+    else:
+        source = _list_file(path)
+    if source.size == 0:
+        why = f" ({len(source.bad)} files without a label in their name, e.g. {source.bad[0][0]})" if source.bad else ""
+        raise BadInput(f"no labelled images found in {path}{why}")
+    return source
+
+
+def _dataset(root: Path) -> Source:
+    try:
+        data = manifest.read(root)
+    except CaptchagenError as e:
+        raise BadInput(str(e)) from None
+    groups = []
+    for shard in data["shards"]:
+        files = sorted((root / shard["dir"]).glob("*.png"))
+        labels = tuple(codec.parse_name(p.name).label for p in files)
+        groups.append(Group(name=shard["dir"], key="shard:" + shard["sha256"], paths=tuple(files), labels=labels))
+    settings = data["settings"]
+    return Source("dataset", root, groups, alphabet=settings["alphabet"], max_len=settings["max_len"])
+
+
+def _folder(root: Path) -> Source:
+    items, bad = [], []
+    for p in sorted(root.rglob("*")):
+        if not p.name.lower().endswith(codec.IMAGE_SUFFIXES) or not p.is_file():
+            continue
+        try:
+            items.append((p, codec.parse_name(p.name).label))
+        except BadInput as e:
+            bad.append((str(p), str(e)))
+    return Source("folder", root, _groups(items, "files"), bad=bad)
+
+
+def _list_file(path: Path) -> Source:
+    items = []
+    try:
+        lines = path.read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read list file {path}: {e}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = line.rsplit(None, 1)
+        if len(parts) != 2:
+            raise BadInput(f"{path}:{number}: expected '<image path> <label>', got {line!r}")
+        image = Path(parts[0])
+        items.append((image if image.is_absolute() else path.parent / image, parts[1]))
+    return Source("list", path.parent, _groups(items, "list"))
+
+
+def _groups(items: list[tuple[Path, str]], prefix: str) -> list[Group]:
+    groups = []
+    for start in range(0, len(items), GROUP_SIZE):
+        chunk = items[start : start + GROUP_SIZE]
+        h = hashlib.sha256()
+        for p, label in chunk:
+            try:
+                st = p.stat()
+                h.update(f"{p.resolve()}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{p}\t{label}\tmissing\n".encode())
+        groups.append(
+            Group(
+                name=f"{prefix}-{start // GROUP_SIZE:05d}",
+                key="files:" + h.hexdigest(),
+                paths=tuple(p for p, _ in chunk),
+                labels=tuple(label for _, label in chunk),
+            )
+        )
+    return groups
