@@ -1,0 +1,133 @@
+"""Training end to end on a tiny dataset: it learns, writes its run folder, resumes exactly, stops on time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+
+import pytest
+import torch
+
+from captchagen.errors import BadInput
+from tests.conftest import run_cli
+from tests.trainer_helpers import tiny_dataset, tiny_train_config
+from trainer import checkpoint
+from trainer.data import load, split
+from trainer.preprocess import Preprocessing
+from trainer.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
+
+
+def test_loss_falls_and_the_run_folder_is_complete(data, tmp_path):
+    events = []
+    result = train(tiny_train_config(data, tmp_path, epochs=3), lambda kind, e: events.append((kind, e)))
+    run = tmp_path / "runs" / (tmp_path / "runs" / "LATEST").read_text().strip()
+    assert str(run) == result["run"]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert {"val_loss", "seq_accuracy", "mean_edit_distance", "cer", "images_per_s", "elapsed_s"} <= set(rows[0])
+    assert json.loads((run / "config.json").read_text())["epochs"] == 3
+    assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
+    best = checkpoint.load(run / "best.pt")
+    last = checkpoint.load(run / "last.pt")
+    assert best["alphabet"] == "0123456789" and best["preprocessing"]["width"] == 48
+    assert best["metrics"]["epoch"] == max(rows, key=lambda r: r["seq_accuracy"])["epoch"]
+    assert set(best["metrics"]["by_length"]) <= {"1", "2", "3"}
+    assert {"optimizer", "rng", "position", "scheduler"} <= set(last) and "optimizer" not in best
+    assert last["position"] == {"epoch": 3, "batch": 0}
+    kinds = [k for k, _ in events]
+    assert kinds.count("epoch_end") == 3 and kinds[-1] == "done" and "batch" in kinds
+
+
+def test_stopped_after_epoch_one_and_resumed_equals_uninterrupted(data, tmp_path):
+    whole = train(tiny_train_config(data, tmp_path / "a", epochs=2))
+
+    def stop_after_first_epoch(kind, e):
+        if kind == "epoch_end" and e["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_train_config(data, tmp_path / "b", epochs=2), stop_after_first_epoch)
+    run_b = next((tmp_path / "b" / "runs").glob("2*"))
+    assert checkpoint.load(run_b / "last.pt")["position"] == {"epoch": 1, "batch": 0}
+    train(TrainConfig(), resume=run_b / "last.pt")
+    a = checkpoint.load(os.path.join(whole["run"], "last.pt"))["model"]
+    b = checkpoint.load(run_b / "last.pt")["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len((run_b / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_time_limit_stops_cleanly_and_keeps_the_best_model(data, tmp_path):
+    result = train(tiny_train_config(data, tmp_path, epochs=50, time_limit=0.03))
+    assert result["stopped_by_time"]
+    run = tmp_path / "runs" / (tmp_path / "runs" / "LATEST").read_text().strip()
+    assert (run / "best.pt").exists()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) < 50 and rows[-1]["complete"] is False
+
+
+def test_width_too_small_for_the_longest_label_is_refused(data, tmp_path):
+    with pytest.raises(BadInput, match="labels of 3 characters need at least 5"):
+        train(tiny_train_config(data, tmp_path, width=16))
+
+
+def test_cli_errors_are_one_line(tmp_path, data):
+    code, output = run_cli("train", str(tmp_path / "nowhere"))
+    assert code == 2 and output.strip() == f"Error: {tmp_path / 'nowhere'} does not exist"
+    code, output = run_cli("train", str(data), "--alphabet", "0123", "--runs-dir", str(tmp_path / "r"),
+                           "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    assert code == 2 and "not in the alphabet" in output and "--skip-bad" in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_cli_train_prints_the_epoch_table_and_length_table(tmp_path, data):
+    code, output = run_cli("train", str(data), "--epochs", "1", "--height", "16", "--width", "48",
+                           "--batch-size", "32", "--runs-dir", str(tmp_path / "r"), "--cache-dir",
+                           str(tmp_path / "c"), "--device", "cpu", env={"COLUMNS": "200"})  # fmt: skip
+    assert code == 0, output
+    for heading in ("train loss", "val loss", "seq acc", "CER", "img/s", "label length", "Best epoch 1"):
+        assert heading in output
+
+
+def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
+    script = (
+        "import sys\n"
+        "from tests.trainer_helpers import tiny_train_config\n"
+        "from trainer.train import train\n"
+        "from pathlib import Path\n"
+        "train(tiny_train_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=16))\n"
+    )
+    (tmp_path / "ddp.py").write_text(script)
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+         str(tmp_path / "ddp.py"), str(data), str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 1  # only rank 0 writes
+    rows = (runs[0] / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 2
+    # each rank took half of every epoch
+    loaded = load(data, Preprocessing(height=16, width=48), tmp_path / "cache")
+    n_train = len(split(loaded, 0.1, seed=0)[0])
+    assert checkpoint.load(runs[0] / "last.pt")["scheduler"]["step"] == 2 * (n_train // 2 // 16)
+
+
+def test_train_config_defaults_match_the_cli_help():
+    from captchagen.train_cli import DEFAULTS
+
+    config = TrainConfig()
+    for key, value in DEFAULTS.items():
+        assert getattr(config, key) == value, key
+    assert replace(config, epochs=1).epochs == 1

@@ -1,0 +1,96 @@
+"""The network, greedy decoding, count-based metrics and self-describing checkpoints."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+import torch
+
+from captchagen.alphabet import Alphabet
+from captchagen.errors import CaptchagenError
+from trainer import checkpoint
+from trainer.decode import greedy
+from trainer.metrics import Counts
+from trainer.model import CRNN, ModelConfig, min_time_steps, time_steps
+
+
+def test_output_shape_follows_time_steps():
+    model = CRNN(ModelConfig(num_classes=11, height=32, width=96, conv=(8, 8, 8, 8), hidden=16))
+    out = model(torch.zeros(3, 1, 32, 96))
+    assert out.shape == (time_steps(96), 3, 11) == (24, 3, 11)
+    assert min_time_steps(10) == 19
+    with pytest.raises(ValueError, match="multiple of 16"):
+        CRNN(ModelConfig(num_classes=11, height=30, width=96))
+
+
+def test_greedy_decoding_collapses_repeats_and_drops_blanks():
+    a = Alphabet("AB")
+    frames = [[0, 1, 1, 0, 1, 2, 2], [2, 0, 2, 0, 0, 0, 0]]  # per sample, the argmax class per frame
+    logits = torch.full((7, 2, 3), -5.0)
+    for n, row in enumerate(frames):
+        for t, c in enumerate(row):
+            logits[t, n, c] = 5.0
+    assert greedy(logits, a) == ["AAB", "BB"]
+
+
+def test_metrics_are_summed_counts_not_averaged_batch_averages():
+    counts = Counts()
+    counts.add(["AB"], ["AB"])  # batch 1: 1 of 1 right
+    counts.add(["A", "XY", "ABC"], ["B", "XY", "ABD"])  # batch 2: 1 of 3 right
+    assert counts.accuracy == pytest.approx(2 / 4)  # not (1/1 + 1/3) / 2
+    assert counts.edits == 2 and counts.chars == 8
+    assert counts.cer == pytest.approx(2 / 8) and counts.mean_edit_distance == pytest.approx(0.5)
+    assert counts.accuracy_by_length() == {1: (1, 0.0), 2: (2, 1.0), 3: (1, 0.0)}
+    again = Counts.from_tensor(counts.to_tensor())
+    assert again.summary() == counts.summary()
+
+
+def test_edit_distance_counts_insertions_deletions_substitutions():
+    counts = Counts()
+    counts.add(["", "ABCD", "AXC", "kitten"], ["ABC", "ABC", "ABC", "sitting"])
+    assert counts.edits == 3 + 1 + 1 + 3
+
+
+def _payload() -> dict:
+    model = CRNN(ModelConfig(num_classes=3, height=16, width=16, conv=(4, 4, 4, 4), hidden=4))
+    return {"model": model.state_dict(), "alphabet": "AB", "preprocessing": {"height": 16, "width": 16},
+            "model_config": {**model.config.__dict__, "conv": list(model.config.conv)}}  # fmt: skip
+
+
+def test_checkpoint_round_trip_needs_nothing_but_the_file(tmp_path):
+    path = tmp_path / "m.pt"
+    checkpoint.save(path, _payload())
+    data = checkpoint.load(path)
+    model, alphabet, pre = checkpoint.build_model(data)
+    assert alphabet.chars == "AB" and (pre.height, pre.width) == (16, 16)
+    for k, v in _payload()["model"].items():
+        assert v.shape == model.state_dict()[k].shape
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+class Boom:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")  # the plain pickle below is meant to be foreign
+def test_loading_refuses_anything_that_is_not_our_checkpoint(tmp_path):
+    with pytest.raises(CaptchagenError, match="does not exist"):
+        checkpoint.load(tmp_path / "none.pt")
+    text = tmp_path / "text.pt"
+    text.write_text("hello")
+    with pytest.raises(CaptchagenError, match="is not a captchagen checkpoint"):
+        checkpoint.load(text)
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "format_version": 1, "x": Boom()}, evil)
+    with pytest.raises(CaptchagenError, match="is not a captchagen checkpoint"):
+        checkpoint.load(evil)  # weights_only=True refuses to run code
+    other = tmp_path / "other.pt"
+    torch.save({"format": checkpoint.FORMAT, "format_version": 99}, other)
+    with pytest.raises(CaptchagenError, match="format version 99"):
+        checkpoint.load(other)
+    plain = tmp_path / "plain.pt"
+    plain.write_bytes(pickle.dumps({"weights": [1, 2]}))
+    with pytest.raises(CaptchagenError, match="is not a captchagen checkpoint"):
+        checkpoint.load(plain)

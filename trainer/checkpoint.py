@@ -1,0 +1,61 @@
+"""Self-describing checkpoints: plain data that torch.load(..., weights_only=True) reads, written atomically."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captchagen.alphabet import Alphabet
+from captchagen.errors import CaptchagenError
+from trainer.model import CRNN, ModelConfig
+from trainer.preprocess import Preprocessing
+
+FORMAT = "captchagen-crnn"
+FORMAT_VERSION = 1
+
+
+def save(path: Path, payload: dict[str, Any]) -> None:
+    """Write to a temp file beside `path`, then rename: a reader never sees half a checkpoint."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def load(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint without running any code from it; raise CaptchagenError if it is not ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaptchagenError(f"checkpoint {path} does not exist")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure to unpickle means it is not a checkpoint we wrote
+        raise CaptchagenError(f"{path} is not a captchagen checkpoint ({type(e).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CaptchagenError(f"{path} is not a captchagen checkpoint")
+    if data.get("format_version") != FORMAT_VERSION:
+        raise CaptchagenError(
+            f"{path} has checkpoint format version {data.get('format_version')}; "
+            f"this captchagen reads version {FORMAT_VERSION}"
+        )
+    return data
+
+
+def model_config(data: dict[str, Any]) -> ModelConfig:
+    cfg = dict(data["model_config"])
+    cfg["conv"] = tuple(cfg["conv"])
+    return ModelConfig(**cfg)
+
+
+def build_model(data: dict[str, Any]) -> tuple[CRNN, Alphabet, Preprocessing]:
+    """The model with its weights, and the alphabet and preprocessing it was trained with."""
+    model = CRNN(model_config(data))
+    model.load_state_dict(data["model"])
+    model.eval()
+    return model, Alphabet(data["alphabet"]), Preprocessing(**data["preprocessing"])

@@ -1,0 +1,100 @@
+"""Where and how tensors run: device choice, mixed precision, threads, and torchrun's process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from captchagen.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+
+def setup_distributed(device: str) -> Dist:
+    """Join torchrun's process group if launched by torchrun (NCCL on CUDA, gloo on the CPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Dist()
+    info = Dist(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        cuda = device != "cpu" and torch.cuda.is_available()
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return info
+
+
+def pick_device(spec: str, info: Dist) -> torch.device:
+    """auto: CUDA when there is a GPU (one per local rank), else the CPU."""
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cpu":
+        return torch.device("cpu")
+    if not spec.startswith("cuda"):
+        raise BadInput(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    if not torch.cuda.is_available():
+        raise BadInput(f"--device {spec}: no CUDA GPU is available (PyTorch {torch.__version__})")
+    index = int(spec.split(":", 1)[1]) if ":" in spec else info.local_rank
+    if index >= torch.cuda.device_count():
+        raise BadInput(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+    torch.cuda.set_device(index)
+    torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels once
+    return torch.device("cuda", index)
+
+
+def pick_precision(spec: str, device: torch.device) -> str:
+    """auto: bf16 (or fp16) autocast on CUDA; bf16 on CPUs with AMX units, where it is about twice as fast;
+    fp32 elsewhere. The CTC loss is always computed in fp32."""
+    if spec not in ("auto", "fp32", "bf16", "fp16"):
+        raise BadInput(f"--precision must be auto, fp32, bf16 or fp16, got {spec!r}")
+    if spec != "auto":
+        if spec == "fp16" and device.type == "cpu":
+            raise BadInput("--precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
+        return spec
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    amx = getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return "bf16" if amx else "fp32"
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+def set_threads(device: torch.device, info: Dist) -> int:
+    """On the CPU use every core, shared out between the processes of this machine."""
+    if device.type != "cpu":
+        return torch.get_num_threads()
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count() or 1
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world))
+    threads = max(1, cores // max(1, local))
+    torch.set_num_threads(threads)
+    return threads
+
+
+def all_sum(t: torch.Tensor, info: Dist) -> torch.Tensor:
+    if info.enabled:
+        t = t.clone()
+        dist.all_reduce(t)
+    return t

@@ -1,0 +1,66 @@
+"""Running a model over a loader: predictions and summed metric counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from captchagen.alphabet import Alphabet
+from trainer import checkpoint, data
+from trainer.decode import greedy
+from trainer.device import Dist, all_sum, autocast, pick_precision
+from trainer.metrics import Counts
+from trainer.preprocess import Preprocessing, normalize
+
+
+def ctc_loss_sum(logits: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
+    """Summed CTC loss of a batch, computed in fp32 whatever the autocast precision."""
+    log_probs = logits.float().log_softmax(2)  # [T, N, C]
+    t, n, _ = log_probs.shape
+    dev = log_probs.device
+    input_lengths = torch.full((n,), t, dtype=torch.long, device=dev)
+    return nn.functional.ctc_loss(
+        log_probs, targets.to(dev), input_lengths, target_lengths.to(dev), blank=0, reduction="sum", zero_infinity=True
+    )
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    batches,  # noqa: ANN001 - any iterable of data.Batch
+    alphabet: Alphabet,
+    pre: Preprocessing,
+    device: torch.device,
+    precision: str = "fp32",
+    info: Dist | None = None,
+) -> Counts:
+    """Counts over every batch; across all processes when distributed."""
+    model.eval()
+    counts = Counts()
+    for batch in batches:
+        images = normalize(batch.images.to(device, non_blocking=True), pre)
+        with autocast(device, precision):
+            logits = model(images)
+        loss = ctc_loss_sum(logits, batch.targets, batch.target_lengths)
+        counts.add(greedy(logits, alphabet), batch.labels, float(loss))
+    if info is not None and info.enabled:
+        counts = Counts.from_tensor(all_sum(counts.to_tensor(), info))
+    return counts
+
+
+def evaluate_checkpoint(
+    path: Path, data_path: Path, cache_dir: Path, *, skip_bad: bool = False, batch_size: int = 256, workers: int = 1
+) -> tuple[Counts, dict]:
+    """Score a checkpoint on any dataset the trainer reads, with the checkpoint's own alphabet and
+    preprocessing; returns the counts and the checkpoint's metadata."""
+    ckpt = checkpoint.load(path)
+    model, alphabet, pre = checkpoint.build_model(ckpt)
+    loaded = data.load(data_path, pre, cache_dir, alphabet=alphabet, skip_bad=skip_bad, workers=workers)
+    dataset = data.CaptchaDataset(loaded)
+    sampler = data.ShardedBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
+    device = torch.device("cpu")
+    precision = pick_precision("auto", device)
+    counts = evaluate(model, data.loader(dataset, sampler, cuda=False), alphabet, pre, device, precision)
+    return counts, {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "rng")}

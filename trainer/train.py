@@ -1,0 +1,308 @@
+"""The training loop: one readable function from a TrainConfig to a run folder with checkpoints."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+
+import captchagen
+from captchagen import atomic
+from captchagen.alphabet import Alphabet
+from captchagen.errors import BadInput
+from trainer import checkpoint, data, runs
+from trainer.augment import random_affine
+from trainer.cache import default_cache_dir
+from trainer.device import all_sum, autocast, pick_device, pick_precision, set_threads, setup_distributed
+from trainer.evaluate import ctc_loss_sum, evaluate
+from trainer.model import CRNN, ModelConfig, min_time_steps, time_steps
+from trainer.optim import lr_at, make_optimizer, set_lr
+from trainer.preprocess import Preprocessing, normalize
+
+Events = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str = "data/captchas"
+    val_data: str | None = None
+    val_fraction: float = 0.05
+    alphabet: str | None = None
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.03
+    clip: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    time_limit: float | None = None  # minutes of training (cache building not included)
+    height: int = 32
+    width: int = 128
+    conv: tuple[int, ...] = (32, 64, 96, 128)
+    hidden: int = 128
+    lstm_layers: int = 1
+    dropout: float = 0.1
+    augment: bool = True
+    skip_bad: bool = False
+    runs_dir: str = "runs"
+    name: str | None = None
+    cache_dir: str | None = None
+    workers: int = 1  # processes decoding images into the cache
+
+
+def train_step(
+    net,
+    optimizer,
+    scaler,
+    batch: data.Batch,
+    pre: Preprocessing,
+    device: torch.device,
+    precision: str,
+    cfg: TrainConfig,
+) -> float:  # noqa: ANN001
+    """One optimisation step on a batch; returns the mean CTC loss per image."""
+    images = normalize(batch.images.to(device, non_blocking=True), pre)  # [N, 1, H, W]
+    if cfg.augment:
+        images = random_affine(images)
+    with autocast(device, precision):
+        logits = net(images)  # [T, N, C]
+    loss = ctc_loss_sum(logits, batch.targets, batch.target_lengths) / len(batch.labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
+
+
+def _checkpoint_payload(model, alphabet, pre, mc, cfg, best, epoch) -> dict[str, Any]:  # noqa: ANN001
+    return {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "alphabet": alphabet.chars,
+        "preprocessing": pre.to_dict(),
+        "model_config": asdict(mc),
+        "train_config": asdict(cfg),
+        "metrics": best,
+        "epoch": epoch,
+        "captchagen_version": captchagen.__version__,
+    }
+
+
+def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = None) -> dict[str, Any]:
+    """Train a CRNN as `cfg` says (or continue the run whose last.pt is `resume`); return the best metrics."""
+    state = None
+    if resume is not None:
+        state = checkpoint.load(resume)
+        cfg = replace(TrainConfig(**state["train_config"]), time_limit=cfg.time_limit)
+    info = setup_distributed(cfg.device)
+    emit = events if (events and info.main) else (lambda kind, payload: None)
+    device = pick_device(cfg.device, info)
+    precision = pick_precision(cfg.precision, device)
+    threads = set_threads(device, info)
+    torch.manual_seed(cfg.seed)
+
+    pre = Preprocessing(height=cfg.height, width=cfg.width)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    given = Alphabet.from_spec(cfg.alphabet) if cfg.alphabet else None
+    if state is not None:
+        given = Alphabet(state["alphabet"])
+
+    def load(path: str, alphabet: Alphabet | None) -> data.Loaded:
+        # Rank 0 fills the cache; the others wait for it and then read it.
+        if info.enabled and not info.main:
+            torch.distributed.barrier()
+        loaded = data.load(
+            Path(path),
+            pre,
+            cache,
+            alphabet=alphabet,
+            skip_bad=cfg.skip_bad,
+            workers=cfg.workers,
+            progress=lambda done, total: emit("cache", {"done": done, "total": total, "path": path}),
+        )
+        if info.enabled and info.main:
+            torch.distributed.barrier()
+        return loaded
+
+    loaded = load(cfg.data, given)
+    alphabet = loaded.alphabet
+    if cfg.val_data:
+        val_loaded = load(cfg.val_data, alphabet)
+        train_set, val_set = data.CaptchaDataset(loaded), data.CaptchaDataset(val_loaded)
+        skipped = loaded.skipped + val_loaded.skipped
+        max_len = max(loaded.max_len, val_loaded.max_len)
+    else:
+        train_idx, val_idx = data.split(loaded, cfg.val_fraction, cfg.seed)
+        train_set, val_set = data.CaptchaDataset(loaded, train_idx), data.CaptchaDataset(loaded, val_idx)
+        skipped, max_len = loaded.skipped, loaded.max_len
+    if time_steps(cfg.width) < min_time_steps(max_len):
+        raise BadInput(
+            f"--width {cfg.width} gives the model {time_steps(cfg.width)} time steps, but labels of {max_len} "
+            f"characters need at least {min_time_steps(max_len)}: use --width {4 * min_time_steps(max_len)} or more"
+        )
+    if len(train_set) < cfg.batch_size * info.world:
+        raise BadInput(f"{len(train_set)} training images are fewer than one batch of {cfg.batch_size * info.world}")
+
+    mc = ModelConfig(
+        num_classes=alphabet.num_classes,
+        height=cfg.height,
+        width=cfg.width,
+        conv=tuple(cfg.conv),
+        hidden=cfg.hidden,
+        lstm_layers=cfg.lstm_layers,
+        dropout=cfg.dropout,
+    )
+    model = CRNN(mc).to(device)
+    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    cuda = device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
+    sampler = data.ShardedBatchSampler(
+        len(train_set), cfg.batch_size, shuffle=True, seed=cfg.seed, rank=info.rank, world=info.world
+    )
+    val_sampler = data.ShardedBatchSampler(
+        len(val_set), 256, shuffle=False, rank=info.rank, world=info.world, drop_last=False
+    )
+    train_loader = data.loader(train_set, sampler, cuda)
+    val_loader = data.loader(val_set, val_sampler, cuda)
+
+    start_epoch, start_batch, step, elapsed_before = 0, 0, 0, 0.0
+    best: dict[str, Any] = {"seq_accuracy": -1.0}
+    if state is not None:
+        run = Path(resume).parent
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch, start_batch = state["position"]["epoch"], state["position"]["batch"]
+        step, elapsed_before = state["scheduler"]["step"], state["scheduler"]["elapsed"]
+        best = state["metrics"]
+        torch.set_rng_state(state["rng"]["torch"])
+        if cuda and state["rng"].get("cuda") is not None:
+            torch.cuda.set_rng_state(state["rng"]["cuda"])
+    elif info.main:
+        run = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
+        atomic.write_json(run / "config.json", {**asdict(cfg), "model": asdict(mc), "preprocessing": pre.to_dict()})
+    else:
+        run = Path(cfg.runs_dir) / "not-rank-0"
+    net = DistributedDataParallel(model) if info.enabled else model
+
+    sampler.set_epoch(0)
+    steps_per_epoch = len(sampler)
+    total_steps = steps_per_epoch * cfg.epochs
+    limit = cfg.time_limit * 60 if cfg.time_limit else None
+    emit(
+        "start",
+        {
+            "run": str(run),
+            "train": len(train_set),
+            "val": len(val_set),
+            "device": str(device),
+            "precision": precision,
+            "threads": threads,
+            "world": info.world,
+            "alphabet": alphabet.chars,
+            "params": sum(p.numel() for p in model.parameters()),
+            "steps_per_epoch": steps_per_epoch,
+            "epochs": cfg.epochs,
+            "resumed_epoch": start_epoch if state else None,
+            "skipped": len(skipped),
+        },
+    )
+
+    started = time.perf_counter()
+    val_seconds = 0.0
+    stopped_by_time = False
+    rows = runs.read_metrics(run) if state is not None else []
+
+    def elapsed() -> float:
+        return elapsed_before + time.perf_counter() - started
+
+    def out_of_time() -> bool:
+        if limit is None:
+            return False
+        flag = torch.tensor([float(elapsed() + val_seconds * 1.1 >= limit)])
+        return bool(all_sum(flag, info).item() > 0)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        sampler.set_epoch(epoch, start_batch if epoch == start_epoch else 0)
+        emit("epoch_start", {"epoch": epoch + 1, "batches": steps_per_epoch, "done": sampler.start})
+        net.train()
+        loss_sum, seen, batch_index = 0.0, 0, sampler.start
+        epoch_started = time.perf_counter()
+        for batch in train_loader:
+            if out_of_time():
+                stopped_by_time = True
+                break
+            progress = max(step / total_steps, elapsed() / limit if limit else 0.0)
+            set_lr(optimizer, lr_at(progress, cfg.lr, cfg.warmup))
+            loss_value = train_step(net, optimizer, scaler, batch, pre, device, precision, cfg)
+            step += 1
+            batch_index += 1
+            loss_sum += loss_value * len(batch.labels)
+            seen += len(batch.labels)
+            emit("batch", {"epoch": epoch + 1, "batch": batch_index, "loss": loss_value})
+        train_seconds = time.perf_counter() - epoch_started
+        val_started = time.perf_counter()
+        counts = evaluate(model, val_loader, alphabet, pre, device, precision, info)
+        val_seconds = time.perf_counter() - val_started
+        seen_total = int(all_sum(torch.tensor([float(seen)]), info).item())
+        train_loss = float(all_sum(torch.tensor([loss_sum]), info).item()) / max(1, seen_total)
+        finished = not stopped_by_time
+        row = {
+            "epoch": epoch + 1,
+            "complete": finished,
+            "train_loss": train_loss,
+            "val_loss": counts.loss,
+            "seq_accuracy": counts.accuracy,
+            "mean_edit_distance": counts.mean_edit_distance,
+            "cer": counts.cer,
+            "images_per_s": seen_total / train_seconds if train_seconds else 0.0,
+            "elapsed_s": elapsed(),
+            "lr": optimizer.param_groups[0]["lr"],
+        }
+        if info.main:
+            improved = counts.accuracy > best["seq_accuracy"]
+            if improved:
+                best = {**counts.summary(), "epoch": epoch + 1}
+            payload = _checkpoint_payload(model, alphabet, pre, mc, cfg, best, epoch + 1)
+            if improved:
+                checkpoint.save(run / "best.pt", payload)
+            rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if cuda else None}
+            position = {"epoch": epoch + 1, "batch": 0} if finished else {"epoch": epoch, "batch": batch_index}
+            checkpoint.save(
+                run / "last.pt",
+                {
+                    **payload,
+                    "optimizer": optimizer.state_dict(),
+                    "rng": rng,
+                    "position": position,
+                    "scheduler": {"step": step, "elapsed": elapsed()},
+                },
+            )
+            runs.append_metrics(run, row)
+            rows.append(row)
+            runs.plot_curves(run, rows)
+        emit("epoch_end", {**row, "best": improved if info.main else False})
+        if stopped_by_time:
+            break
+
+    result = {
+        "run": str(run),
+        "best": best,
+        "stopped_by_time": stopped_by_time,
+        "skipped": skipped[:20],
+        "skipped_count": len(skipped),
+        "elapsed_s": elapsed(),
+    }
+    emit("done", result)
+    if info.enabled:
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+    return result
