@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,31 +11,10 @@ import click
 
 from captchagen import __version__
 from captchagen.alphabet import PRESETS
+from captchagen.cli_common import library_errors
 from captchagen.config import GenerationConfig
-from captchagen.errors import BadInput, CaptchagenError
 
 DEFAULTS = GenerationConfig()
-
-
-class UsageFailure(click.ClickException):
-    """A one-line `Error: ...` with exit code 2, for bad settings found after click parsed them."""
-
-    exit_code = 2
-
-
-def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn library errors into one-line click errors: bad input exits 2, other failures 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except BadInput as e:
-            raise UsageFailure(str(e)) from None
-        except CaptchagenError as e:
-            raise click.ClickException(str(e)) from None
-
-    return wrapper
 
 
 def cpu_count() -> int:
@@ -237,6 +214,11 @@ def verify(data: Path) -> None:
     if len(report.problems) > 20:
         console.print(f"... and {len(report.problems) - 20} more")
     raise click.ClickException(f"{data} does not match its manifest ({len(report.problems)} problems)")
+
+
+from captchagen.train_cli import train  # noqa: E402 - registered after the group exists
+
+cli.add_command(train)
 
 
 def main() -> None:

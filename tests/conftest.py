@@ -14,9 +14,9 @@ from captchagen.cli import cli
 TINY = ["--width", "80", "--height", "32", "--max-len", "4"]
 
 
-def run_cli(*args: str) -> tuple[int, str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Invoke the CLI in-process; return (exit code, everything it printed)."""
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
     return result.exit_code, result.output
 
 

@@ -1,0 +1,236 @@
+"""`captchagen train`: options onto TrainConfig, and a rich view of the run (importing this imports no torch)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from captchagen.cli_common import library_errors
+
+# The defaults live in trainer.train.TrainConfig; they are repeated here only for --help, and a test
+# checks that the two agree.
+DEFAULTS = {
+    "val_fraction": 0.05,
+    "epochs": 30,
+    "batch_size": 128,
+    "lr": 3e-3,
+    "seed": 0,
+    "height": 32,
+    "width": 128,
+}
+
+
+@click.command()
+@click.argument("data", required=False, default="data/captchas")
+@click.option("--val-data", metavar="PATH", help="Validate on this dataset instead of a split of DATA.")
+@click.option(
+    "--val-fraction",
+    type=float,
+    default=DEFAULTS["val_fraction"],
+    show_default=True,
+    help="Share of DATA held out for validation (chosen by a hash of each file name).",
+)
+@click.option("--alphabet", help="Alphabet (preset or characters). Default: the dataset's manifest, else its labels.")
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=DEFAULTS["epochs"],
+    show_default=True,
+    help="Passes over the training data.",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=DEFAULTS["batch_size"],
+    show_default=True,
+    help="Images per step (per process under torchrun).",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULTS["lr"],
+    show_default=True,
+    help="Peak AdamW learning rate (warm-up, then cosine decay).",
+)
+@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seed for weights and data order.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--precision",
+    default="auto",
+    show_default=True,
+    help="auto, fp32, bf16 or fp16 (auto: mixed precision on CUDA, bf16 on CPUs with AMX, else fp32).",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MINUTES",
+    help="Stop cleanly after this many minutes of training, keeping the best model. "
+    "The learning-rate schedule is stretched to end at the limit.",
+)
+@click.option("--height", type=int, default=DEFAULTS["height"], show_default=True, help="Model input height.")
+@click.option("--width", type=int, default=DEFAULTS["width"], show_default=True, help="Model input width.")
+@click.option(
+    "--skip-bad", is_flag=True, help="Skip unreadable images and labels outside the alphabet, and count them."
+)
+@click.option("--runs-dir", default="runs", show_default=True, help="Where run folders go.")
+@click.option("--name", help="Run folder name.  [default: the start time]")
+@click.option("--resume", metavar="RUN", help="Continue the run in this folder (or this last.pt).")
+@click.option("--cache-dir", help="Where decoded images are cached.  [default: ~/.cache/captchagen]")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes decoding images into the cache.  [default: all cores]",
+)
+@library_errors
+def train(data: str, resume: str | None, workers: int | None, **options: Any) -> None:
+    """Train a CRNN (CNN + BiLSTM + CTC) on a dataset; writes runs/<name>/.
+
+    DATA is a `captchagen make` folder, any folder of <anything>_<label>.png images, or a list file of
+    `<path> <label>` lines.
+
+    Example: captchagen train data/captchas --time-limit 60
+    """
+    from captchagen.cli import cpu_count
+    from trainer.train import TrainConfig
+    from trainer.train import train as run_training
+
+    config = TrainConfig(data=data, workers=workers or cpu_count(), **options)
+    resume_path = None
+    if resume:
+        resume_path = Path(resume) / "last.pt" if Path(resume).is_dir() else Path(resume)
+    view = TrainView()
+    try:
+        result = run_training(config, view.event, resume=resume_path)
+    except KeyboardInterrupt:
+        view.close()
+        click.echo("Interrupted. Continue with --resume RUN (last.pt is written after every epoch).", err=True)
+        sys.exit(130)
+    finally:
+        view.close()
+    view.final(result)
+
+
+class TrainView:
+    """Renders training events: a cache bar, a per-epoch bar, a table that grows by a row each epoch."""
+
+    COLUMNS = ("epoch", "train loss", "val loss", "seq acc", "edit dist", "CER", "img/s", "elapsed")
+
+    def __init__(self) -> None:
+        from rich.console import Console
+
+        self.console = Console()
+        self.live = None
+        self.rows: list[tuple[str, ...]] = []
+
+    def _table(self) -> Any:
+        from rich.table import Table
+
+        table = Table(*self.COLUMNS, title="Training", title_justify="left")
+        for row in self.rows:
+            table.add_row(*row)
+        return table
+
+    def _render(self) -> Any:
+        from rich.console import Group
+
+        return Group(self._table(), self.progress)
+
+    def _start(self, transient: bool) -> None:
+        from rich.live import Live
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task = self.progress.add_task("", total=None, info="")
+        # Caching shows only a bar that vanishes when done; the table appears once training starts, so an
+        # error found while loading the data prints nothing but itself.
+        self.live = Live(
+            self.progress if transient else self._render(),
+            console=self.console,
+            refresh_per_second=4,
+            transient=transient,
+        )
+        self.live.start()
+
+    def event(self, kind: str, e: dict[str, Any]) -> None:
+        if kind == "start":
+            self.close()  # the caching bar
+            self._start(transient=False)
+        elif self.live is None:
+            self._start(transient=True)
+        if kind == "cache":
+            self.progress.update(self.task, description="caching images", completed=e["done"], total=e["total"])
+        elif kind == "start":
+            self.console.print(
+                f"run [bold]{e['run']}[/]: {e['train']:,} training and {e['val']:,} validation images, "
+                f"alphabet {e['alphabet']!r}, {e['params']:,} parameters, {e['device']} ({e['precision']}, "
+                f"{e['threads']} threads, {e['world']} process(es))"
+                + (f", {e['skipped']} bad files skipped" if e["skipped"] else ""),
+                highlight=False,
+            )
+        elif kind == "epoch_start":
+            self.progress.update(
+                self.task, description=f"epoch {e['epoch']}", completed=e["done"], total=e["batches"], info=""
+            )
+        elif kind == "batch":
+            self.progress.update(self.task, completed=e["batch"], info=f"loss {e['loss']:.3f}")
+        elif kind == "epoch_end":
+            mark = " *" if e["best"] else ""
+            self.rows.append(
+                (
+                    f"{e['epoch']}{'' if e['complete'] else ' (part)'}{mark}",
+                    f"{e['train_loss']:.4f}",
+                    f"{e['val_loss']:.4f}",
+                    f"{100 * e['seq_accuracy']:.2f}%",
+                    f"{e['mean_edit_distance']:.4f}",
+                    f"{100 * e['cer']:.2f}%",
+                    f"{e['images_per_s']:,.0f}",
+                    _clock(e["elapsed_s"]),
+                )
+            )
+            self.live.update(self._render())
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+            self.live = None
+
+    def final(self, result: dict[str, Any]) -> None:
+        from rich.table import Table
+
+        best = result["best"]
+        table = Table(
+            "label length",
+            "images",
+            "seq accuracy",
+            title=f"Best epoch {best.get('epoch')}: "
+            f"{100 * best.get('seq_accuracy', 0):.2f}% sequence accuracy, CER {100 * best.get('cer', 0):.2f}%",
+            title_justify="left",
+        )
+        for length, v in best.get("by_length", {}).items():
+            table.add_row(length, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")
+        self.console.print(table)
+        if result["stopped_by_time"]:
+            self.console.print("Stopped at the time limit; the best model is kept.")
+        if result["skipped_count"]:
+            self.console.print(f"{result['skipped_count']} bad files were skipped, e.g.:", highlight=False)
+            for _path, reason in result["skipped"][:5]:
+                self.console.print(f"  {reason}", highlight=False)
+        run = Path(result["run"])
+        self.console.print(f"best model: {run / 'best.pt'}\ncurves: {run / 'curves.png'}", highlight=False)
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}:{m:02d}:{s:02d}"
