@@ -1,0 +1,55 @@
+"""The default recipe's accuracy: train on `make --n 100000` (seed 0) under a time limit, then score the best
+checkpoint on 10,000 fresh images made with seed 1, overall and by label length.
+
+    python bench/train_accuracy.py --time-limit 60            # makes the data if missing, trains, scores
+    python bench/train_accuracy.py --run runs/NAME            # only score an existing run
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from trainer.cache import default_cache_dir
+from trainer.evaluate import evaluate_checkpoint
+from trainer.runs import latest_run
+
+
+def captchagen(*args: str) -> None:
+    command = [sys.executable, "-m", "captchagen.cli", *args]
+    print("+ captchagen", " ".join(args), flush=True)
+    subprocess.run(command, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-data", default="data/captchas")
+    parser.add_argument("--test-data", default="data/test-seed1")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="minutes")
+    parser.add_argument("--run", help="score this run instead of training a new one")
+    args = parser.parse_args()
+    if not Path(args.test_data, "manifest.json").exists():
+        captchagen("make", "--n", "10000", "--seed", "1", "--out", args.test_data)
+    if args.run:
+        run = Path(args.run)
+    else:
+        if not Path(args.train_data, "manifest.json").exists():
+            captchagen("make", "--n", "100000", "--seed", "0", "--out", args.train_data)
+        captchagen("train", args.train_data, "--time-limit", str(args.time_limit))
+        run = latest_run(Path("runs"))
+    counts, meta = evaluate_checkpoint(run / "best.pt", Path(args.test_data), default_cache_dir(), workers=2)
+    print(
+        f"run {run}, best epoch {meta['metrics'].get('epoch')}, scored on {counts.samples:,} images of {args.test_data}"
+    )
+    print(f"{'sequence accuracy':<22}{100 * counts.accuracy:8.2f} %")
+    print(f"{'character error rate':<22}{100 * counts.cer:8.2f} %")
+    print(f"{'mean edit distance':<22}{counts.mean_edit_distance:8.4f}")
+    print("accuracy by label length:")
+    for length, (n, acc) in counts.accuracy_by_length().items():
+        print(f"  {length:>2}  {n:6,} images  {100 * acc:6.2f} %")
+
+
+if __name__ == "__main__":
+    main()
