@@ -14,11 +14,12 @@ import torch
 
 from trainer import data
 from trainer.cache import default_cache_dir
+from trainer.config import TrainConfig
 from trainer.device import Dist, pick_precision, set_threads
 from trainer.model import CRNN, ModelConfig
 from trainer.optim import make_optimizer
 from trainer.preprocess import Preprocessing
-from trainer.train import TrainConfig, train_step
+from trainer.train import train_step
 
 
 def main() -> None:

@@ -20,6 +20,11 @@ PRESETS: dict[str, str] = {
 BLANK = 0  # CTC blank index; character i of the alphabet is class i + 1.
 
 
+def expand(spec: str) -> str:
+    """The characters a preset name stands for; any other string stands for itself."""
+    return PRESETS.get(spec, spec)
+
+
 def describe_char(c: str) -> str:
     """`'A' (U+0041)`: how errors name a character, visible even when it is whitespace."""
     shown = repr(c) if unicodedata.category(c)[0] not in "CZ" else "<" + unicodedata.name(c, "unnamed") + ">"
@@ -60,7 +65,7 @@ class Alphabet:
     @classmethod
     def from_spec(cls, spec: str) -> Alphabet:
         """A preset name (digits, upper, lower, alnum, hex) or the literal characters themselves."""
-        return cls(PRESETS.get(spec, spec))
+        return cls(expand(spec))
 
     @classmethod
     def from_labels(cls, labels: Iterable[str]) -> Alphabet:

@@ -11,3 +11,13 @@ class BadInput(CaptchagenError, ValueError):
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+def check_format(data: object, path: object, name: str, version: int, what: str) -> None:
+    """Raise CaptchagenError unless `data` is a dict tagged with format `name` and format_version `version`."""
+    if not isinstance(data, dict) or data.get("format") != name:
+        raise CaptchagenError(f"{path} is not a {what}")
+    if data.get("format_version") != version:
+        raise CaptchagenError(
+            f"{path} has {what} format version {data.get('format_version')}; this captchagen reads version {version}"
+        )

@@ -14,7 +14,7 @@ from PIL import features
 
 import captchagen
 from captchagen import codec
-from captchagen.errors import CaptchagenError
+from captchagen.errors import CaptchagenError, check_format
 
 FORMAT = "captchagen-dataset"
 FORMAT_VERSION = 1
@@ -111,12 +111,7 @@ def read(folder: Path) -> dict:
         raise CaptchagenError(f"{folder} has no {MANIFEST}: it is not a captchagen dataset") from None
     except (OSError, ValueError) as e:
         raise CaptchagenError(f"cannot read {path}: {e}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CaptchagenError(f"{path} is not a captchagen dataset manifest")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise CaptchagenError(
-            f"{path} has format version {data.get('format_version')}; this captchagen reads version {FORMAT_VERSION}"
-        )
+    check_format(data, path, FORMAT, FORMAT_VERSION, "captchagen dataset manifest")
     return data
 
 

@@ -9,27 +9,18 @@ from typing import Any
 import click
 
 from captchagen.cli_common import library_errors
+from trainer.config import TrainConfig  # a plain dataclass: importing it imports no torch
 
-# The defaults live in trainer.train.TrainConfig; they are repeated here only for --help, and a test
-# checks that the two agree.
-DEFAULTS = {
-    "val_fraction": 0.05,
-    "epochs": 30,
-    "batch_size": 128,
-    "lr": 3e-3,
-    "seed": 0,
-    "height": 32,
-    "width": 128,
-}
+DEFAULTS = TrainConfig()
 
 
 @click.command()
-@click.argument("data", required=False, default="data/captchas")
+@click.argument("data", required=False, default=DEFAULTS.data)
 @click.option("--val-data", metavar="PATH", help="Validate on this dataset instead of a split of DATA.")
 @click.option(
     "--val-fraction",
     type=float,
-    default=DEFAULTS["val_fraction"],
+    default=DEFAULTS.val_fraction,
     show_default=True,
     help="Share of DATA held out for validation (chosen by a hash of each file name).",
 )
@@ -37,25 +28,25 @@ DEFAULTS = {
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
-    default=DEFAULTS["epochs"],
+    default=DEFAULTS.epochs,
     show_default=True,
     help="Passes over the training data.",
 )
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=DEFAULTS["batch_size"],
+    default=DEFAULTS.batch_size,
     show_default=True,
     help="Images per step (per process under torchrun).",
 )
 @click.option(
     "--lr",
     type=click.FloatRange(min=0, min_open=True),
-    default=DEFAULTS["lr"],
+    default=DEFAULTS.lr,
     show_default=True,
     help="Peak AdamW learning rate (warm-up, then cosine decay).",
 )
-@click.option("--seed", type=int, default=DEFAULTS["seed"], show_default=True, help="Seed for weights and data order.")
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed for weights and data order.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
     "--precision",
@@ -70,8 +61,8 @@ DEFAULTS = {
     help="Stop cleanly after this many minutes of training, keeping the best model. "
     "The learning-rate schedule is stretched to end at the limit.",
 )
-@click.option("--height", type=int, default=DEFAULTS["height"], show_default=True, help="Model input height.")
-@click.option("--width", type=int, default=DEFAULTS["width"], show_default=True, help="Model input width.")
+@click.option("--height", type=int, default=DEFAULTS.height, show_default=True, help="Model input height.")
+@click.option("--width", type=int, default=DEFAULTS.width, show_default=True, help="Model input width.")
 @click.option(
     "--skip-bad", is_flag=True, help="Skip unreadable images and labels outside the alphabet, and count them."
 )
@@ -95,7 +86,6 @@ def train(data: str, resume: str | None, workers: int | None, **options: Any) ->
     Example: captchagen train data/captchas --time-limit 60
     """
     from captchagen.cli import cpu_count
-    from trainer.train import TrainConfig
     from trainer.train import train as run_training
 
     config = TrainConfig(data=data, workers=workers or cpu_count(), **options)

@@ -138,3 +138,14 @@ def test_verify_finds_a_changed_file(make_tiny):
     victim.write_bytes(victim.read_bytes() + b"x")
     code, output = run_cli("verify", str(out))
     assert code == 1 and "shard-00001 content hash differs" in output
+
+
+def test_a_manifest_of_another_format_version_is_refused(make_tiny):
+    out = make_tiny(n=10, shard_size=10)
+    m = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**m, "format_version": 2}))
+    code, output = run_cli("verify", str(out))
+    assert code == 1 and "captchagen dataset manifest format version 2; this captchagen reads version 1" in output
+    code, output = run_cli("make", "--n", "10", "--shard-size", "10", "--out", str(out), "--width", "80",
+                           "--height", "32", "--max-len", "4", "--workers", "1")  # fmt: skip
+    assert code == 2 and "format version 2" in output

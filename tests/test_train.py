@@ -15,9 +15,10 @@ from captchagen.errors import BadInput
 from tests.conftest import run_cli
 from tests.trainer_helpers import tiny_dataset, tiny_train_config
 from trainer import checkpoint
+from trainer.config import TrainConfig
 from trainer.data import load, split
 from trainer.preprocess import Preprocessing
-from trainer.train import TrainConfig, train
+from trainer.train import train
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +79,16 @@ def test_time_limit_stops_cleanly_and_keeps_the_best_model(data, tmp_path):
 def test_width_too_small_for_the_longest_label_is_refused(data, tmp_path):
     with pytest.raises(BadInput, match="labels of 3 characters need at least 5"):
         train(tiny_train_config(data, tmp_path, width=16))
+    code, output = run_cli("train", str(data), "--height", "30", "--runs-dir", str(tmp_path / "r"),
+                           "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    assert code == 2 and output.startswith("Error: input height must be a multiple of 16")
 
 
 def test_cli_errors_are_one_line(tmp_path, data):
     code, output = run_cli("train", str(tmp_path / "nowhere"))
-    assert code == 2 and output.strip() == f"Error: {tmp_path / 'nowhere'} does not exist"
+    assert code == 2
+    nowhere = tmp_path / "nowhere"
+    assert output.strip() == f"Error: {nowhere} does not exist (make a dataset with: captchagen make --out {nowhere})"
     code, output = run_cli("train", str(data), "--alphabet", "0123", "--runs-dir", str(tmp_path / "r"),
                            "--cache-dir", str(tmp_path / "c"))  # fmt: skip
     assert code == 2 and "not in the alphabet" in output and "--skip-bad" in output
@@ -124,10 +130,14 @@ def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
     assert checkpoint.load(runs[0] / "last.pt")["scheduler"]["step"] == 2 * (n_train // 2 // 16)
 
 
-def test_train_config_defaults_match_the_cli_help():
-    from captchagen.train_cli import DEFAULTS
+def test_cli_options_map_onto_train_config_fields():
+    from captchagen.train_cli import train as command
 
-    config = TrainConfig()
-    for key, value in DEFAULTS.items():
-        assert getattr(config, key) == value, key
-    assert replace(config, epochs=1).epochs == 1
+    fields = set(TrainConfig.__dataclass_fields__)
+    given = command.make_context("train", [], resilient_parsing=True).params  # what the command receives
+    for name, value in given.items():
+        if name != "resume":
+            assert name in fields, name
+            if name != "workers":  # workers becomes the core count
+                assert value == getattr(TrainConfig(), name), name
+    assert replace(TrainConfig(), epochs=1).epochs == 1

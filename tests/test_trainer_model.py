@@ -22,6 +22,9 @@ def test_output_shape_follows_time_steps():
     assert min_time_steps(10) == 19
     with pytest.raises(ValueError, match="multiple of 16"):
         CRNN(ModelConfig(num_classes=11, height=30, width=96))
+    with pytest.raises(ValueError, match="labels of 10 characters need at least 19"):
+        CRNN(ModelConfig(num_classes=11, height=32, width=72, max_label_len=10))  # 18 time steps
+    CRNN(ModelConfig(num_classes=11, height=32, width=76, max_label_len=10))  # 19 is enough
 
 
 def test_greedy_decoding_collapses_repeats_and_drops_blanks():

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from captchagen.alphabet import Alphabet
-from captchagen.errors import CaptchagenError
+from captchagen.errors import CaptchagenError, check_format
 from trainer.model import CRNN, ModelConfig
 from trainer.preprocess import Preprocessing
 
@@ -37,13 +37,7 @@ def load(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any failure to unpickle means it is not a checkpoint we wrote
         raise CaptchagenError(f"{path} is not a captchagen checkpoint ({type(e).__name__})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise CaptchagenError(f"{path} is not a captchagen checkpoint")
-    if data.get("format_version") != FORMAT_VERSION:
-        raise CaptchagenError(
-            f"{path} has checkpoint format version {data.get('format_version')}; "
-            f"this captchagen reads version {FORMAT_VERSION}"
-        )
+    check_format(data, path, FORMAT, FORMAT_VERSION, "captchagen checkpoint")
     return data
 
 

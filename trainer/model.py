@@ -20,6 +20,7 @@ class ModelConfig:
     hidden: int = 128
     lstm_layers: int = 2
     dropout: float = 0.1
+    max_label_len: int | None = None  # when given, the model refuses a width too narrow for such labels
 
 
 def time_steps(width: int) -> int:
@@ -32,15 +33,24 @@ def min_time_steps(max_label_len: int) -> int:
     return 2 * max_label_len - 1
 
 
+def check_input_size(height: int, width: int) -> None:
+    """The pooling halves the height four times and the width twice."""
+    if height < 16 or width < 4 or height % 16 or width % 4:
+        raise ValueError(f"input height must be a multiple of 16 and width of 4, got {height}x{width}")
+
+
 class CRNN(nn.Module):
     """Images [N, C, H, W] in, CTC logits [T, N, num_classes] out (T = time_steps(W))."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
-        if config.height % 16 or config.width % 4:
+        check_input_size(config.height, config.width)
+        if config.max_label_len and time_steps(config.width) < min_time_steps(config.max_label_len):
+            need = min_time_steps(config.max_label_len)
             raise ValueError(
-                f"input height must be a multiple of 16 and width of 4, got {config.height}x{config.width}"
+                f"input width {config.width} gives {time_steps(config.width)} time steps, but labels of "
+                f"{config.max_label_len} characters need at least {need}: use a width of {4 * need} or more"
             )
         c1, c2, c3, c4 = config.conv
 

@@ -40,7 +40,7 @@ def open_source(path: Path) -> Source:
     """Find every sample under `path`; raise BadInput if there are none."""
     path = Path(path)
     if not path.exists():
-        raise BadInput(f"{path} does not exist")
+        raise BadInput(f"{path} does not exist (make a dataset with: captchagen make --out {path})")
     if path.is_dir() and (path / manifest.MANIFEST).exists():
         source = _dataset(path)
     elif path.is_dir():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,43 +18,14 @@ from captchagen.errors import BadInput
 from trainer import checkpoint, data, runs
 from trainer.augment import random_affine
 from trainer.cache import default_cache_dir
+from trainer.config import TrainConfig
 from trainer.device import all_sum, autocast, pick_device, pick_precision, set_threads, setup_distributed
 from trainer.evaluate import ctc_loss_sum, evaluate
-from trainer.model import CRNN, ModelConfig, min_time_steps, time_steps
+from trainer.model import CRNN, ModelConfig, check_input_size
 from trainer.optim import lr_at, make_optimizer, set_lr
 from trainer.preprocess import Preprocessing, normalize
 
 Events = Callable[[str, dict[str, Any]], None]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    data: str = "data/captchas"
-    val_data: str | None = None
-    val_fraction: float = 0.05
-    alphabet: str | None = None
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.03
-    clip: float = 5.0
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    time_limit: float | None = None  # minutes of training (cache building not included)
-    height: int = 32
-    width: int = 128
-    conv: tuple[int, ...] = (32, 64, 96, 128)
-    hidden: int = 128
-    lstm_layers: int = 1
-    dropout: float = 0.1
-    augment: bool = True
-    skip_bad: bool = False
-    runs_dir: str = "runs"
-    name: str | None = None
-    cache_dir: str | None = None
-    workers: int = 1  # processes decoding images into the cache
 
 
 def train_step(
@@ -110,6 +81,10 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     threads = set_threads(device, info)
     torch.manual_seed(cfg.seed)
 
+    try:
+        check_input_size(cfg.height, cfg.width)  # before any image is decoded at that size
+    except ValueError as e:
+        raise BadInput(str(e)) from None
     pre = Preprocessing(height=cfg.height, width=cfg.width)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     given = Alphabet.from_spec(cfg.alphabet) if cfg.alphabet else None
@@ -144,11 +119,6 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         train_idx, val_idx = data.split(loaded, cfg.val_fraction, cfg.seed)
         train_set, val_set = data.CaptchaDataset(loaded, train_idx), data.CaptchaDataset(loaded, val_idx)
         skipped, max_len = loaded.skipped, loaded.max_len
-    if time_steps(cfg.width) < min_time_steps(max_len):
-        raise BadInput(
-            f"--width {cfg.width} gives the model {time_steps(cfg.width)} time steps, but labels of {max_len} "
-            f"characters need at least {min_time_steps(max_len)}: use --width {4 * min_time_steps(max_len)} or more"
-        )
     if len(train_set) < cfg.batch_size * info.world:
         raise BadInput(f"{len(train_set)} training images are fewer than one batch of {cfg.batch_size * info.world}")
 
@@ -160,8 +130,12 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         hidden=cfg.hidden,
         lstm_layers=cfg.lstm_layers,
         dropout=cfg.dropout,
+        max_label_len=max_len,
     )
-    model = CRNN(mc).to(device)
+    try:
+        model = CRNN(mc).to(device)
+    except ValueError as e:  # input size against the longest label, or not a multiple of the pooling
+        raise BadInput(str(e)) from None
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     cuda = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
