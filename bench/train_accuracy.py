@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 from trainer.cache import default_cache_dir
-from trainer.evaluate import evaluate_checkpoint
+from trainer.predict import Reader
 from trainer.runs import latest_run
+from trainer.scoring import report, score_dataset
 
 
 def captchagen(*args: str) -> None:
@@ -39,16 +40,16 @@ def main() -> None:
             captchagen("make", "--n", "100000", "--seed", "0", "--out", args.train_data)
         captchagen("train", args.train_data, "--time-limit", str(args.time_limit))
         run = latest_run(Path("runs"))
-    counts, meta = evaluate_checkpoint(run / "best.pt", Path(args.test_data), default_cache_dir(), workers=2)
-    print(
-        f"run {run}, best epoch {meta['metrics'].get('epoch')}, scored on {counts.samples:,} images of {args.test_data}"
-    )
-    print(f"{'sequence accuracy':<22}{100 * counts.accuracy:8.2f} %")
-    print(f"{'character error rate':<22}{100 * counts.cer:8.2f} %")
-    print(f"{'mean edit distance':<22}{counts.mean_edit_distance:8.4f}")
+    reader = Reader(run / "best.pt")
+    scored, _ = score_dataset(reader, Path(args.test_data), default_cache_dir(), workers=2)
+    r = report(scored)
+    print(f"run {run}, best epoch {reader.metrics.get('epoch')}, scored on {r['samples']:,} images of {args.test_data}")
+    print(f"{'sequence accuracy':<22}{100 * r['seq_accuracy']:8.2f} %")
+    print(f"{'character error rate':<22}{100 * r['cer']:8.2f} %")
+    print(f"{'mean edit distance':<22}{r['mean_edit_distance']:8.4f}")
     print("accuracy by label length:")
-    for length, (n, acc) in counts.accuracy_by_length().items():
-        print(f"  {length:>2}  {n:6,} images  {100 * acc:6.2f} %")
+    for length, v in r["by_length"].items():
+        print(f"  {length:>2}  {v['n']:6,} images  {100 * v['accuracy']:6.2f} %")
 
 
 if __name__ == "__main__":

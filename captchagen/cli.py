@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from captchagen import __version__
-from captchagen.alphabet import PRESETS
+from captchagen.alphabet import PRESETS, expand
 from captchagen.cli_common import library_errors
 from captchagen.config import GenerationConfig
 
@@ -88,7 +88,7 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
     from captchagen import make as maker
 
     settings["fonts"] = tuple(settings["fonts"])
-    settings["alphabet"] = PRESETS.get(settings["alphabet"], settings["alphabet"])
+    settings["alphabet"] = expand(settings["alphabet"])
     config = GenerationConfig(**settings)
     console = Console(stderr=True)
     workers = workers or cpu_count()
@@ -216,9 +216,12 @@ def verify(data: Path) -> None:
     raise click.ClickException(f"{data} does not match its manifest ({len(report.problems)} problems)")
 
 
-from captchagen.train_cli import train  # noqa: E402 - registered after the group exists
+from captchagen.eval_cli import evaluate  # noqa: E402 - registered after the group exists
+from captchagen.test_cli import test  # noqa: E402
+from captchagen.train_cli import train  # noqa: E402
 
-cli.add_command(train)
+for command in (train, test, evaluate):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -34,26 +34,38 @@ def write_preview(folder: Path, out: Path, count: int = 24, columns: int = 4) ->
         raise CaptchagenError(f"{folder} holds no images to preview")
     cells = []
     for path in files:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-        scale = min(1.0, CELL_WIDTH / im.width)
-        im = im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))))
         try:
             label = codec.parse_name(path.name).label
         except CaptchagenError:
             label = "?"
-        cells.append((im, label))
-    cell_w = max(im.width for im, _ in cells)
-    cell_h = max(im.height for im, _ in cells) + LABEL_HEIGHT
-    rows = -(-len(cells) // columns)
+        cells.append((path, [(label, "black")]))
+    return write_grid(cells, out, columns)
+
+
+Caption = list[tuple[str, str]]  # lines of (text, colour)
+
+
+def write_grid(cells: list[tuple[Path, Caption]], out: Path, columns: int = 4) -> Path:
+    """A PNG of images in a grid, each with its caption lines under it, written atomically to `out`."""
+    images = []
+    for path, caption in cells:
+        with Image.open(path) as im:
+            im = im.convert("RGB")
+        scale = min(1.0, CELL_WIDTH / im.width)
+        images.append((im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale)))), caption))
+    lines = max(len(caption) for _, caption in images)
+    cell_w = max(im.width for im, _ in images)
+    cell_h = max(im.height for im, _ in images) + LABEL_HEIGHT * lines
+    rows = -(-len(images) // columns)
     sheet = Image.new("RGB", (PAD + columns * (cell_w + PAD), PAD + rows * (cell_h + PAD)), "white")
     draw = ImageDraw.Draw(sheet)
     font = ImageFont.truetype(str(_label_font()), 16)
-    for i, (im, label) in enumerate(cells):
+    for i, (im, caption) in enumerate(images):
         x = PAD + (i % columns) * (cell_w + PAD)
         y = PAD + (i // columns) * (cell_h + PAD)
         sheet.paste(im, (x, y))
-        draw.text((x + 2, y + im.height + 2), label, fill="black", font=font)
+        for k, (text, colour) in enumerate(caption):
+            draw.text((x + 2, y + im.height + 2 + k * LABEL_HEIGHT), text, fill=colour, font=font)
     buf = io.BytesIO()
     sheet.save(buf, format="PNG")
     atomic.write_bytes(out, buf.getvalue())

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from captchagen.alphabet import Alphabet
-from trainer import checkpoint, data
 from trainer.decode import greedy
-from trainer.device import Dist, all_sum, autocast, pick_precision
+from trainer.device import Dist, all_sum, autocast
 from trainer.metrics import Counts
 from trainer.preprocess import Preprocessing, normalize
 
@@ -48,19 +45,3 @@ def evaluate(
     if info is not None and info.enabled:
         counts = Counts.from_tensor(all_sum(counts.to_tensor(), info))
     return counts
-
-
-def evaluate_checkpoint(
-    path: Path, data_path: Path, cache_dir: Path, *, skip_bad: bool = False, batch_size: int = 256, workers: int = 1
-) -> tuple[Counts, dict]:
-    """Score a checkpoint on any dataset the trainer reads, with the checkpoint's own alphabet and
-    preprocessing; returns the counts and the checkpoint's metadata."""
-    ckpt = checkpoint.load(path)
-    model, alphabet, pre = checkpoint.build_model(ckpt)
-    loaded = data.load(data_path, pre, cache_dir, alphabet=alphabet, skip_bad=skip_bad, workers=workers)
-    dataset = data.CaptchaDataset(loaded)
-    sampler = data.ShardedBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
-    device = torch.device("cpu")
-    precision = pick_precision("auto", device)
-    counts = evaluate(model, data.loader(dataset, sampler, cuda=False), alphabet, pre, device, precision)
-    return counts, {k: v for k, v in ckpt.items() if k not in ("model", "optimizer", "rng")}

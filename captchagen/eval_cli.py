@@ -1,0 +1,94 @@
+"""`captchagen eval`: score a model on a dataset and show where it fails (importing this imports no torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from captchagen.cli_common import library_errors
+
+
+@click.command(name="eval")
+@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.option("--model", "model_path", metavar="PATH",
+              help="Checkpoint to score.  [default: best.pt of the run named in RUNS_DIR/LATEST]")  # fmt: skip
+@click.option("--runs-dir", default="runs", show_default=True, help="Where to look for the newest run.")
+@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
+@click.option("--worst", type=click.IntRange(min=0), default=24, show_default=True,
+              help="How many of the most confident mistakes to draw.")  # fmt: skip
+@click.option("--worst-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="PNG grid of the worst mistakes.  [default: worst-<DATA name>.png beside the model]")  # fmt: skip
+@click.option("--skip-bad", is_flag=True, help="Skip unreadable images and labels outside the alphabet.")
+@click.option("--cache-dir", help="Where decoded images are cached.  [default: ~/.cache/captchagen]")
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
+@library_errors
+def evaluate(data: Path, model_path: str | None, runs_dir: str, beam: int, worst: int, worst_out: Path | None,
+             skip_bad: bool, cache_dir: str | None, as_json: bool) -> None:  # fmt: skip
+    """Score a model on any dataset the trainer reads: accuracy, edit distance and CER (overall and by length),
+    character confusions, confidence of right and wrong answers, a reject curve, and a grid of the worst
+    mistakes.
+
+    Example: captchagen eval data/test-seed1
+    """
+    from captchagen.preview import write_grid
+    from trainer.cache import default_cache_dir
+    from trainer.predict import Reader
+    from trainer.runs import latest_run
+    from trainer.scoring import report, score_dataset
+    from trainer.scoring import worst as worst_of
+
+    path = Path(model_path) if model_path else latest_run(Path(runs_dir)) / "best.pt"
+    reader = Reader(path)
+    scored, skipped = score_dataset(reader, data, Path(cache_dir) if cache_dir else default_cache_dir(),
+                                    beam=beam, skip_bad=skip_bad)  # fmt: skip
+    numbers = {"model": str(path), "data": str(data), "beam": beam, "skipped": skipped, **report(scored)}
+    mistakes = worst_of(scored, worst)
+    if mistakes:
+        out = worst_out or path.parent / f"worst-{data.name}.png"
+        cells = [(Path(s.path), [(f"true {s.truth}", "black"), (f"read {s.text} ({s.confidence:.2f})", "red")])
+                 for s in mistakes]  # fmt: skip
+        numbers["worst_png"] = str(write_grid(cells, out))
+    if as_json:
+        click.echo(json.dumps(numbers))
+    else:
+        _show(numbers)
+
+
+def _show(n: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    overall = Table("images", "seq accuracy", "mean edit distance", "CER", title=f"{n['data']} read by {n['model']}",
+                    title_justify="left")  # fmt: skip
+    overall.add_row(f"{n['samples']:,}", f"{100 * n['seq_accuracy']:.2f}%", f"{n['mean_edit_distance']:.4f}",
+                    f"{100 * n['cer']:.2f}%")  # fmt: skip
+    console.print(overall)
+    lengths = Table("label length", "images", "seq accuracy", title="By label length", title_justify="left")
+    for k, v in n["by_length"].items():
+        lengths.add_row(k, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")
+    console.print(lengths)
+    if n["confusions"]:
+        conf = Table("true", "read as", "count", title="Commonest confusions", title_justify="left")
+        for c in n["confusions"]:
+            conf.add_row(c["truth"] or "(none)", c["read"] or "(none)", str(c["count"]))
+        console.print(conf)
+    reject = Table("reject least confident", "threshold", "images kept", "accuracy", title="Reject curve",
+                   title_justify="left")  # fmt: skip
+    for r in n["reject_curve"]:
+        threshold = "-" if r["threshold"] is None else f"{r['threshold']:.3f}"
+        reject.add_row(f"{100 * r['rejected_share']:.0f}%", threshold, f"{r['kept']:,}", f"{100 * r['accuracy']:.2f}%")
+    console.print(reject)
+    right, wrong = n["mean_confidence_correct"], n["mean_confidence_wrong"]
+    console.print(
+        "mean confidence: right answers " + ("-" if right is None else f"{right:.3f}")
+        + ", wrong answers " + ("-" if wrong is None else f"{wrong:.3f}"), highlight=False,
+    )  # fmt: skip
+    if n.get("worst_png"):
+        console.print(f"worst mistakes: {n['worst_png']}", highlight=False)
+    if n["skipped"]:
+        console.print(f"{n['skipped']} bad files skipped", highlight=False)

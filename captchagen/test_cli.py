@@ -1,0 +1,71 @@
+"""`captchagen test`: read captchas with a trained model (importing this imports no torch)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from captchagen import codec
+from captchagen.cli_common import library_errors
+
+
+def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
+    """Files as given, folders as every image under them (sorted), and globs expanded (sorted).
+    Anything that matches nothing is kept as is, so that it gets its own 'no such file' row."""
+    paths: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += sorted(str(f) for f in p.rglob("*") if f.name.lower().endswith(codec.IMAGE_SUFFIXES))
+        elif not p.exists() and any(ch in item for ch in "*?["):
+            paths += sorted(glob.glob(item, recursive=True)) or [item]
+        else:
+            paths.append(item)
+    return paths
+
+
+@click.command()
+@click.argument("images", nargs=-1, required=True)
+@click.option("--model", "model_path", metavar="PATH",
+              help="Checkpoint to read with.  [default: best.pt of the run named in RUNS_DIR/LATEST]")  # fmt: skip
+@click.option("--runs-dir", default="runs", show_default=True, help="Where to look for the newest run.")
+@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image instead of a table.")
+@library_errors
+def test(images: tuple[str, ...], model_path: str | None, runs_dir: str, beam: int, batch_size: int,
+         as_json: bool) -> None:  # fmt: skip
+    """Read the text of captcha images (files, folders or globs).
+
+    Confidence is the probability the model gives the predicted text (summed over all CTC alignments).
+    The exit code is 1 if any image could not be read.
+
+    Example: captchagen test data/captchas/shard-00000/000001_RG.png
+    """
+    from trainer.predict import Reader
+    from trainer.runs import latest_run
+
+    path = Path(model_path) if model_path else latest_run(Path(runs_dir)) / "best.pt"
+    reader = Reader(path)
+    results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
+    if as_json:
+        for r in results:
+            click.echo(json.dumps({"path": r.path, "text": r.text, "confidence": r.confidence, "error": r.error}))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("image", "text", "confidence", title=f"model {path}", title_justify="left")
+        for r in results:
+            if r.error:
+                table.add_row(r.path, f"[red]{r.error}[/]", "")
+            else:
+                table.add_row(r.path, r.text, f"{r.confidence:.3f}")
+        Console().print(table, highlight=False)
+    if any(r.error for r in results):
+        sys.exit(1)

@@ -1,0 +1,78 @@
+"""`captchagen test`: a trained model reads files, folders and globs; bad files get their own error rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+
+from tests.conftest import run_cli
+from tests.trainer_helpers import tiny_dataset, tiny_train_config
+from trainer.predict import Reader
+from trainer.train import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    data = tiny_dataset(root / "digits")
+    result = train(tiny_train_config(data, root, epochs=3))
+    return data, root / "runs", result
+
+
+def test_every_image_mode_reads_the_same(trained, tmp_path):
+    data, runs, result = trained
+    reader = Reader(f"{result['run']}/best.pt")
+    source = sorted(data.glob("shard-00000/*.png"))[0]
+    base = Image.open(source).convert("RGB")
+    variants = {"rgb": base, "rgba": base.convert("RGBA"), "palette": base.convert("P"), "gray": base.convert("L")}
+    paths = []
+    for name, image in variants.items():
+        path = tmp_path / f"{name}.png"
+        image.save(path)
+        paths.append(str(path))
+    texts = {p.text for p in reader.read_paths(paths)}
+    assert len(texts) == 1 and None not in texts
+
+
+def test_cli_reads_with_the_latest_run_and_reports_bad_files(trained, tmp_path):
+    data, runs, _ = trained
+    good = sorted(data.glob("shard-00000/*.png"))[:3]
+    (tmp_path / "not.png").write_text("text")
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(good[0].read_bytes()[:200])
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (6000, 6000)).save(bomb)
+    args = ["test", *map(str, good), str(tmp_path / "missing.png"), str(tmp_path / "not.png"), str(truncated),
+            str(bomb), "--runs-dir", str(runs), "--json"]  # fmt: skip
+    code, output = run_cli(*args)
+    rows = [json.loads(line) for line in output.splitlines()]
+    assert code == 1 and len(rows) == 7
+    for row in rows[:3]:
+        assert row["error"] is None and isinstance(row["text"], str) and 0 <= row["confidence"] <= 1
+    assert [bool(r["error"]) for r in rows[3:]] == [True] * 4
+    assert "no such file" in rows[3]["error"] and "not an image" in rows[4]["error"]
+    assert "unreadable" in rows[5]["error"] and "pixels" in rows[6]["error"]
+
+
+def test_cli_folder_and_glob_inputs(trained):
+    data, runs, _ = trained
+    code, output = run_cli("test", str(data / "shard-00001"), "--runs-dir", str(runs), "--json", "--beam", "3")
+    assert code == 0 and len(output.splitlines()) == 320
+    code, output = run_cli("test", str(data / "shard-0000*" / "00000[0-4]_*.png"), "--runs-dir", str(runs), "--json")
+    assert code == 0 and len(output.splitlines()) == 5
+
+
+def test_no_trained_model_says_how_to_train_one(tmp_path):
+    code, output = run_cli("test", "x.png", "--runs-dir", str(tmp_path / "runs"))
+    assert code == 1 and "run `captchagen train` first" in output
+    assert len(output.strip().splitlines()) == 1
+
+
+def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(tmp_path):
+    fake = tmp_path / "model.pt"
+    fake.write_bytes(b"not a checkpoint at all")
+    code, output = run_cli("test", "x.png", "--model", str(fake))
+    assert code == 1 and output.startswith(f"Error: {fake} is not a captchagen checkpoint")
+    assert len(output.strip().splitlines()) == 1
