@@ -25,17 +25,30 @@ def greedy(logits: torch.Tensor, alphabet: Alphabet) -> list[str]:
     return [alphabet.decode(row[mask].tolist()) for row, mask in zip(best, keep, strict=False)]
 
 
-def string_log_probs(log_probs: torch.Tensor, texts: list[str], alphabet: Alphabet) -> torch.Tensor:
-    """log P(text | image) for each column of log_probs [T, N, C] and its text, summed over alignments."""
+def ctc_nll(
+    log_probs: torch.Tensor,
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+    reduction: str = "none",
+    zero_infinity: bool = False,
+) -> torch.Tensor:
+    """-log P(targets | image) from log_probs [T, N, C], every frame used, in fp32 on log_probs' device."""
     t, n, _ = log_probs.shape
+    dev = log_probs.device
+    input_lengths = torch.full((n,), t, dtype=torch.long, device=dev)
+    return F.ctc_loss(
+        log_probs.float(), targets.to(dev), input_lengths, target_lengths.to(dev),
+        blank=BLANK, reduction=reduction, zero_infinity=zero_infinity,
+    )  # fmt: skip
+
+
+def string_log_probs(log_probs: torch.Tensor, texts: list[str], alphabet: Alphabet) -> torch.Tensor:
+    """log P(text | image) for each column of log_probs [T, N, C] and its text, summed over alignments.
+    An impossible text (too long for the frames) scores -inf, so its confidence is 0."""
     encoded = [alphabet.encode(text) for text in texts]
     targets = torch.tensor([i for e in encoded for i in e], dtype=torch.long)
     lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
-    nll = F.ctc_loss(
-        log_probs.float().cpu(), targets, torch.full((n,), t, dtype=torch.long), lengths,
-        blank=BLANK, reduction="none", zero_infinity=False,
-    )  # fmt: skip
-    return -nll
+    return -ctc_nll(log_probs.cpu(), targets, lengths)
 
 
 def _logsumexp(a: float, b: float) -> float:

@@ -6,21 +6,17 @@ import torch
 from torch import nn
 
 from captchagen.alphabet import Alphabet
-from trainer.decode import greedy
+from trainer.decode import ctc_nll, greedy
 from trainer.device import Dist, all_sum, autocast
 from trainer.metrics import Counts
 from trainer.preprocess import Preprocessing, normalize
 
 
 def ctc_loss_sum(logits: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
-    """Summed CTC loss of a batch, computed in fp32 whatever the autocast precision."""
+    """Summed CTC loss of a batch, computed in fp32 whatever the autocast precision; an impossible target
+    (more characters than frames allow) contributes 0 rather than inf, so one bad sample cannot derail a step."""
     log_probs = logits.float().log_softmax(2)  # [T, N, C]
-    t, n, _ = log_probs.shape
-    dev = log_probs.device
-    input_lengths = torch.full((n,), t, dtype=torch.long, device=dev)
-    return nn.functional.ctc_loss(
-        log_probs, targets.to(dev), input_lengths, target_lengths.to(dev), blank=0, reduction="sum", zero_infinity=True
-    )
+    return ctc_nll(log_probs, targets, target_lengths, reduction="sum", zero_infinity=True)
 
 
 @torch.no_grad()
