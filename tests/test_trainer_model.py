@@ -97,3 +97,12 @@ def test_loading_refuses_anything_that_is_not_our_checkpoint(tmp_path):
     plain.write_bytes(pickle.dumps({"weights": [1, 2]}))
     with pytest.raises(CaptchagenError, match="is not a captchagen checkpoint"):
         checkpoint.load(plain)
+
+
+def test_the_model_defaults_are_the_default_recipe():
+    """TrainConfig repeats the model's shape fields (it must import no torch); they must not drift apart."""
+    from trainer.config import TrainConfig
+
+    model, train = ModelConfig(num_classes=2), TrainConfig()
+    for name in ("height", "width", "conv", "hidden", "lstm_layers", "dropout"):
+        assert getattr(model, name) == getattr(train, name), name

@@ -16,9 +16,9 @@ class ModelConfig:
     height: int = 32
     width: int = 128
     channels: int = 1
-    conv: tuple[int, ...] = (32, 64, 128, 160)
+    conv: tuple[int, ...] = (32, 64, 96, 128)
     hidden: int = 128
-    lstm_layers: int = 2
+    lstm_layers: int = 1
     dropout: float = 0.1
     max_label_len: int | None = None  # when given, the model refuses a width too narrow for such labels
 
