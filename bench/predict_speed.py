@@ -21,7 +21,7 @@ from captchagen import codec
 from trainer.device import Dist, set_threads
 from trainer.predict import Reader
 from trainer.preprocess import load_array
-from trainer.runs import latest_run
+from trainer.runs import default_model
 
 
 def timed(fn, *args):  # noqa: ANN001, ANN201
@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1000, help="images to read")
     args = parser.parse_args()
     threads = set_threads(torch.device("cpu"), Dist())
-    model = Path(args.model) if args.model else latest_run(Path("runs")) / "best.pt"
+    model = default_model(Path("runs"), args.model)
     files = sorted(Path(args.data).glob("shard-*/*.png"))[: args.n]
     truths = [codec.parse_name(f.name).label for f in files]
     reader = Reader(model)

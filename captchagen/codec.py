@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from pathlib import Path
 
 from captchagen.errors import BadInput
 
@@ -74,6 +75,11 @@ def parse_name(name: str) -> ParsedName:
     if not sep or not escaped:
         raise BadInput(f"{name!r} does not hold a label: expected <anything>_<label>{suffix}")
     return ParsedName(stem=stem, label=unescape(escaped))
+
+
+def image_files(root: Path) -> list[Path]:
+    """Every file under `root` (recursively) whose name has an image suffix, sorted by path."""
+    return sorted(p for p in root.rglob("*") if p.name.lower().endswith(IMAGE_SUFFIXES) and p.is_file())
 
 
 def max_escaped_len(chars: str) -> int:

@@ -37,11 +37,11 @@ def evaluate(data: Path, model_path: str | None, runs_dir: str, beam: int, worst
     from captchagen.preview import write_grid
     from trainer.cache import default_cache_dir
     from trainer.predict import Reader
-    from trainer.runs import latest_run
+    from trainer.runs import default_model
     from trainer.scoring import report, score_dataset
     from trainer.scoring import worst as worst_of
 
-    path = Path(model_path) if model_path else latest_run(Path(runs_dir)) / "best.pt"
+    path = default_model(Path(runs_dir), model_path)
     reader = Reader(path)
     scored, skipped = score_dataset(reader, data, Path(cache_dir) if cache_dir else default_cache_dir(),
                                     beam=beam, skip_bad=skip_bad)  # fmt: skip

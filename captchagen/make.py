@@ -91,13 +91,18 @@ def make_dataset(
     kept = _prepare_out(out, settings, fingerprint, config, overwrite)
     pending = [s for s in selected if s not in kept]
     total = sum(len(config.shard_range(s)) for s in selected)
-    done = total - sum(len(config.shard_range(s)) for s in pending)
+    pending_images = sum(len(config.shard_range(s)) for s in pending)
+    done = total - pending_images
     if progress:
         progress(done, total)
 
     records = dict(kept)
+
+    def write_manifest() -> None:
+        atomic.write_json(out / manifest.MANIFEST, manifest.build(settings, list(records.values()), config.num_shards))
+
     rendered = 0
-    workers = max(1, min(workers or os.cpu_count() or 1, sum(len(config.shard_range(s)) for s in pending) // CHUNK + 1))
+    workers = max(1, min(workers or os.cpu_count() or 1, pending_images // CHUNK + 1))
     chunks_left = {s: len(range(0, len(config.shard_range(s)), CHUNK)) for s in pending}
     results: dict[int, list[tuple[int, list[tuple[str, str, bool]]]]] = {s: [] for s in pending}
     for (shard, first, _), entries in _execute(resolved, out, _tasks(config, pending), workers):
@@ -107,13 +112,11 @@ def make_dataset(
         chunks_left[shard] -= 1
         if chunks_left[shard] == 0:
             records[shard] = _finish_shard(out, shard, config, fingerprint, results.pop(shard))
-            atomic.write_json(
-                out / manifest.MANIFEST, manifest.build(settings, list(records.values()), config.num_shards)
-            )
+            write_manifest()
         if progress:
             progress(done, total)
 
-    atomic.write_json(out / manifest.MANIFEST, manifest.build(settings, list(records.values()), config.num_shards))
+    write_manifest()
     preview_path = None
     if preview:
         from captchagen.preview import write_preview

@@ -24,7 +24,7 @@ def _images(folder: Path) -> Iterator[Path]:
         for shard in manifest.read(folder)["shards"]:
             yield from sorted((folder / shard["dir"]).glob("*.png"))
     else:
-        yield from sorted(p for p in folder.rglob("*") if p.name.lower().endswith(codec.IMAGE_SUFFIXES))
+        yield from codec.image_files(folder)
 
 
 def write_preview(folder: Path, out: Path, count: int = 24, columns: int = 4) -> Path:

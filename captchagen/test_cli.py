@@ -20,7 +20,7 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths += sorted(str(f) for f in p.rglob("*") if f.name.lower().endswith(codec.IMAGE_SUFFIXES))
+            paths += [str(f) for f in codec.image_files(p)]
         elif not p.exists() and any(ch in item for ch in "*?["):
             paths += sorted(glob.glob(item, recursive=True)) or [item]
         else:
@@ -48,9 +48,9 @@ def test(images: tuple[str, ...], model_path: str | None, runs_dir: str, beam: i
     Example: captchagen test data/captchas/shard-00000/000001_RG.png
     """
     from trainer.predict import Reader
-    from trainer.runs import latest_run
+    from trainer.runs import default_model
 
-    path = Path(model_path) if model_path else latest_run(Path(runs_dir)) / "best.pt"
+    path = default_model(Path(runs_dir), model_path)
     reader = Reader(path)
     results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
     if as_json:

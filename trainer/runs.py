@@ -38,6 +38,11 @@ def latest_run(runs: Path) -> Path:
     return path
 
 
+def default_model(runs: Path, model: str | Path | None = None) -> Path:
+    """`model` if given, else best.pt of the run that runs/LATEST names (the rule the README documents)."""
+    return Path(model) if model else latest_run(runs) / "best.pt"
+
+
 def append_metrics(run: Path, row: dict) -> None:
     with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")

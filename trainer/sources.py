@@ -69,9 +69,7 @@ def _dataset(root: Path) -> Source:
 
 def _folder(root: Path) -> Source:
     items, bad = [], []
-    for p in sorted(root.rglob("*")):
-        if not p.name.lower().endswith(codec.IMAGE_SUFFIXES) or not p.is_file():
-            continue
+    for p in codec.image_files(root):
         try:
             items.append((p, codec.parse_name(p.name).label))
         except BadInput as e:
