@@ -30,3 +30,16 @@ def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise click.ClickException(str(e)) from None
 
     return wrapper
+
+
+def model_options(what: str, onnx: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--model and --runs-dir, shared by every command that uses a trained model; `what` completes the help,
+    e.g. "to read with"."""
+    kinds = "Checkpoint (.pt) or exported model (.onnx)" if onnx else "Checkpoint"
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option("--runs-dir", default="runs", show_default=True, help="Where to look for the newest run.")(fn)
+        default = "[default: best.pt of the run named in RUNS_DIR/LATEST]"
+        return click.option("--model", "model_path", metavar="PATH", help=f"{kinds} {what}.  {default}")(fn)
+
+    return decorate

@@ -8,14 +8,12 @@ from typing import Any
 
 import click
 
-from captchagen.cli_common import library_errors
+from captchagen.cli_common import library_errors, model_options
 
 
 @click.command(name="eval")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
-@click.option("--model", "model_path", metavar="PATH",
-              help="Checkpoint to score.  [default: best.pt of the run named in RUNS_DIR/LATEST]")  # fmt: skip
-@click.option("--runs-dir", default="runs", show_default=True, help="Where to look for the newest run.")
+@model_options("to score")
 @click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
               help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
 @click.option("--worst", type=click.IntRange(min=0), default=24, show_default=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from captchagen import codec
-from captchagen.cli_common import library_errors
+from captchagen.cli_common import library_errors, model_options
 
 
 def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
@@ -30,9 +30,7 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
-@click.option("--model", "model_path", metavar="PATH",
-              help="Checkpoint to read with.  [default: best.pt of the run named in RUNS_DIR/LATEST]")  # fmt: skip
-@click.option("--runs-dir", default="runs", show_default=True, help="Where to look for the newest run.")
+@model_options("to read with")
 @click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
               help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch.")

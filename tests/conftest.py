@@ -39,3 +39,25 @@ def make_tiny(tmp_path: Path):
         return out
 
     return make
+
+
+@pytest.fixture(scope="session")
+def reading_model(tmp_path_factory):
+    """A tiny digits model, trained just long enough that different images read differently (it is not meant
+    to read them right); shared by the export, serve and page tests. (data folder, checkpoint path)"""
+    from tests.trainer_helpers import tiny_dataset, tiny_train_config
+    from trainer.train import train
+
+    root = tmp_path_factory.mktemp("reading-model")
+    data = tiny_dataset(root / "digits")
+    result = train(tiny_train_config(data, root, epochs=20))
+    return data, Path(result["run"]) / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def exported_model(reading_model, tmp_path_factory) -> Path:
+    """reading_model exported to ONNX with `captchagen export`."""
+    out = tmp_path_factory.mktemp("exported") / "model.onnx"
+    code, output = run_cli("export", "--model", str(reading_model[1]), "--out", str(out))
+    assert code == 0, output
+    return out

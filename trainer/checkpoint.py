@@ -53,3 +53,9 @@ def build_model(data: dict[str, Any]) -> tuple[CRNN, Alphabet, Preprocessing]:
     model.load_state_dict(data["model"])
     model.eval()
     return model, Alphabet(data["alphabet"]), Preprocessing(**data["preprocessing"])
+
+
+def model_name(path: Path) -> str:
+    """How a checkpoint is named to users: its run folder and file, e.g. 20261121-204510/best.pt."""
+    path = Path(path)
+    return f"{path.parent.name}/{path.name}" if path.parent.name else path.name

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from trainer.preprocess import Preprocessing, normalize
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -87,3 +89,16 @@ class CRNN(nn.Module):
         x = torch.relu(self.proj(x))  # [T, N, hidden]
         x, _ = self.rnn(x)  # [T, N, 2 * hidden]
         return self.head(self.dropout(x))  # [T, N, num_classes]
+
+
+class ImageReader(nn.Module):
+    """The CRNN with its input normalisation: uint8 images [N, H, W] in, logits [N, T, num_classes] out.
+    What prediction runs and what export writes, so the two compute the same function."""
+
+    def __init__(self, model: CRNN, pre: Preprocessing) -> None:
+        super().__init__()
+        self.model = model
+        self.pre = pre
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(normalize(images, self.pre)).transpose(0, 1)

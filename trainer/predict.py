@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from captchagen.alphabet import Alphabet
 from trainer import checkpoint
 from trainer.decode import decode
-from trainer.preprocess import BadImage, load_array, normalize
+from trainer.model import ImageReader
+from trainer.onnx_model import OnnxModel
+from trainer.preprocess import BadImage, load_array
 
 
 @dataclass(frozen=True)
@@ -22,19 +25,42 @@ class Prediction:
 
 
 class Reader:
-    """A loaded model with everything it needs to read an image, all taken from the checkpoint."""
+    """A loaded model with everything it needs to read an image: a checkpoint (.pt, run by PyTorch) or an
+    exported model (.onnx, run by ONNX Runtime), each carrying its own alphabet and preprocessing."""
 
     def __init__(self, path: str | Path) -> None:
-        data = checkpoint.load(path)
         self.path = Path(path)
-        self.model, self.alphabet, self.pre = checkpoint.build_model(data)
-        self.metrics = data.get("metrics", {})
+        if self.path.suffix.lower() == ".onnx":
+            self.kind = "onnx"
+            onnx_model = OnnxModel(self.path)
+            meta = onnx_model.meta
+            self.name = meta["name"]
+            self.alphabet = Alphabet(meta["alphabet"])
+            self.pre = meta["preprocessing"]
+            self.max_label_len = meta["max_label_len"]
+            self.metrics: dict = {}
+            self._run = lambda arrays: torch.from_numpy(onnx_model(arrays))
+        else:
+            self.kind = "checkpoint"
+            data = checkpoint.load(self.path)
+            self.name = checkpoint.model_name(self.path)
+            model, self.alphabet, self.pre = checkpoint.build_model(data)
+            self.max_label_len = model.config.max_label_len
+            self.metrics = data.get("metrics", {})
+            self.net = ImageReader(model, self.pre).eval()
+            self._run = self._run_torch
 
     @torch.no_grad()
+    def _run_torch(self, arrays: np.ndarray) -> torch.Tensor:
+        return self.net(torch.from_numpy(arrays))
+
+    def logits(self, arrays: np.ndarray) -> torch.Tensor:
+        """uint8 [N, H, W] from preprocess.to_array to float logits [N, T, C]."""
+        return self._run(np.ascontiguousarray(arrays, dtype=np.uint8))
+
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
-        """arrays: uint8 [N, H, W] from preprocess.to_array."""
-        logits = self.model(normalize(torch.from_numpy(arrays), self.pre))  # [T, N, C]
-        return decode(logits, self.alphabet, beam)
+        """(text, confidence) per image of uint8 [N, H, W] from preprocess.to_array."""
+        return decode(self.logits(arrays).transpose(0, 1), self.alphabet, beam)
 
     def read_paths(self, paths: list[str], beam: int = 0, batch_size: int = 64) -> list[Prediction]:
         """One Prediction per path, in order; a file that cannot be read gets an error, the rest are read."""

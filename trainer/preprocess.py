@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -14,7 +15,12 @@ MAX_PIXELS = 20_000_000  # refuse larger images: a captcha is never this big, a 
 
 
 class BadImage(CaptchagenError):
-    """An image file that cannot be used; the message names the file and the reason."""
+    """An image that cannot be used; the message names it and the reason. `reason` is one of "missing",
+    "not_image", "too_large" and "unreadable", so a server can answer each with its own status code."""
+
+    def __init__(self, message: str, reason: str = "unreadable") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -31,22 +37,25 @@ class Preprocessing:
         return asdict(self)
 
 
-def open_image(path: str | Path) -> Image.Image:
-    """Open and fully decode an image, refusing huge ones; raise BadImage naming the file."""
+def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, name: str | None = None) -> Image.Image:
+    """Open and fully decode an image (a path or a binary file object), refusing ones over `max_pixels`
+    before decoding them; raise BadImage naming it (`name`, else the path)."""
+    name = name or str(source)
     try:
-        with Image.open(path) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise BadImage(f"{path}: {im.width}x{im.height} pixels is more than the {MAX_PIXELS:,} allowed")
+        with Image.open(source) as im:
+            if im.width * im.height > max_pixels:
+                raise BadImage(f"{name}: {im.width}x{im.height} pixels is more than the {max_pixels:,} allowed",
+                               "too_large")  # fmt: skip
             im.load()  # decodes now: a truncated file fails here, not later
             return im.copy() if im.mode != "P" else im.convert("RGBA")
     except BadImage:
         raise
     except FileNotFoundError:
-        raise BadImage(f"{path}: no such file") from None
+        raise BadImage(f"{name}: no such file", "missing") from None
     except Image.UnidentifiedImageError:
-        raise BadImage(f"{path}: not an image") from None
+        raise BadImage(f"{name}: not an image", "not_image") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise BadImage(f"{path}: unreadable image ({e})") from None
+        raise BadImage(f"{name}: unreadable image ({e})") from None
 
 
 def to_gray(image: Image.Image) -> Image.Image:

@@ -1,0 +1,69 @@
+"""`captchagen export`: a checkpoint to a portable ONNX file (importing this imports no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from captchagen.cli_common import UsageFailure, library_errors, model_options
+
+
+@click.command()
+@model_options("to export", onnx=False)
+@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
+              help="Model file format.")  # fmt: skip
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write it.  [default: the checkpoint's path with .onnx]")  # fmt: skip
+@click.option("--check", "check", multiple=True, metavar="IMAGES",
+              help="Images (files, folders or globs) for the parity check.  [default: 64 captchas rendered with "
+                   "the model's alphabet]")  # fmt: skip
+@click.option("--atol", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+              help="Largest difference in any logit allowed between the export and the checkpoint.")  # fmt: skip
+@click.option("--name", help="Model name stored in the file and reported by serve.  [default: RUN/FILE of the "
+              "checkpoint]")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Replace an existing file at --out.")
+@library_errors
+def export(model_path: str | None, runs_dir: str, fmt: str, out: Path | None, check: tuple[str, ...], atol: float,
+           name: str | None, overwrite: bool) -> None:  # fmt: skip
+    """Export a checkpoint for other runtimes, then check the export against it.
+
+    The ONNX file takes uint8 images [batch, height, width] (grayscale on white, resized, autocontrasted) with
+    any batch size and returns logits [batch, time, classes]; its metadata holds the alphabet, the
+    preprocessing and the model name. Before the file is put in place, the export and the checkpoint read the
+    same images: every string must agree and every logit lie within --atol, or nothing is written and the exit
+    code is 1. `captchagen test`, `eval` and `serve` read the .onnx file like a checkpoint (needs the onnx extra).
+
+    Example: captchagen export --out model.onnx
+    """
+    from captchagen.test_cli import expand_inputs
+    from trainer.runs import default_model
+
+    path = default_model(Path(runs_dir), model_path)
+    out = out or path.with_suffix(".onnx")
+    if out.suffix.lower() != ".onnx":
+        raise UsageFailure(f"--out must end in .onnx (that is how test, eval and serve know the format): {out}")
+    if out.resolve() == path.resolve():
+        raise UsageFailure(f"--out {out} is the checkpoint itself")
+    if out.exists() and not overwrite:
+        raise UsageFailure(f"{out} already exists; add --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise UsageFailure(f"--out folder {out.parent} does not exist")
+    check_paths = expand_inputs(check) if check else None
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from trainer.export import export_onnx
+
+    console = Console()
+    with console.status(f"exporting {path} to ONNX and checking parity..."):
+        report = export_onnx(path, out, check_paths=check_paths, atol=atol, name=name)
+    table = Table(show_header=False, title=f"[green]exported[/] {report.path}", title_justify="left")
+    table.add_row("model name", report.name)
+    table.add_row("format", f"ONNX, opset {report.opset}, dynamic batch")
+    table.add_row("size", f"{report.size_bytes / 1e6:.2f} MB")
+    table.add_row("parity images", report.source)
+    table.add_row("same strings", f"{report.same_strings}/{report.images}")
+    table.add_row("max |logit diff|", f"{report.max_abs_diff:.2e} (tolerance {report.atol:g})")
+    console.print(table, highlight=False)

@@ -1,0 +1,126 @@
+"""`captchagen export` and reading exported models: metadata, dynamic batch, parity, and the same answers as
+the checkpoint from test and eval."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import onnx
+import pytest
+
+from tests.conftest import run_cli
+from trainer import onnx_model
+from trainer.predict import Reader
+from trainer.preprocess import load_array
+
+
+def images(data, n):  # noqa: ANN001, ANN201
+    return sorted(map(str, data.glob("shard-*/*.png")))[:n]
+
+
+def test_the_file_carries_alphabet_preprocessing_and_name(reading_model, exported_model):
+    _, ckpt = reading_model
+    proto = onnx.load(exported_model)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    reader = Reader(ckpt)
+    assert json.loads(meta["captchagen.alphabet"]) == reader.alphabet.chars == "0123456789"
+    assert json.loads(meta["captchagen.preprocessing"]) == reader.pre.to_dict()
+    assert meta["captchagen.name"] == reader.name == f"{ckpt.parent.name}/best.pt"
+    assert meta["captchagen.format"] == onnx_model.FORMAT
+    batch_dim = proto.graph.input[0].type.tensor_type.shape.dim[0]
+    assert batch_dim.dim_param and not batch_dim.dim_value  # symbolic: any batch size
+
+
+@pytest.mark.parametrize("batch", [1, 5, 33])
+def test_onnx_reads_like_the_checkpoint_at_any_batch_size(reading_model, exported_model, batch):
+    data, ckpt = reading_model
+    torch_reader, onnx_reader = Reader(ckpt), Reader(exported_model)
+    assert onnx_reader.kind == "onnx" and onnx_reader.alphabet == torch_reader.alphabet
+    arrays = np.stack([load_array(p, torch_reader.pre) for p in images(data, batch)])
+    logits_t, logits_o = torch_reader.logits(arrays), onnx_reader.logits(arrays)
+    assert logits_o.shape == logits_t.shape and logits_o.shape[0] == batch
+    assert float((logits_o - logits_t).abs().max()) < 1e-3
+    expected = torch_reader.read_arrays(arrays)
+    got = onnx_reader.read_arrays(arrays)
+    assert [t for t, _ in got] == [t for t, _ in expected]
+    assert [c for _, c in got] == pytest.approx([c for _, c in expected], abs=1e-4)
+
+
+def test_test_and_eval_give_the_same_output_with_either_file(reading_model, exported_model):
+    data, ckpt = reading_model
+    outputs = {}
+    for model in (ckpt, exported_model):
+        code, test_out = run_cli("test", *images(data, 12), "--model", str(model), "--json")
+        assert code == 0, test_out
+        code, eval_out = run_cli("eval", str(data), "--model", str(model), "--json", "--worst", "0")
+        assert code == 0, eval_out
+        outputs[model.suffix] = ([json.loads(line) for line in test_out.splitlines()], json.loads(eval_out))
+    (rows_pt, eval_pt), (rows_onnx, eval_onnx) = outputs[".pt"], outputs[".onnx"]
+    assert [r["text"] for r in rows_onnx] == [r["text"] for r in rows_pt]
+    assert [r["confidence"] for r in rows_onnx] == pytest.approx([r["confidence"] for r in rows_pt], abs=1e-4)
+    for key in ("seq_accuracy", "cer", "mean_edit_distance", "samples", "by_length", "confusions"):
+        assert eval_onnx[key] == eval_pt[key], key
+    assert eval_onnx["model"] == str(exported_model)
+
+
+def test_a_failed_parity_check_fails_loudly_and_writes_nothing(reading_model, tmp_path, monkeypatch):
+    _, ckpt = reading_model
+    real_call = onnx_model.OnnxModel.__call__
+    monkeypatch.setattr(onnx_model.OnnxModel, "__call__", lambda self, a: real_call(self, a) + 0.01)
+    out = tmp_path / "model.onnx"
+    code, output = run_cli("export", "--model", str(ckpt), "--out", str(out))
+    assert code == 1
+    assert "parity check failed" in output and "tolerance 0.001" in output and "nothing was written" in output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_checks_parity_on_given_images_and_accepts_a_looser_tolerance(reading_model, tmp_path, monkeypatch):
+    data, ckpt = reading_model
+    real_call = onnx_model.OnnxModel.__call__
+    monkeypatch.setattr(onnx_model.OnnxModel, "__call__", lambda self, a: real_call(self, a) + 0.01)
+    out = tmp_path / "model.onnx"
+    code, output = run_cli("export", "--model", str(ckpt), "--out", str(out), "--check", str(data / "shard-00000"),
+                           "--atol", "0.05")  # fmt: skip
+    assert code == 0, output
+    assert "320 given images" in output and out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--out", "model.bin"], "--out must end in .onnx"),
+        (["--out", "exists.onnx"], "already exists; add --overwrite"),
+        (["--out", "no/such/dir/m.onnx"], "folder no/such/dir does not exist"),
+        (["--format", "tflite"], "Invalid value for '--format'"),
+        (["--atol", "0"], "--atol"),
+    ],
+)
+def test_bad_export_options_are_one_line_errors(reading_model, tmp_path, monkeypatch, args, says):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "exists.onnx").write_bytes(b"keep")
+    code, output = run_cli("export", "--model", str(reading_model[1]), *args)
+    assert code == 2 and says in output and "Traceback" not in output
+    assert (tmp_path / "exists.onnx").read_bytes() == b"keep"
+
+
+def test_onnx_files_that_are_not_ours_are_refused_in_one_line(reading_model, tmp_path):
+    image = images(reading_model[0], 1)[0]
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model at all")
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])  # fmt: skip
+    foreign = tmp_path / "foreign.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=9), foreign)
+    for path, says in [(garbage, "is not a readable ONNX model"), (foreign, "is not a captchagen ONNX model"),
+                       (tmp_path / "missing.onnx", "does not exist")]:  # fmt: skip
+        code, output = run_cli("test", image, "--model", str(path))
+        assert code == 1 and says in output and len(output.strip().splitlines()) == 1, output
+
+
+def test_without_onnxruntime_the_error_says_what_to_install(exported_model, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
+    code, output = run_cli("test", "x.png", "--model", str(exported_model))
+    assert code == 1 and "needs ONNX Runtime" in output and ".[onnx]" in output

@@ -1,0 +1,95 @@
+"""Exported ONNX models: the metadata they carry, and running them with ONNX Runtime.
+
+An exported model takes the preprocessed images as uint8 [batch, height, width] (grayscale on white, bilinear
+resize, autocontrast: trainer.preprocess.to_array) and normalises them inside the graph, so a caller in any
+runtime only has to resize. It returns logits [batch, time, classes]; class 0 is the CTC blank and class i > 0
+is alphabet[i - 1]. Everything needed to read its output is in the file's metadata (keys below).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from captchagen.errors import CaptchagenError, check_format
+from trainer.preprocess import Preprocessing
+
+FORMAT = "captchagen-onnx-crnn"
+FORMAT_VERSION = 1
+INPUT = "images"
+OUTPUT = "logits"
+PREFIX = "captchagen."  # metadata keys: captchagen.format, captchagen.alphabet, ...
+
+
+def metadata(*, name: str, alphabet: str, pre: Preprocessing, max_label_len: int | None, source_sha256: str,
+             version: str) -> dict[str, str]:  # fmt: skip
+    """The string key/value pairs written into an exported model's metadata_props."""
+    values = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "name": name,
+        "alphabet": json.dumps(alphabet, ensure_ascii=False),
+        "preprocessing": json.dumps(pre.to_dict()),
+        "max_label_len": json.dumps(max_label_len),
+        "input": f"{INPUT}: uint8 [batch, {pre.height}, {pre.width}], grayscale on white, bilinear resize, "
+        + ("autocontrast" if pre.autocontrast else "no autocontrast"),
+        "output": f"{OUTPUT}: float32 [batch, time, classes]; class 0 is the CTC blank, class i is alphabet[i-1]",
+        "source_sha256": source_sha256,
+        "captchagen_version": version,
+    }
+    return {PREFIX + k: v for k, v in values.items()}
+
+
+def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
+    """Parse captchagen metadata from an ONNX model's custom metadata; CaptchagenError if it is not ours."""
+    values = {k[len(PREFIX) :]: v for k, v in raw.items() if k.startswith(PREFIX)}
+    try:
+        version = int(values.get("format_version", "0"))
+    except ValueError:
+        version = -1
+    check_format({"format": values.get("format"), "format_version": version}, path, FORMAT, FORMAT_VERSION,
+                 "captchagen ONNX model")  # fmt: skip
+    try:
+        return {
+            "name": values["name"],
+            "alphabet": json.loads(values["alphabet"]),
+            "preprocessing": Preprocessing(**json.loads(values["preprocessing"])),
+            "max_label_len": json.loads(values["max_label_len"]),
+        }
+    except (KeyError, TypeError, ValueError) as e:
+        raise CaptchagenError(f"{path}: damaged captchagen metadata ({type(e).__name__}: {e})") from None
+
+
+def import_onnxruntime():  # noqa: ANN201 - the module
+    try:
+        import onnxruntime
+    except ImportError:
+        raise CaptchagenError(
+            "reading an ONNX model needs ONNX Runtime: pip install -c constraints.txt -e '.[onnx]'"
+        ) from None
+    return onnxruntime
+
+
+class OnnxModel:
+    """An exported model in an ONNX Runtime session on the CPU."""
+
+    def __init__(self, path: Path, threads: int = 0) -> None:
+        ort = import_onnxruntime()
+        if not path.is_file():
+            raise CaptchagenError(f"ONNX model {path} does not exist")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, one per core
+        options.log_severity_level = 3  # errors only
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # noqa: BLE001 - ORT raises its own types for every kind of bad file
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CaptchagenError(f"{path} is not a readable ONNX model ({first[:200]})") from None
+        self.meta = read_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+
+    def __call__(self, arrays: np.ndarray) -> np.ndarray:
+        """uint8 [N, H, W] to logits [N, T, C]."""
+        return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(arrays, dtype=np.uint8)})[0]
