@@ -218,10 +218,11 @@ def verify(data: Path) -> None:
 
 from captchagen.eval_cli import evaluate  # noqa: E402 - registered after the group exists
 from captchagen.export_cli import export  # noqa: E402
+from captchagen.serve_cli import serve  # noqa: E402
 from captchagen.test_cli import test  # noqa: E402
 from captchagen.train_cli import train  # noqa: E402
 
-for command in (train, test, evaluate, export):
+for command in (train, test, evaluate, serve, export):
     cli.add_command(command)
 
 

@@ -1,4 +1,5 @@
-"""The bundled fonts are found after a plain (non-editable) install and after an editable one."""
+"""The bundled fonts (and the serve page) are found after a plain (non-editable) install and after an editable
+one."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def test_plain_install_ships_the_fonts_as_package_data(source, tmp_path):
     for p in fonts:
         assert p.is_file() and p.is_relative_to(target)
         assert p.with_name(p.stem + ".LICENSE.txt").is_file()
+    assert (target / "captchagen" / "web" / "index.html").is_file()  # the page `captchagen serve` shows at /
 
 
 def test_editable_install_finds_the_fonts_in_the_source_tree(source, tmp_path):

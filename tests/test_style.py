@@ -21,4 +21,6 @@ def test_ci_runs_the_readme_test_command():
     commands = [line for line in readme.splitlines() if line.startswith("python3 -m venv")]
     assert len(commands) == 2, "the README opens with two commands: the main job and the tests"
     assert commands[1].endswith("-m pytest") and "-c constraints.txt" in commands[1]
+    # every extra the tests import, and the browser the page tests drive
+    assert '".[dev,serve,onnx]"' in commands[1] and "bash tests/setup-browser.sh" in commands[1]
     assert "awk '/^Run the whole test suite/" in (REPO / ".ci/run").read_text()

@@ -1,0 +1,93 @@
+"""`captchagen serve`: a model behind HTTP (importing this imports neither torch nor the web stack)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import click
+
+from captchagen.cli_common import library_errors, model_options
+from captchagen.errors import BadInput, CaptchagenError
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound and listening on host:port (port 0 picks a free one), or a one-line error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]  # fmt: skip
+    except socket.gaierror as e:
+        raise BadInput(f"--host {host!r} is not an address this machine can listen on ({e.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise CaptchagenError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+@click.command()
+@model_options("to serve")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on; 0.0.0.0 makes it reachable from other machines.")  # fmt: skip
+@click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True,
+              help="Port to listen on; 0 picks a free one (printed at start).")  # fmt: skip
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
+              help="Largest request body, in MiB.")  # fmt: skip
+@click.option("--max-pixels", type=click.IntRange(min=1), default=4_000_000, show_default=True,
+              help="Largest image (width x height) accepted, checked before decoding it.")  # fmt: skip
+@click.option("--max-images", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most images in one request.")  # fmt: skip
+@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Most images the model reads at once, across concurrent requests.")  # fmt: skip
+@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
+              help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
+@click.option("--access-log", is_flag=True, help="Log every request.")
+@library_errors
+def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_mb: float, max_pixels: int,
+          max_images: int, max_batch: int, beam: int, access_log: bool) -> None:  # fmt: skip
+    """Serve a model over HTTP until Ctrl-C.
+
+    \b
+    POST /predict   images as multipart file fields, or one image as the raw body; all images of a
+                    request are read as one batch. Answers {"model", "predictions": [{"name", "text",
+                    "confidence"}]}; a bad request gets a 4xx {"error", "status"}.
+    GET  /health    the model, its alphabet and input size, the limits, and counts served.
+    GET  /          a page to upload or draw a captcha and see what the model reads.
+
+    Nothing in a request is ever opened as a path. Needs the serve extra (pip install -e '.[serve]').
+
+    Example: captchagen serve --model runs/LATEST-RUN/best.pt --port 5050
+    """
+    try:
+        import uvicorn
+
+        from captchagen.server import Limits, create_app
+    except ImportError as e:
+        raise CaptchagenError(
+            f"captchagen serve needs the serve extra ({e.name} is missing): "
+            "pip install -c constraints.txt -e '.[serve]'"
+        ) from None
+    from trainer.predict import Reader
+    from trainer.runs import default_model
+
+    reader = Reader(default_model(Path(runs_dir), model_path))
+    limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images)
+    app = create_app(reader, limits, max_batch=max_batch, beam=beam)
+    sock = listen(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    click.echo(f"Serving {reader.name} ({reader.kind}) on http://{shown}:{bound_port}  (Ctrl-C stops)", color=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_keep_alive=30,
+                            limit_concurrency=1024, server_header=False)  # fmt: skip
+    try:
+        # uvicorn shuts down gracefully on Ctrl-C or SIGTERM (open requests are answered), then raises the
+        # signal again; for a server that is the normal way to stop, so it exits 0.
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    click.echo("Stopped.")

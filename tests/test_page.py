@@ -1,0 +1,87 @@
+"""The page `captchagen serve` shows at /: upload or draw a captcha in headless Chromium, see what it reads.
+
+Uses Debian's chromium (the README's test command installs it) through Playwright; no browser is downloaded.
+Without chromium the tests skip, unless CAPTCHAGEN_REQUIRE_BROWSER=1 (set by .ci/run), where they fail."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from tests.server_helpers import Server, expected_readings
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a sandboxed machine with no network: no GPU, no background calls home, a fresh profile.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CAPTCHAGEN_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is not installed, and CAPTCHAGEN_REQUIRE_BROWSER=1 requires the browser tests")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(reading_model):
+    srv = Server(reading_model[1])
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/")
+    yield page
+    page.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_upload_an_image_and_see_what_the_model_reads(page, reading_model):
+    data, ckpt = reading_model
+    image = sorted(data.glob("shard-*/*.png"))[3]
+    (text, confidence), = expected_readings(ckpt, [image])  # fmt: skip
+    page.wait_for_function("document.getElementById('model').textContent.includes('best.pt')")
+    page.set_input_files("#file", str(image))
+    page.wait_for_selector("#result[data-state=done]", timeout=30_000)
+    assert page.text_content("#text") == (text or "(nothing)")
+    assert page.text_content("#confidence") == f"{confidence:.3f}"
+    assert page.is_visible("#preview")
+
+
+def test_draw_on_the_canvas_and_read_it(page):
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 20)
+    page.mouse.down()
+    for step in range(1, 30):
+        page.mouse.move(box["x"] + 20 + step * 8, box["y"] + 20 + (step % 4) * 8)
+    page.mouse.up()
+    with page.expect_response("**/predict") as response_info:
+        page.click("#read-drawing")
+    answer = response_info.value.json()
+    page.wait_for_selector("#result[data-state=done]", timeout=30_000)
+    (prediction,) = answer["predictions"]
+    assert prediction["name"] == "drawing.png"
+    assert page.text_content("#text") == (prediction["text"] or "(nothing)")
+    assert page.text_content("#confidence") == f"{prediction['confidence']:.3f}"
+
+
+def test_a_bad_upload_shows_the_error(page, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("this is not a picture")
+    page.set_input_files("#file", str(bad))
+    page.wait_for_selector("#result[data-state=error]", timeout=30_000)
+    assert "415" in page.text_content("#error") and "not an image" in page.text_content("#error")
