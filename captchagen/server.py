@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import io
 import logging
+import os
 from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -186,6 +187,9 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
 
     app = FastAPI(title="captchagen", docs_url=None, redoc_url=None, lifespan=lifespan)
     counts = {"requests": 0, "rejected": 0}
+    # Decoding runs in threads; at most this many requests decode at once, which bounds the memory a burst of
+    # large images can take (each image is shrunk to model size before the next is decoded).
+    decoding = asyncio.Semaphore(2 * (os.cpu_count() or 1))
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -226,7 +230,8 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
         "confidence"}]} in the order sent."""
         counts["requests"] += 1
         files = await request_images(request, limits)
-        arrays = await run_in_threadpool(to_arrays, files, reader, limits)
+        async with decoding:
+            arrays = await run_in_threadpool(to_arrays, files, reader, limits)
         results = await batcher.read(arrays)
         return {
             "model": reader.name,
