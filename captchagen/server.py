@@ -177,6 +177,8 @@ def error(status: int, message: str) -> JSONResponse:
 
 
 def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, beam: int = 0) -> FastAPI:
+    # A malformed upload is the client's error and gets a 400 answer; the parser need not also log it.
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     batcher = Batcher(reader, max_batch, beam)
     page = resources.files("captchagen").joinpath("web/index.html").read_text(encoding="utf-8")
 

@@ -126,6 +126,9 @@ def test_bad_requests_of_other_shapes(server, reading_model):
     status, body = server.request("POST", "/predict", chunks, {"Content-Type": "image/png"}, chunked=True)
     assert status == 413 and "byte limit" in body["error"]
     assert server.request("POST", "/predict", b"")[0] == 400
+    broken = {"Content-Type": "multipart/form-data; boundary=xyz"}
+    assert server.request("POST", "/predict", b"garbage", broken) == (400, {"error": "Invalid multipart data.",
+                                                                           "status": 400})  # fmt: skip
     assert server.request("POST", "/predict", b"1", {"Content-Length": "zebra"})[0] == 400
     assert server.request("GET", "/predict") == (405, {"error": "Method Not Allowed", "status": 405})
     assert server.request("GET", "/etc/passwd")[0] == 404
