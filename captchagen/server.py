@@ -118,6 +118,9 @@ async def read_body(request: Request, limit: int) -> bytes:
             too_big = int(declared) > limit
         except ValueError:
             raise ApiError(400, f"bad Content-Length header {declared[:40]!r}") from None
+    too_big_error = ApiError(413, f"request body is over the {limit:,}-byte limit (--max-body-mb)")
+    if too_big and request.headers.get("expect", "").lower() == "100-continue":
+        raise too_big_error  # the client waits for a go-ahead before sending the body: it never gets one
     body = bytearray()
     seen = 0
     async for chunk in request.stream():
@@ -131,7 +134,7 @@ async def read_body(request: Request, limit: int) -> bytes:
         else:
             body += chunk
     if too_big:
-        raise ApiError(413, f"request body is over the {limit:,}-byte limit (--max-body-mb)")
+        raise too_big_error
     return bytes(body)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 import socket
 import sys
 import threading
@@ -134,6 +136,16 @@ def test_bad_requests_of_other_shapes(server, reading_model):
     assert server.request("GET", "/etc/passwd")[0] == 404
     good = pngs(data, 1)[0]
     assert server.predict([(good.name, good.read_bytes())])[0] == 200
+
+
+def test_a_client_that_asks_before_sending_a_huge_body_is_refused_without_sending_it(server):
+    with socket.create_connection((server.host, server.port), timeout=30) as conn:
+        conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                     b"Content-Length: 10000000000\r\nExpect: 100-continue\r\n\r\n")  # fmt: skip
+        response = http.client.HTTPResponse(conn)  # no body was sent: the answer must come anyway
+        response.begin()
+        status, answer = response.status, json.loads(response.read())
+    assert status == 413 and "byte limit" in answer["error"]
 
 
 def test_a_path_in_the_request_is_never_opened(server, reading_model):
