@@ -50,6 +50,8 @@ def export(model_path: str | None, runs_dir: str, fmt: str, out: Path | None, ch
     if not out.parent.is_dir():
         raise UsageFailure(f"--out folder {out.parent} does not exist")
     check_paths = expand_inputs(check) if check else None
+    if check and not check_paths:
+        raise UsageFailure(f"--check {' '.join(check)} names no images")
 
     from rich.console import Console
     from rich.table import Table

@@ -95,11 +95,13 @@ def test_export_checks_parity_on_given_images_and_accepts_a_looser_tolerance(rea
         (["--out", "no/such/dir/m.onnx"], "folder no/such/dir does not exist"),
         (["--format", "tflite"], "Invalid value for '--format'"),
         (["--atol", "0"], "--atol"),
+        (["--check", "empty-folder"], "--check empty-folder names no images"),
     ],
 )
 def test_bad_export_options_are_one_line_errors(reading_model, tmp_path, monkeypatch, args, says):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "exists.onnx").write_bytes(b"keep")
+    (tmp_path / "empty-folder").mkdir()
     code, output = run_cli("export", "--model", str(reading_model[1]), *args)
     assert code == 2 and says in output and "Traceback" not in output
     assert (tmp_path / "exists.onnx").read_bytes() == b"keep"
@@ -124,3 +126,15 @@ def test_without_onnxruntime_the_error_says_what_to_install(exported_model, monk
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
     code, output = run_cli("test", "x.png", "--model", str(exported_model))
     assert code == 1 and "needs ONNX Runtime" in output and ".[onnx]" in output
+
+
+def test_an_exporter_failure_is_one_line_and_writes_nothing(reading_model, tmp_path, monkeypatch):
+    import torch
+
+    def unsupported(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("Unsupported: an operator this exporter cannot translate\nmore detail")
+
+    monkeypatch.setattr(torch.onnx, "export", unsupported)
+    code, output = run_cli("export", "--model", str(reading_model[1]), "--out", str(tmp_path / "m.onnx"))
+    assert code == 1 and "ONNX export of" in output and "RuntimeError: Unsupported: an operator" in output
+    assert "more detail" not in output and list(tmp_path.iterdir()) == []

@@ -132,13 +132,17 @@ def export_onnx(
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     example = torch.zeros((2, pre.height, pre.width), dtype=torch.uint8)
     try:
-        with _quiet_exporter():
-            program = torch.onnx.export(
-                net, (example,), dynamo=True, opset_version=OPSET, verbose=False,
-                input_names=[onnx_model.INPUT], output_names=[onnx_model.OUTPUT],
-                dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=65536)}},
-            )  # fmt: skip
-            proto = program.model_proto
+        try:
+            with _quiet_exporter():
+                program = torch.onnx.export(
+                    net, (example,), dynamo=True, opset_version=OPSET, verbose=False,
+                    input_names=[onnx_model.INPUT], output_names=[onnx_model.OUTPUT],
+                    dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=65536)}},
+                )  # fmt: skip
+                proto = program.model_proto
+        except Exception as e:  # noqa: BLE001 - the exporter raises many types; all mean the same to the user
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise CaptchagenError(f"ONNX export of {checkpoint_path} failed: {type(e).__name__}: {first}") from None
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         proto.doc_string = f"captchagen CRNN {name}: {meta['captchagen.input']} -> {meta['captchagen.output']}"
