@@ -147,7 +147,12 @@ async def request_images(request: Request, limits: Limits) -> list[tuple[str, by
         async def replay() -> dict:
             return {"type": "http.request", "body": body, "more_body": False}
 
-        form = await Request(request.scope, replay).form(max_files=limits.max_images + 1, max_fields=100)
+        try:
+            form = await Request(request.scope, replay).form(max_files=limits.max_images, max_fields=100)
+        except HTTPException as e:
+            if "Too many files" in str(e.detail):
+                raise too_many_images(limits) from None
+            raise
         try:
             files = [(str(v.filename or k)[:MAX_NAME], await v.read()) for k, v in form.multi_items()
                      if isinstance(v, UploadFile)]  # fmt: skip
@@ -160,8 +165,12 @@ async def request_images(request: Request, limits: Limits) -> list[tuple[str, by
             raise ApiError(400, "empty request body: send an image as the body or as multipart file fields")
         files = [("body", body)]
     if len(files) > limits.max_images:
-        raise ApiError(413, f"more than {limits.max_images} images in one request (--max-images)")
+        raise too_many_images(limits)
     return files
+
+
+def too_many_images(limits: Limits) -> ApiError:
+    return ApiError(413, f"more than {limits.max_images} images in one request (--max-images)")
 
 
 def to_arrays(files: list[tuple[str, bytes]], reader: Reader, limits: Limits) -> np.ndarray:

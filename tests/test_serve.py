@@ -107,12 +107,13 @@ def bad_requests(data):  # noqa: ANN001, ANN201
         "truncated png": (422, "unreadable image", [("cut.png", good[:300])]),
         "too many pixels": (413, "pixels is more than the 1,000,000 allowed", [("bomb.png", bomb)]),
         "too many images": (413, f"more than {MAX_IMAGES} images", [("a.png", good)] * (MAX_IMAGES + 1)),
+        "far too many images": (413, f"more than {MAX_IMAGES} images", [("a.png", b"x")] * (5 * MAX_IMAGES)),
         "body too large": (413, "over the 262,144-byte limit", [("big.png", good + b"\0" * MAX_BODY)]),
     }
 
 
 @pytest.mark.parametrize("case", ["not an image", "truncated png", "too many pixels", "too many images",
-                                  "body too large"])  # fmt: skip
+                                  "far too many images", "body too large"])  # fmt: skip
 def test_bad_uploads_get_a_4xx_json_error_and_the_server_keeps_serving(server, reading_model, case):
     data, _ = reading_model
     status, message, files = bad_requests(data)[case]
