@@ -26,7 +26,6 @@ def listen(host: str, port: int) -> socket.socket:
     except OSError as e:
         sock.close()
         raise CaptchagenError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.set_inheritable(True)
     return sock
 
 

@@ -52,7 +52,7 @@ class ApiError(Exception):
         self.message = message
 
 
-STATUS_OF_BAD_IMAGE = {"too_large": 413, "not_image": 415, "unreadable": 422, "missing": 400}
+STATUS_OF_BAD_IMAGE = {"too_large": 413, "not_image": 415, "unreadable": 422}  # images come as bytes: never "missing"
 
 
 class Batcher:

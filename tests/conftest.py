@@ -20,6 +20,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def shard_images(data: Path) -> list[Path]:
+    """The images of a made dataset, sorted by path (shard, then index)."""
+    return sorted(data.glob("shard-*/*.png"))
+
+
 def tree_digest(folder: Path, pattern: str = "shard-*/*.png") -> dict[str, str]:
     """{relative path: sha256} of the images under `folder`."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob(pattern)}

@@ -10,14 +10,14 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, shard_images
 from trainer import onnx_model
 from trainer.predict import Reader
 from trainer.preprocess import load_array
 
 
 def images(data, n):  # noqa: ANN001, ANN201
-    return sorted(map(str, data.glob("shard-*/*.png")))[:n]
+    return [str(p) for p in shard_images(data)[:n]]
 
 
 def test_the_file_carries_alphabet_preprocessing_and_name(reading_model, exported_model):

@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from tests.conftest import shard_images
 from tests.server_helpers import Server, expected_readings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -52,7 +53,7 @@ def page(browser, server):
 
 def test_upload_an_image_and_see_what_the_model_reads(page, reading_model):
     data, ckpt = reading_model
-    image = sorted(data.glob("shard-*/*.png"))[3]
+    image = shard_images(data)[3]
     (text, confidence), = expected_readings(ckpt, [image])  # fmt: skip
     page.wait_for_function("document.getElementById('model').textContent.includes('best.pt')")
     page.set_input_files("#file", str(image))

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from tests.conftest import run_cli
+from tests.conftest import run_cli, shard_images
 from tests.server_helpers import Server, expected_readings, form_field
 
 MAX_BODY = 256 * 1024  # --max-body-mb 0.25
@@ -28,10 +28,6 @@ def server(reading_model):
     yield srv
     code, err = srv.stop()
     assert code == 0 and "Traceback" not in err, err
-
-
-def pngs(data, n):  # noqa: ANN001, ANN201
-    return sorted(data.glob("shard-*/*.png"))[:n]
 
 
 def check(predictions: list[dict], expected: list[tuple[str, float]]) -> None:
@@ -49,7 +45,7 @@ def test_health_describes_the_model(server, reading_model):
 
 def test_a_good_image_as_upload_or_raw_body(server, reading_model):
     data, ckpt = reading_model
-    path = pngs(data, 1)[0]
+    path = shard_images(data)[0]
     expected = expected_readings(ckpt, [path])
     status, body = server.predict([(path.name, path.read_bytes())])
     assert status == 200 and body["model"] == f"{ckpt.parent.name}/best.pt"
@@ -62,7 +58,7 @@ def test_a_good_image_as_upload_or_raw_body(server, reading_model):
 
 def test_several_images_in_one_request_are_read_as_one_batch_in_order(server, reading_model):
     data, ckpt = reading_model
-    paths = pngs(data, 6)[1:]
+    paths = shard_images(data)[1:6]
     before = server.health()["served"]
     status, body = server.predict([(p.name, p.read_bytes()) for p in paths])
     after = server.health()["served"]
@@ -73,7 +69,7 @@ def test_several_images_in_one_request_are_read_as_one_batch_in_order(server, re
 
 def test_64_concurrent_requests_each_get_their_own_answer(server, reading_model):
     data, ckpt = reading_model
-    paths = pngs(data, 64)
+    paths = shard_images(data)[:64]
     expected = expected_readings(ckpt, paths)
     assert len(set(expected)) > 32  # distinct answers, so a mix-up between requests would show
     start = threading.Barrier(len(paths))
@@ -99,7 +95,7 @@ def png_bytes(image: Image.Image) -> bytes:
 
 
 def bad_requests(data):  # noqa: ANN001, ANN201
-    good = pngs(data, 1)[0].read_bytes()
+    good = shard_images(data)[0].read_bytes()
     bomb = png_bytes(Image.new("1", (2000, 1000)))  # 2 M pixels in a few hundred bytes
     assert len(bomb) < 10_000
     return {
@@ -119,7 +115,7 @@ def test_bad_uploads_get_a_4xx_json_error_and_the_server_keeps_serving(server, r
     status, message, files = bad_requests(data)[case]
     got, body = server.predict(files)
     assert got == status and message in body["error"] and body["status"] == status
-    good = pngs(data, 1)[0]
+    good = shard_images(data)[0]
     assert server.predict([(good.name, good.read_bytes())])[0] == 200
 
 
@@ -135,7 +131,7 @@ def test_bad_requests_of_other_shapes(server, reading_model):
     assert server.request("POST", "/predict", b"1", {"Content-Length": "zebra"})[0] == 400
     assert server.request("GET", "/predict") == (405, {"error": "Method Not Allowed", "status": 405})
     assert server.request("GET", "/etc/passwd")[0] == 404
-    good = pngs(data, 1)[0]
+    good = shard_images(data)[0]
     assert server.predict([(good.name, good.read_bytes())])[0] == 200
 
 
@@ -151,7 +147,7 @@ def test_a_client_that_asks_before_sending_a_huge_body_is_refused_without_sendin
 
 def test_a_path_in_the_request_is_never_opened(server, reading_model):
     data, _ = reading_model
-    real = str(pngs(data, 1)[0].resolve())  # a file the server could read, were it to read paths
+    real = str(shard_images(data)[0].resolve())  # a file the server could read, were it to read paths
     for method, path, body, headers in [
         ("POST", f"/predict?path={real}", b"", {}),
         ("POST", f"/predict?image={real}&file={real}", b"", {}),
@@ -166,7 +162,7 @@ def test_a_path_in_the_request_is_never_opened(server, reading_model):
 
 def test_an_exported_model_serves_the_same_answers(reading_model, exported_model):
     data, ckpt = reading_model
-    paths = pngs(data, 4)
+    paths = shard_images(data)[:4]
     srv = Server(exported_model)
     try:
         assert srv.health()["format"] == "onnx"
