@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,18 +12,24 @@ from captchagen import __version__
 from captchagen.alphabet import PRESETS, expand
 from captchagen.cli_common import library_errors
 from captchagen.config import GenerationConfig
+from captchagen.pool import cpu_count
 
 DEFAULTS = GenerationConfig()
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+class Group(click.Group):
+    """A Ctrl-C that no command handles itself ends with exit code 130 and one line (click would say
+    "Aborted!" and exit 1), whenever it lands: while loading, checking settings or writing."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="captchagen")
 def cli() -> None:
     """Make synthetic captcha datasets, and train and use models that read them."""

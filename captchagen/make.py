@@ -12,18 +12,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 from captchagen import atomic, codec, manifest
 from captchagen.config import GenerationConfig, Resolved, resolve
 from captchagen.errors import BadInput, CaptchagenError
 from captchagen.manifest import ShardRecord
+from captchagen.pool import WorkerPool, cpu_count
 from captchagen.render import Renderer
 
 CHUNK = 64  # images per task: small enough for a smooth progress bar, large enough to amortise IPC
@@ -102,7 +101,7 @@ def make_dataset(
         atomic.write_json(out / manifest.MANIFEST, manifest.build(settings, list(records.values()), config.num_shards))
 
     rendered = 0
-    workers = max(1, min(workers or os.cpu_count() or 1, pending_images // CHUNK + 1))
+    workers = max(1, min(workers or cpu_count(), pending_images // CHUNK + 1))
     chunks_left = {s: len(range(0, len(config.shard_range(s)), CHUNK)) for s in pending}
     results: dict[int, list[tuple[int, list[tuple[str, str, bool]]]]] = {s: [] for s in pending}
     for (shard, first, _), entries in _execute(resolved, out, _tasks(config, pending), workers):
@@ -239,7 +238,6 @@ _parent_pid: int | None = None
 
 def _init_worker(resolved: Resolved) -> None:
     global _renderer, _parent_pid
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the pool
     _parent_pid = os.getppid()
     _renderer = Renderer(resolved)  # already checked by the parent: no font parsing here
 
@@ -288,8 +286,7 @@ def _execute(resolved: Resolved, out: Path, tasks: Iterator[Task], workers: int)
         for task in tasks:
             yield task, _render_chunk(str(out), task)
         return
-    ctx = get_context("spawn")  # no fork: safe with threads, and the same on Linux, macOS and Windows
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(resolved,))
+    pool = WorkerPool(workers, _init_worker, (resolved,))  # the parent alone handles Ctrl-C
     inflight: dict[Future, Task] = {}
     try:
         for task in tasks:
@@ -303,4 +300,4 @@ def _execute(resolved: Resolved, out: Path, tasks: Iterator[Task], workers: int)
             for f in finished:
                 yield inflight.pop(f), f.result()
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(cancel=True)

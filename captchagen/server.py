@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import io
 import logging
-import os
 from collections import deque
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 
+from captchagen.pool import cpu_count
 from trainer.predict import Reader
 from trainer.preprocess import BadImage, open_image, to_array
 
@@ -203,7 +203,7 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
     counts = {"requests": 0, "rejected": 0}
     # Decoding runs in threads; at most this many requests decode at once, which bounds the memory a burst of
     # large images can take (each image is shrunk to model size before the next is decoded).
-    decoding = asyncio.Semaphore(2 * (os.cpu_count() or 1))
+    decoding = asyncio.Semaphore(2 * cpu_count())
 
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:

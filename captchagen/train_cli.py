@@ -85,7 +85,7 @@ def train(data: str, resume: str | None, workers: int | None, **options: Any) ->
 
     Example: captchagen train data/captchas --time-limit 60
     """
-    from captchagen.cli import cpu_count
+    from captchagen.pool import cpu_count
     from trainer.train import train as run_training
 
     config = TrainConfig(data=data, workers=workers or cpu_count(), **options)

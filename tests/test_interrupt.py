@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -22,17 +23,32 @@ def captchagen(*args: str) -> list[str]:
     return [sys.executable, "-m", "captchagen.cli", *args]
 
 
-def start_and_interrupt(out: Path, sig: int, group: bool) -> subprocess.CompletedProcess:
-    """Start make in its own process group, wait until it has finished a shard, then signal it.
+@contextlib.contextmanager
+def sigint_as_in_a_terminal():
+    """Start children with SIGINT at its default, as a terminal's foreground job has it.
+
+    A child inherits an ignored SIGINT (SIG_IGN survives exec; a handler does not). pytest started as a
+    background job of a non-interactive shell (`pytest &`, as CI runners may) has SIGINT ignored, and make
+    then rightly ignores the Ctrl-C too: that, not a late signal, made this test fail now and then."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+def start_and_interrupt(out: Path, sig: int, group: bool, when: str = "shard-00000") -> subprocess.CompletedProcess:
+    """Start make in its own process group, wait until `when` exists in `out`, then signal it.
 
     `group`: signal the whole process group (as Ctrl-C or `kill -9 -PGID` do), else only the main process,
     whose worker processes must then notice they are orphaned and stop."""
-    proc = subprocess.Popen(
-        captchagen("make", *ARGS, "--out", str(out), "--workers", "2"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
-    )  # fmt: skip
+    with sigint_as_in_a_terminal():
+        proc = subprocess.Popen(
+            captchagen("make", *ARGS, "--out", str(out), "--workers", "2"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
+        )  # fmt: skip
     deadline = time.monotonic() + 120
-    while not (out / "shard-00000").exists():
+    while not (out / when).exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             pytest.fail(f"make ended or stalled before a shard was done: {proc.communicate()}")
@@ -53,13 +69,26 @@ def uninterrupted(tmp_path_factory) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("sig", "group"),
-    [(signal.SIGKILL, True), (signal.SIGKILL, False), (signal.SIGINT, True)],
-    ids=["sigkill-all", "sigkill-main-only", "ctrl-c"],
+    ("sig", "group", "when", "pytest_sigint"),
+    [
+        (signal.SIGKILL, True, "shard-00000", signal.default_int_handler),
+        (signal.SIGKILL, False, "shard-00000", signal.default_int_handler),
+        (signal.SIGINT, True, "shard-00000", signal.default_int_handler),
+        # pytest started as a background job of a non-interactive shell: SIGINT ignored in this process.
+        (signal.SIGINT, True, "shard-00000", signal.SIG_IGN),
+        # The partial folder appears just before the first task is submitted, so the Ctrl-C lands while the
+        # worker processes are starting: none of them may print a traceback of its own.
+        (signal.SIGINT, True, "shard-00000.partial", signal.default_int_handler),
+    ],
+    ids=["sigkill-all", "sigkill-main-only", "ctrl-c", "ctrl-c-pytest-in-background", "ctrl-c-while-workers-start"],
 )
-def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, uninterrupted, sig, group):
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path, uninterrupted, sig, group, when, pytest_sigint):
+    old = signal.signal(signal.SIGINT, pytest_sigint)
+    try:
+        stopped = start_and_interrupt(tmp_path / "d", sig, group, when)
+    finally:
+        signal.signal(signal.SIGINT, old)
     out = tmp_path / "d"
-    stopped = start_and_interrupt(out, sig, group)
     if sig == signal.SIGINT:
         assert stopped.returncode == 130, stopped.stderr
         assert "Traceback" not in stopped.stderr and "run the same command again" in stopped.stderr.lower()

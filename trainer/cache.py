@@ -12,14 +12,13 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from captchagen import atomic
+from captchagen.pool import WorkerPool
 from trainer.preprocess import BadImage, Preprocessing, load_array
 from trainer.sources import Group
 
@@ -81,7 +80,7 @@ def _build(group, pre, images_path, meta_path, workers, progress) -> None:  # no
     bad: dict[int, str] = {}
     try:
         if workers > 1 and len(tasks) > 1:
-            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=get_context("spawn")) as pool:
+            with WorkerPool(min(workers, len(tasks))) as pool:
                 for task, result in zip(tasks, pool.map(_decode_chunk, tasks), strict=False):
                     bad.update(result)
                     if progress:

@@ -10,6 +10,7 @@ import torch
 import torch.distributed as dist
 
 from captchagen.errors import BadInput
+from captchagen.pool import cpu_count
 
 
 @dataclass(frozen=True)
@@ -83,10 +84,7 @@ def set_threads(device: torch.device, info: Dist) -> int:
     """On the CPU use every core, shared out between the processes of this machine."""
     if device.type != "cpu":
         return torch.get_num_threads()
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cores = os.cpu_count() or 1
+    cores = cpu_count()
     local = int(os.environ.get("LOCAL_WORLD_SIZE", info.world))
     threads = max(1, cores // max(1, local))
     torch.set_num_threads(threads)
