@@ -42,7 +42,7 @@ def evaluate(data: Path, model_path: str | None, runs_dir: str, beam: int, worst
     path = default_model(Path(runs_dir), model_path)
     reader = Reader(path)
     scored, skipped = score_dataset(reader, data, Path(cache_dir) if cache_dir else default_cache_dir(),
-                                    beam=beam, skip_bad=skip_bad)  # fmt: skip
+                                    beam=beam, skip_bad=skip_bad, notice=lambda m: click.echo(m, err=True))  # fmt: skip
     numbers = {"model": str(path), "data": str(data), "beam": beam, "skipped": skipped, **report(scored)}
     mistakes = worst_of(scored, worst)
     if mistakes:

@@ -158,7 +158,9 @@ class TrainView:
             self._start(transient=False)
         elif self.live is None:
             self._start(transient=True)
-        if kind == "cache":
+        if kind == "notice":
+            self.console.print(e["message"], style="yellow", highlight=False)
+        elif kind == "cache":
             self.progress.update(self.task, description="caching images", completed=e["done"], total=e["total"])
         elif kind == "start":
             self.console.print(

@@ -1,16 +1,20 @@
 """Decode each group of images once into a memory-mapped uint8 array, so epochs never decode a PNG.
 
-A cache entry is `<key>.npy` ([n, height, width] uint8) and `<key>.json` (labels, file names, and the
-images that could not be read). The key hashes the group's content key (a made shard's SHA-256, or the
-paths, sizes and mtimes of loose files) with the preprocessing, so changed data or preprocessing gets a
-new entry. The JSON is written last, atomically: an entry without it is incomplete and is rebuilt.
+A cache entry is `<key>.npy` ([n, height, width] uint8) and `<key>.json` (row count, shape, the images
+that could not be read, and the SHA-256 of the array's bytes). The key hashes the group's content key
+(the names, sizes and mtimes of its files, plus a made shard's hash) with the preprocessing, so changed
+data or preprocessing gets a new entry. The JSON is written last, atomically. An entry is used only if
+both files open, the shapes and row count match, and the array still has the recorded checksum; anything
+else (an incomplete, truncated or overwritten entry) is rebuilt, and `notice` says why in one line.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +22,16 @@ from pathlib import Path
 import numpy as np
 
 from captchagen import atomic
+from captchagen.errors import CaptchagenError
 from captchagen.pool import WorkerPool
 from trainer.preprocess import BadImage, Preprocessing, load_array
 from trainer.sources import Group
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: checksum and row count in the JSON, file stats in every key
 CHUNK = 256
+HASH_BLOCK = 1 << 24  # bytes hashed at a time, so checking a large entry never copies it whole
+_TEMP = re.compile(r"\.(?P<entry>[0-9a-f]{32}\.npy)\.(?P<pid>\d+)\.tmp")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def default_cache_dir() -> Path:
@@ -51,37 +59,79 @@ def load_or_build(
     cache_dir: Path,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> CachedGroup:
-    """The cached arrays of `group`, decoding its images first if no complete entry exists."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    """The cached arrays of `group`, decoding its images first unless a sound entry exists."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CaptchagenError(f"cannot create the cache folder {cache_dir}: {e.strerror or e}") from None
     key = entry_key(group, pre)
     images_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
-    if not (meta_path.exists() and images_path.exists()):
+    shape = (len(group.paths), pre.height, pre.width)
+    entry = None
+    if meta_path.exists() or images_path.exists():
+        entry, problem = _open(images_path, meta_path, shape)
+        if entry is None and notice:
+            notice(f"cache entry {images_path.name} for {group.name} {problem}; rebuilding it")
+    if entry is None:
         _build(group, pre, images_path, meta_path, workers, progress)
+        entry, problem = _open(images_path, meta_path, shape)
+        if entry is None:  # something else rewrote it meanwhile; never train on it
+            raise CaptchagenError(f"cache entry {images_path} {problem} right after it was built")
     elif progress:
         progress(len(group.paths))
-    meta = json.loads(meta_path.read_text("utf-8"))
-    return CachedGroup(
-        name=group.name,
-        images=np.load(images_path, mmap_mode="r"),
-        labels=list(group.labels),
-        paths=[str(p) for p in group.paths],
-        bad={int(k): v for k, v in meta["bad"].items()},
-    )
+    images, bad = entry
+    return CachedGroup(name=group.name, images=images, labels=list(group.labels),
+                       paths=[str(p) for p in group.paths], bad=bad)  # fmt: skip
+
+
+def checksum(images: np.ndarray) -> str:
+    h = hashlib.sha256()
+    flat = images.reshape(-1)
+    for start in range(0, flat.size, HASH_BLOCK):
+        h.update(memoryview(np.ascontiguousarray(flat[start : start + HASH_BLOCK])))
+    return h.hexdigest()
+
+
+def _open(images_path: Path, meta_path: Path, shape: tuple[int, int, int]):  # noqa: ANN202
+    """((images, bad), None) for a sound entry, else (None, what is wrong with it)."""
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+        rows, digest = meta["rows"], meta["sha256"]
+        bad = {int(k): str(v) for k, v in meta["bad"].items()}
+    except FileNotFoundError:
+        return None, "is incomplete (no .json)"
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return None, "has an unreadable .json"
+    if meta.get("version") != CACHE_VERSION:
+        return None, f"has format version {meta.get('version')}, not {CACHE_VERSION}"
+    try:
+        images = np.load(images_path, mmap_mode="r")
+    except FileNotFoundError:
+        return None, "is incomplete (no .npy)"
+    except (OSError, ValueError, EOFError) as e:
+        return None, f"has an unreadable .npy ({str(e).splitlines()[0][:80] or type(e).__name__})"
+    if images.dtype != np.uint8 or images.shape != shape or rows != shape[0]:
+        return None, f"holds {rows} rows of {images.shape}, not the {shape[0]} images of {shape}"
+    if checksum(images) != digest:
+        return None, "does not match its checksum"
+    return (images, bad), None
 
 
 def _build(group, pre, images_path, meta_path, workers, progress) -> None:  # noqa: ANN001
+    _remove_stale_temps(images_path.parent)
     tmp = images_path.with_name(f".{images_path.name}.{os.getpid()}.tmp")
-    arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(len(group.paths), pre.height, pre.width))
-    del arr  # the workers write into the file through their own maps
-    tasks = [
-        (str(tmp), [str(p) for p in group.paths[s : s + CHUNK]], s, pre) for s in range(0, len(group.paths), CHUNK)
-    ]
+    shape = (len(group.paths), pre.height, pre.width)
+    tasks = [(str(tmp), [str(p) for p in group.paths[s : s + CHUNK]], s, pre) for s in range(0, shape[0], CHUNK)]
     bad: dict[int, str] = {}
     try:
+        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        del arr  # the workers write into the file through their own maps
+        _reserve(tmp)
         if workers > 1 and len(tasks) > 1:
             with WorkerPool(min(workers, len(tasks))) as pool:
-                for task, result in zip(tasks, pool.map(_decode_chunk, tasks), strict=False):
+                for task, result in zip(tasks, pool.map(_decode_chunk, tasks), strict=True):
                     bad.update(result)
                     if progress:
                         progress(len(task[1]))
@@ -90,11 +140,53 @@ def _build(group, pre, images_path, meta_path, workers, progress) -> None:  # no
                 bad.update(_decode_chunk(task))
                 if progress:
                     progress(len(task[1]))
+        digest = checksum(np.load(tmp, mmap_mode="r"))
         os.replace(tmp, images_path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        meta = {"version": CACHE_VERSION, "group": group.name, "rows": shape[0], "sha256": digest, "bad": bad}
+        atomic.write_json(meta_path, meta)
+    except OSError as e:
+        if e.errno in DISK_FULL:
+            size = shape[0] * shape[1] * shape[2] / 1e6
+            raise CaptchagenError(
+                f"no space left in {images_path.parent} for the cache of {group.name} ({size:,.0f} MB); "
+                "free some space or choose another folder with --cache-dir"
+            ) from None
         raise
-    atomic.write_json(meta_path, {"version": CACHE_VERSION, "group": group.name, "bad": bad})
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _reserve(path: Path) -> None:
+    """Allocate the file's blocks now. A sparse file on a full disk fails later, as a bus error in whichever
+    process writes into the map; this fails here, with ENOSPC."""
+    if not hasattr(os, "posix_fallocate"):
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, 0, os.fstat(fd).st_size)
+    except OSError as e:
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # a filesystem that cannot; it gets written anyway
+            raise
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temps(cache_dir: Path) -> None:
+    """Delete temp files of builds whose process is gone (killed, or its machine restarted)."""
+    for p in cache_dir.glob(".*.tmp"):
+        m = _TEMP.fullmatch(p.name)
+        if m and not _alive(int(m["pid"])):
+            p.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _decode_chunk(task: tuple[str, list[str], int, Preprocessing]) -> dict[int, str]:

@@ -51,10 +51,15 @@ def load(
     skip_bad: bool = False,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> Loaded:
     """Open `path`, fill the cache, and check every label. The alphabet, unless given, comes from the
-    dataset's manifest, else from the labels. A bad file is an error naming it, unless `skip_bad`."""
+    dataset's manifest, else from the labels. A bad file is an error naming it, unless `skip_bad`.
+    `notice` gets one line for each thing worth knowing that is not an error (a cache entry rebuilt)."""
     source = open_source(path)
+    for warning in source.warnings:
+        if notice:
+            notice(warning)
     skipped = list(source.bad)
     if skipped and not skip_bad:
         raise BadInput(f"{skipped[0][1]} (use --skip-bad to skip such files)")
@@ -68,7 +73,7 @@ def load(
         if progress:
             progress(done[0], source.size)
 
-    groups = [load_or_build(g, pre, cache_dir, workers, advance) for g in source.groups]
+    groups = [load_or_build(g, pre, cache_dir, workers, advance, notice) for g in source.groups]
     rows = []
     for gi, group in enumerate(groups):
         for ri, label in enumerate(group.labels):

@@ -38,9 +38,11 @@ def score_dataset(
     skip_bad: bool = False,
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> tuple[list[Scored], int]:
     """Read every image of a dataset the trainer reads; return the results and how many files were skipped."""
-    loaded = data.load(data_path, reader.pre, cache_dir, alphabet=reader.alphabet, skip_bad=skip_bad, workers=workers)
+    loaded = data.load(data_path, reader.pre, cache_dir, alphabet=reader.alphabet, skip_bad=skip_bad,
+                       workers=workers, notice=notice)  # fmt: skip
     dataset = data.CaptchaDataset(loaded)
     sampler = data.ShardedBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
     scored: list[Scored] = []

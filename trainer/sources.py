@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Source:
     alphabet: str | None = None  # a made dataset's own alphabet
     max_len: int | None = None  # a made dataset's longest label
     bad: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) for unusable names or lines
+    warnings: list[str] = field(default_factory=list)  # e.g. a shard that no longer matches its manifest
 
     @property
     def size(self) -> int:
@@ -58,13 +60,22 @@ def _dataset(root: Path) -> Source:
         data = manifest.read(root)
     except CaptchagenError as e:
         raise BadInput(str(e)) from None
-    groups = []
+    groups, warnings = [], []
     for shard in data["shards"]:
         files = sorted((root / shard["dir"]).glob("*.png"))
         labels = tuple(codec.parse_name(p.name).label for p in files)
-        groups.append(Group(name=shard["dir"], key="shard:" + shard["sha256"], paths=tuple(files), labels=labels))
+        if len(files) != shard["count"]:
+            warnings.append(
+                f"{shard['dir']} has {len(files)} images where the manifest says {shard['count']} "
+                f"(captchagen verify {root} lists what changed)"
+            )
+        # The manifest's hash says what the shard was made as; the stats say the files are still those.
+        key = "shard:" + shard["sha256"] + ":" + _stats_digest(zip(files, labels, strict=True))
+        groups.append(Group(name=shard["dir"], key=key, paths=tuple(files), labels=labels))
     settings = data["settings"]
-    return Source("dataset", root, groups, alphabet=settings["alphabet"], max_len=settings["max_len"])
+    return Source(
+        "dataset", root, groups, alphabet=settings["alphabet"], max_len=settings["max_len"], warnings=warnings
+    )
 
 
 def _folder(root: Path) -> Source:
@@ -98,19 +109,25 @@ def _groups(items: list[tuple[Path, str]], prefix: str) -> list[Group]:
     groups = []
     for start in range(0, len(items), GROUP_SIZE):
         chunk = items[start : start + GROUP_SIZE]
-        h = hashlib.sha256()
-        for p, label in chunk:
-            try:
-                st = p.stat()
-                h.update(f"{p.resolve()}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
-            except OSError:
-                h.update(f"{p}\t{label}\tmissing\n".encode())
         groups.append(
             Group(
                 name=f"{prefix}-{start // GROUP_SIZE:05d}",
-                key="files:" + h.hexdigest(),
+                key="files:" + _stats_digest(chunk),
                 paths=tuple(p for p, _ in chunk),
                 labels=tuple(label for _, label in chunk),
             )
         )
     return groups
+
+
+def _stats_digest(items: Iterable[tuple[Path, str]]) -> str:
+    """A hash of each file's resolved path, label, size and mtime: changes when any file is replaced,
+    added, removed or renamed."""
+    h = hashlib.sha256()
+    for p, label in items:
+        try:
+            st = p.stat()
+            h.update(f"{p.resolve()}\t{label}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+        except OSError:
+            h.update(f"{p}\t{label}\tmissing\n".encode())
+    return h.hexdigest()

@@ -103,6 +103,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             skip_bad=cfg.skip_bad,
             workers=cfg.workers,
             progress=lambda done, total: emit("cache", {"done": done, "total": total, "path": path}),
+            notice=lambda message: emit("notice", {"message": message}),
         )
         if info.enabled and info.main:
             torch.distributed.barrier()
