@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from captchagen import atomic, codec, manifest
+from captchagen.atomic import DISK_FULL
 from captchagen.config import GenerationConfig, Resolved, resolve
 from captchagen.errors import BadInput, CaptchagenError
+from captchagen.lock import LOCK_NAME, FolderLock
 from captchagen.manifest import ShardRecord
 from captchagen.pool import WorkerPool, cpu_count
 from captchagen.render import Renderer
 
 CHUNK = 64  # images per task: small enough for a smooth progress bar, large enough to amortise IPC
-_OURS = re.compile(r"shard-\d{5,}(\.partial)?|manifest\.json|preview\.png|\..*\.tmp")
+_OURS = re.compile(r"shard-\d{5,}(\.partial)?|manifest\.json|preview\.png|\..*\.tmp|" + re.escape(LOCK_NAME))
 
 Progress = Callable[[int, int], None]  # (images done, images in the selected shards)
 Task = tuple[int, int, int]  # (shard, first index, stop index)
@@ -80,11 +82,46 @@ def make_dataset(
 ) -> MakeResult:
     """Render the shards that `shards` selects (START:STOP, default all) into `out`.
 
-    Every setting is checked before anything is written.
+    Every setting is checked before anything is written. Only one process at a time writes a folder: a
+    second gets FolderBusy. A write that fails (the disk is full) is one CaptchagenError saying how to
+    resume; what was written stays valid.
     """
     started = time.perf_counter()
     resolved = resolve(config)
     selected = range(config.num_shards) if shards is None else parse_shards(shards, config.num_shards)
+    _check_out(out)
+    lock = FolderLock(out, "make")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock.acquire()
+    except OSError as e:
+        raise BadInput(f"cannot write to --out {out}: {e.strerror or e}", param="out") from None
+    try:
+        return _make_locked(config, resolved, out, selected, overwrite, preview, progress, workers, started)
+    except OSError as e:
+        if e.errno in DISK_FULL:
+            raise CaptchagenError(
+                f"the disk is full: no space left to write in {out}; the images made so far are kept, "
+                "so free some space and run the same command again to finish"
+            ) from None
+        if e.errno is None:
+            raise
+        raise CaptchagenError(f"cannot write in {out}: {e.strerror} ({e.filename or out})") from None
+    finally:
+        lock.release()
+
+
+def _make_locked(
+    config: GenerationConfig,
+    resolved: Resolved,
+    out: Path,
+    selected: range,
+    overwrite: bool,
+    preview: bool,
+    progress: Progress | None,
+    workers: int | None,
+    started: float,
+) -> MakeResult:
     settings = resolved.identity()
     fingerprint = manifest.fingerprint(settings, manifest.renderer_versions())
     kept = _prepare_out(out, settings, fingerprint, config, overwrite)
@@ -138,38 +175,25 @@ def make_dataset(
 def _prepare_out(
     out: Path, settings: dict, fingerprint: str, config: GenerationConfig, overwrite: bool
 ) -> dict[int, ShardRecord]:
-    """Check `out` against the settings, clear it if asked, and return the complete shards it holds."""
-    if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out} is a file, not a folder", param="out")
-    if out.is_dir():
-        entries = list(out.iterdir())
-        foreign = sorted(e.name for e in entries if not _OURS.fullmatch(e.name))
-        if not (out / manifest.MANIFEST).exists():
-            if foreign:
-                raise BadInput(
-                    f"--out {out} is not empty and holds no captchagen dataset (it has {foreign[0]!r})", param="out"
+    """Check `out` (locked by this process) against the settings, clear it if asked, and return the complete
+    shards it holds."""
+    if (out / manifest.MANIFEST).exists():
+        try:
+            old = manifest.read(out)
+        except CaptchagenError as e:
+            raise BadInput(f"--out {out}: {e}", param="out") from None
+        if old.get("fingerprint") != fingerprint:
+            if not overwrite:
+                what = manifest.first_difference(
+                    {"settings": old["settings"], "renderer": old["environment"]},
+                    {"settings": settings, "renderer": manifest.environment()},
                 )
-        else:
-            try:
-                old = manifest.read(out)
-            except CaptchagenError as e:
-                raise BadInput(f"--out {out}: {e}", param="out") from None
-            if old.get("fingerprint") != fingerprint:
-                if not overwrite:
-                    what = manifest.first_difference(
-                        {"settings": old["settings"], "renderer": old["environment"]},
-                        {"settings": settings, "renderer": manifest.environment()},
-                    )
-                    raise BadInput(
-                        f"--out {out} holds a dataset made with other settings ({what}); use --overwrite to replace it",
-                        param="out",
-                    )
-                _clear(out, entries)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic.write_json(out / manifest.MANIFEST, manifest.build(settings, [], config.num_shards))
-    except OSError as e:
-        raise BadInput(f"cannot write to --out {out}: {e.strerror or e}", param="out") from None
+                raise BadInput(
+                    f"--out {out} holds a dataset made with other settings ({what}); use --overwrite to replace it",
+                    param="out",
+                )
+            _clear(out, list(out.iterdir()))
+    atomic.write_json(out / manifest.MANIFEST, manifest.build(settings, [], config.num_shards))
 
     kept: dict[int, ShardRecord] = {}
     for entry in sorted(out.iterdir()):
@@ -191,10 +215,22 @@ def _prepare_out(
     return kept
 
 
+def _check_out(out: Path) -> None:
+    """Refuse a file, or a folder of other things, before anything is written there."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file, not a folder", param="out")
+    if out.is_dir() and not (out / manifest.MANIFEST).exists():
+        foreign = sorted(e.name for e in out.iterdir() if not _OURS.fullmatch(e.name))
+        if foreign:
+            raise BadInput(
+                f"--out {out} is not empty and holds no captchagen dataset (it has {foreign[0]!r})", param="out"
+            )
+
+
 def _clear(out: Path, entries: Iterable[Path]) -> None:
-    """Remove what a dataset consists of, and nothing else."""
+    """Remove what a dataset consists of, and nothing else (the lock stays: this process holds it)."""
     for entry in entries:
-        if not _OURS.fullmatch(entry.name):
+        if not _OURS.fullmatch(entry.name) or entry.name == LOCK_NAME:
             continue
         if entry.is_dir():
             shutil.rmtree(entry)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from captchagen import atomic
+from captchagen.atomic import DISK_FULL
 from captchagen.errors import CaptchagenError
 from captchagen.pool import WorkerPool
 from trainer.preprocess import BadImage, Preprocessing, load_array
@@ -31,7 +32,6 @@ CACHE_VERSION = 2  # 2: checksum and row count in the JSON, file stats in every 
 CHUNK = 256
 HASH_BLOCK = 1 << 24  # bytes hashed at a time, so checking a large entry never copies it whole
 _TEMP = re.compile(r"\.(?P<entry>[0-9a-f]{32}\.npy)\.(?P<pid>\d+)\.tmp")
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def default_cache_dir() -> Path:
