@@ -33,6 +33,13 @@ class Group(click.Group):
 @click.version_option(__version__, prog_name="captchagen")
 def cli() -> None:
     """Make synthetic captcha datasets, and train and use models that read them."""
+    import warnings
+
+    from PIL import Image
+
+    # Images over the reader's own pixel limit (20M, under Pillow's 89M warning) are refused with an error
+    # that names them; Pillow's warning would only print that error a second time, as a stray traceback line.
+    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
 @cli.command()

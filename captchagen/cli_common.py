@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,23 @@ class UsageFailure(click.ClickException):
     """A one-line `Error: ...` with exit code 2, for bad settings found after click parsed them."""
 
     exit_code = 2
+
+
+class FiniteFloat(click.FloatRange):
+    """A float in a range, and finite: click's FloatRange lets `nan` through (every comparison with it is
+    false) and takes `inf` where there is no upper bound."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return super().convert(number, param, ctx)
+
+
+def positive_float() -> FiniteFloat:
+    return FiniteFloat(min=0, min_open=True)
 
 
 def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:

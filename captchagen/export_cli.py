@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli_common import UsageFailure, library_errors, model_options
+from captchagen.cli_common import UsageFailure, library_errors, model_options, positive_float
 
 
 @click.command()
@@ -18,7 +18,7 @@ from captchagen.cli_common import UsageFailure, library_errors, model_options
 @click.option("--check", "check", multiple=True, metavar="IMAGES",
               help="Images (files, folders or globs) for the parity check.  [default: 64 captchas rendered with "
                    "the model's alphabet]")  # fmt: skip
-@click.option("--atol", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True,
+@click.option("--atol", type=positive_float(), default=1e-3, show_default=True,
               help="Largest difference in any logit allowed between the export and the checkpoint.")  # fmt: skip
 @click.option("--name", help="Model name stored in the file and reported by serve.  [default: RUN/FILE of the "
               "checkpoint]")  # fmt: skip

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli_common import library_errors, model_options
+from captchagen.cli_common import library_errors, model_options, positive_float
 from captchagen.errors import BadInput, CaptchagenError
 
 
@@ -35,7 +35,7 @@ def listen(host: str, port: int) -> socket.socket:
               help="Address to listen on; 0.0.0.0 makes it reachable from other machines.")  # fmt: skip
 @click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True,
               help="Port to listen on; 0 picks a free one (printed at start).")  # fmt: skip
-@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=8.0, show_default=True,
+@click.option("--max-body-mb", type=positive_float(), default=8.0, show_default=True,
               help="Largest request body, in MiB.")  # fmt: skip
 @click.option("--max-pixels", type=click.IntRange(min=1), default=4_000_000, show_default=True,
               help="Largest image (width x height) accepted, checked before decoding it.")  # fmt: skip

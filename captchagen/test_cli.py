@@ -15,12 +15,13 @@ from captchagen.cli_common import library_errors, model_options
 
 def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
     """Files as given, folders as every image under them (sorted), and globs expanded (sorted).
-    Anything that matches nothing is kept as is, so that it gets its own 'no such file' row."""
+    Anything that matches nothing (a glob, a folder with no images) is kept as is, so that it gets its own
+    error row."""
     paths: list[str] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
-            paths += [str(f) for f in codec.image_files(p)]
+            paths += [str(f) for f in codec.image_files(p)] or [item]
         elif not p.exists() and any(ch in item for ch in "*?["):
             paths += sorted(glob.glob(item, recursive=True)) or [item]
         else:

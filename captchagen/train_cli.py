@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from captchagen.cli_common import library_errors
+from captchagen.cli_common import FiniteFloat, library_errors, positive_float
 from trainer.config import TrainConfig  # a plain dataclass: importing it imports no torch
 
 DEFAULTS = TrainConfig()
@@ -19,7 +19,7 @@ DEFAULTS = TrainConfig()
 @click.option("--val-data", metavar="PATH", help="Validate on this dataset instead of a split of DATA.")
 @click.option(
     "--val-fraction",
-    type=float,
+    type=FiniteFloat(min=0, max=1, min_open=True, max_open=True),
     default=DEFAULTS.val_fraction,
     show_default=True,
     help="Share of DATA held out for validation (chosen by a hash of each file name).",
@@ -41,7 +41,7 @@ DEFAULTS = TrainConfig()
 )
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=positive_float(),
     default=DEFAULTS.lr,
     show_default=True,
     help="Peak AdamW learning rate (warm-up, then cosine decay).",
@@ -56,7 +56,7 @@ DEFAULTS = TrainConfig()
 )
 @click.option(
     "--time-limit",
-    type=click.FloatRange(min=0, min_open=True),
+    type=positive_float(),
     metavar="MINUTES",
     help="Stop cleanly after this many minutes of training, keeping the best model. "
     "The learning-rate schedule is stretched to end at the limit.",
@@ -114,6 +114,7 @@ class TrainView:
 
         self.console = Console()
         self.live = None
+        self.table_mode = False
         self.rows: list[tuple[str, ...]] = []
 
     def _table(self) -> Any:
@@ -129,7 +130,7 @@ class TrainView:
 
         return Group(self._table(), self.progress)
 
-    def _start(self, transient: bool) -> None:
+    def _start(self, table: bool) -> None:
         from rich.live import Live
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -144,20 +145,21 @@ class TrainView:
         self.task = self.progress.add_task("", total=None, info="")
         # Caching shows only a bar that vanishes when done; the table appears once training starts, so an
         # error found while loading the data prints nothing but itself.
+        self.table_mode = table
         self.live = Live(
-            self.progress if transient else self._render(),
+            self._render() if table else self.progress,
             console=self.console,
             refresh_per_second=4,
-            transient=transient,
+            transient=True,
         )
         self.live.start()
 
     def event(self, kind: str, e: dict[str, Any]) -> None:
         if kind == "start":
             self.close()  # the caching bar
-            self._start(transient=False)
+            self._start(table=True)
         elif self.live is None:
-            self._start(transient=True)
+            self._start(table=False)
         if kind == "notice":
             self.console.print(e["message"], style="yellow", highlight=False)
         elif kind == "cache":
@@ -194,7 +196,11 @@ class TrainView:
 
     def close(self) -> None:
         if self.live is not None:
+            # The live view vanishes, bar and all; the table is then printed for good, ending its line, so
+            # neither a half-drawn bar nor an error message runs into what comes next.
             self.live.stop()
+            if self.table_mode:
+                self.console.print(self._table())
             self.live = None
 
     def final(self, result: dict[str, Any]) -> None:

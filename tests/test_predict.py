@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
@@ -62,6 +64,31 @@ def test_cli_folder_and_glob_inputs(trained):
     assert code == 0 and len(output.splitlines()) == 320
     code, output = run_cli("test", str(data / "shard-0000*" / "00000[0-4]_*.png"), "--runs-dir", str(runs), "--json")
     assert code == 0 and len(output.splitlines()) == 5
+
+
+def test_an_empty_folder_gets_an_error_row_like_a_glob_matching_nothing(trained, tmp_path):
+    _, runs, _ = trained
+    (tmp_path / "empty").mkdir()
+    code, output = run_cli("test", str(tmp_path / "empty"), str(tmp_path / "none*.png"), "--runs-dir", str(runs),
+                           "--json")  # fmt: skip
+    rows = [json.loads(line) for line in output.splitlines()]
+    assert code == 1 and [r["path"] for r in rows] == [str(tmp_path / "empty"), str(tmp_path / "none*.png")]
+    assert "a folder with no images" in rows[0]["error"] and "no such file" in rows[1]["error"]
+    code, output = run_cli("test", str(tmp_path / "empty"), "--runs-dir", str(runs), env={"COLUMNS": "200"})
+    assert code == 1 and "a folder with no images" in output
+
+
+def test_huge_images_are_one_error_row_each_and_nothing_else(trained, tmp_path):
+    """Pillow warns above 89M pixels and refuses above 179M; neither may add to the rows."""
+    _, runs, _ = trained
+    big, bomb = tmp_path / "big.png", tmp_path / "bomb.png"
+    Image.new("1", (10_000, 10_000)).save(big)
+    Image.new("1", (40_000, 40_000)).save(bomb)
+    out = subprocess.run([sys.executable, "-m", "captchagen", "test", str(big), str(bomb), "--runs-dir", str(runs),
+                          "--json"], capture_output=True, text=True)  # fmt: skip
+    assert out.returncode == 1 and out.stderr == "", out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert "10000x10000 pixels is more than" in rows[0]["error"] and "exceeds limit" in rows[1]["error"]
 
 
 def test_no_trained_model_says_how_to_train_one(tmp_path):

@@ -52,9 +52,13 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, name
         raise
     except FileNotFoundError:
         raise BadImage(f"{name}: no such file", "missing") from None
+    except IsADirectoryError:
+        raise BadImage(f"{name}: a folder with no images in it", "missing") from None
     except Image.UnidentifiedImageError:
         raise BadImage(f"{name}: not an image", "not_image") from None
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+    except Image.DecompressionBombError as e:  # Pillow's own limit, checked before ours when opening
+        raise BadImage(f"{name}: {e}", "too_large") from None
+    except (OSError, ValueError, SyntaxError) as e:
         raise BadImage(f"{name}: unreadable image ({e})") from None
 
 

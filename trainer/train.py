@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -14,7 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 import captchagen
 from captchagen import atomic
 from captchagen.alphabet import Alphabet
-from captchagen.errors import BadInput
+from captchagen.errors import BadInput, CaptchagenError
 from trainer import checkpoint, data, runs
 from trainer.augment import random_affine
 from trainer.cache import default_cache_dir
@@ -68,12 +69,40 @@ def _checkpoint_payload(model, alphabet, pre, mc, cfg, best, epoch) -> dict[str,
     }
 
 
+RESUMABLE = {"optimizer", "position", "scheduler", "rng"}  # what last.pt has and best.pt lacks
+
+
+def resumed_config(saved: dict[str, Any], given: TrainConfig) -> TrainConfig:
+    """A resumed run's settings are the saved ones, time limit included (the schedule is stretched over
+    it), unless a new --time-limit is given."""
+    time_limit = given.time_limit if given.time_limit is not None else saved.get("time_limit")
+    return replace(TrainConfig(**saved), time_limit=time_limit)
+
+
+class Diverged(CaptchagenError):
+    """The loss or the weights became NaN or infinite."""
+
+
+def _finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+
+
 def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = None) -> dict[str, Any]:
     """Train a CRNN as `cfg` says (or continue the run whose last.pt is `resume`); return the best metrics."""
     state = None
     if resume is not None:
         state = checkpoint.load(resume)
-        cfg = replace(TrainConfig(**state["train_config"]), time_limit=cfg.time_limit)
+        if not RESUMABLE <= state.keys():
+            raise BadInput(
+                f"{resume} holds a model but not the state to resume from; pass the run folder or its last.pt"
+            )
+        cfg = resumed_config(state["train_config"], cfg)
+        limit = cfg.time_limit * 60 if cfg.time_limit else None
+        if limit is not None and state["scheduler"]["elapsed"] >= limit:
+            raise BadInput(
+                f"{Path(resume).parent} has trained for its whole time limit of {cfg.time_limit:g} minutes; "
+                "pass a larger --time-limit (in minutes, counting the time already trained) to train on"
+            )
     info = setup_distributed(cfg.device)
     emit = events if (events and info.main) else (lambda kind, payload: None)
     device = pick_device(cfg.device, info)
@@ -218,6 +247,11 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             progress = max(step / total_steps, elapsed() / limit if limit else 0.0)
             set_lr(optimizer, lr_at(progress, cfg.lr, cfg.warmup))
             loss_value = train_step(net, optimizer, scaler, batch, pre, device, precision, cfg)
+            if all_sum(torch.tensor([float(not math.isfinite(loss_value))]), info).item() > 0:
+                raise Diverged(
+                    f"training diverged: the loss became {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}; "
+                    f"{_kept(run, best)}. Try a lower --lr (this run: {cfg.lr:g})"
+                )
             step += 1
             batch_index += 1
             loss_sum += loss_value * len(batch.labels)
@@ -242,6 +276,11 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             "elapsed_s": elapsed(),
             "lr": optimizer.param_groups[0]["lr"],
         }
+        if not _finite(model) or not math.isfinite(counts.loss):
+            raise Diverged(
+                f"training diverged: the weights became NaN or infinite in epoch {epoch + 1}; {_kept(run, best)}. "
+                f"Try a lower --lr (this run: {cfg.lr:g})"
+            )
         if info.main:
             improved = counts.accuracy > best["seq_accuracy"]
             if improved:
@@ -281,3 +320,9 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
+
+
+def _kept(run: Path, best: dict[str, Any]) -> str:
+    if "epoch" not in best:
+        return "nothing was saved"
+    return f"{run / 'best.pt'} (epoch {best['epoch']}) and {run / 'last.pt'} hold the last good weights"

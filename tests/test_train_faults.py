@@ -1,0 +1,91 @@
+"""Training that goes wrong: non-finite settings, a diverging loss, resuming the wrong file or on a schedule."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from captchagen.errors import BadInput
+from tests.conftest import run_cli
+from tests.trainer_helpers import tiny_dataset, tiny_train_config
+from trainer import checkpoint
+from trainer.config import TrainConfig
+from trainer.optim import lr_at
+from trainer.train import Diverged, resumed_config, train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--lr", "nan"), ("--lr", "inf"), ("--time-limit", "nan"), ("--time-limit", "inf"), ("--val-fraction", "nan")],
+)
+def test_non_finite_numbers_are_refused_before_anything_runs(tmp_path, data, option, value):
+    code, output = run_cli("train", str(data), option, value, "--runs-dir", str(tmp_path / "r"))
+    errors = [line for line in output.splitlines() if line.startswith("Error:")]
+    assert code == 2 and len(errors) == 1 and option in errors[0] and "finite" in errors[0], output
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_loss_that_becomes_nan_stops_the_run_and_no_nan_weights_are_saved(data, tmp_path):
+    with pytest.raises(Diverged, match=r"diverged.*--lr"):
+        train(tiny_train_config(data, tmp_path, epochs=3, lr=1e6, clip=1e30))
+    for saved in (tmp_path / "runs").glob("*/*.pt"):
+        weights = checkpoint.load(saved)["model"]
+        assert all(torch.isfinite(t).all() for t in weights.values() if t.is_floating_point()), saved
+    for metrics in (tmp_path / "runs").glob("*/metrics.jsonl"):
+        for line in metrics.read_text().splitlines():
+            assert all(math.isfinite(v) for v in json.loads(line).values() if isinstance(v, float)), line
+
+
+def test_the_cli_reports_divergence_in_one_line(data, tmp_path):
+    code, output = run_cli("train", str(data), "--lr", "1e30", "--epochs", "2", "--height", "16", "--width", "48",
+                           "--batch-size", "32", "--runs-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"),
+                           "--device", "cpu")  # fmt: skip
+    assert code == 1 and "Traceback" not in output
+    assert output.splitlines()[-1].startswith("Error: training diverged"), output
+
+
+def test_resuming_from_best_pt_says_what_to_pass(data, tmp_path):
+    result = train(tiny_train_config(data, tmp_path, epochs=1))
+    code, output = run_cli("train", "--resume", f"{result['run']}/best.pt")
+    assert code == 2 and output.count("\n") == 1
+    assert "pass the run folder or its last.pt" in output
+
+
+def test_resume_keeps_the_time_limit_unless_given():
+    saved = {**TrainConfig(time_limit=30.0).__dict__, "conv": [32, 64, 96, 128]}
+    assert resumed_config(saved, TrainConfig()).time_limit == 30.0
+    assert resumed_config(saved, TrainConfig(time_limit=90.0)).time_limit == 90.0
+    assert resumed_config({**saved, "time_limit": None}, TrainConfig()).time_limit is None
+
+
+def rewind(last_pt, epoch: int, elapsed: float) -> None:
+    """Make a finished run's last.pt look as if it had stopped after `epoch` with `elapsed` seconds trained."""
+    state = checkpoint.load(last_pt)
+    state["position"] = {"epoch": epoch, "batch": 0}
+    state["scheduler"]["elapsed"] = elapsed
+    checkpoint.save(last_pt, {k: v for k, v in state.items() if k not in ("format", "format_version")})
+
+
+def test_a_resumed_run_continues_its_schedule_and_its_time_limit(data, tmp_path):
+    cfg = tiny_train_config(data, tmp_path, epochs=2, time_limit=60.0)
+    result = train(cfg)
+    last = Path(result["run"]) / "last.pt"
+    # 54 of its 60 minutes used: the schedule is at 90%, whatever the step count says.
+    rewind(last, epoch=1, elapsed=54 * 60)
+    train(TrainConfig(), resume=last)
+    rows = [json.loads(line) for line in open(Path(result["run"]) / "metrics.jsonl")]
+    assert rows[-1]["lr"] <= lr_at(0.9, cfg.lr, cfg.warmup) + 1e-12  # no jump back towards the peak
+    assert checkpoint.load(last)["train_config"]["time_limit"] == 60.0
+    # With the whole limit used, resuming says how to go on instead of training zero steps.
+    rewind(last, epoch=1, elapsed=60 * 60)
+    with pytest.raises(BadInput, match="whole time limit of 60 minutes.*--time-limit"):
+        train(TrainConfig(), resume=last)
