@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from pathlib import Path
 
@@ -29,6 +30,23 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def open_files_for(connections: int, spare: int = 64) -> int:
+    """Raise this process's open-file limit (up to its hard limit) to hold `connections` sockets and `spare`
+    other files; return how many connections fit."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return connections
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = connections + spare
+    if soft != resource.RLIM_INFINITY and soft < want:
+        new = want if hard == resource.RLIM_INFINITY else min(want, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (new, hard))
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    return connections if soft == resource.RLIM_INFINITY else max(1, min(connections, soft - spare))
+
+
 @click.command()
 @model_options("to serve")
 @click.option("--host", default="127.0.0.1", show_default=True,
@@ -45,10 +63,18 @@ def listen(host: str, port: int) -> socket.socket:
               help="Most images the model reads at once, across concurrent requests.")  # fmt: skip
 @click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
               help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
+@click.option("--header-timeout", type=positive_float(), default=10.0, show_default=True,
+              help="Seconds a connection may take to send a request's headers (from opening, or from its last "
+                   "answer) before it is closed; also the idle keep-alive time.")  # fmt: skip
+@click.option("--body-timeout", type=positive_float(), default=30.0, show_default=True,
+              help="Seconds a request's body may take to arrive before it is answered 408.")  # fmt: skip
+@click.option("--max-connections", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Open connections beyond which new requests are answered 503.")  # fmt: skip
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @library_errors
 def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_mb: float, max_pixels: int,
-          max_images: int, max_batch: int, beam: int, access_log: bool) -> None:  # fmt: skip
+          max_images: int, max_batch: int, beam: int, header_timeout: float, body_timeout: float,
+          max_connections: int, access_log: bool) -> None:  # fmt: skip
     """Serve a model over HTTP until Ctrl-C.
 
     \b
@@ -65,6 +91,7 @@ def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_
     try:
         import uvicorn
 
+        from captchagen.protocol import with_header_deadline
         from captchagen.server import Limits, create_app
     except ImportError as e:
         raise CaptchagenError(
@@ -75,14 +102,19 @@ def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_
     from trainer.runs import default_model
 
     reader = Reader(default_model(Path(runs_dir), model_path))
-    limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images)
+    limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images,
+                    body_timeout=body_timeout)  # fmt: skip
+    connections = open_files_for(max_connections)
     app = create_app(reader, limits, max_batch=max_batch, beam=beam)
     sock = listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     click.echo(f"Serving {reader.name} ({reader.kind}) on http://{shown}:{bound_port}  (Ctrl-C stops)", color=False)
-    config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_keep_alive=30,
-                            limit_concurrency=1024, server_header=False)  # fmt: skip
+    if connections < max_connections:
+        click.echo(f"note: at most {connections} connections (the open-file limit, ulimit -n, allows no more)")
+    config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_keep_alive=header_timeout,
+                            http=with_header_deadline(header_timeout), limit_concurrency=connections,
+                            server_header=False)  # fmt: skip
     try:
         # uvicorn shuts down gracefully on Ctrl-C or SIGTERM (open requests are answered), then raises the
         # signal again; for a server that is the normal way to stop, so it exits 0.

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from captchagen.pool import cpu_count
 from trainer.predict import Reader
@@ -43,6 +44,7 @@ class Limits:
     max_body_bytes: int = 8 * 2**20
     max_pixels: int = 4_000_000  # per image; a captcha has about 20,000
     max_images: int = 64  # per request
+    body_timeout: float = 30.0  # seconds for the whole body to arrive
 
 
 class ApiError(Exception):
@@ -109,8 +111,16 @@ class Batcher:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The whole body, or ApiError 413 once it passes `limit` bytes (by Content-Length or by counting)."""
+async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+    """The whole body, or ApiError 413 once it passes `limit` bytes (by Content-Length or by counting), or
+    ApiError 408 if it has not all arrived `timeout` seconds after the head (a client sending it slowly)."""
+    try:
+        return await asyncio.wait_for(_read_body(request, limit), timeout)
+    except asyncio.TimeoutError:
+        raise ApiError(408, f"the request body did not arrive within {timeout:g} s (--body-timeout)") from None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     too_big = False
     if declared is not None:
@@ -140,7 +150,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 async def request_images(request: Request, limits: Limits) -> list[tuple[str, bytes]]:
     """(name, bytes) of each image in the request: every multipart file field, or else the raw body."""
-    body = await read_body(request, limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes, limits.body_timeout)
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith("multipart/form-data"):
 
@@ -184,6 +194,10 @@ def to_arrays(files: list[tuple[str, bytes]], reader: Reader, limits: Limits) ->
     return np.stack(arrays)
 
 
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "(unknown)"
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
@@ -214,9 +228,17 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail))
 
+    @app.exception_handler(ClientDisconnect)
+    async def client_left(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # Nobody will read this answer; one line in the log is all a client that went away deserves.
+        counts["rejected"] += 1
+        log.warning("client %s closed the connection before sending all of its %s %s", _client(request),
+                    request.method, request.url.path)  # fmt: skip
+        return error(400, "the client closed the connection before sending the whole request")
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("error while answering %s %s", request.method, request.url.path)
+        # Starlette re-raises the exception after this answer, and uvicorn logs it with its traceback, once.
         return error(500, f"internal error ({type(exc).__name__}); the server log has the details")
 
     @app.get("/", response_class=HTMLResponse)

@@ -40,7 +40,8 @@ def test_health_describes_the_model(server, reading_model):
     assert health["status"] == "ok" and health["format"] == "checkpoint"
     assert health["model"] == f"{reading_model[1].parent.name}/best.pt"
     assert health["alphabet"] == "0123456789" and health["input"] == {"height": 16, "width": 48}
-    assert health["limits"] == {"max_body_bytes": MAX_BODY, "max_pixels": MAX_PIXELS, "max_images": MAX_IMAGES}
+    assert health["limits"] == {"max_body_bytes": MAX_BODY, "max_pixels": MAX_PIXELS, "max_images": MAX_IMAGES,
+                                "body_timeout": 30.0}  # fmt: skip
 
 
 def test_a_good_image_as_upload_or_raw_body(server, reading_model):
@@ -102,14 +103,16 @@ def bad_requests(data):  # noqa: ANN001, ANN201
         "not an image": (415, "not an image", [("notes.txt", b"hello, not a picture")]),
         "truncated png": (422, "unreadable image", [("cut.png", good[:300])]),
         "too many pixels": (413, "pixels is more than the 1,000,000 allowed", [("bomb.png", bomb)]),
+        # Over twice Pillow's own limit, which Pillow refuses while opening, before our check.
+        "decompression bomb": (413, "exceeds limit", [("huge.png", png_bytes(Image.new("1", (14_000, 14_000))))]),
         "too many images": (413, f"more than {MAX_IMAGES} images", [("a.png", good)] * (MAX_IMAGES + 1)),
         "far too many images": (413, f"more than {MAX_IMAGES} images", [("a.png", b"x")] * (5 * MAX_IMAGES)),
         "body too large": (413, "over the 262,144-byte limit", [("big.png", good + b"\0" * MAX_BODY)]),
     }
 
 
-@pytest.mark.parametrize("case", ["not an image", "truncated png", "too many pixels", "too many images",
-                                  "far too many images", "body too large"])  # fmt: skip
+@pytest.mark.parametrize("case", ["not an image", "truncated png", "too many pixels", "decompression bomb",
+                                  "too many images", "far too many images", "body too large"])  # fmt: skip
 def test_bad_uploads_get_a_4xx_json_error_and_the_server_keeps_serving(server, reading_model, case):
     data, _ = reading_model
     status, message, files = bad_requests(data)[case]
