@@ -49,7 +49,7 @@ def export(model_path: str | None, runs_dir: str, fmt: str, out: Path | None, ch
         raise UsageFailure(f"{out} already exists; add --overwrite to replace it")
     if not out.parent.is_dir():
         raise UsageFailure(f"--out folder {out.parent} does not exist")
-    check_paths = expand_inputs(check) if check else None
+    check_paths = [p for p in expand_inputs(check) if not Path(p).is_dir()] if check else None  # not empty folders
     if check and not check_paths:
         raise UsageFailure(f"--check {' '.join(check)} names no images")
 
