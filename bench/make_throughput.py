@@ -19,9 +19,9 @@ from pathlib import Path
 
 from captcha.image import ImageCaptcha
 
-from captchagen.cli import cpu_count
 from captchagen.config import GenerationConfig, resolve
 from captchagen.make import make_dataset
+from captchagen.pool import cpu_count
 from captchagen.render import Renderer
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from trainer.data.preprocess import load_array
 from trainer.device import Dist, set_threads
-from trainer.export import export_onnx
-from trainer.predict import Reader
-from trainer.preprocess import load_array
+from trainer.inference.export import export_onnx
+from trainer.inference.reader import Reader
 from trainer.runs import default_model
 
 

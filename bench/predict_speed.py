@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from captchagen import codec
+from trainer.data.preprocess import load_array
 from trainer.device import Dist, set_threads
-from trainer.predict import Reader
-from trainer.preprocess import load_array
+from trainer.inference.reader import Reader
 from trainer.runs import default_model
 
 

@@ -161,9 +161,9 @@ def in_process(model: str, images: list[str], batch: int, seconds: float) -> flo
     """Images/s reading the same PNG bytes in this process: decode, preprocess, model, CTC decode."""
     import torch
 
+    from trainer.data.preprocess import open_image, to_array
     from trainer.device import Dist, set_threads
-    from trainer.predict import Reader
-    from trainer.preprocess import open_image, to_array
+    from trainer.inference.reader import Reader
 
     set_threads(torch.device("cpu"), Dist())
     reader = Reader(model)

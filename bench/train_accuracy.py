@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from trainer.cache import default_cache_dir
-from trainer.predict import Reader
+from trainer.data.cache import default_cache_dir
+from trainer.inference.reader import Reader
+from trainer.inference.scoring import report, score_dataset
 from trainer.runs import latest_run
-from trainer.scoring import report, score_dataset
 
 
 def captchagen(*args: str) -> None:

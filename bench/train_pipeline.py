@@ -12,14 +12,14 @@ from pathlib import Path
 
 import torch
 
-from trainer import data
-from trainer.cache import default_cache_dir
-from trainer.config import TrainConfig
+from trainer.data import loading as data
+from trainer.data.cache import default_cache_dir
+from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, pick_precision, set_threads
 from trainer.model import CRNN, ModelConfig
-from trainer.optim import make_optimizer
-from trainer.preprocess import Preprocessing
-from trainer.train import train_step
+from trainer.training.config import TrainConfig
+from trainer.training.loop import train_step
+from trainer.training.optim import make_optimizer
 
 
 def main() -> None:

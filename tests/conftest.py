@@ -51,7 +51,7 @@ def reading_model(tmp_path_factory):
     """A tiny digits model, trained just long enough that different images read differently (it is not meant
     to read them right); shared by the export, serve and page tests. (data folder, checkpoint path)"""
     from tests.trainer_helpers import tiny_dataset, tiny_train_config
-    from trainer.train import train
+    from trainer.training.loop import train
 
     root = tmp_path_factory.mktemp("reading-model")
     data = tiny_dataset(root / "digits")

@@ -88,6 +88,6 @@ def form_field(name: str, value: str) -> tuple[bytes, str]:
 
 def expected_readings(checkpoint: Path, paths: list[Path]) -> list[tuple[str, float]]:
     """What the library itself reads in these images."""
-    from trainer.predict import Reader
+    from trainer.inference.reader import Reader
 
     return [(p.text, p.confidence) for p in Reader(checkpoint).read_paths([str(p) for p in paths])]

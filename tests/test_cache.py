@@ -14,9 +14,9 @@ import pytest
 
 from captchagen.errors import CaptchagenError
 from tests.trainer_helpers import tiny_dataset
-from trainer import cache as cache_module
-from trainer.data import CaptchaDataset, load
-from trainer.preprocess import Preprocessing, load_array
+from trainer.data import cache as cache_module
+from trainer.data.loading import CaptchaDataset, load
+from trainer.data.preprocess import Preprocessing, load_array
 
 PRE = Preprocessing(height=16, width=48)
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from captchagen.alphabet import Alphabet
-from trainer.decode import decode, greedy, prefix_beam_search, string_log_probs
+from trainer.inference.decode import decode, greedy, prefix_beam_search, string_log_probs
 
 AB = Alphabet("AB")
 

@@ -9,8 +9,8 @@ from PIL import Image
 
 from tests.conftest import run_cli
 from tests.trainer_helpers import tiny_dataset, tiny_train_config
-from trainer.scoring import Scored, confusions, reject_curve, report, worst
-from trainer.train import train
+from trainer.inference.scoring import Scored, confusions, reject_curve, report, worst
+from trainer.training.loop import train
 
 
 def scored(*rows: tuple[str, str, float]) -> list[Scored]:

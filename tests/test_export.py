@@ -11,9 +11,9 @@ import onnx
 import pytest
 
 from tests.conftest import run_cli, shard_images
-from trainer import onnx_model
-from trainer.predict import Reader
-from trainer.preprocess import load_array
+from trainer.data.preprocess import load_array
+from trainer.inference import onnx_model
+from trainer.inference.reader import Reader
 
 
 def images(data, n):  # noqa: ANN001, ANN201

@@ -24,7 +24,12 @@ PROBE = (
 def source(tmp_path: Path) -> Path:
     """A copy of the source tree, so that building leaves the checkout untouched."""
     dest = tmp_path / "src"
-    ignore = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "data", "runs")
+    anywhere = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        at_root = {"data", "runs"} if Path(folder) == REPO else set()  # trainer/data is source
+        return set(anywhere(folder, names)) | (at_root & set(names))
+
     shutil.copytree(REPO, dest, ignore=ignore)
     return dest
 
@@ -55,7 +60,7 @@ def test_plain_install_ships_the_fonts_as_package_data(source, tmp_path):
     for p in fonts:
         assert p.is_file() and p.is_relative_to(target)
         assert p.with_name(p.stem + ".LICENSE.txt").is_file()
-    assert (target / "captchagen" / "web" / "index.html").is_file()  # the page `captchagen serve` shows at /
+    assert (target / "trainer" / "serving" / "web" / "index.html").is_file()  # the page `captchagen serve` shows at /
 
 
 def test_editable_install_finds_the_fonts_in_the_source_tree(source, tmp_path):

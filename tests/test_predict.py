@@ -11,8 +11,8 @@ from PIL import Image
 
 from tests.conftest import run_cli
 from tests.trainer_helpers import tiny_dataset, tiny_train_config
-from trainer.predict import Reader
-from trainer.train import train
+from trainer.inference.reader import Reader
+from trainer.training.loop import train
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from captchagen.errors import BadInput
 from tests.conftest import run_cli
 from tests.trainer_helpers import tiny_dataset, tiny_train_config
 from trainer import checkpoint
-from trainer.config import TrainConfig
-from trainer.data import load, split
-from trainer.preprocess import Preprocessing
-from trainer.train import train
+from trainer.data.loading import load, split
+from trainer.data.preprocess import Preprocessing
+from trainer.training.config import TrainConfig
+from trainer.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +108,7 @@ def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
     script = (
         "import sys\n"
         "from tests.trainer_helpers import tiny_train_config\n"
-        "from trainer.train import train\n"
+        "from trainer.training.loop import train\n"
         "from pathlib import Path\n"
         "train(tiny_train_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=16))\n"
     )
@@ -131,7 +131,7 @@ def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
 
 
 def test_cli_options_map_onto_train_config_fields():
-    from captchagen.train_cli import train as command
+    from captchagen.cli.train import train as command
 
     fields = set(TrainConfig.__dataclass_fields__)
     given = command.make_context("train", [], resilient_parsing=True).params  # what the command receives

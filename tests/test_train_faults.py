@@ -13,9 +13,9 @@ from captchagen.errors import BadInput
 from tests.conftest import run_cli
 from tests.trainer_helpers import tiny_dataset, tiny_train_config
 from trainer import checkpoint
-from trainer.config import TrainConfig
-from trainer.optim import lr_at
-from trainer.train import Diverged, resumed_config, train
+from trainer.training.config import TrainConfig
+from trainer.training.loop import Diverged, resumed_config, train
+from trainer.training.optim import lr_at
 
 
 @pytest.fixture(scope="module")

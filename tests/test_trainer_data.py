@@ -12,9 +12,9 @@ from PIL import Image
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from tests.trainer_helpers import tiny_dataset
-from trainer import cache as cache_module
-from trainer.data import CaptchaDataset, ShardedBatchSampler, load, split
-from trainer.preprocess import Preprocessing, load_array, to_array
+from trainer.data import cache as cache_module
+from trainer.data.loading import CaptchaDataset, ShardedBatchSampler, load, split
+from trainer.data.preprocess import Preprocessing, load_array, to_array
 
 PRE = Preprocessing(height=16, width=48)
 

@@ -10,7 +10,7 @@ import torch
 from captchagen.alphabet import Alphabet
 from captchagen.errors import CaptchagenError
 from trainer import checkpoint
-from trainer.decode import greedy
+from trainer.inference.decode import greedy
 from trainer.metrics import Counts
 from trainer.model import CRNN, ModelConfig, min_time_steps, time_steps
 
@@ -101,7 +101,7 @@ def test_loading_refuses_anything_that_is_not_our_checkpoint(tmp_path):
 
 def test_the_model_defaults_are_the_default_recipe():
     """TrainConfig repeats the model's shape fields (it must import no torch); they must not drift apart."""
-    from trainer.config import TrainConfig
+    from trainer.training.config import TrainConfig
 
     model, train = ModelConfig(num_classes=2), TrainConfig()
     for name in ("height", "width", "conv", "hidden", "lstm_layers", "dropout"):

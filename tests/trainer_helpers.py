@@ -17,7 +17,7 @@ def tiny_dataset(folder: Path, **changes) -> Path:
 
 
 def tiny_train_config(data: Path, tmp: Path, **changes):  # noqa: ANN201
-    from trainer.config import TrainConfig
+    from trainer.training.config import TrainConfig
 
     base = dict(
         data=str(data), epochs=2, batch_size=32, lr=3e-3, height=16, width=48, conv=(8, 16, 16, 24), hidden=32,

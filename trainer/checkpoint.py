@@ -10,8 +10,8 @@ import torch
 
 from captchagen.alphabet import Alphabet
 from captchagen.errors import CaptchagenError, check_format
+from trainer.data.preprocess import Preprocessing
 from trainer.model import CRNN, ModelConfig
-from trainer.preprocess import Preprocessing
 
 FORMAT = "captchagen-crnn"
 FORMAT_VERSION = 1

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainer.preprocess import Preprocessing, normalize
+from trainer.data.preprocess import Preprocessing, normalize
 
 
 @dataclass(frozen=True)

@@ -16,15 +16,16 @@ import captchagen
 from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput, CaptchagenError
-from trainer import checkpoint, data, runs
-from trainer.augment import random_affine
-from trainer.cache import default_cache_dir
-from trainer.config import TrainConfig
+from trainer import checkpoint, runs
+from trainer.data import loading as data
+from trainer.data.augment import random_affine
+from trainer.data.cache import default_cache_dir
+from trainer.data.preprocess import Preprocessing, normalize
 from trainer.device import all_sum, autocast, pick_device, pick_precision, set_threads, setup_distributed
-from trainer.evaluate import ctc_loss_sum, evaluate
 from trainer.model import CRNN, ModelConfig, check_input_size
-from trainer.optim import lr_at, make_optimizer, set_lr
-from trainer.preprocess import Preprocessing, normalize
+from trainer.training.config import TrainConfig
+from trainer.training.optim import lr_at, make_optimizer, set_lr
+from trainer.training.validate import ctc_loss_sum, evaluate
 
 Events = Callable[[str, dict[str, Any]], None]
 

@@ -13,9 +13,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
-from trainer.cache import CachedGroup, load_or_build
-from trainer.preprocess import Preprocessing
-from trainer.sources import open_source
+from trainer.data.cache import CachedGroup, load_or_build
+from trainer.data.preprocess import Preprocessing
+from trainer.data.sources import open_source
 
 
 @dataclass

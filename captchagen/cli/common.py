@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import glob
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
+from captchagen import codec
 from captchagen.errors import BadInput, CaptchagenError
 
 
@@ -61,3 +64,19 @@ def model_options(what: str, onnx: bool = True) -> Callable[[Callable[..., Any]]
         return click.option("--model", "model_path", metavar="PATH", help=f"{kinds} {what}.  {default}")(fn)
 
     return decorate
+
+
+def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
+    """Files as given, folders as every image under them (sorted), and globs expanded (sorted).
+    Anything that matches nothing (a glob, a folder with no images) is kept as is, so that it gets its own
+    error row."""
+    paths: list[str] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            paths += [str(f) for f in codec.image_files(p)] or [item]
+        elif not p.exists() and any(ch in item for ch in "*?["):
+            paths += sorted(glob.glob(item, recursive=True)) or [item]
+        else:
+            paths.append(item)
+    return paths

@@ -6,10 +6,10 @@ import torch
 from torch import nn
 
 from captchagen.alphabet import Alphabet
-from trainer.decode import ctc_nll, greedy
+from trainer.data.preprocess import Preprocessing, normalize
 from trainer.device import Dist, all_sum, autocast
+from trainer.inference.decode import ctc_nll, greedy
 from trainer.metrics import Counts
-from trainer.preprocess import Preprocessing, normalize
 
 
 def ctc_loss_sum(logits: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:

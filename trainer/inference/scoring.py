@@ -9,9 +9,9 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
-from trainer import data
+from trainer.data import loading as data
+from trainer.inference.reader import Reader
 from trainer.metrics import Counts
-from trainer.predict import Reader
 
 REJECT_SHARES = (0.01, 0.05, 0.10)
 

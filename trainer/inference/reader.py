@@ -10,10 +10,10 @@ import torch
 
 from captchagen.alphabet import Alphabet
 from trainer import checkpoint
-from trainer.decode import decode
+from trainer.data.preprocess import BadImage, load_array
+from trainer.inference.decode import decode
+from trainer.inference.onnx_model import OnnxModel
 from trainer.model import ImageReader
-from trainer.onnx_model import OnnxModel
-from trainer.preprocess import BadImage, load_array
 
 
 @dataclass(frozen=True)

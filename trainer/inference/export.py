@@ -18,10 +18,11 @@ import torch
 
 import captchagen
 from captchagen.errors import BadInput, CaptchagenError
-from trainer import checkpoint, onnx_model
-from trainer.decode import greedy
+from trainer import checkpoint
+from trainer.data.preprocess import Preprocessing, load_array, to_array
+from trainer.inference import onnx_model
+from trainer.inference.decode import greedy
 from trainer.model import ImageReader
-from trainer.preprocess import Preprocessing, load_array, to_array
 
 OPSET = 18
 DEFAULT_ATOL = 1e-3  # on logits; fp32 runtimes differ by about 1e-5 here

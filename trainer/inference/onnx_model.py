@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from captchagen.errors import CaptchagenError, check_format
-from trainer.preprocess import Preprocessing
+from trainer.data.preprocess import Preprocessing
 
 FORMAT = "captchagen-onnx-crnn"
 FORMAT_VERSION = 1

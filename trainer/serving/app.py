@@ -30,8 +30,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from captchagen.pool import cpu_count
-from trainer.predict import Reader
-from trainer.preprocess import BadImage, open_image, to_array
+from trainer.data.preprocess import BadImage, open_image, to_array
+from trainer.inference.reader import Reader
 
 log = logging.getLogger("captchagen.serve")
 
@@ -206,7 +206,7 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
     # A malformed upload is the client's error and gets a 400 answer; the parser need not also log it.
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
     batcher = Batcher(reader, max_batch, beam)
-    page = resources.files("captchagen").joinpath("web/index.html").read_text(encoding="utf-8")
+    page = resources.files("trainer.serving").joinpath("web/index.html").read_text(encoding="utf-8")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import glob
 import json
 import sys
 from pathlib import Path
 
 import click
 
-from captchagen import codec
-from captchagen.cli_common import library_errors, model_options
-
-
-def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
-    """Files as given, folders as every image under them (sorted), and globs expanded (sorted).
-    Anything that matches nothing (a glob, a folder with no images) is kept as is, so that it gets its own
-    error row."""
-    paths: list[str] = []
-    for item in inputs:
-        p = Path(item)
-        if p.is_dir():
-            paths += [str(f) for f in codec.image_files(p)] or [item]
-        elif not p.exists() and any(ch in item for ch in "*?["):
-            paths += sorted(glob.glob(item, recursive=True)) or [item]
-        else:
-            paths.append(item)
-    return paths
+from captchagen.cli.common import expand_inputs, library_errors, model_options
 
 
 @click.command()
@@ -46,7 +28,7 @@ def test(images: tuple[str, ...], model_path: str | None, runs_dir: str, beam: i
 
     Example: captchagen test data/captchas/shard-00000/000001_RG.png
     """
-    from trainer.predict import Reader
+    from trainer.inference.reader import Reader
     from trainer.runs import default_model
 
     path = default_model(Path(runs_dir), model_path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli_common import library_errors, model_options, positive_float
+from captchagen.cli.common import library_errors, model_options, positive_float
 from captchagen.errors import BadInput, CaptchagenError
 
 
@@ -91,14 +91,14 @@ def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_
     try:
         import uvicorn
 
-        from captchagen.protocol import with_header_deadline
-        from captchagen.server import Limits, create_app
+        from trainer.serving.app import Limits, create_app
+        from trainer.serving.protocol import with_header_deadline
     except ImportError as e:
         raise CaptchagenError(
             f"captchagen serve needs the serve extra ({e.name} is missing): "
             "pip install -c constraints.txt -e '.[serve]'"
         ) from None
-    from trainer.predict import Reader
+    from trainer.inference.reader import Reader
     from trainer.runs import default_model
 
     reader = Reader(default_model(Path(runs_dir), model_path))

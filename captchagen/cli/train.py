@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from captchagen.cli_common import FiniteFloat, library_errors, positive_float
-from trainer.config import TrainConfig  # a plain dataclass: importing it imports no torch
+from captchagen.cli.common import FiniteFloat, library_errors, positive_float
+from trainer.training.config import TrainConfig  # a plain dataclass: importing it imports no torch
 
 DEFAULTS = TrainConfig()
 
@@ -86,7 +86,7 @@ def train(data: str, resume: str | None, workers: int | None, **options: Any) ->
     Example: captchagen train data/captchas --time-limit 60
     """
     from captchagen.pool import cpu_count
-    from trainer.train import train as run_training
+    from trainer.training.loop import train as run_training
 
     config = TrainConfig(data=data, workers=workers or cpu_count(), **options)
     resume_path = None

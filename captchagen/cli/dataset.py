@@ -1,4 +1,4 @@
-"""The `captchagen` command line: thin click commands over the library. Importing this never imports torch."""
+"""`captchagen make`, `preview` and `verify`: the dataset commands (importing this imports no torch)."""
 
 from __future__ import annotations
 
@@ -8,41 +8,15 @@ from typing import Any
 
 import click
 
-from captchagen import __version__
 from captchagen.alphabet import PRESETS, expand
-from captchagen.cli_common import library_errors
+from captchagen.cli.common import library_errors
 from captchagen.config import GenerationConfig
 from captchagen.pool import cpu_count
 
 DEFAULTS = GenerationConfig()
 
 
-class Group(click.Group):
-    """A Ctrl-C that no command handles itself ends with exit code 130 and one line (click would say
-    "Aborted!" and exit 1), whenever it lands: while loading, checking settings or writing."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
-
-
-@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="captchagen")
-def cli() -> None:
-    """Make synthetic captcha datasets, and train and use models that read them."""
-    import warnings
-
-    from PIL import Image
-
-    # Images over the reader's own pixel limit (20M, under Pillow's 89M warning) are refused with an error
-    # that names them; Pillow's warning would only print that error a second time, as a stray traceback line.
-    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-
-
-@cli.command()
+@click.command()
 @click.option("--n", "n", type=int, default=DEFAULTS.n, show_default=True, help="Number of images to make.")
 @click.option(
     "--out",
@@ -185,7 +159,7 @@ def _summary(result: Any, workers: int) -> Any:
     return table
 
 
-@cli.command()
+@click.command()
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.  [default: DATA/preview.png]"
@@ -204,7 +178,7 @@ def preview(data: Path, out: Path | None, count: int, columns: int) -> None:
     click.echo(f"wrote {path}")
 
 
-@cli.command()
+@click.command()
 @click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @library_errors
 def verify(data: Path) -> None:
@@ -226,21 +200,3 @@ def verify(data: Path) -> None:
     if len(report.problems) > 20:
         console.print(f"... and {len(report.problems) - 20} more")
     raise click.ClickException(f"{data} does not match its manifest ({len(report.problems)} problems)")
-
-
-from captchagen.eval_cli import evaluate  # noqa: E402 - registered after the group exists
-from captchagen.export_cli import export  # noqa: E402
-from captchagen.serve_cli import serve  # noqa: E402
-from captchagen.test_cli import test  # noqa: E402
-from captchagen.train_cli import train  # noqa: E402
-
-for command in (train, test, evaluate, serve, export):
-    cli.add_command(command)
-
-
-def main() -> None:
-    cli(prog_name="captchagen")
-
-
-if __name__ == "__main__":
-    main()

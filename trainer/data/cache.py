@@ -25,8 +25,8 @@ from captchagen import atomic
 from captchagen.atomic import DISK_FULL
 from captchagen.errors import CaptchagenError
 from captchagen.pool import WorkerPool
-from trainer.preprocess import BadImage, Preprocessing, load_array
-from trainer.sources import Group
+from trainer.data.preprocess import BadImage, Preprocessing, load_array
+from trainer.data.sources import Group
 
 CACHE_VERSION = 2  # 2: checksum and row count in the JSON, file stats in every key
 CHUNK = 256

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli_common import UsageFailure, library_errors, model_options, positive_float
+from captchagen.cli.common import UsageFailure, expand_inputs, library_errors, model_options, positive_float
 
 
 @click.command()
@@ -36,7 +36,6 @@ def export(model_path: str | None, runs_dir: str, fmt: str, out: Path | None, ch
 
     Example: captchagen export --out model.onnx
     """
-    from captchagen.test_cli import expand_inputs
     from trainer.runs import default_model
 
     path = default_model(Path(runs_dir), model_path)
@@ -56,7 +55,7 @@ def export(model_path: str | None, runs_dir: str, fmt: str, out: Path | None, ch
     from rich.console import Console
     from rich.table import Table
 
-    from trainer.export import export_onnx
+    from trainer.inference.export import export_onnx
 
     console = Console()
     with console.status(f"exporting {path} to ONNX and checking parity..."):

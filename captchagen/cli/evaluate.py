@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from captchagen.cli_common import library_errors, model_options
+from captchagen.cli.common import library_errors, model_options
 
 
 @click.command(name="eval")
@@ -33,11 +33,11 @@ def evaluate(data: Path, model_path: str | None, runs_dir: str, beam: int, worst
     Example: captchagen eval data/test-seed1
     """
     from captchagen.preview import write_grid
-    from trainer.cache import default_cache_dir
-    from trainer.predict import Reader
+    from trainer.data.cache import default_cache_dir
+    from trainer.inference.reader import Reader
+    from trainer.inference.scoring import report, score_dataset
+    from trainer.inference.scoring import worst as worst_of
     from trainer.runs import default_model
-    from trainer.scoring import report, score_dataset
-    from trainer.scoring import worst as worst_of
 
     path = default_model(Path(runs_dir), model_path)
     reader = Reader(path)

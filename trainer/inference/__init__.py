@@ -1,0 +1,1 @@
+"""Using a trained model: reading images, CTC decoding, scoring a dataset, exporting to ONNX."""
