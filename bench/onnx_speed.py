@@ -23,7 +23,7 @@ from trainer.inference.reader import Reader
 from trainer.runs import default_model
 
 
-def per_image_ms(fn, arrays: np.ndarray, batch: int, repeats: int) -> float:  # noqa: ANN001
+def per_image_ms(fn, arrays: np.ndarray, batch: int, repeats: int) -> float:
     """Median over `repeats` passes of ms per image, reading `arrays` in batches of `batch`."""
     fn(arrays[:batch])  # warm up
     times = []
@@ -57,8 +57,9 @@ def main() -> None:
                 results[name, batch, "e2e"] = per_image_ms(reader.read_arrays, arrays, batch, args.repeats)
         texts = {name: [t for t, _ in r.read_arrays(arrays)] for name, r in readers.items()}
 
-    print(f"{len(arrays)} images from {args.data}, {threads} threads, torch {torch.__version__}, median of "
-          f"{args.repeats}")  # fmt: skip
+    print(
+        f"{len(arrays)} images from {args.data}, {threads} threads, torch {torch.__version__}, median of {args.repeats}"
+    )
     print(f"{'':32}{'PyTorch':>10}{'ORT':>10}{'ORT/PyTorch':>13}")
     for batch in (1, 64):
         for part, label in (("model", "model only"), ("e2e", "+ decode & confidence")):

@@ -24,7 +24,7 @@ from trainer.inference.reader import Reader
 from trainer.runs import default_model
 
 
-def timed(fn, *args):  # noqa: ANN001, ANN201
+def timed(fn, *args):
     start = time.perf_counter()
     out = fn(*args)
     return out, time.perf_counter() - start
@@ -53,8 +53,11 @@ def main() -> None:
     cold = []
     for _ in range(3):
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "captchagen.cli", "test", str(files[0]), "--model", str(model),
-                        "--json"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-m", "captchagen.cli", "test", str(files[0]), "--model", str(model), "--json"],
+            check=True,
+            capture_output=True,
+        )
         cold.append(time.perf_counter() - start)
 
     n = len(files)

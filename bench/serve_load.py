@@ -34,15 +34,21 @@ REPO = Path(__file__).resolve().parents[1]
 
 def multipart(files: list[bytes]) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    body = b"".join(
-        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{i}.png"\r\n\r\n'.encode()
-        + data + b"\r\n" for i, data in enumerate(files)
-    ) + f"--{boundary}--\r\n".encode()  # fmt: skip
+    body = (
+        b"".join(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{i}.png"\r\n\r\n'.encode()
+            + data
+            + b"\r\n"
+            for i, data in enumerate(files)
+        )
+        + f"--{boundary}--\r\n".encode()
+    )
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-async def worker(host: str, port: int, bodies: list[tuple[bytes, str]], stop_at: float, latencies: list,
-                 errors: list) -> None:  # fmt: skip
+async def worker(
+    host: str, port: int, bodies: list[tuple[bytes, str]], stop_at: float, latencies: list, errors: list
+) -> None:
     """One keep-alive connection sending requests back to back until stop_at (reconnecting if the server
     closes it, as it does after a 503)."""
     reader, writer = await asyncio.open_connection(host, port)
@@ -50,8 +56,10 @@ async def worker(host: str, port: int, bodies: list[tuple[bytes, str]], stop_at:
     while time.perf_counter() < stop_at:
         body, content_type = bodies[i % len(bodies)]
         i += 1
-        head = (f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
-                f"Content-Length: {len(body)}\r\n\r\n").encode()  # fmt: skip
+        head = (
+            f"POST /predict HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
         start = time.perf_counter()
         try:
             writer.write(head + body)
@@ -111,8 +119,12 @@ def client(url: str, images: list[str], batch: int, concurrency: int, seconds: f
         stop_at = time.perf_counter() + settle + duration
         slowloris = [asyncio.create_task(slow_client(host, int(port), stop_at, reopened)) for _ in range(slow)]
         await asyncio.sleep(settle)  # the slow connections are open before the measured requests start
-        await asyncio.gather(*(worker(host, int(port), bodies[k::concurrency] or bodies, stop_at, latencies,
-                                      errors) for k in range(concurrency)))  # fmt: skip
+        await asyncio.gather(
+            *(
+                worker(host, int(port), bodies[k::concurrency] or bodies, stop_at, latencies, errors)
+                for k in range(concurrency)
+            )
+        )
         await asyncio.gather(*slowloris)
         return latencies, errors, len(reopened)
 
@@ -122,16 +134,35 @@ def client(url: str, images: list[str], batch: int, concurrency: int, seconds: f
     elapsed = time.perf_counter() - start - (2.0 if slow else 0.0)
     ok = [t for t, good in latencies if good] or [float("nan")]
     p50, p99 = (float(np.percentile(ok, q)) for q in (50, 99))
-    print(json.dumps({"requests": len(latencies), "elapsed": elapsed, "errors": len(errors), "p50": p50, "p99": p99,
-                      "slow_reconnects": reopened}))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "elapsed": elapsed,
+                "errors": len(errors),
+                "p50": p50,
+                "p99": p99,
+                "slow_reconnects": reopened,
+            }
+        )
+    )
 
 
 # ---- the driver ----------------------------------------------------------------------------------------------
 
 
 def start_server(model: str, *extra: str) -> tuple[subprocess.Popen, str]:
-    cmd = [sys.executable, "-c", "from captchagen.cli import main; main()", "serve", "--model", model, "--port", "0",
-           *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        "from captchagen.cli import main; main()",
+        "serve",
+        "--model",
+        model,
+        "--port",
+        "0",
+        *extra,
+    ]
     # stderr dropped: under the slow-client rows the old settings log a line per refused request
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)
     ready, _, _ = select.select([proc.stdout], [], [], 120)
@@ -148,10 +179,27 @@ def load(url: str, images: list[str], batch: int, concurrency: int, seconds: flo
     listing = Path(f"/tmp/captchagen-bench-images-{uuid.uuid4().hex}.txt")
     listing.write_text("\n".join(images))
     try:
-        out = subprocess.run([sys.executable, __file__, "--client", url, "--images", str(listing), "--batch",
-                              str(batch), "--concurrency", str(concurrency), "--seconds", str(seconds),
-                              "--slow", str(slow)],
-                             check=True, capture_output=True, text=True)  # fmt: skip
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--client",
+                url,
+                "--images",
+                str(listing),
+                "--batch",
+                str(batch),
+                "--concurrency",
+                str(concurrency),
+                "--seconds",
+                str(seconds),
+                "--slow",
+                str(slow),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     finally:
         listing.unlink()
     return json.loads(out.stdout)
@@ -187,13 +235,24 @@ def main() -> None:
     parser.add_argument("--images", help=argparse.SUPPRESS)
     parser.add_argument("--batch", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--concurrency", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--slow", type=int, default=0, help="also hold this many slowloris connections open "
-                        "(half a request head, a header line a second, reconnecting when closed)")  # fmt: skip
+    parser.add_argument(
+        "--slow",
+        type=int,
+        default=0,
+        help="also hold this many slowloris connections open "
+        "(half a request head, a header line a second, reconnecting when closed)",
+    )
     parser.add_argument("--only-slow", action="store_true", help="measure only the slow-client rows")
     args = parser.parse_args()
     if args.client:
-        client(args.client, Path(args.images).read_text().splitlines(), args.batch, args.concurrency, args.seconds,
-               args.slow)  # fmt: skip
+        client(
+            args.client,
+            Path(args.images).read_text().splitlines(),
+            args.batch,
+            args.concurrency,
+            args.seconds,
+            args.slow,
+        )
         return
 
     from trainer.runs import default_model
@@ -207,10 +266,15 @@ def main() -> None:
         # with the settings before it (uvicorn's own: no head deadline, 503 beyond 1024 connections).
         slow_rows = [(1, 1), (1, 16)]
         servers = [] if args.only_slow else servers
-        servers += [((), "batched", [(b, c, 0) for b, c in slow_rows]),
-                    ((), f"slow {args.slow}", [(b, c, args.slow) for b, c in slow_rows]),
-                    (("--header-timeout", "1e9", "--max-connections", "1024"), f"slow {args.slow}, old",
-                     [(b, c, args.slow) for b, c in slow_rows])]  # fmt: skip
+        servers += [
+            ((), "batched", [(b, c, 0) for b, c in slow_rows]),
+            ((), f"slow {args.slow}", [(b, c, args.slow) for b, c in slow_rows]),
+            (
+                ("--header-timeout", "1e9", "--max-connections", "1024"),
+                f"slow {args.slow}, old",
+                [(b, c, args.slow) for b, c in slow_rows],
+            ),
+        ]
     base = {b: in_process(model, images, b, args.seconds) for _, _, rows_ in servers for b, *_ in rows_}
     rows = []
     for extra, label, server_rows in servers:
@@ -223,17 +287,23 @@ def main() -> None:
             proc.send_signal(signal.SIGINT)
             proc.wait(60)
 
-    print(f"model {model}; {len(images)} images from {args.data}; {args.seconds:g} s per row; client in a "
-          "second process on loopback")  # fmt: skip
+    print(
+        f"model {model}; {len(images)} images from {args.data}; {args.seconds:g} s per row; client in a "
+        "second process on loopback"
+    )
     print("in-process baseline (no HTTP): " + ", ".join(f"batch {b}: {v:.0f} img/s" for b, v in base.items()))
     print("req/s, img/s and latencies count answered (200) requests only; errors counts the others")
-    print(f"{'server':<20}{'img/req':>8}{'conc':>6}{'req/s':>9}{'img/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'vs in-proc':>12}{'errors':>8}{'slow reconnects':>17}")  # fmt: skip
+    print(
+        f"{'server':<20}{'img/req':>8}{'conc':>6}{'req/s':>9}{'img/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'vs in-proc':>12}{'errors':>8}{'slow reconnects':>17}"
+    )
     for label, batch, concurrency, r in rows:
         rps = (r["requests"] - r["errors"]) / r["elapsed"]
-        print(f"{label:<20}{batch:>8}{concurrency:>6}{rps:>9.1f}{rps * batch:>9.0f}{r['p50'] * 1000:>9.1f}"
-              f"{r['p99'] * 1000:>9.1f}{rps * batch / base[batch]:>11.2f}x{r['errors']:>8}"
-              f"{r['slow_reconnects']:>17}")  # fmt: skip
+        print(
+            f"{label:<20}{batch:>8}{concurrency:>6}{rps:>9.1f}{rps * batch:>9.0f}{r['p50'] * 1000:>9.1f}"
+            f"{r['p99'] * 1000:>9.1f}{rps * batch / base[batch]:>11.2f}x{r['errors']:>8}"
+            f"{r['slow_reconnects']:>17}"
+        )
 
 
 if __name__ == "__main__":

@@ -36,8 +36,15 @@ def main() -> None:
     loaded = data.load(Path(args.data), pre, default_cache_dir(), workers=2)
     dataset = data.CaptchaDataset(loaded)
     sampler = data.ShardedBatchSampler(len(dataset), cfg.batch_size, shuffle=True, seed=0)
-    mc = ModelConfig(num_classes=loaded.alphabet.num_classes, height=cfg.height, width=cfg.width, conv=cfg.conv,
-                     hidden=cfg.hidden, lstm_layers=cfg.lstm_layers, dropout=cfg.dropout)  # fmt: skip
+    mc = ModelConfig(
+        num_classes=loaded.alphabet.num_classes,
+        height=cfg.height,
+        width=cfg.width,
+        conv=cfg.conv,
+        hidden=cfg.hidden,
+        lstm_layers=cfg.lstm_layers,
+        dropout=cfg.dropout,
+    )
     model = CRNN(mc)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=False)

@@ -97,13 +97,3 @@ class Alphabet:
     def decode(self, indices: Sequence[int]) -> str:
         """Inverse of `encode`: class indices (no blanks) back to text."""
         return "".join(self.chars[i - 1] for i in indices)
-
-    def decode_ctc(self, frames: Sequence[int]) -> str:
-        """Greedy CTC collapse of per-frame argmax indices: merge repeats, then drop blanks."""
-        out: list[str] = []
-        previous = BLANK
-        for i in frames:
-            if i != previous and i != BLANK:
-                out.append(self.chars[i - 1])
-            previous = i
-        return "".join(out)

@@ -2,25 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 TMP_SUFFIX = ".tmp"
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)  # the errors of a write that found no room
 
 
-def write_bytes(path: Path, data: bytes) -> None:
-    """Readers see the old file or the whole new one, never part of it, even if the process is killed."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+def temp_path(path: Path) -> Path:
+    """Where a write of `path` is staged: a hidden file beside it, named after this process."""
+    return path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+
+
+@contextlib.contextmanager
+def replacing(path: Path) -> Iterator[Path]:
+    """`with replacing(path) as tmp:` write `tmp` in the block; when the block succeeds it is renamed over
+    `path`, and whatever happens no temp file is left. Readers see the old file or the whole new one,
+    never part of it, even if the process is killed."""
+    tmp = temp_path(Path(path))
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
+        yield tmp
         os.replace(tmp, path)
-    except BaseException:
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    with replacing(path) as tmp, open(tmp, "wb") as f:
+        f.write(data)
 
 
 def write_json(path: Path, obj: object) -> None:

@@ -75,17 +75,17 @@ def resolve(config: GenerationConfig) -> Resolved:
     """Check every setting; raise BadInput naming the first bad one. Reads font files, writes nothing."""
     c = config
     if c.n < 1:
-        raise BadInput(f"--n must be at least 1, got {c.n}", param="n")
+        raise BadInput(f"`n` must be at least 1, got {c.n}", param="n")
     if c.min_len < 1:
-        raise BadInput(f"--min-len must be at least 1, got {c.min_len}", param="min_len")
+        raise BadInput(f"`min_len` must be at least 1, got {c.min_len}", param="min_len")
     if c.min_len > c.max_len:
-        raise BadInput(f"--min-len ({c.min_len}) is above --max-len ({c.max_len})", param="min_len")
+        raise BadInput(f"`min_len` ({c.min_len}) is above `max_len` ({c.max_len})", param="min_len")
     if c.shard_size < 1:
-        raise BadInput(f"--shard-size must be at least 1, got {c.shard_size}", param="shard_size")
+        raise BadInput(f"`shard_size` must be at least 1, got {c.shard_size}", param="shard_size")
     if not 0 <= c.png_compression <= 9:
-        raise BadInput(f"--png-compression must be 0 to 9, got {c.png_compression}", param="png_compression")
+        raise BadInput(f"`png_compression` must be 0 to 9, got {c.png_compression}", param="png_compression")
     if c.seed < 0:
-        raise BadInput(f"--seed must be 0 or more, got {c.seed}", param="seed")
+        raise BadInput(f"`seed` must be 0 or more, got {c.seed}", param="seed")
     if not (MIN_WIDTH <= c.width <= MAX_SIDE and MIN_HEIGHT <= c.height <= MAX_SIDE):
         raise BadInput(
             f"image size {c.width}x{c.height} is too small to draw on or too large: width must be "
@@ -96,7 +96,7 @@ def resolve(config: GenerationConfig) -> Resolved:
     longest = len(f"{c.n - 1:0{c.index_width}d}_.png") + c.max_len * codec.max_escaped_len(alphabet.chars)
     if longest > codec.MAX_NAME_BYTES:
         raise BadInput(
-            f"--max-len {c.max_len} makes file names up to {longest} bytes long with this alphabet; "
+            f"`max_len` {c.max_len} makes file names up to {longest} bytes long with this alphabet; "
             f"the limit is {codec.MAX_NAME_BYTES}",
             param="max_len",
         )

@@ -6,11 +6,21 @@ class CaptchagenError(Exception):
 
 
 class BadInput(CaptchagenError, ValueError):
-    """A setting or input is invalid. `param` names the option it came from, when there is one."""
+    """A setting or input is invalid. `param` names the setting it came from, when there is one.
+
+    Messages name settings by their field in backticks (`min_len`), never by a command-line flag: the CLI
+    shows each as the flag of the command that ran (--min-len)."""
 
     def __init__(self, message: str, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+def missing_extra(what: str, extra: str, missing: str) -> CaptchagenError:
+    """The error for an optional dependency that is not installed, saying which extra brings it."""
+    return CaptchagenError(
+        f"{what} needs the {extra} extra ({missing} is missing): pip install -c constraints.txt -e '.[{extra}]'"
+    )
 
 
 def check_format(data: object, path: object, name: str, version: int, what: str) -> None:

@@ -60,13 +60,13 @@ def parse_shards(spec: str, num_shards: int) -> range:
         else:
             raise ValueError
     except ValueError:
-        raise BadInput(f"--shards {spec!r} is not START:STOP (for example 3:7)", param="shards") from None
+        raise BadInput(f"`shards` {spec!r} is not START:STOP (for example 3:7)", param="shards") from None
     try:
         selected = range(num_shards)[bounds]
     except ValueError as e:  # a zero step
-        raise BadInput(f"--shards {spec!r}: {e}", param="shards") from None
+        raise BadInput(f"`shards` {spec!r}: {e}", param="shards") from None
     if len(selected) == 0:
-        raise BadInput(f"--shards {spec!r} selects none of the dataset's {num_shards} shards", param="shards")
+        raise BadInput(f"`shards` {spec!r} selects none of the dataset's {num_shards} shards", param="shards")
     return selected
 
 
@@ -95,7 +95,7 @@ def make_dataset(
         out.mkdir(parents=True, exist_ok=True)
         lock.acquire()
     except OSError as e:
-        raise BadInput(f"cannot write to --out {out}: {e.strerror or e}", param="out") from None
+        raise BadInput(f"cannot write to `out` {out}: {e.strerror or e}", param="out") from None
     try:
         return _make_locked(config, resolved, out, selected, overwrite, preview, progress, workers, started)
     except OSError as e:
@@ -181,7 +181,7 @@ def _prepare_out(
         try:
             old = manifest.read(out)
         except CaptchagenError as e:
-            raise BadInput(f"--out {out}: {e}", param="out") from None
+            raise BadInput(f"`out` {out}: {e}", param="out") from None
         if old.get("fingerprint") != fingerprint:
             if not overwrite:
                 what = manifest.first_difference(
@@ -189,7 +189,7 @@ def _prepare_out(
                     {"settings": settings, "renderer": manifest.environment()},
                 )
                 raise BadInput(
-                    f"--out {out} holds a dataset made with other settings ({what}); use --overwrite to replace it",
+                    f"`out` {out} holds a dataset made with other settings ({what}); use `overwrite` to replace it",
                     param="out",
                 )
             _clear(out, list(out.iterdir()))
@@ -206,7 +206,7 @@ def _prepare_out(
         if record is None or record.fingerprint != fingerprint or record.index != index:
             if not overwrite:
                 raise BadInput(
-                    f"--out {out}: {entry.name} is not a complete shard of this dataset; use --overwrite to replace it",
+                    f"`out` {out}: {entry.name} is not a complete shard of this dataset; use `overwrite` to replace it",
                     param="out",
                 )
             shutil.rmtree(entry)
@@ -218,12 +218,12 @@ def _prepare_out(
 def _check_out(out: Path) -> None:
     """Refuse a file, or a folder of other things, before anything is written there."""
     if out.exists() and not out.is_dir():
-        raise BadInput(f"--out {out} is a file, not a folder", param="out")
+        raise BadInput(f"`out` {out} is a file, not a folder", param="out")
     if out.is_dir() and not (out / manifest.MANIFEST).exists():
         foreign = sorted(e.name for e in out.iterdir() if not _OURS.fullmatch(e.name))
         if foreign:
             raise BadInput(
-                f"--out {out} is not empty and holds no captchagen dataset (it has {foreign[0]!r})", param="out"
+                f"`out` {out} is not empty and holds no captchagen dataset (it has {foreign[0]!r})", param="out"
             )
 
 

@@ -37,7 +37,7 @@ class SeededSecrets:
     def randbits(self, k: int) -> int:
         return self._rng.getrandbits(k)
 
-    def choice(self, seq: Sequence):  # noqa: ANN201 - same signature as secrets.choice
+    def choice(self, seq: Sequence):  # same signature as secrets.choice
         return self._rng.choice(seq)
 
 

@@ -37,9 +37,18 @@ def make_tiny(tmp_path: Path):
     def make(name: str = "d", *extra: str, n: int = 40, shard_size: int = 16, workers: int = 1) -> Path:
         out = tmp_path / name
         code, output = run_cli(
-            "make", "--n", str(n), "--shard-size", str(shard_size), "--workers", str(workers),
-            "--out", str(out), *TINY, *extra,
-        )  # fmt: skip
+            "make",
+            "--n",
+            str(n),
+            "--shard-size",
+            str(shard_size),
+            "--workers",
+            str(workers),
+            "--out",
+            str(out),
+            *TINY,
+            *extra,
+        )
         assert code == 0, output
         return out
 

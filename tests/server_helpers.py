@@ -20,10 +20,24 @@ class Server:
     """`captchagen serve --port 0 ...` in its own process; `url` is where it listens."""
 
     def __init__(self, model: Path, *args: str) -> None:
-        command = [sys.executable, "-c", "from captchagen.cli import main; main()", "serve", "--model", str(model),
-                   "--port", "0", *args]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                        env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+        command = [
+            sys.executable,
+            "-c",
+            "from captchagen.cli import main; main()",
+            "serve",
+            "--model",
+            str(model),
+            "--port",
+            "0",
+            *args,
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         ready, _, _ = select.select([self.process.stdout], [], [], START_TIMEOUT_S)
         line = self.process.stdout.readline() if ready else ""
         match = re.search(r"http://([\d.]+):(\d+)", line)
@@ -43,8 +57,14 @@ class Server:
             _, err = self.process.communicate()
         return self.process.returncode, err
 
-    def request(self, method: str, path: str, body=None, headers: dict | None = None,  # noqa: ANN001 - bytes or chunks
-                chunked: bool = False) -> tuple[int, dict | str]:  # fmt: skip
+    def request(
+        self,
+        method: str,
+        path: str,
+        body=None,
+        headers: dict | None = None,  # bytes or chunks
+        chunked: bool = False,
+    ) -> tuple[int, dict | str]:
         """(status, JSON body or text) of one request on a fresh connection."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         try:
@@ -72,8 +92,10 @@ def multipart(files: list[tuple[str, bytes]], field: str = "image") -> tuple[byt
     boundary = uuid.uuid4().hex
     parts = []
     for name, data in files:
-        head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
-                "Content-Type: application/octet-stream\r\n\r\n")  # fmt: skip
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        )
         parts.append(head.encode() + data + b"\r\n")
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
@@ -81,8 +103,9 @@ def multipart(files: list[tuple[str, bytes]], field: str = "image") -> tuple[byt
 
 def form_field(name: str, value: str) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
-            f"--{boundary}--\r\n").encode()  # fmt: skip
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n--{boundary}--\r\n'
+    ).encode()
     return body, f"multipart/form-data; boundary={boundary}"
 
 

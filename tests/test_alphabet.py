@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from captchagen.alphabet import BLANK, PRESETS, Alphabet
+from captchagen.alphabet import PRESETS, Alphabet
 from captchagen.errors import BadInput
 
 
@@ -41,13 +41,6 @@ def test_encode_is_one_based_and_check_names_the_character():
     assert a.num_classes == 4
     with pytest.raises(BadInput, match=r"'x' \(U\+0078\).*not in the alphabet"):
         a.encode("AxB", where="file 0001_AxB.png")
-
-
-def test_ctc_collapse_merges_repeats_then_drops_blanks():
-    a = Alphabet("AB")
-    assert a.decode_ctc([1, 1, BLANK, 1, 2, 2, BLANK]) == "AAB"
-    assert a.decode_ctc([BLANK, BLANK]) == ""
-    assert a.decode_ctc([2, 2, 2]) == "B"
 
 
 def test_from_labels_is_stable_whatever_the_order():

@@ -1,6 +1,6 @@
 """Imports go one way: the command line uses the libraries, trainer uses the dataset library, never back.
 
-    captchagen/cli/  ->  trainer/  ->  captchagen/ (the torch-free dataset library)
+captchagen/cli/  ->  trainer/  ->  captchagen/ (the torch-free dataset library)
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ def under(name: str, package: str) -> bool:
 
 
 def offending(paths: list[Path], forbidden: list[str]) -> list[str]:
-    return [f"{p.relative_to(REPO)} imports {name}" for p in paths for name in sorted(imported(p))
-            if any(under(name, f) for f in forbidden)]  # fmt: skip
+    return [
+        f"{p.relative_to(REPO)} imports {name}"
+        for p in paths
+        for name in sorted(imported(p))
+        if any(under(name, f) for f in forbidden)
+    ]
 
 
 def test_the_dataset_library_imports_neither_torch_nor_trainer_nor_the_cli():

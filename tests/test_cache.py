@@ -129,7 +129,7 @@ def test_a_full_disk_is_one_clear_error_and_leaves_no_temp_file(made, tmp_path, 
 
     monkeypatch.setattr(cache_module.os, "posix_fallocate", full, raising=False)
     cache = tmp_path / "cache"
-    with pytest.raises(CaptchagenError, match=r"no space left in .*cache.*--cache-dir"):
+    with pytest.raises(CaptchagenError, match=r"no space left in .*cache.*`cache_dir`"):
         load(made, PRE, cache)
     assert list(cache.iterdir()) == []
 

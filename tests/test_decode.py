@@ -20,7 +20,7 @@ def brute_force(probs: torch.Tensor, alphabet: Alphabet) -> dict[str, float]:
     t, c = probs.shape
     for path in itertools.product(range(c), repeat=t):
         p = math.prod(float(probs[i, k]) for i, k in enumerate(path))
-        text = alphabet.decode_ctc(list(path))
+        text = greedy(torch.eye(c)[list(path)][:, None], alphabet)[0]  # the path as one-hot logits [T, 1, C]
         totals[text] = totals.get(text, 0.0) + p
     return totals
 

@@ -36,8 +36,19 @@ def test_eval_cli_json_and_worst_grid(tmp_path):
     data = tiny_dataset(tmp_path / "digits")
     train(tiny_train_config(data, tmp_path, epochs=1))
     out = tmp_path / "worst.png"
-    code, output = run_cli("eval", str(data), "--runs-dir", str(tmp_path / "runs"), "--cache-dir",
-                           str(tmp_path / "cache"), "--json", "--worst", "6", "--worst-out", str(out))  # fmt: skip
+    code, output = run_cli(
+        "eval",
+        str(data),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--json",
+        "--worst",
+        "6",
+        "--worst-out",
+        str(out),
+    )
     assert code == 0, output
     numbers = json.loads(output)
     assert numbers["samples"] == 640
@@ -48,6 +59,15 @@ def test_eval_cli_json_and_worst_grid(tmp_path):
         assert numbers["worst_png"] == str(out)
         with Image.open(out) as im:
             assert im.width > 64
-    code, output = run_cli("eval", str(data), "--runs-dir", str(tmp_path / "runs"), "--cache-dir",
-                           str(tmp_path / "cache"), "--worst", "0", env={"COLUMNS": "200"})  # fmt: skip
+    code, output = run_cli(
+        "eval",
+        str(data),
+        "--runs-dir",
+        str(tmp_path / "runs"),
+        "--cache-dir",
+        str(tmp_path / "cache"),
+        "--worst",
+        "0",
+        env={"COLUMNS": "200"},
+    )
     assert code == 0 and "By label length" in output and "Reject curve" in output

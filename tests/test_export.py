@@ -16,7 +16,7 @@ from trainer.inference import onnx_model
 from trainer.inference.reader import Reader
 
 
-def images(data, n):  # noqa: ANN001, ANN201
+def images(data, n):
     return [str(p) for p in shard_images(data)[:n]]
 
 
@@ -81,8 +81,9 @@ def test_export_checks_parity_on_given_images_and_accepts_a_looser_tolerance(rea
     real_call = onnx_model.OnnxModel.__call__
     monkeypatch.setattr(onnx_model.OnnxModel, "__call__", lambda self, a: real_call(self, a) + 0.01)
     out = tmp_path / "model.onnx"
-    code, output = run_cli("export", "--model", str(ckpt), "--out", str(out), "--check", str(data / "shard-00000"),
-                           "--atol", "0.05")  # fmt: skip
+    code, output = run_cli(
+        "export", "--model", str(ckpt), "--out", str(out), "--check", str(data / "shard-00000"), "--atol", "0.05"
+    )
     assert code == 0, output
     assert "320 given images" in output and out.is_file()
 
@@ -112,12 +113,19 @@ def test_onnx_files_that_are_not_ours_are_refused_in_one_line(reading_model, tmp
     garbage = tmp_path / "garbage.onnx"
     garbage.write_bytes(b"not a model at all")
     x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
-    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x],
-                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])  # fmt: skip
+    graph = onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["x"], ["y"])],
+        "g",
+        [x],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])],
+    )
     foreign = tmp_path / "foreign.onnx"
     onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 18)], ir_version=9), foreign)
-    for path, says in [(garbage, "is not a readable ONNX model"), (foreign, "is not a captchagen ONNX model"),
-                       (tmp_path / "missing.onnx", "does not exist")]:  # fmt: skip
+    for path, says in [
+        (garbage, "is not a readable ONNX model"),
+        (foreign, "is not a captchagen ONNX model"),
+        (tmp_path / "missing.onnx", "does not exist"),
+    ]:
         code, output = run_cli("test", image, "--model", str(path))
         assert code == 1 and says in output and len(output.strip().splitlines()) == 1, output
 
@@ -125,13 +133,13 @@ def test_onnx_files_that_are_not_ours_are_refused_in_one_line(reading_model, tmp
 def test_without_onnxruntime_the_error_says_what_to_install(exported_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # makes `import onnxruntime` raise ImportError
     code, output = run_cli("test", "x.png", "--model", str(exported_model))
-    assert code == 1 and "needs ONNX Runtime" in output and ".[onnx]" in output
+    assert code == 1 and "needs the onnx extra (onnxruntime is missing)" in output and ".[onnx]" in output
 
 
 def test_an_exporter_failure_is_one_line_and_writes_nothing(reading_model, tmp_path, monkeypatch):
     import torch
 
-    def unsupported(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def unsupported(*args, **kwargs):
         raise RuntimeError("Unsupported: an operator this exporter cannot translate\nmore detail")
 
     monkeypatch.setattr(torch.onnx, "export", unsupported)

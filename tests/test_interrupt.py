@@ -45,8 +45,11 @@ def start_and_interrupt(out: Path, sig: int, group: bool, when: str = "shard-000
     with sigint_as_in_a_terminal():
         proc = subprocess.Popen(
             captchagen("make", *ARGS, "--out", str(out), "--workers", "2"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            text=True,
+        )
     deadline = time.monotonic() + 120
     while not (out / when).exists():
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -100,16 +100,48 @@ def test_resume_keeps_complete_shards_and_finishes_a_partial_one(make_tiny):
 
 def test_running_a_finished_dataset_again_renders_nothing(make_tiny):
     out = make_tiny(n=20, shard_size=10)
-    code, output = run_cli("make", "--n", "20", "--shard-size", "10", "--out", str(out), "--width", "80",
-                           "--height", "32", "--max-len", "4", "--workers", "1")  # fmt: skip
+    code, output = run_cli(
+        "make",
+        "--n",
+        "20",
+        "--shard-size",
+        "10",
+        "--out",
+        str(out),
+        "--width",
+        "80",
+        "--height",
+        "32",
+        "--max-len",
+        "4",
+        "--workers",
+        "1",
+    )
     assert code == 0 and "0 images rendered" in output and "2 already complete" in output
 
 
 def test_other_settings_against_an_existing_dataset_need_overwrite(make_tiny):
     out = make_tiny(n=20, shard_size=10)
     before = tree_digest(out)
-    args = ["make", "--n", "20", "--shard-size", "10", "--out", str(out), "--width", "80", "--height", "32",
-            "--max-len", "4", "--workers", "1", "--seed", "7"]  # fmt: skip
+    args = [
+        "make",
+        "--n",
+        "20",
+        "--shard-size",
+        "10",
+        "--out",
+        str(out),
+        "--width",
+        "80",
+        "--height",
+        "32",
+        "--max-len",
+        "4",
+        "--workers",
+        "1",
+        "--seed",
+        "7",
+    ]
     code, output = run_cli(*args)
     assert code == 2
     assert "other settings (settings.seed (0 there, 7 now))" in output and "--overwrite" in output
@@ -146,6 +178,21 @@ def test_a_manifest_of_another_format_version_is_refused(make_tiny):
     (out / "manifest.json").write_text(json.dumps({**m, "format_version": 2}))
     code, output = run_cli("verify", str(out))
     assert code == 1 and "captchagen dataset manifest format version 2; this captchagen reads version 1" in output
-    code, output = run_cli("make", "--n", "10", "--shard-size", "10", "--out", str(out), "--width", "80",
-                           "--height", "32", "--max-len", "4", "--workers", "1")  # fmt: skip
+    code, output = run_cli(
+        "make",
+        "--n",
+        "10",
+        "--shard-size",
+        "10",
+        "--out",
+        str(out),
+        "--width",
+        "80",
+        "--height",
+        "32",
+        "--max-len",
+        "4",
+        "--workers",
+        "1",
+    )
     assert code == 2 and "format version 2" in output

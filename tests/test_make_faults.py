@@ -11,8 +11,10 @@ from captchagen.lock import LOCK_NAME
 from captchagen.manifest import verify
 from tests.conftest import TINY, run_cli, tree_digest
 
-HOLD = "import sys; from captchagen.lock import FolderLock; l = FolderLock(sys.argv[1], 'make'); l.acquire(); " \
-       "print('locked', flush=True); sys.stdin.read()"  # fmt: skip
+HOLD = (
+    "import sys; from captchagen.lock import FolderLock; l = FolderLock(sys.argv[1], 'make'); l.acquire(); "
+    "print('locked', flush=True); sys.stdin.read()"
+)
 
 
 def make_args(out, n=40, *extra):
@@ -22,8 +24,9 @@ def make_args(out, n=40, *extra):
 def test_a_folder_in_use_by_another_process_is_refused_naming_it(tmp_path):
     out = tmp_path / "d"
     out.mkdir()
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)  # fmt: skip
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         code, output = run_cli(*make_args(out))
@@ -50,8 +53,21 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
 
 def test_two_makes_started_together_never_crash(tmp_path):
     out = tmp_path / "d"
-    cmd = [sys.executable, "-m", "captchagen.cli", "make", "--n", "2000", "--shard-size", "100", "--workers", "2",
-           "--out", str(out), *TINY]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "captchagen.cli",
+        "make",
+        "--n",
+        "2000",
+        "--shard-size",
+        "100",
+        "--workers",
+        "2",
+        "--out",
+        str(out),
+        *TINY,
+    ]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.communicate(timeout=300), p.returncode) for p in procs]
     results = [(code, out_, err) for (out_, err), code in results]

@@ -15,8 +15,15 @@ from tests.server_helpers import Server, expected_readings
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandboxed machine with no network: no GPU, no background calls home, a fresh profile.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +61,7 @@ def page(browser, server):
 def test_upload_an_image_and_see_what_the_model_reads(page, reading_model):
     data, ckpt = reading_model
     image = shard_images(data)[3]
-    (text, confidence), = expected_readings(ckpt, [image])  # fmt: skip
+    ((text, confidence),) = expected_readings(ckpt, [image])
     page.wait_for_function("document.getElementById('model').textContent.includes('best.pt')")
     page.set_input_files("#file", str(image))
     page.wait_for_selector("#result[data-state=done]", timeout=30_000)

@@ -46,8 +46,17 @@ def test_cli_reads_with_the_latest_run_and_reports_bad_files(trained, tmp_path):
     truncated.write_bytes(good[0].read_bytes()[:200])
     bomb = tmp_path / "bomb.png"
     Image.new("1", (6000, 6000)).save(bomb)
-    args = ["test", *map(str, good), str(tmp_path / "missing.png"), str(tmp_path / "not.png"), str(truncated),
-            str(bomb), "--runs-dir", str(runs), "--json"]  # fmt: skip
+    args = [
+        "test",
+        *map(str, good),
+        str(tmp_path / "missing.png"),
+        str(tmp_path / "not.png"),
+        str(truncated),
+        str(bomb),
+        "--runs-dir",
+        str(runs),
+        "--json",
+    ]
     code, output = run_cli(*args)
     rows = [json.loads(line) for line in output.splitlines()]
     assert code == 1 and len(rows) == 7
@@ -69,8 +78,9 @@ def test_cli_folder_and_glob_inputs(trained):
 def test_an_empty_folder_gets_an_error_row_like_a_glob_matching_nothing(trained, tmp_path):
     _, runs, _ = trained
     (tmp_path / "empty").mkdir()
-    code, output = run_cli("test", str(tmp_path / "empty"), str(tmp_path / "none*.png"), "--runs-dir", str(runs),
-                           "--json")  # fmt: skip
+    code, output = run_cli(
+        "test", str(tmp_path / "empty"), str(tmp_path / "none*.png"), "--runs-dir", str(runs), "--json"
+    )
     rows = [json.loads(line) for line in output.splitlines()]
     assert code == 1 and [r["path"] for r in rows] == [str(tmp_path / "empty"), str(tmp_path / "none*.png")]
     assert "a folder with no images" in rows[0]["error"] and "no such file" in rows[1]["error"]
@@ -84,8 +94,11 @@ def test_huge_images_are_one_error_row_each_and_nothing_else(trained, tmp_path):
     big, bomb = tmp_path / "big.png", tmp_path / "bomb.png"
     Image.new("1", (10_000, 10_000)).save(big)
     Image.new("1", (40_000, 40_000)).save(bomb)
-    out = subprocess.run([sys.executable, "-m", "captchagen", "test", str(big), str(bomb), "--runs-dir", str(runs),
-                          "--json"], capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-m", "captchagen", "test", str(big), str(bomb), "--runs-dir", str(runs), "--json"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 1 and out.stderr == "", out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert "10000x10000 pixels is more than" in rows[0]["error"] and "exceeds limit" in rows[1]["error"]

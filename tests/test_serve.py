@@ -40,8 +40,12 @@ def test_health_describes_the_model(server, reading_model):
     assert health["status"] == "ok" and health["format"] == "checkpoint"
     assert health["model"] == f"{reading_model[1].parent.name}/best.pt"
     assert health["alphabet"] == "0123456789" and health["input"] == {"height": 16, "width": 48}
-    assert health["limits"] == {"max_body_bytes": MAX_BODY, "max_pixels": MAX_PIXELS, "max_images": MAX_IMAGES,
-                                "body_timeout": 30.0}  # fmt: skip
+    assert health["limits"] == {
+        "max_body_bytes": MAX_BODY,
+        "max_pixels": MAX_PIXELS,
+        "max_images": MAX_IMAGES,
+        "body_timeout": 30.0,
+    }
 
 
 def test_a_good_image_as_upload_or_raw_body(server, reading_model):
@@ -75,7 +79,7 @@ def test_64_concurrent_requests_each_get_their_own_answer(server, reading_model)
     assert len(set(expected)) > 32  # distinct answers, so a mix-up between requests would show
     start = threading.Barrier(len(paths))
 
-    def send(path):  # noqa: ANN001, ANN202
+    def send(path):
         start.wait()  # all 64 connect and send at once
         return server.predict([(path.name, path.read_bytes())])
 
@@ -95,7 +99,7 @@ def png_bytes(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def bad_requests(data):  # noqa: ANN001, ANN201
+def bad_requests(data):
     good = shard_images(data)[0].read_bytes()
     bomb = png_bytes(Image.new("1", (2000, 1000)))  # 2 M pixels in a few hundred bytes
     assert len(bomb) < 10_000
@@ -111,8 +115,18 @@ def bad_requests(data):  # noqa: ANN001, ANN201
     }
 
 
-@pytest.mark.parametrize("case", ["not an image", "truncated png", "too many pixels", "decompression bomb",
-                                  "too many images", "far too many images", "body too large"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case",
+    [
+        "not an image",
+        "truncated png",
+        "too many pixels",
+        "decompression bomb",
+        "too many images",
+        "far too many images",
+        "body too large",
+    ],
+)
 def test_bad_uploads_get_a_4xx_json_error_and_the_server_keeps_serving(server, reading_model, case):
     data, _ = reading_model
     status, message, files = bad_requests(data)[case]
@@ -129,8 +143,10 @@ def test_bad_requests_of_other_shapes(server, reading_model):
     assert status == 413 and "byte limit" in body["error"]
     assert server.request("POST", "/predict", b"")[0] == 400
     broken = {"Content-Type": "multipart/form-data; boundary=xyz"}
-    assert server.request("POST", "/predict", b"garbage", broken) == (400, {"error": "Invalid multipart data.",
-                                                                           "status": 400})  # fmt: skip
+    assert server.request("POST", "/predict", b"garbage", broken) == (
+        400,
+        {"error": "Invalid multipart data.", "status": 400},
+    )
     assert server.request("POST", "/predict", b"1", {"Content-Length": "zebra"})[0] == 400
     assert server.request("GET", "/predict") == (405, {"error": "Method Not Allowed", "status": 405})
     assert server.request("GET", "/etc/passwd")[0] == 404
@@ -140,8 +156,10 @@ def test_bad_requests_of_other_shapes(server, reading_model):
 
 def test_a_client_that_asks_before_sending_a_huge_body_is_refused_without_sending_it(server):
     with socket.create_connection((server.host, server.port), timeout=30) as conn:
-        conn.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                     b"Content-Length: 10000000000\r\nExpect: 100-continue\r\n\r\n")  # fmt: skip
+        conn.sendall(
+            b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+            b"Content-Length: 10000000000\r\nExpect: 100-continue\r\n\r\n"
+        )
         response = http.client.HTTPResponse(conn)  # no body was sent: the answer must come anyway
         response.begin()
         status, answer = response.status, json.loads(response.read())

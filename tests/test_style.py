@@ -16,6 +16,23 @@ def test_ruff(args):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_noqa_only_names_rules_that_are_enabled():
+    import re
+
+    import tomllib
+
+    selected = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]["select"]
+    for path in [
+        *REPO.glob("captchagen/**/*.py"),
+        *REPO.glob("trainer/**/*.py"),
+        *REPO.glob("tests/*.py"),
+        *REPO.glob("bench/*.py"),
+    ]:
+        for codes in re.findall(r"# noqa: ([A-Z0-9, ]+)", path.read_text()):
+            for code in codes.replace(" ", "").split(","):
+                assert any(code.startswith(rule) for rule in selected), f"{path.name}: noqa {code} is not enabled"
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (REPO / "README.md").read_text()
     commands = [line for line in readme.splitlines() if line.startswith("python3 -m venv")]

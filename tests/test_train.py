@@ -79,8 +79,9 @@ def test_time_limit_stops_cleanly_and_keeps_the_best_model(data, tmp_path):
 def test_width_too_small_for_the_longest_label_is_refused(data, tmp_path):
     with pytest.raises(BadInput, match="labels of 3 characters need at least 5"):
         train(tiny_train_config(data, tmp_path, width=16))
-    code, output = run_cli("train", str(data), "--height", "30", "--runs-dir", str(tmp_path / "r"),
-                           "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    code, output = run_cli(
+        "train", str(data), "--height", "30", "--runs-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")
+    )
     assert code == 2 and output.startswith("Error: input height must be a multiple of 16")
 
 
@@ -89,16 +90,33 @@ def test_cli_errors_are_one_line(tmp_path, data):
     assert code == 2
     nowhere = tmp_path / "nowhere"
     assert output.strip() == f"Error: {nowhere} does not exist (make a dataset with: captchagen make --out {nowhere})"
-    code, output = run_cli("train", str(data), "--alphabet", "0123", "--runs-dir", str(tmp_path / "r"),
-                           "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    code, output = run_cli(
+        "train", str(data), "--alphabet", "0123", "--runs-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")
+    )
     assert code == 2 and "not in the alphabet" in output and "--skip-bad" in output
     assert len(output.strip().splitlines()) == 1
 
 
 def test_cli_train_prints_the_epoch_table_and_length_table(tmp_path, data):
-    code, output = run_cli("train", str(data), "--epochs", "1", "--height", "16", "--width", "48",
-                           "--batch-size", "32", "--runs-dir", str(tmp_path / "r"), "--cache-dir",
-                           str(tmp_path / "c"), "--device", "cpu", env={"COLUMNS": "200"})  # fmt: skip
+    code, output = run_cli(
+        "train",
+        str(data),
+        "--epochs",
+        "1",
+        "--height",
+        "16",
+        "--width",
+        "48",
+        "--batch-size",
+        "32",
+        "--runs-dir",
+        str(tmp_path / "r"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--device",
+        "cpu",
+        env={"COLUMNS": "200"},
+    )
     assert code == 0, output
     for heading in ("train loss", "val loss", "seq acc", "CER", "img/s", "label length", "Best epoch 1"):
         assert heading in output
@@ -115,10 +133,23 @@ def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
     (tmp_path / "ddp.py").write_text(script)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
     out = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-         str(tmp_path / "ddp.py"), str(data), str(tmp_path)],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29533",
+            str(tmp_path / "ddp.py"),
+            str(data),
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
     assert len(runs) == 1  # only rank 0 writes

@@ -35,7 +35,7 @@ def test_non_finite_numbers_are_refused_before_anything_runs(tmp_path, data, opt
 
 
 def test_a_loss_that_becomes_nan_stops_the_run_and_no_nan_weights_are_saved(data, tmp_path):
-    with pytest.raises(Diverged, match=r"diverged.*--lr"):
+    with pytest.raises(Diverged, match=r"diverged.*`lr`"):
         train(tiny_train_config(data, tmp_path, epochs=3, lr=1e6, clip=1e30))
     for saved in (tmp_path / "runs").glob("*/*.pt"):
         weights = checkpoint.load(saved)["model"]
@@ -46,9 +46,26 @@ def test_a_loss_that_becomes_nan_stops_the_run_and_no_nan_weights_are_saved(data
 
 
 def test_the_cli_reports_divergence_in_one_line(data, tmp_path):
-    code, output = run_cli("train", str(data), "--lr", "1e30", "--epochs", "2", "--height", "16", "--width", "48",
-                           "--batch-size", "32", "--runs-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c"),
-                           "--device", "cpu")  # fmt: skip
+    code, output = run_cli(
+        "train",
+        str(data),
+        "--lr",
+        "1e30",
+        "--epochs",
+        "2",
+        "--height",
+        "16",
+        "--width",
+        "48",
+        "--batch-size",
+        "32",
+        "--runs-dir",
+        str(tmp_path / "r"),
+        "--cache-dir",
+        str(tmp_path / "c"),
+        "--device",
+        "cpu",
+    )
     assert code == 1 and "Traceback" not in output
     assert output.splitlines()[-1].startswith("Error: training diverged"), output
 
@@ -87,5 +104,5 @@ def test_a_resumed_run_continues_its_schedule_and_its_time_limit(data, tmp_path)
     assert checkpoint.load(last)["train_config"]["time_limit"] == 60.0
     # With the whole limit used, resuming says how to go on instead of training zero steps.
     rewind(last, epoch=1, elapsed=60 * 60)
-    with pytest.raises(BadInput, match="whole time limit of 60 minutes.*--time-limit"):
+    with pytest.raises(BadInput, match="whole time limit of 60 minutes.*`time_limit`"):
         train(TrainConfig(), resume=last)

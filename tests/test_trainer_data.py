@@ -109,7 +109,7 @@ def test_bad_files_are_named_or_skipped_and_counted(tmp_path, kind):
         bad = write_png(root / "9.png")
     with pytest.raises(BadInput) as info:
         load(root, PRE, tmp_path / "cache", alphabet=Alphabet("AB"))
-    assert bad.name in str(info.value) and "--skip-bad" in str(info.value)
+    assert bad.name in str(info.value) and "`skip_bad`" in str(info.value)
     loaded = load(root, PRE, tmp_path / "cache", alphabet=Alphabet("AB"), skip_bad=True)
     assert len(loaded.rows) == 3 and len(loaded.skipped) == 1 and bad.name in loaded.skipped[0][0]
 

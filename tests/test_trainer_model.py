@@ -29,12 +29,12 @@ def test_output_shape_follows_time_steps():
 
 def test_greedy_decoding_collapses_repeats_and_drops_blanks():
     a = Alphabet("AB")
-    frames = [[0, 1, 1, 0, 1, 2, 2], [2, 0, 2, 0, 0, 0, 0]]  # per sample, the argmax class per frame
-    logits = torch.full((7, 2, 3), -5.0)
+    frames = [[0, 1, 1, 0, 1, 2, 2], [2, 0, 2, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 0], [2, 2, 2, 2, 2, 2, 2]]
+    logits = torch.full((7, len(frames), 3), -5.0)  # per sample, the argmax class per frame
     for n, row in enumerate(frames):
         for t, c in enumerate(row):
             logits[t, n, c] = 5.0
-    assert greedy(logits, a) == ["AAB", "BB"]
+    assert greedy(logits, a) == ["AAB", "BB", "", "B"]
 
 
 def test_metrics_are_summed_counts_not_averaged_batch_averages():
@@ -57,8 +57,12 @@ def test_edit_distance_counts_insertions_deletions_substitutions():
 
 def _payload() -> dict:
     model = CRNN(ModelConfig(num_classes=3, height=16, width=16, conv=(4, 4, 4, 4), hidden=4))
-    return {"model": model.state_dict(), "alphabet": "AB", "preprocessing": {"height": 16, "width": 16},
-            "model_config": {**model.config.__dict__, "conv": list(model.config.conv)}}  # fmt: skip
+    return {
+        "model": model.state_dict(),
+        "alphabet": "AB",
+        "preprocessing": {"height": 16, "width": 16},
+        "model_config": {**model.config.__dict__, "conv": list(model.config.conv)},
+    }
 
 
 def test_checkpoint_round_trip_needs_nothing_but_the_file(tmp_path):

@@ -16,12 +16,23 @@ def tiny_dataset(folder: Path, **changes) -> Path:
     return folder
 
 
-def tiny_train_config(data: Path, tmp: Path, **changes):  # noqa: ANN201
+def tiny_train_config(data: Path, tmp: Path, **changes):
     from trainer.training.config import TrainConfig
 
     base = dict(
-        data=str(data), epochs=2, batch_size=32, lr=3e-3, height=16, width=48, conv=(8, 16, 16, 24), hidden=32,
-        val_fraction=0.1, runs_dir=str(tmp / "runs"), cache_dir=str(tmp / "cache"), device="cpu", precision="fp32",
-    )  # fmt: skip
+        data=str(data),
+        epochs=2,
+        batch_size=32,
+        lr=3e-3,
+        height=16,
+        width=48,
+        conv=(8, 16, 16, 24),
+        hidden=32,
+        val_fraction=0.1,
+        runs_dir=str(tmp / "runs"),
+        cache_dir=str(tmp / "cache"),
+        device="cpu",
+        precision="fp32",
+    )
     base.update(changes)
     return TrainConfig(**base)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import CaptchagenError, check_format
 from trainer.data.preprocess import Preprocessing
@@ -18,14 +18,9 @@ FORMAT_VERSION = 1
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    """Write to a temp file beside `path`, then rename: a reader never sees half a checkpoint."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    """Written atomically: a reader never sees half a checkpoint."""
+    with atomic.replacing(path) as tmp:
         torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def load(path: str | Path) -> dict[str, Any]:
@@ -35,7 +30,7 @@ def load(path: str | Path) -> dict[str, Any]:
         raise CaptchagenError(f"checkpoint {path} does not exist")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to unpickle means it is not a checkpoint we wrote
+    except Exception as e:  # any failure to unpickle means it is not a checkpoint we wrote
         raise CaptchagenError(f"{path} is not a captchagen checkpoint ({type(e).__name__})") from None
     check_format(data, path, FORMAT, FORMAT_VERSION, "captchagen checkpoint")
     return data

@@ -47,12 +47,12 @@ def pick_device(spec: str, info: Dist) -> torch.device:
     if spec == "cpu":
         return torch.device("cpu")
     if not spec.startswith("cuda"):
-        raise BadInput(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+        raise BadInput(f"`device` must be auto, cpu, cuda or cuda:N, got {spec!r}")
     if not torch.cuda.is_available():
-        raise BadInput(f"--device {spec}: no CUDA GPU is available (PyTorch {torch.__version__})")
+        raise BadInput(f"`device` {spec}: no CUDA GPU is available (PyTorch {torch.__version__})")
     index = int(spec.split(":", 1)[1]) if ":" in spec else info.local_rank
     if index >= torch.cuda.device_count():
-        raise BadInput(f"--device {spec}: only {torch.cuda.device_count()} CUDA device(s)")
+        raise BadInput(f"`device` {spec}: only {torch.cuda.device_count()} CUDA device(s)")
     torch.cuda.set_device(index)
     torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick the fastest kernels once
     return torch.device("cuda", index)
@@ -62,10 +62,10 @@ def pick_precision(spec: str, device: torch.device) -> str:
     """auto: bf16 (or fp16) autocast on CUDA; bf16 on CPUs with AMX units, where it is about twice as fast;
     fp32 elsewhere. The CTC loss is always computed in fp32."""
     if spec not in ("auto", "fp32", "bf16", "fp16"):
-        raise BadInput(f"--precision must be auto, fp32, bf16 or fp16, got {spec!r}")
+        raise BadInput(f"`precision` must be auto, fp32, bf16 or fp16, got {spec!r}")
     if spec != "auto":
         if spec == "fp16" and device.type == "cpu":
-            raise BadInput("--precision fp16 needs CUDA; use bf16 or fp32 on the CPU")
+            raise BadInput("`precision` fp16 needs CUDA; use bf16 or fp32 on the CPU")
         return spec
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"

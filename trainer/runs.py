@@ -19,7 +19,7 @@ def new_run_dir(runs: Path, name: str | None) -> Path:
     path, k = runs / base, 2
     while path.exists():
         if name:
-            raise CaptchagenError(f"run {path} already exists: choose another --name, or --resume it")
+            raise CaptchagenError(f"run {path} already exists: choose another `name`, or `resume` it")
         path, k = runs / f"{base}-{k}", k + 1
     path.mkdir(parents=True)
     atomic.write_bytes(runs / LATEST, (path.name + "\n").encode())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import glob
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -46,11 +47,45 @@ def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except BadInput as e:
-            raise UsageFailure(str(e)) from None
+            raise UsageFailure(in_flags(str(e))) from None
         except CaptchagenError as e:
-            raise click.ClickException(str(e)) from None
+            raise click.ClickException(in_flags(str(e))) from None
 
     return wrapper
+
+
+def in_flags(message: str) -> str:
+    """The library names a setting by its field, in backticks (`min_len`); the running command names it by
+    the flag that sets it (--min-len). Fields the command has no flag for stay as they are."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return message
+    flags = {}
+    for param in ctx.command.params:
+        long = [o for o in param.opts if o.startswith("--")]
+        if isinstance(param, click.Option) and param.name and long:
+            flags[param.name] = long[0]
+    return re.sub(r"`(\w+)`", lambda m: flags.get(m[1], m[0]), message)
+
+
+def beam_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--beam",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="CTC prefix beam width; 0 or 1 decodes greedily.",
+    )(fn)
+
+
+def data_options(skip_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--skip-bad and --cache-dir, for the commands that read a whole dataset through the cache."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn = click.option("--cache-dir", help="Where decoded images are cached.  [default: ~/.cache/captchagen]")(fn)
+        return click.option("--skip-bad", is_flag=True, help=skip_help)(fn)
+
+    return decorate
 
 
 def model_options(what: str, onnx: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

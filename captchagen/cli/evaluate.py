@@ -8,24 +8,39 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import library_errors, model_options
+from captchagen.cli.common import beam_option, data_options, library_errors, model_options
 
 
 @click.command(name="eval")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @model_options("to score")
-@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
-              help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
-@click.option("--worst", type=click.IntRange(min=0), default=24, show_default=True,
-              help="How many of the most confident mistakes to draw.")  # fmt: skip
-@click.option("--worst-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="PNG grid of the worst mistakes.  [default: worst-<DATA name>.png beside the model]")  # fmt: skip
-@click.option("--skip-bad", is_flag=True, help="Skip unreadable images and labels outside the alphabet.")
-@click.option("--cache-dir", help="Where decoded images are cached.  [default: ~/.cache/captchagen]")
+@beam_option
+@click.option(
+    "--worst",
+    type=click.IntRange(min=0),
+    default=24,
+    show_default=True,
+    help="How many of the most confident mistakes to draw.",
+)
+@click.option(
+    "--worst-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="PNG grid of the worst mistakes.  [default: worst-<DATA name>.png beside the model]",
+)
+@data_options("Skip unreadable images and labels outside the alphabet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
 @library_errors
-def evaluate(data: Path, model_path: str | None, runs_dir: str, beam: int, worst: int, worst_out: Path | None,
-             skip_bad: bool, cache_dir: str | None, as_json: bool) -> None:  # fmt: skip
+def evaluate(
+    data: Path,
+    model_path: str | None,
+    runs_dir: str,
+    beam: int,
+    worst: int,
+    worst_out: Path | None,
+    skip_bad: bool,
+    cache_dir: str | None,
+    as_json: bool,
+) -> None:
     """Score a model on any dataset the trainer reads: accuracy, edit distance and CER (overall and by length),
     character confusions, confidence of right and wrong answers, a reject curve, and a grid of the worst
     mistakes.
@@ -41,14 +56,22 @@ def evaluate(data: Path, model_path: str | None, runs_dir: str, beam: int, worst
 
     path = default_model(Path(runs_dir), model_path)
     reader = Reader(path)
-    scored, skipped = score_dataset(reader, data, Path(cache_dir) if cache_dir else default_cache_dir(),
-                                    beam=beam, skip_bad=skip_bad, notice=lambda m: click.echo(m, err=True))  # fmt: skip
+    scored, skipped = score_dataset(
+        reader,
+        data,
+        Path(cache_dir) if cache_dir else default_cache_dir(),
+        beam=beam,
+        skip_bad=skip_bad,
+        notice=lambda m: click.echo(m, err=True),
+    )
     numbers = {"model": str(path), "data": str(data), "beam": beam, "skipped": skipped, **report(scored)}
     mistakes = worst_of(scored, worst)
     if mistakes:
         out = worst_out or path.parent / f"worst-{data.name}.png"
-        cells = [(Path(s.path), [(f"true {s.truth}", "black"), (f"read {s.text} ({s.confidence:.2f})", "red")])
-                 for s in mistakes]  # fmt: skip
+        cells = [
+            (Path(s.path), [(f"true {s.truth}", "black"), (f"read {s.text} ({s.confidence:.2f})", "red")])
+            for s in mistakes
+        ]
         numbers["worst_png"] = str(write_grid(cells, out))
     if as_json:
         click.echo(json.dumps(numbers))
@@ -61,10 +84,20 @@ def _show(n: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    overall = Table("images", "seq accuracy", "mean edit distance", "CER", title=f"{n['data']} read by {n['model']}",
-                    title_justify="left")  # fmt: skip
-    overall.add_row(f"{n['samples']:,}", f"{100 * n['seq_accuracy']:.2f}%", f"{n['mean_edit_distance']:.4f}",
-                    f"{100 * n['cer']:.2f}%")  # fmt: skip
+    overall = Table(
+        "images",
+        "seq accuracy",
+        "mean edit distance",
+        "CER",
+        title=f"{n['data']} read by {n['model']}",
+        title_justify="left",
+    )
+    overall.add_row(
+        f"{n['samples']:,}",
+        f"{100 * n['seq_accuracy']:.2f}%",
+        f"{n['mean_edit_distance']:.4f}",
+        f"{100 * n['cer']:.2f}%",
+    )
     console.print(overall)
     lengths = Table("label length", "images", "seq accuracy", title="By label length", title_justify="left")
     for k, v in n["by_length"].items():
@@ -75,17 +108,21 @@ def _show(n: dict[str, Any]) -> None:
         for c in n["confusions"]:
             conf.add_row(c["truth"] or "(none)", c["read"] or "(none)", str(c["count"]))
         console.print(conf)
-    reject = Table("reject least confident", "threshold", "images kept", "accuracy", title="Reject curve",
-                   title_justify="left")  # fmt: skip
+    reject = Table(
+        "reject least confident", "threshold", "images kept", "accuracy", title="Reject curve", title_justify="left"
+    )
     for r in n["reject_curve"]:
         threshold = "-" if r["threshold"] is None else f"{r['threshold']:.3f}"
         reject.add_row(f"{100 * r['rejected_share']:.0f}%", threshold, f"{r['kept']:,}", f"{100 * r['accuracy']:.2f}%")
     console.print(reject)
     right, wrong = n["mean_confidence_correct"], n["mean_confidence_wrong"]
     console.print(
-        "mean confidence: right answers " + ("-" if right is None else f"{right:.3f}")
-        + ", wrong answers " + ("-" if wrong is None else f"{wrong:.3f}"), highlight=False,
-    )  # fmt: skip
+        "mean confidence: right answers "
+        + ("-" if right is None else f"{right:.3f}")
+        + ", wrong answers "
+        + ("-" if wrong is None else f"{wrong:.3f}"),
+        highlight=False,
+    )
     if n.get("worst_png"):
         console.print(f"worst mistakes: {n['worst_png']}", highlight=False)
     if n["skipped"]:

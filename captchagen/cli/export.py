@@ -11,21 +11,44 @@ from captchagen.cli.common import UsageFailure, expand_inputs, library_errors, m
 
 @click.command()
 @model_options("to export", onnx=False)
-@click.option("--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True,
-              help="Model file format.")  # fmt: skip
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write it.  [default: the checkpoint's path with .onnx]")  # fmt: skip
-@click.option("--check", "check", multiple=True, metavar="IMAGES",
-              help="Images (files, folders or globs) for the parity check.  [default: 64 captchas rendered with "
-                   "the model's alphabet]")  # fmt: skip
-@click.option("--atol", type=positive_float(), default=1e-3, show_default=True,
-              help="Largest difference in any logit allowed between the export and the checkpoint.")  # fmt: skip
-@click.option("--name", help="Model name stored in the file and reported by serve.  [default: RUN/FILE of the "
-              "checkpoint]")  # fmt: skip
+@click.option(
+    "--format", "fmt", type=click.Choice(["onnx"]), default="onnx", show_default=True, help="Model file format."
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write it.  [default: the checkpoint's path with .onnx]",
+)
+@click.option(
+    "--check",
+    "check",
+    multiple=True,
+    metavar="IMAGES",
+    help="Images (files, folders or globs) for the parity check.  [default: 64 captchas rendered with "
+    "the model's alphabet]",
+)
+@click.option(
+    "--atol",
+    type=positive_float(),
+    default=1e-3,
+    show_default=True,
+    help="Largest difference in any logit allowed between the export and the checkpoint.",
+)
+@click.option(
+    "--name", help="Model name stored in the file and reported by serve.  [default: RUN/FILE of the checkpoint]"
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing file at --out.")
 @library_errors
-def export(model_path: str | None, runs_dir: str, fmt: str, out: Path | None, check: tuple[str, ...], atol: float,
-           name: str | None, overwrite: bool) -> None:  # fmt: skip
+def export(
+    model_path: str | None,
+    runs_dir: str,
+    fmt: str,
+    out: Path | None,
+    check: tuple[str, ...],
+    atol: float,
+    name: str | None,
+    overwrite: bool,
+) -> None:
     """Export a checkpoint for other runtimes, then check the export against it.
 
     The ONNX file takes uint8 images [batch, height, width] (grayscale on white, resized, autocontrasted) with

@@ -8,19 +8,19 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli.common import expand_inputs, library_errors, model_options
+from captchagen.cli.common import beam_option, expand_inputs, library_errors, model_options
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @model_options("to read with")
-@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
-              help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
+@beam_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image instead of a table.")
 @library_errors
-def test(images: tuple[str, ...], model_path: str | None, runs_dir: str, beam: int, batch_size: int,
-         as_json: bool) -> None:  # fmt: skip
+def test(
+    images: tuple[str, ...], model_path: str | None, runs_dir: str, beam: int, batch_size: int, as_json: bool
+) -> None:
     """Read the text of captcha images (files, folders or globs).
 
     Confidence is the probability the model gives the predicted text (summed over all CTC alignments).

@@ -8,15 +8,16 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli.common import library_errors, model_options, positive_float
-from captchagen.errors import BadInput, CaptchagenError
+from captchagen.cli.common import beam_option, library_errors, model_options, positive_float
+from captchagen.errors import BadInput, CaptchagenError, missing_extra
 
 
 def listen(host: str, port: int) -> socket.socket:
     """A socket bound and listening on host:port (port 0 picks a free one), or a one-line error."""
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                             flags=socket.AI_PASSIVE)[0]  # fmt: skip
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
     except socket.gaierror as e:
         raise BadInput(f"--host {host!r} is not an address this machine can listen on ({e.strerror})") from None
     sock = socket.socket(family, kind, proto)
@@ -49,32 +50,79 @@ def open_files_for(connections: int, spare: int = 64) -> int:
 
 @click.command()
 @model_options("to serve")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; 0.0.0.0 makes it reachable from other machines.")  # fmt: skip
-@click.option("--port", type=click.IntRange(0, 65535), default=5050, show_default=True,
-              help="Port to listen on; 0 picks a free one (printed at start).")  # fmt: skip
-@click.option("--max-body-mb", type=positive_float(), default=8.0, show_default=True,
-              help="Largest request body, in MiB.")  # fmt: skip
-@click.option("--max-pixels", type=click.IntRange(min=1), default=4_000_000, show_default=True,
-              help="Largest image (width x height) accepted, checked before decoding it.")  # fmt: skip
-@click.option("--max-images", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Most images in one request.")  # fmt: skip
-@click.option("--max-batch", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Most images the model reads at once, across concurrent requests.")  # fmt: skip
-@click.option("--beam", type=click.IntRange(min=0), default=0, show_default=True,
-              help="CTC prefix beam width; 0 or 1 decodes greedily.")  # fmt: skip
-@click.option("--header-timeout", type=positive_float(), default=10.0, show_default=True,
-              help="Seconds a connection may take to send a request's headers (from opening, or from its last "
-                   "answer) before it is closed; also the idle keep-alive time.")  # fmt: skip
-@click.option("--body-timeout", type=positive_float(), default=30.0, show_default=True,
-              help="Seconds a request's body may take to arrive before it is answered 408.")  # fmt: skip
-@click.option("--max-connections", type=click.IntRange(min=1), default=4096, show_default=True,
-              help="Open connections beyond which new requests are answered 503.")  # fmt: skip
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 makes it reachable from other machines.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=5050,
+    show_default=True,
+    help="Port to listen on; 0 picks a free one (printed at start).",
+)
+@click.option(
+    "--max-body-mb", type=positive_float(), default=8.0, show_default=True, help="Largest request body, in MiB."
+)
+@click.option(
+    "--max-pixels",
+    type=click.IntRange(min=1),
+    default=4_000_000,
+    show_default=True,
+    help="Largest image (width x height) accepted, checked before decoding it.",
+)
+@click.option(
+    "--max-images", type=click.IntRange(min=1), default=64, show_default=True, help="Most images in one request."
+)
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Most images the model reads at once, across concurrent requests.",
+)
+@beam_option
+@click.option(
+    "--header-timeout",
+    type=positive_float(),
+    default=10.0,
+    show_default=True,
+    help="Seconds a connection may take to send a request's headers (from opening, or from its last "
+    "answer) before it is closed; also the idle keep-alive time.",
+)
+@click.option(
+    "--body-timeout",
+    type=positive_float(),
+    default=30.0,
+    show_default=True,
+    help="Seconds a request's body may take to arrive before it is answered 408.",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Open connections beyond which new requests are answered 503.",
+)
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @library_errors
-def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_mb: float, max_pixels: int,
-          max_images: int, max_batch: int, beam: int, header_timeout: float, body_timeout: float,
-          max_connections: int, access_log: bool) -> None:  # fmt: skip
+def serve(
+    model_path: str | None,
+    runs_dir: str,
+    host: str,
+    port: int,
+    max_body_mb: float,
+    max_pixels: int,
+    max_images: int,
+    max_batch: int,
+    beam: int,
+    header_timeout: float,
+    body_timeout: float,
+    max_connections: int,
+    access_log: bool,
+) -> None:
     """Serve a model over HTTP until Ctrl-C.
 
     \b
@@ -94,16 +142,14 @@ def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_
         from trainer.serving.app import Limits, create_app
         from trainer.serving.protocol import with_header_deadline
     except ImportError as e:
-        raise CaptchagenError(
-            f"captchagen serve needs the serve extra ({e.name} is missing): "
-            "pip install -c constraints.txt -e '.[serve]'"
-        ) from None
+        raise missing_extra("captchagen serve", "serve", str(e.name)) from None
     from trainer.inference.reader import Reader
     from trainer.runs import default_model
 
     reader = Reader(default_model(Path(runs_dir), model_path))
-    limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images,
-                    body_timeout=body_timeout)  # fmt: skip
+    limits = Limits(
+        max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images, body_timeout=body_timeout
+    )
     connections = open_files_for(max_connections)
     app = create_app(reader, limits, max_batch=max_batch, beam=beam)
     sock = listen(host, port)
@@ -112,9 +158,15 @@ def serve(model_path: str | None, runs_dir: str, host: str, port: int, max_body_
     click.echo(f"Serving {reader.name} ({reader.kind}) on http://{shown}:{bound_port}  (Ctrl-C stops)", color=False)
     if connections < max_connections:
         click.echo(f"note: at most {connections} connections (the open-file limit, ulimit -n, allows no more)")
-    config = uvicorn.Config(app, log_level="warning", access_log=access_log, timeout_keep_alive=header_timeout,
-                            http=with_header_deadline(header_timeout), limit_concurrency=connections,
-                            server_header=False)  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        access_log=access_log,
+        timeout_keep_alive=header_timeout,
+        http=with_header_deadline(header_timeout),
+        limit_concurrency=connections,
+        server_header=False,
+    )
     try:
         # uvicorn shuts down gracefully on Ctrl-C or SIGTERM (open requests are answered), then raises the
         # signal again; for a server that is the normal way to stop, so it exits 0.

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import FiniteFloat, library_errors, positive_float
+from captchagen.cli.common import FiniteFloat, data_options, library_errors, positive_float
 from trainer.training.config import TrainConfig  # a plain dataclass: importing it imports no torch
 
 DEFAULTS = TrainConfig()
@@ -63,13 +63,10 @@ DEFAULTS = TrainConfig()
 )
 @click.option("--height", type=int, default=DEFAULTS.height, show_default=True, help="Model input height.")
 @click.option("--width", type=int, default=DEFAULTS.width, show_default=True, help="Model input width.")
-@click.option(
-    "--skip-bad", is_flag=True, help="Skip unreadable images and labels outside the alphabet, and count them."
-)
+@data_options("Skip unreadable images and labels outside the alphabet, and count them.")
 @click.option("--runs-dir", default="runs", show_default=True, help="Where run folders go.")
 @click.option("--name", help="Run folder name.  [default: the start time]")
 @click.option("--resume", metavar="RUN", help="Continue the run in this folder (or this last.pt).")
-@click.option("--cache-dir", help="Where decoded images are cached.  [default: ~/.cache/captchagen]")
 @click.option(
     "--workers",
     type=click.IntRange(min=1),

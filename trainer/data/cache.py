@@ -82,8 +82,9 @@ def load_or_build(
     elif progress:
         progress(len(group.paths))
     images, bad = entry
-    return CachedGroup(name=group.name, images=images, labels=list(group.labels),
-                       paths=[str(p) for p in group.paths], bad=bad)  # fmt: skip
+    return CachedGroup(
+        name=group.name, images=images, labels=list(group.labels), paths=[str(p) for p in group.paths], bad=bad
+    )
 
 
 def checksum(images: np.ndarray) -> str:
@@ -94,7 +95,7 @@ def checksum(images: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _open(images_path: Path, meta_path: Path, shape: tuple[int, int, int]):  # noqa: ANN202
+def _open(images_path: Path, meta_path: Path, shape: tuple[int, int, int]):
     """((images, bad), None) for a sound entry, else (None, what is wrong with it)."""
     try:
         meta = json.loads(meta_path.read_text("utf-8"))
@@ -119,29 +120,30 @@ def _open(images_path: Path, meta_path: Path, shape: tuple[int, int, int]):  # n
     return (images, bad), None
 
 
-def _build(group, pre, images_path, meta_path, workers, progress) -> None:  # noqa: ANN001
+def _build(group, pre, images_path, meta_path, workers, progress) -> None:
     _remove_stale_temps(images_path.parent)
-    tmp = images_path.with_name(f".{images_path.name}.{os.getpid()}.tmp")
     shape = (len(group.paths), pre.height, pre.width)
-    tasks = [(str(tmp), [str(p) for p in group.paths[s : s + CHUNK]], s, pre) for s in range(0, shape[0], CHUNK)]
     bad: dict[int, str] = {}
     try:
-        arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
-        del arr  # the workers write into the file through their own maps
-        _reserve(tmp)
-        if workers > 1 and len(tasks) > 1:
-            with WorkerPool(min(workers, len(tasks))) as pool:
-                for task, result in zip(tasks, pool.map(_decode_chunk, tasks), strict=True):
-                    bad.update(result)
+        with atomic.replacing(images_path) as tmp:
+            arr = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            del arr  # the workers write into the file through their own maps
+            _reserve(tmp)
+            tasks = [
+                (str(tmp), [str(p) for p in group.paths[s : s + CHUNK]], s, pre) for s in range(0, shape[0], CHUNK)
+            ]
+            if workers > 1 and len(tasks) > 1:
+                with WorkerPool(min(workers, len(tasks))) as pool:
+                    for task, result in zip(tasks, pool.map(_decode_chunk, tasks), strict=True):
+                        bad.update(result)
+                        if progress:
+                            progress(len(task[1]))
+            else:
+                for task in tasks:
+                    bad.update(_decode_chunk(task))
                     if progress:
                         progress(len(task[1]))
-        else:
-            for task in tasks:
-                bad.update(_decode_chunk(task))
-                if progress:
-                    progress(len(task[1]))
-        digest = checksum(np.load(tmp, mmap_mode="r"))
-        os.replace(tmp, images_path)
+            digest = checksum(np.load(tmp, mmap_mode="r"))
         meta = {"version": CACHE_VERSION, "group": group.name, "rows": shape[0], "sha256": digest, "bad": bad}
         atomic.write_json(meta_path, meta)
     except OSError as e:
@@ -149,11 +151,9 @@ def _build(group, pre, images_path, meta_path, workers, progress) -> None:  # no
             size = shape[0] * shape[1] * shape[2] / 1e6
             raise CaptchagenError(
                 f"no space left in {images_path.parent} for the cache of {group.name} ({size:,.0f} MB); "
-                "free some space or choose another folder with --cache-dir"
+                "free some space or choose another folder with `cache_dir`"
             ) from None
         raise
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _reserve(path: Path) -> None:

@@ -62,7 +62,7 @@ def load(
             notice(warning)
     skipped = list(source.bad)
     if skipped and not skip_bad:
-        raise BadInput(f"{skipped[0][1]} (use --skip-bad to skip such files)")
+        raise BadInput(f"{skipped[0][1]} (use `skip_bad` to skip such files)")
     if alphabet is None:
         labels = (label for g in source.groups for label in g.labels)
         alphabet = Alphabet(source.alphabet) if source.alphabet else Alphabet.from_labels(labels)
@@ -88,7 +88,7 @@ def load(
             elif skip_bad:
                 skipped.append((group.paths[ri], reason))
             else:
-                raise BadInput(f"{reason} (use --skip-bad to skip such files)")
+                raise BadInput(f"{reason} (use `skip_bad` to skip such files)")
     if not rows:
         raise BadInput(f"no usable images in {path}")
     max_len = max(len(groups[g].labels[r]) for g, r in rows)
@@ -99,7 +99,7 @@ def split(loaded: Loaded, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     """Deterministic train/val row indices: a sample is in val when the hash of (seed, its file name)
     falls below `val_fraction`. The same file lands on the same side whatever order it was listed in."""
     if not 0 < val_fraction < 1:
-        raise BadInput(f"--val-fraction must be between 0 and 1, got {val_fraction}")
+        raise BadInput(f"`val_fraction` must be between 0 and 1, got {val_fraction}")
     scores = np.empty(len(loaded.rows))
     for i, (g, r) in enumerate(loaded.rows):
         name = Path(loaded.groups[g].paths[r]).name
@@ -108,7 +108,7 @@ def split(loaded: Loaded, val_fraction: float, seed: int) -> tuple[np.ndarray, n
     val = np.flatnonzero(scores < val_fraction)
     train = np.flatnonzero(scores >= val_fraction)
     if len(val) == 0 or len(train) == 0:
-        raise BadInput(f"--val-fraction {val_fraction} leaves an empty split of {len(loaded.rows)} images")
+        raise BadInput(f"`val_fraction` {val_fraction} leaves an empty split of {len(loaded.rows)} images")
     return train, val
 
 

@@ -44,8 +44,9 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, name
     try:
         with Image.open(source) as im:
             if im.width * im.height > max_pixels:
-                raise BadImage(f"{name}: {im.width}x{im.height} pixels is more than the {max_pixels:,} allowed",
-                               "too_large")  # fmt: skip
+                raise BadImage(
+                    f"{name}: {im.width}x{im.height} pixels is more than the {max_pixels:,} allowed", "too_large"
+                )
             im.load()  # decodes now: a truncated file fails here, not later
             return im.copy() if im.mode != "P" else im.convert("RGBA")
     except BadImage:
@@ -87,6 +88,6 @@ def load_array(path: str | Path, pre: Preprocessing) -> np.ndarray:
     return to_array(open_image(path), pre)
 
 
-def normalize(batch, pre: Preprocessing):  # noqa: ANN001, ANN201 - torch types, imported lazily
+def normalize(batch, pre: Preprocessing):  # torch types, imported lazily
     """uint8 [N, H, W] tensor to float [N, 1, H, W] model input."""
     return ((batch.float() / 255.0) - pre.mean).div_(pre.std).unsqueeze(1)

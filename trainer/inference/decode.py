@@ -37,9 +37,14 @@ def ctc_nll(
     dev = log_probs.device
     input_lengths = torch.full((n,), t, dtype=torch.long, device=dev)
     return F.ctc_loss(
-        log_probs.float(), targets.to(dev), input_lengths, target_lengths.to(dev),
-        blank=BLANK, reduction=reduction, zero_infinity=zero_infinity,
-    )  # fmt: skip
+        log_probs.float(),
+        targets.to(dev),
+        input_lengths,
+        target_lengths.to(dev),
+        blank=BLANK,
+        reduction=reduction,
+        zero_infinity=zero_infinity,
+    )
 
 
 def string_log_probs(log_probs: torch.Tensor, texts: list[str], alphabet: Alphabet) -> torch.Tensor:

@@ -8,7 +8,6 @@ import hashlib
 import importlib.util
 import io
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,8 @@ import numpy as np
 import torch
 
 import captchagen
-from captchagen.errors import BadInput, CaptchagenError
+from captchagen import atomic
+from captchagen.errors import BadInput, CaptchagenError, missing_extra
 from trainer import checkpoint
 from trainer.data.preprocess import Preprocessing, load_array, to_array
 from trainer.inference import onnx_model
@@ -57,7 +57,7 @@ def parity_arrays(pre: Preprocessing, alphabet: str, max_len: int, n: int, seed:
     try:
         resolved = resolve(GenerationConfig(n=n, alphabet=alphabet, max_len=max_len, seed=seed))
     except BadInput as e:
-        raise BadInput(f"cannot draw parity images ({e}); give your own with --check IMAGES", "check") from None
+        raise BadInput(f"cannot draw parity images ({e}); give your own with `check` IMAGES", "check") from None
     renderer = Renderer(resolved)
     return np.stack([to_array(Image.open(io.BytesIO(renderer.image(i)[1])), pre) for i in range(n)])
 
@@ -76,7 +76,7 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
-def _check_parity(path: Path, net: ImageReader, arrays: np.ndarray, alphabet, atol: float) -> tuple[float, int]:  # noqa: ANN001
+def _check_parity(path: Path, net: ImageReader, arrays: np.ndarray, alphabet, atol: float) -> tuple[float, int]:
     """(max |logit difference|, strings that agree); raises ParityError if either check fails."""
     runtime = onnx_model.OnnxModel(path)
     with torch.no_grad():
@@ -110,7 +110,7 @@ def export_onnx(
     """Export, add metadata, check parity on a temp file, then rename it to `out`."""
     missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
     if missing:
-        raise CaptchagenError(f"export needs {', '.join(missing)}: pip install -c constraints.txt -e '.[onnx]'")
+        raise missing_extra("captchagen export", "onnx", ", ".join(missing))
     data = checkpoint.load(checkpoint_path)
     model, alphabet, pre = checkpoint.build_model(data)
     net = ImageReader(model, pre).eval()
@@ -126,22 +126,29 @@ def export_onnx(
 
     name = name or checkpoint.model_name(checkpoint_path)
     meta = onnx_model.metadata(
-        name=name, alphabet=alphabet.chars, pre=pre, max_label_len=max_len,
+        name=name,
+        alphabet=alphabet.chars,
+        pre=pre,
+        max_label_len=max_len,
         source_sha256=hashlib.sha256(Path(checkpoint_path).read_bytes()).hexdigest(),
         version=captchagen.__version__,
-    )  # fmt: skip
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    )
     example = torch.zeros((2, pre.height, pre.width), dtype=torch.uint8)
-    try:
+    with atomic.replacing(out) as tmp:  # renamed into place only once the parity check has passed
         try:
             with _quiet_exporter():
                 program = torch.onnx.export(
-                    net, (example,), dynamo=True, opset_version=OPSET, verbose=False,
-                    input_names=[onnx_model.INPUT], output_names=[onnx_model.OUTPUT],
+                    net,
+                    (example,),
+                    dynamo=True,
+                    opset_version=OPSET,
+                    verbose=False,
+                    input_names=[onnx_model.INPUT],
+                    output_names=[onnx_model.OUTPUT],
                     dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=65536)}},
-                )  # fmt: skip
+                )
                 proto = program.model_proto
-        except Exception as e:  # noqa: BLE001 - the exporter raises many types; all mean the same to the user
+        except Exception as e:  # the exporter raises many types; all mean the same to the user
             first = (str(e).strip().splitlines() or [""])[0][:300]
             raise CaptchagenError(f"ONNX export of {checkpoint_path} failed: {type(e).__name__}: {first}") from None
         for key, value in meta.items():
@@ -150,8 +157,14 @@ def export_onnx(
         onnx.checker.check_model(proto)
         onnx.save_model(proto, tmp)
         diff, same = _check_parity(tmp, net, arrays, alphabet, atol)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return ExportReport(path=out, name=name, images=len(arrays), source=source, max_abs_diff=diff, atol=atol,
-                        same_strings=same, opset=OPSET, size_bytes=out.stat().st_size)  # fmt: skip
+    return ExportReport(
+        path=out,
+        name=name,
+        images=len(arrays),
+        source=source,
+        max_abs_diff=diff,
+        atol=atol,
+        same_strings=same,
+        opset=OPSET,
+        size_bytes=out.stat().st_size,
+    )

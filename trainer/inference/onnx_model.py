@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
-from captchagen.errors import CaptchagenError, check_format
+from captchagen.errors import CaptchagenError, check_format, missing_extra
 from trainer.data.preprocess import Preprocessing
 
 FORMAT = "captchagen-onnx-crnn"
@@ -24,8 +25,9 @@ OUTPUT = "logits"
 PREFIX = "captchagen."  # metadata keys: captchagen.format, captchagen.alphabet, ...
 
 
-def metadata(*, name: str, alphabet: str, pre: Preprocessing, max_label_len: int | None, source_sha256: str,
-             version: str) -> dict[str, str]:  # fmt: skip
+def metadata(
+    *, name: str, alphabet: str, pre: Preprocessing, max_label_len: int | None, source_sha256: str, version: str
+) -> dict[str, str]:
     """The string key/value pairs written into an exported model's metadata_props."""
     values = {
         "format": FORMAT,
@@ -50,8 +52,13 @@ def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
         version = int(values.get("format_version", "0"))
     except ValueError:
         version = -1
-    check_format({"format": values.get("format"), "format_version": version}, path, FORMAT, FORMAT_VERSION,
-                 "captchagen ONNX model")  # fmt: skip
+    check_format(
+        {"format": values.get("format"), "format_version": version},
+        path,
+        FORMAT,
+        FORMAT_VERSION,
+        "captchagen ONNX model",
+    )
     try:
         return {
             "name": values["name"],
@@ -63,13 +70,11 @@ def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
         raise CaptchagenError(f"{path}: damaged captchagen metadata ({type(e).__name__}: {e})") from None
 
 
-def import_onnxruntime():  # noqa: ANN201 - the module
+def import_onnxruntime() -> ModuleType:
     try:
         import onnxruntime
     except ImportError:
-        raise CaptchagenError(
-            "reading an ONNX model needs ONNX Runtime: pip install -c constraints.txt -e '.[onnx]'"
-        ) from None
+        raise missing_extra("reading an ONNX model", "onnx", "onnxruntime") from None
     return onnxruntime
 
 
@@ -88,7 +93,7 @@ class OnnxModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        except Exception as e:  # noqa: BLE001 - ORT raises its own types for every kind of bad file
+        except Exception as e:  # ORT raises its own types for every kind of bad file
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CaptchagenError(f"{path} is not a readable ONNX model ({first[:200]})") from None
         self.meta = read_metadata(self.session.get_modelmeta().custom_metadata_map, path)

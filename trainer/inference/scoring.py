@@ -41,8 +41,9 @@ def score_dataset(
     notice: Callable[[str], None] | None = None,
 ) -> tuple[list[Scored], int]:
     """Read every image of a dataset the trainer reads; return the results and how many files were skipped."""
-    loaded = data.load(data_path, reader.pre, cache_dir, alphabet=reader.alphabet, skip_bad=skip_bad,
-                       workers=workers, notice=notice)  # fmt: skip
+    loaded = data.load(
+        data_path, reader.pre, cache_dir, alphabet=reader.alphabet, skip_bad=skip_bad, workers=workers, notice=notice
+    )
     dataset = data.CaptchaDataset(loaded)
     sampler = data.ShardedBatchSampler(len(dataset), batch_size, shuffle=False, drop_last=False)
     scored: list[Scored] = []
@@ -78,12 +79,14 @@ def reject_curve(scored: list[Scored], shares: tuple[float, ...] = REJECT_SHARES
     for share in shares:
         k = int(round(share * len(ranked)))
         kept = ranked[k:]
-        curve.append({
-            "rejected_share": share,
-            "threshold": kept[0].confidence if kept else None,
-            "kept": len(kept),
-            "accuracy": sum(s.correct for s in kept) / len(kept) if kept else 0.0,
-        })  # fmt: skip
+        curve.append(
+            {
+                "rejected_share": share,
+                "threshold": kept[0].confidence if kept else None,
+                "kept": len(kept),
+                "accuracy": sum(s.correct for s in kept) / len(kept) if kept else 0.0,
+            }
+        )
     return curve
 
 

@@ -94,7 +94,7 @@ class Batcher:
             batch = np.concatenate([a for a, _ in group])
             try:
                 results = await loop.run_in_executor(self.executor, self.reader.read_arrays, batch, self.beam)
-            except Exception as e:  # noqa: BLE001 - handed to every waiting request, which answers 500
+            except Exception as e:  # handed to every waiting request, which answers 500
                 for _, f in group:
                     if not f.done():
                         f.set_exception(e)
@@ -164,8 +164,11 @@ async def request_images(request: Request, limits: Limits) -> list[tuple[str, by
                 raise too_many_images(limits) from None
             raise
         try:
-            files = [(str(v.filename or k)[:MAX_NAME], await v.read()) for k, v in form.multi_items()
-                     if isinstance(v, UploadFile)]  # fmt: skip
+            files = [
+                (str(v.filename or k)[:MAX_NAME], await v.read())
+                for k, v in form.multi_items()
+                if isinstance(v, UploadFile)
+            ]
         finally:
             await form.close()
         if not files:
@@ -232,8 +235,12 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
     async def client_left(request: Request, exc: ClientDisconnect) -> JSONResponse:
         # Nobody will read this answer; one line in the log is all a client that went away deserves.
         counts["rejected"] += 1
-        log.warning("client %s closed the connection before sending all of its %s %s", _client(request),
-                    request.method, request.url.path)  # fmt: skip
+        log.warning(
+            "client %s closed the connection before sending all of its %s %s",
+            _client(request),
+            request.method,
+            request.url.path,
+        )
         return error(400, "the client closed the connection before sending the whole request")
 
     @app.exception_handler(Exception)

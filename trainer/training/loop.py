@@ -39,7 +39,7 @@ def train_step(
     device: torch.device,
     precision: str,
     cfg: TrainConfig,
-) -> float:  # noqa: ANN001
+) -> float:
     """One optimisation step on a batch; returns the mean CTC loss per image."""
     images = normalize(batch.images.to(device, non_blocking=True), pre)  # [N, 1, H, W]
     if cfg.augment:
@@ -57,7 +57,7 @@ def train_step(
     return float(loss.detach())
 
 
-def _checkpoint_payload(model, alphabet, pre, mc, cfg, best, epoch) -> dict[str, Any]:  # noqa: ANN001
+def _checkpoint_payload(model, alphabet, pre, mc, cfg, best, epoch) -> dict[str, Any]:
     return {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "alphabet": alphabet.chars,
@@ -102,7 +102,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         if limit is not None and state["scheduler"]["elapsed"] >= limit:
             raise BadInput(
                 f"{Path(resume).parent} has trained for its whole time limit of {cfg.time_limit:g} minutes; "
-                "pass a larger --time-limit (in minutes, counting the time already trained) to train on"
+                "pass a larger `time_limit` (in minutes, counting the time already trained) to train on"
             )
     info = setup_distributed(cfg.device)
     emit = events if (events and info.main) else (lambda kind, payload: None)
@@ -251,7 +251,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             if all_sum(torch.tensor([float(not math.isfinite(loss_value))]), info).item() > 0:
                 raise Diverged(
                     f"training diverged: the loss became {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}; "
-                    f"{_kept(run, best)}. Try a lower --lr (this run: {cfg.lr:g})"
+                    f"{_kept(run, best)}. Try a lower `lr` (this run: {cfg.lr:g})"
                 )
             step += 1
             batch_index += 1
@@ -280,7 +280,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         if not _finite(model) or not math.isfinite(counts.loss):
             raise Diverged(
                 f"training diverged: the weights became NaN or infinite in epoch {epoch + 1}; {_kept(run, best)}. "
-                f"Try a lower --lr (this run: {cfg.lr:g})"
+                f"Try a lower `lr` (this run: {cfg.lr:g})"
             )
         if info.main:
             improved = counts.accuracy > best["seq_accuracy"]

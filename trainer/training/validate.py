@@ -22,7 +22,7 @@ def ctc_loss_sum(logits: torch.Tensor, targets: torch.Tensor, target_lengths: to
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
-    batches,  # noqa: ANN001 - any iterable of data.Batch
+    batches,  # any iterable of data.Batch
     alphabet: Alphabet,
     pre: Preprocessing,
     device: torch.device,
