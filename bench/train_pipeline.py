@@ -18,8 +18,8 @@ from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, pick_precision, set_threads
 from trainer.model import CRNN, ModelConfig
 from trainer.training.config import TrainConfig
-from trainer.training.loop import train_step
 from trainer.training.optim import make_optimizer
+from trainer.training.steps import train_step
 
 
 def main() -> None:

@@ -65,7 +65,7 @@ def reading_model(tmp_path_factory):
     root = tmp_path_factory.mktemp("reading-model")
     data = tiny_dataset(root / "digits")
     result = train(tiny_train_config(data, root, epochs=20))
-    return data, Path(result["run"]) / "best.pt"
+    return data, Path(result.run) / "best.pt"
 
 
 @pytest.fixture(scope="session")

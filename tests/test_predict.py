@@ -25,7 +25,7 @@ def trained(tmp_path_factory):
 
 def test_every_image_mode_reads_the_same(trained, tmp_path):
     data, runs, result = trained
-    reader = Reader(f"{result['run']}/best.pt")
+    reader = Reader(f"{result.run}/best.pt")
     source = sorted(data.glob("shard-00000/*.png"))[0]
     base = Image.open(source).convert("RGB")
     variants = {"rgb": base, "rgba": base.convert("RGBA"), "palette": base.convert("P"), "gray": base.convert("L")}

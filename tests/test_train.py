@@ -18,6 +18,7 @@ from trainer import checkpoint
 from trainer.data.loading import load, split
 from trainer.data.preprocess import Preprocessing
 from trainer.training.config import TrainConfig
+from trainer.training.events import BatchDone, EpochEnded, TrainResult
 from trainer.training.loop import train
 
 
@@ -28,9 +29,9 @@ def data(tmp_path_factory):
 
 def test_loss_falls_and_the_run_folder_is_complete(data, tmp_path):
     events = []
-    result = train(tiny_train_config(data, tmp_path, epochs=3), lambda kind, e: events.append((kind, e)))
+    result = train(tiny_train_config(data, tmp_path, epochs=3), events.append)
     run = tmp_path / "runs" / (tmp_path / "runs" / "LATEST").read_text().strip()
-    assert str(run) == result["run"]
+    assert str(run) == result.run
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2, 3]
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
@@ -44,15 +45,15 @@ def test_loss_falls_and_the_run_folder_is_complete(data, tmp_path):
     assert set(best["metrics"]["by_length"]) <= {"1", "2", "3"}
     assert {"optimizer", "rng", "position", "scheduler"} <= set(last) and "optimizer" not in best
     assert last["position"] == {"epoch": 3, "batch": 0}
-    kinds = [k for k, _ in events]
-    assert kinds.count("epoch_end") == 3 and kinds[-1] == "done" and "batch" in kinds
+    kinds = [type(e) for e in events]
+    assert kinds.count(EpochEnded) == 3 and kinds[-1] is TrainResult and BatchDone in kinds
 
 
 def test_stopped_after_epoch_one_and_resumed_equals_uninterrupted(data, tmp_path):
     whole = train(tiny_train_config(data, tmp_path / "a", epochs=2))
 
-    def stop_after_first_epoch(kind, e):
-        if kind == "epoch_end" and e["epoch"] == 1:
+    def stop_after_first_epoch(e):
+        if isinstance(e, EpochEnded) and e.epoch == 1:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
@@ -60,7 +61,7 @@ def test_stopped_after_epoch_one_and_resumed_equals_uninterrupted(data, tmp_path
     run_b = next((tmp_path / "b" / "runs").glob("2*"))
     assert checkpoint.load(run_b / "last.pt")["position"] == {"epoch": 1, "batch": 0}
     train(TrainConfig(), resume=run_b / "last.pt")
-    a = checkpoint.load(os.path.join(whole["run"], "last.pt"))["model"]
+    a = checkpoint.load(os.path.join(whole.run, "last.pt"))["model"]
     b = checkpoint.load(run_b / "last.pt")["model"]
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -69,7 +70,7 @@ def test_stopped_after_epoch_one_and_resumed_equals_uninterrupted(data, tmp_path
 
 def test_time_limit_stops_cleanly_and_keeps_the_best_model(data, tmp_path):
     result = train(tiny_train_config(data, tmp_path, epochs=50, time_limit=0.03))
-    assert result["stopped_by_time"]
+    assert result.stopped_by_time
     run = tmp_path / "runs" / (tmp_path / "runs" / "LATEST").read_text().strip()
     assert (run / "best.pt").exists()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

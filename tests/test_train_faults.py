@@ -14,8 +14,10 @@ from tests.conftest import run_cli
 from tests.trainer_helpers import tiny_dataset, tiny_train_config
 from trainer import checkpoint
 from trainer.training.config import TrainConfig
-from trainer.training.loop import Diverged, resumed_config, train
+from trainer.training.loop import train
 from trainer.training.optim import lr_at
+from trainer.training.resume import resumed_config
+from trainer.training.steps import Diverged
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +74,7 @@ def test_the_cli_reports_divergence_in_one_line(data, tmp_path):
 
 def test_resuming_from_best_pt_says_what_to_pass(data, tmp_path):
     result = train(tiny_train_config(data, tmp_path, epochs=1))
-    code, output = run_cli("train", "--resume", f"{result['run']}/best.pt")
+    code, output = run_cli("train", "--resume", f"{result.run}/best.pt")
     assert code == 2 and output.count("\n") == 1
     assert "pass the run folder or its last.pt" in output
 
@@ -95,11 +97,11 @@ def rewind(last_pt, epoch: int, elapsed: float) -> None:
 def test_a_resumed_run_continues_its_schedule_and_its_time_limit(data, tmp_path):
     cfg = tiny_train_config(data, tmp_path, epochs=2, time_limit=60.0)
     result = train(cfg)
-    last = Path(result["run"]) / "last.pt"
+    last = Path(result.run) / "last.pt"
     # 54 of its 60 minutes used: the schedule is at 90%, whatever the step count says.
     rewind(last, epoch=1, elapsed=54 * 60)
     train(TrainConfig(), resume=last)
-    rows = [json.loads(line) for line in open(Path(result["run"]) / "metrics.jsonl")]
+    rows = [json.loads(line) for line in open(Path(result.run) / "metrics.jsonl")]
     assert rows[-1]["lr"] <= lr_at(0.9, cfg.lr, cfg.warmup) + 1e-12  # no jump back towards the peak
     assert checkpoint.load(last)["train_config"]["time_limit"] == 60.0
     # With the whole limit used, resuming says how to go on instead of training zero steps.

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 
+import captchagen
 from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import CaptchagenError, check_format
@@ -15,6 +17,48 @@ from trainer.model import CRNN, ModelConfig
 
 FORMAT = "captchagen-crnn"
 FORMAT_VERSION = 1
+
+
+RESUMABLE = ("optimizer", "rng", "position", "scheduler")  # what last.pt has beyond the model
+
+
+def model_payload(
+    model: torch.nn.Module,
+    alphabet: Alphabet,
+    pre: Preprocessing,
+    model_config: ModelConfig,
+    train_config: dict[str, Any],
+    metrics: dict[str, Any],
+    epoch: int,
+) -> dict[str, Any]:
+    """Everything needed to read with the model (best.pt): plain data, no code."""
+    return {
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "alphabet": alphabet.chars,
+        "preprocessing": pre.to_dict(),
+        "model_config": asdict(model_config),
+        "train_config": train_config,
+        "metrics": metrics,
+        "epoch": epoch,
+        "captchagen_version": captchagen.__version__,
+    }
+
+
+def resumable_payload(
+    payload: dict[str, Any],
+    optimizer: torch.optim.Optimizer,
+    rng: dict[str, Any],
+    position: dict[str, int],
+    scheduler: dict[str, float],
+) -> dict[str, Any]:
+    """A model payload plus what continuing the run needs (last.pt): optimiser and RNG states, the
+    position (epoch, batch) to go on from, and the schedule's step count and time trained."""
+    extra = {"optimizer": optimizer.state_dict(), "rng": rng, "position": position, "scheduler": scheduler}
+    return {**payload, **extra}
+
+
+def is_resumable(data: dict[str, Any]) -> bool:
+    return all(key in data for key in RESUMABLE)
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:

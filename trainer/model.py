@@ -2,27 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from trainer.data.preprocess import Preprocessing, normalize
+from trainer.shape import SHAPE, ModelShape
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Shape of the network. `height` and `width` are the preprocessed input size."""
+    """The network: a ModelShape (flat here, as checkpoints store it) with its output size."""
 
     num_classes: int  # alphabet size + 1 for the CTC blank
-    height: int = 32
-    width: int = 128
+    height: int = SHAPE.height
+    width: int = SHAPE.width
     channels: int = 1
-    conv: tuple[int, ...] = (32, 64, 96, 128)
-    hidden: int = 128
-    lstm_layers: int = 1
-    dropout: float = 0.1
+    conv: tuple[int, ...] = SHAPE.conv
+    hidden: int = SHAPE.hidden
+    lstm_layers: int = SHAPE.lstm_layers
+    dropout: float = SHAPE.dropout
     max_label_len: int | None = None  # when given, the model refuses a width too narrow for such labels
+
+    @classmethod
+    def from_shape(cls, shape: ModelShape, num_classes: int, max_label_len: int | None = None) -> ModelConfig:
+        return cls(num_classes=num_classes, **asdict(shape), max_label_len=max_label_len)
 
 
 def time_steps(width: int) -> int:

@@ -9,7 +9,17 @@ from typing import Any
 import click
 
 from captchagen.cli.common import FiniteFloat, data_options, library_errors, positive_float
-from trainer.training.config import TrainConfig  # a plain dataclass: importing it imports no torch
+from trainer.training.config import TrainConfig  # plain dataclasses: importing them imports no torch
+from trainer.training.events import (
+    BatchDone,
+    CacheProgress,
+    EpochEnded,
+    EpochStarted,
+    Event,
+    Notice,
+    Started,
+    TrainResult,
+)
 
 DEFAULTS = TrainConfig()
 
@@ -151,42 +161,39 @@ class TrainView:
         )
         self.live.start()
 
-    def event(self, kind: str, e: dict[str, Any]) -> None:
-        if kind == "start":
+    def event(self, e: Event) -> None:
+        if isinstance(e, Started):
             self.close()  # the caching bar
             self._start(table=True)
         elif self.live is None:
             self._start(table=False)
-        if kind == "notice":
-            self.console.print(e["message"], style="yellow", highlight=False)
-        elif kind == "cache":
-            self.progress.update(self.task, description="caching images", completed=e["done"], total=e["total"])
-        elif kind == "start":
+        if isinstance(e, Notice):
+            self.console.print(e.message, style="yellow", highlight=False)
+        elif isinstance(e, CacheProgress):
+            self.progress.update(self.task, description="caching images", completed=e.done, total=e.total)
+        elif isinstance(e, Started):
             self.console.print(
-                f"run [bold]{e['run']}[/]: {e['train']:,} training and {e['val']:,} validation images, "
-                f"alphabet {e['alphabet']!r}, {e['params']:,} parameters, {e['device']} ({e['precision']}, "
-                f"{e['threads']} threads, {e['world']} process(es))"
-                + (f", {e['skipped']} bad files skipped" if e["skipped"] else ""),
+                f"run [bold]{e.run}[/]: {e.train:,} training and {e.val:,} validation images, "
+                f"alphabet {e.alphabet!r}, {e.params:,} parameters, {e.device} ({e.precision}, "
+                f"{e.threads} threads, {e.world} process(es))"
+                + (f", {e.skipped} bad files skipped" if e.skipped else ""),
                 highlight=False,
             )
-        elif kind == "epoch_start":
-            self.progress.update(
-                self.task, description=f"epoch {e['epoch']}", completed=e["done"], total=e["batches"], info=""
-            )
-        elif kind == "batch":
-            self.progress.update(self.task, completed=e["batch"], info=f"loss {e['loss']:.3f}")
-        elif kind == "epoch_end":
-            mark = " *" if e["best"] else ""
+        elif isinstance(e, EpochStarted):
+            self.progress.update(self.task, description=f"epoch {e.epoch}", completed=e.done, total=e.batches, info="")
+        elif isinstance(e, BatchDone):
+            self.progress.update(self.task, completed=e.batch, info=f"loss {e.loss:.3f}")
+        elif isinstance(e, EpochEnded):
             self.rows.append(
                 (
-                    f"{e['epoch']}{'' if e['complete'] else ' (part)'}{mark}",
-                    f"{e['train_loss']:.4f}",
-                    f"{e['val_loss']:.4f}",
-                    f"{100 * e['seq_accuracy']:.2f}%",
-                    f"{e['mean_edit_distance']:.4f}",
-                    f"{100 * e['cer']:.2f}%",
-                    f"{e['images_per_s']:,.0f}",
-                    _clock(e["elapsed_s"]),
+                    f"{e.epoch}{'' if e.complete else ' (part)'}{' *' if e.best else ''}",
+                    f"{e.train_loss:.4f}",
+                    f"{e.val_loss:.4f}",
+                    f"{100 * e.seq_accuracy:.2f}%",
+                    f"{e.mean_edit_distance:.4f}",
+                    f"{100 * e.cer:.2f}%",
+                    f"{e.images_per_s:,.0f}",
+                    _clock(e.elapsed_s),
                 )
             )
             self.live.update(self._render())
@@ -200,10 +207,10 @@ class TrainView:
                 self.console.print(self._table())
             self.live = None
 
-    def final(self, result: dict[str, Any]) -> None:
+    def final(self, result: TrainResult) -> None:
         from rich.table import Table
 
-        best = result["best"]
+        best = result.best
         table = Table(
             "label length",
             "images",
@@ -215,13 +222,13 @@ class TrainView:
         for length, v in best.get("by_length", {}).items():
             table.add_row(length, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")
         self.console.print(table)
-        if result["stopped_by_time"]:
+        if result.stopped_by_time:
             self.console.print("Stopped at the time limit; the best model is kept.")
-        if result["skipped_count"]:
-            self.console.print(f"{result['skipped_count']} bad files were skipped, e.g.:", highlight=False)
-            for _path, reason in result["skipped"][:5]:
+        if result.skipped_count:
+            self.console.print(f"{result.skipped_count} bad files were skipped, e.g.:", highlight=False)
+            for _path, reason in result.skipped[:5]:
                 self.console.print(f"  {reason}", highlight=False)
-        run = Path(result["run"])
+        run = Path(result.run)
         self.console.print(f"best model: {run / 'best.pt'}\ncurves: {run / 'curves.png'}", highlight=False)
 
 

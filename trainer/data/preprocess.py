@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from captchagen.errors import CaptchagenError
+from trainer.shape import SHAPE, ModelShape
 
 MAX_PIXELS = 20_000_000  # refuse larger images: a captcha is never this big, a decompression bomb is
 
@@ -27,11 +28,16 @@ class BadImage(CaptchagenError):
 class Preprocessing:
     """Recorded in every checkpoint, so prediction prepares images exactly as training did."""
 
-    height: int = 32
-    width: int = 128
+    height: int = SHAPE.height
+    width: int = SHAPE.width
     autocontrast: bool = True  # stretch each image to the full 0-255 range: faint colours read like dark ones
     mean: float = 0.5  # on the 0-1 scale, after autocontrast
     std: float = 0.5
+
+    @classmethod
+    def for_shape(cls, shape: ModelShape) -> Preprocessing:
+        """Images prepared at the model's input size."""
+        return cls(height=shape.height, width=shape.width)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from trainer.shape import SHAPE, ModelShape
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -26,15 +28,20 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     time_limit: float | None = None  # minutes of training (cache building not included)
-    height: int = 32
-    width: int = 128
-    conv: tuple[int, ...] = (32, 64, 96, 128)
-    hidden: int = 128
-    lstm_layers: int = 1
-    dropout: float = 0.1
+    # The model's shape, one option each; defaults from trainer.shape.
+    height: int = SHAPE.height
+    width: int = SHAPE.width
+    conv: tuple[int, ...] = SHAPE.conv
+    hidden: int = SHAPE.hidden
+    lstm_layers: int = SHAPE.lstm_layers
+    dropout: float = SHAPE.dropout
     augment: bool = True
     skip_bad: bool = False
     runs_dir: str = "runs"
     name: str | None = None
     cache_dir: str | None = None
     workers: int = 1  # processes decoding images into the cache
+
+    @property
+    def shape(self) -> ModelShape:
+        return ModelShape(self.height, self.width, tuple(self.conv), self.hidden, self.lstm_layers, self.dropout)

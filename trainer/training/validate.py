@@ -1,4 +1,4 @@
-"""Running a model over a loader: predictions and summed metric counts."""
+"""Validation during training: the model over a loader, as summed metric counts (and the training loss)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def ctc_loss_sum(logits: torch.Tensor, targets: torch.Tensor, target_lengths: to
 
 
 @torch.no_grad()
-def evaluate(
+def validate(
     model: nn.Module,
     batches,  # any iterable of data.Batch
     alphabet: Alphabet,

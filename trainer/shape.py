@@ -1,0 +1,22 @@
+"""The model's shape: the input size (which is also the preprocessed image size) and the layer widths.
+
+The one source of these defaults: TrainConfig's options, ModelConfig (the network) and Preprocessing (the
+images) all take them from here, so they cannot drift apart. Free of torch, so `--help` can show them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    height: int = 32  # input height in pixels: a multiple of 16 (four poolings halve it)
+    width: int = 128  # input width: a multiple of 4; width // 4 time steps
+    conv: tuple[int, ...] = (32, 64, 96, 128)  # channels of the convolution stages
+    hidden: int = 128  # LSTM units per direction
+    lstm_layers: int = 1
+    dropout: float = 0.1
+
+
+SHAPE = ModelShape()  # the defaults

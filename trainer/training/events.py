@@ -1,0 +1,92 @@
+"""What a training run reports while it runs, and what it returns: small frozen dataclasses, so a misspelt
+field fails where it is read, not an hour into a run. Free of torch: the CLI imports these to render them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CacheProgress:
+    """Images decoded into the cache so far (before training starts)."""
+
+    done: int
+    total: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One line worth showing that is not an error, e.g. a cache entry rebuilt."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Started:
+    run: str
+    train: int  # training images
+    val: int  # validation images
+    device: str
+    precision: str
+    threads: int
+    world: int  # processes
+    alphabet: str
+    params: int
+    steps_per_epoch: int
+    epochs: int
+    resumed_epoch: int | None
+    skipped: int  # bad files skipped
+
+
+@dataclass(frozen=True)
+class EpochStarted:
+    epoch: int  # from 1
+    batches: int
+    done: int  # batches already done (a resumed epoch)
+
+
+@dataclass(frozen=True)
+class BatchDone:
+    epoch: int
+    batch: int
+    loss: float
+
+
+@dataclass(frozen=True)
+class EpochEnded:
+    """One line of metrics.jsonl (all but `best`): an epoch's losses and validation metrics."""
+
+    epoch: int
+    complete: bool  # False when the time limit stopped it part way
+    train_loss: float
+    val_loss: float
+    seq_accuracy: float
+    mean_edit_distance: float
+    cer: float
+    images_per_s: float
+    elapsed_s: float
+    lr: float
+    best: bool = False  # the best validation accuracy so far: best.pt was written
+
+    def row(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "best"}
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What train() returns (and emits last)."""
+
+    run: str
+    best: dict[str, Any]  # the best epoch's metrics, as stored in best.pt
+    stopped_by_time: bool
+    skipped: list[tuple[str, str]]  # the first 20 (path, reason)
+    skipped_count: int
+    elapsed_s: float
+
+
+Event = CacheProgress | Notice | Started | EpochStarted | BatchDone | EpochEnded | TrainResult
+Events = Callable[[Event], None]
+ROW_FIELDS = tuple(f.name for f in fields(EpochEnded) if f.name != "best")

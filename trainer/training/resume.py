@@ -1,0 +1,64 @@
+"""Continuing a stopped run: its settings, its time limit, and where it stopped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captchagen.errors import BadInput
+from trainer import checkpoint
+from trainer.model import CRNN
+from trainer.training.config import TrainConfig
+
+
+@dataclass
+class Progress:
+    """Where the run is: what a resume restores and last.pt records."""
+
+    epoch: int = 0  # the epoch to start from (0-based)
+    batch: int = 0  # batches of that epoch already done
+    step: int = 0  # optimisation steps so far
+    elapsed_before: float = 0.0  # seconds trained before this process started
+    best: dict[str, Any] = field(default_factory=lambda: {"seq_accuracy": -1.0})
+
+
+def resumed_config(saved: dict[str, Any], given: TrainConfig) -> TrainConfig:
+    """A resumed run's settings are the saved ones, time limit included (the schedule is stretched over
+    it), unless a new `time_limit` is given."""
+    time_limit = given.time_limit if given.time_limit is not None else saved.get("time_limit")
+    return replace(TrainConfig(**saved), time_limit=time_limit)
+
+
+def resume_state(cfg: TrainConfig, resume: Path | None) -> tuple[dict[str, Any] | None, TrainConfig]:
+    """The resumed state and settings, or (None, cfg) for a new run."""
+    if resume is None:
+        return None, cfg
+    state = checkpoint.load(resume)
+    if not checkpoint.is_resumable(state):
+        raise BadInput(f"{resume} holds a model but not the state to resume from; pass the run folder or its last.pt")
+    cfg = resumed_config(state["train_config"], cfg)
+    limit = cfg.time_limit * 60 if cfg.time_limit else None
+    if limit is not None and state["scheduler"]["elapsed"] >= limit:
+        raise BadInput(
+            f"{Path(resume).parent} has trained for its whole time limit of {cfg.time_limit:g} minutes; "
+            "pass a larger `time_limit` (in minutes, counting the time already trained) to train on"
+        )
+    return state, cfg
+
+
+def restore(state: dict[str, Any], model: CRNN, optimizer: torch.optim.Optimizer, cuda: bool) -> Progress:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if cuda and state["rng"].get("cuda") is not None:
+        torch.cuda.set_rng_state(state["rng"]["cuda"])
+    return Progress(
+        epoch=state["position"]["epoch"],
+        batch=state["position"]["batch"],
+        step=state["scheduler"]["step"],
+        elapsed_before=state["scheduler"]["elapsed"],
+        best=state["metrics"],
+    )

@@ -1,0 +1,99 @@
+"""One optimisation step, one epoch of them, and the check that training has not diverged."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captchagen.errors import CaptchagenError
+from trainer.data import loading as data
+from trainer.data.augment import random_affine
+from trainer.data.preprocess import Preprocessing, normalize
+from trainer.device import all_sum, autocast
+from trainer.training.config import TrainConfig
+from trainer.training.events import BatchDone
+from trainer.training.optim import set_lr
+from trainer.training.validate import ctc_loss_sum
+
+
+def train_step(
+    net,
+    optimizer,
+    scaler,
+    batch: data.Batch,
+    pre: Preprocessing,
+    device: torch.device,
+    precision: str,
+    cfg: TrainConfig,
+) -> float:
+    """One optimisation step on a batch; returns the mean CTC loss per image."""
+    images = normalize(batch.images.to(device, non_blocking=True), pre)  # [N, 1, H, W]
+    if cfg.augment:
+        images = random_affine(images)
+    with autocast(device, precision):
+        logits = net(images)  # [T, N, C]
+    loss = ctc_loss_sum(logits, batch.targets, batch.target_lengths) / len(batch.labels)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"]]
+    torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+    scaler.step(optimizer)
+    scaler.update()
+    return float(loss.detach())
+
+
+class Diverged(CaptchagenError):
+    """The loss or the weights became NaN or infinite."""
+
+
+def finite(model: torch.nn.Module) -> bool:
+    return all(bool(torch.isfinite(t).all()) for t in model.state_dict().values() if t.is_floating_point())
+
+
+def train_epoch(
+    net,
+    optimizer,
+    scaler,
+    loader,
+    pre,
+    device,
+    precision,
+    cfg,
+    info,
+    emit,
+    epoch,
+    start,
+    at,
+    run,
+    out_of_time,
+    schedule,
+) -> tuple[float, int, int, bool]:
+    """Train until the epoch or the time runs out: (loss sum, images seen, batch index, stopped by time)."""
+    net.train()
+    loss_sum, seen, batch_index = 0.0, 0, start
+    for batch in loader:
+        if out_of_time():
+            return loss_sum, seen, batch_index, True
+        set_lr(optimizer, schedule())
+        loss_value = train_step(net, optimizer, scaler, batch, pre, device, precision, cfg)
+        if all_sum(torch.tensor([float(not math.isfinite(loss_value))]), info).item() > 0:
+            raise Diverged(
+                f"training diverged: the loss became {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}; "
+                f"{kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
+            )
+        at.step += 1
+        batch_index += 1
+        loss_sum += loss_value * len(batch.labels)
+        seen += len(batch.labels)
+        emit(BatchDone(epoch=epoch + 1, batch=batch_index, loss=loss_value))
+    return loss_sum, seen, batch_index, False
+
+
+def kept(run: Path, best: dict[str, Any]) -> str:
+    if "epoch" not in best:
+        return "nothing was saved"
+    return f"{run / 'best.pt'} (epoch {best['epoch']}) and {run / 'last.pt'} hold the last good weights"
