@@ -1,33 +1,13 @@
-"""Shared fixtures: tiny datasets that render in well under a second."""
+"""Shared fixtures: tiny datasets that render in well under a second, and a tiny trained model (the helpers
+they use are in tests/helpers.py)."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from captchagen.cli import cli
-
-# Small images keep rendering fast; the mechanics are the same at any size.
-TINY = ["--width", "80", "--height", "32", "--max-len", "4"]
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
-    """Invoke the CLI in-process; return (exit code, everything it printed)."""
-    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
-    return result.exit_code, result.output
-
-
-def shard_images(data: Path) -> list[Path]:
-    """The images of a made dataset, sorted by path (shard, then index)."""
-    return sorted(data.glob("shard-*/*.png"))
-
-
-def tree_digest(folder: Path, pattern: str = "shard-*/*.png") -> dict[str, str]:
-    """{relative path: sha256} of the images under `folder`."""
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob(pattern)}
+from tests.helpers import TINY, run_cli, tiny_dataset, tiny_train_config
 
 
 @pytest.fixture
@@ -59,7 +39,6 @@ def make_tiny(tmp_path: Path):
 def reading_model(tmp_path_factory):
     """A tiny digits model, trained just long enough that different images read differently (it is not meant
     to read them right); shared by the export, serve and page tests. (data folder, checkpoint path)"""
-    from tests.trainer_helpers import tiny_dataset, tiny_train_config
     from trainer.training.loop import train
 
     root = tmp_path_factory.mktemp("reading-model")

@@ -75,3 +75,10 @@ def test_no_command_imports_another_command():
 
 def test_no_module_outside_tests_is_named_like_a_test():
     assert [p for p in REPO.glob("[!t]*/**/test_*.py") if ".venv" not in p.parts] == []
+
+
+def test_tests_share_helpers_through_one_module_not_conftest():
+    tests = modules(REPO / "tests")
+    assert offending(tests, ["tests.conftest", "conftest"]) == []
+    shared = {name for p in tests for name in imported(p) if under(name, "tests")}
+    assert {n.split(".")[1] for n in shared if n.count(".") >= 1} <= {"helpers"}

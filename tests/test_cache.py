@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from captchagen.errors import CaptchagenError
-from tests.trainer_helpers import tiny_dataset
+from tests.helpers import tiny_dataset
 from trainer.data import cache as cache_module
 from trainer.data.loading import CaptchaDataset, load
 from trainer.data.preprocess import Preprocessing, load_array

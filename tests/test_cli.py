@@ -12,7 +12,7 @@ import click
 import pytest
 
 from captchagen.cli import cli
-from tests.conftest import TINY, run_cli
+from tests.helpers import TINY, run_cli
 
 
 def test_every_command_and_option_has_help():

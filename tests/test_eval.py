@@ -7,8 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from tests.conftest import run_cli
-from tests.trainer_helpers import tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, tiny_dataset, tiny_train_config
 from trainer.inference.scoring import Scored, confusions, reject_curve, report, worst
 from trainer.training.loop import train
 

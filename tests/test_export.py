@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import run_cli, shard_images
+from tests.helpers import run_cli, shard_images
 from trainer.data.preprocess import load_array
 from trainer.inference import onnx_model
 from trainer.inference.reader import Reader

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY, tree_digest
+from tests.helpers import TINY, tree_digest
 
 # Long enough (about 3 s on 2 cores) that the signal, sent once the first shard is done, always lands mid-run:
 # with 1,000 images a busy test process once sent it after make had already finished.

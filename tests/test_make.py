@@ -13,7 +13,7 @@ from captchagen.alphabet import PRESETS
 from captchagen.config import GenerationConfig
 from captchagen.make import CHUNK, make_dataset
 from captchagen.manifest import verify
-from tests.conftest import run_cli, tree_digest
+from tests.helpers import run_cli, tree_digest
 
 
 def test_layout_manifest_and_labels(make_tiny):

@@ -9,7 +9,7 @@ import sys
 from captchagen import atomic
 from captchagen.lock import LOCK_NAME
 from captchagen.manifest import verify
-from tests.conftest import TINY, run_cli, tree_digest
+from tests.helpers import TINY, run_cli, tree_digest
 
 HOLD = (
     "import sys; from captchagen.lock import FolderLock; l = FolderLock(sys.argv[1], 'make'); l.acquire(); "

@@ -10,8 +10,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import shard_images
-from tests.server_helpers import Server, expected_readings
+from tests.helpers import Server, expected_readings, shard_images
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Flags for a sandboxed machine with no network: no GPU, no background calls home, a fresh profile.

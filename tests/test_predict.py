@@ -9,8 +9,7 @@ import sys
 import pytest
 from PIL import Image
 
-from tests.conftest import run_cli
-from tests.trainer_helpers import tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, tiny_dataset, tiny_train_config
 from trainer.inference.reader import Reader
 from trainer.training.loop import train
 

@@ -13,8 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from PIL import Image
 
-from tests.conftest import run_cli, shard_images
-from tests.server_helpers import Server, expected_readings, form_field
+from tests.helpers import Server, expected_readings, form_field, run_cli, shard_images
 
 MAX_BODY = 256 * 1024  # --max-body-mb 0.25
 MAX_IMAGES = 8

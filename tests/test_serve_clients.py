@@ -12,8 +12,7 @@ import time
 
 import pytest
 
-from tests.conftest import shard_images
-from tests.server_helpers import Server
+from tests.helpers import Server, shard_images
 
 HALF_HEAD = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"  # no blank line: never finished
 

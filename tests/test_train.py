@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput
-from tests.conftest import run_cli
-from tests.trainer_helpers import tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, tiny_dataset, tiny_train_config
 from trainer import checkpoint
 from trainer.data.loading import load, split
 from trainer.data.preprocess import Preprocessing
@@ -126,7 +125,7 @@ def test_cli_train_prints_the_epoch_table_and_length_table(tmp_path, data):
 def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
     script = (
         "import sys\n"
-        "from tests.trainer_helpers import tiny_train_config\n"
+        "from tests.helpers import tiny_train_config\n"
         "from trainer.training.loop import train\n"
         "from pathlib import Path\n"
         "train(tiny_train_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=16))\n"

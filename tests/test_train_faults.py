@@ -10,8 +10,7 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput
-from tests.conftest import run_cli
-from tests.trainer_helpers import tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, tiny_dataset, tiny_train_config
 from trainer import checkpoint
 from trainer.training.config import TrainConfig
 from trainer.training.loop import train

@@ -11,7 +11,7 @@ from PIL import Image
 
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
-from tests.trainer_helpers import tiny_dataset
+from tests.helpers import tiny_dataset
 from trainer.data import cache as cache_module
 from trainer.data.loading import CaptchaDataset, ShardedBatchSampler, load, split
 from trainer.data.preprocess import Preprocessing, load_array, to_array

@@ -1,7 +1,9 @@
-"""A real `captchagen serve` process on a loopback port, and a small stdlib HTTP client for talking to it."""
+"""Helpers every test module may use: running the CLI in-process, tiny datasets and training configs, and a
+real `captchagen serve` process with a small stdlib HTTP client."""
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import os
@@ -12,6 +14,67 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+
+from click.testing import CliRunner
+
+from captchagen.cli import cli
+from captchagen.config import GenerationConfig
+from captchagen.make import make_dataset
+
+# Small images keep rendering fast; the mechanics are the same at any size.
+TINY = ["--width", "80", "--height", "32", "--max-len", "4"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """Invoke the CLI in-process; return (exit code, everything it printed)."""
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
+    return result.exit_code, result.output
+
+
+def shard_images(data: Path) -> list[Path]:
+    """The images of a made dataset, sorted by path (shard, then index)."""
+    return sorted(data.glob("shard-*/*.png"))
+
+
+def tree_digest(folder: Path, pattern: str = "shard-*/*.png") -> dict[str, str]:
+    """{relative path: sha256} of the images under `folder`."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob(pattern)}
+
+
+# ---- tiny datasets and training configs: a few epochs take seconds ----
+
+TINY_GEN = GenerationConfig(n=640, alphabet="0123456789", min_len=1, max_len=3, width=64, height=32, shard_size=320)
+
+
+def tiny_dataset(folder: Path, **changes) -> Path:
+    config = GenerationConfig(**{**TINY_GEN.__dict__, **changes})
+    make_dataset(config, folder, workers=1, preview=False)
+    return folder
+
+
+def tiny_train_config(data: Path, tmp: Path, **changes):
+    from trainer.training.config import TrainConfig
+
+    base = dict(
+        data=str(data),
+        epochs=2,
+        batch_size=32,
+        lr=3e-3,
+        height=16,
+        width=48,
+        conv=(8, 16, 16, 24),
+        hidden=32,
+        val_fraction=0.1,
+        runs_dir=str(tmp / "runs"),
+        cache_dir=str(tmp / "cache"),
+        device="cpu",
+        precision="fp32",
+    )
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+# ---- a real server on a loopback port ----
 
 START_TIMEOUT_S = 60
 

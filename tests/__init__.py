@@ -1,0 +1,1 @@
+"""captchagen's tests; tests/helpers.py holds what they share."""
