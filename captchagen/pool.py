@@ -39,7 +39,11 @@ def _sigint_deferred() -> Iterator[None]:
     KeyboardInterrupt in the middle of starting a worker, whose pickled start-up data would never be sent
     (it dies with an EOFError traceback). Outside the main thread signal handlers cannot be changed, and
     this does nothing."""
-    if not _CAN_MASK or threading.current_thread() is not threading.main_thread():
+    if (
+        not _CAN_MASK
+        or threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is None  # a handler not set from Python: leave it alone
+    ):
         yield
         return
     received: list[int] = []
