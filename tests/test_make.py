@@ -13,7 +13,7 @@ from captchagen.alphabet import PRESETS
 from captchagen.config import GenerationConfig
 from captchagen.make import CHUNK, make_dataset
 from captchagen.manifest import verify
-from tests.helpers import run_cli, tree_digest
+from tests.helpers import TINY, run_cli, tree_digest
 
 
 def test_layout_manifest_and_labels(make_tiny):
@@ -108,12 +108,7 @@ def test_running_a_finished_dataset_again_renders_nothing(make_tiny):
         "10",
         "--out",
         str(out),
-        "--width",
-        "80",
-        "--height",
-        "32",
-        "--max-len",
-        "4",
+        *TINY,
         "--workers",
         "1",
     )
@@ -131,12 +126,7 @@ def test_other_settings_against_an_existing_dataset_need_overwrite(make_tiny):
         "10",
         "--out",
         str(out),
-        "--width",
-        "80",
-        "--height",
-        "32",
-        "--max-len",
-        "4",
+        *TINY,
         "--workers",
         "1",
         "--seed",
@@ -186,12 +176,7 @@ def test_a_manifest_of_another_format_version_is_refused(make_tiny):
         "10",
         "--out",
         str(out),
-        "--width",
-        "80",
-        "--height",
-        "32",
-        "--max-len",
-        "4",
+        *TINY,
         "--workers",
         "1",
     )

@@ -35,9 +35,9 @@ from trainer.training.events import (
     Started,
     TrainResult,
 )
-from trainer.training.optim import lr_at, make_optimizer
+from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.resume import Progress, restore, resume_state
-from trainer.training.steps import Diverged, finite, kept, train_epoch
+from trainer.training.steps import Diverged, finite, kept, train_epoch, train_step
 from trainer.training.validate import validate
 
 
@@ -119,33 +119,25 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         flag = torch.tensor([float(elapsed() + val_seconds * 1.1 >= limit)])
         return bool(all_sum(flag, info).item() > 0)
 
-    def schedule() -> float:
-        """The learning rate now: the larger of steps done / planned and time used / limit sets the progress."""
-        return lr_at(max(at.step / total_steps, elapsed() / limit if limit else 0.0), cfg.lr, cfg.warmup)
+    def step(batch: data.Batch) -> float:
+        # The learning rate now: the larger of steps done / planned and time used / limit sets the progress.
+        set_lr(optimizer, lr_at(max(at.step / total_steps, elapsed() / limit if limit else 0.0), cfg.lr, cfg.warmup))
+        return train_step(net, optimizer, scaler, batch, pre, device, precision, cfg)
 
     first_epoch, first_batch = at.epoch, at.batch
     for epoch in range(first_epoch, cfg.epochs):
         sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
         emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=sampler.start))
         epoch_started = time.perf_counter()
-        loss_sum, seen, batch_index, stopped_by_time = train_epoch(
-            net,
-            optimizer,
-            scaler,
-            train_loader,
-            pre,
-            device,
-            precision,
-            cfg,
-            info,
-            emit,
-            epoch,
-            sampler.start,
-            at,
-            run,
-            out_of_time,
-            schedule,
-        )
+        net.train()
+        try:
+            loss_sum, seen, batch_index, stopped_by_time = train_epoch(
+                step, train_loader, epoch, sampler.start, at, info, emit, out_of_time
+            )
+        except Diverged as e:
+            raise Diverged(
+                f"training diverged: {e}; {kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
+            ) from None
         train_seconds = time.perf_counter() - epoch_started
         val_started = time.perf_counter()
         counts = validate(model, val_loader, sets.alphabet, pre, device, precision, info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,10 @@ from captchagen.errors import CaptchagenError
 from trainer.data import loading as data
 from trainer.data.augment import random_affine
 from trainer.data.preprocess import Preprocessing, normalize
-from trainer.device import all_sum, autocast
+from trainer.device import Dist, all_sum, autocast
 from trainer.training.config import TrainConfig
-from trainer.training.events import BatchDone
-from trainer.training.optim import set_lr
+from trainer.training.events import BatchDone, Events
+from trainer.training.resume import Progress
 from trainer.training.validate import ctc_loss_sum
 
 
@@ -55,36 +56,24 @@ def finite(model: torch.nn.Module) -> bool:
 
 
 def train_epoch(
-    net,
-    optimizer,
-    scaler,
-    loader,
-    pre,
-    device,
-    precision,
-    cfg,
-    info,
-    emit,
-    epoch,
-    start,
-    at,
-    run,
-    out_of_time,
-    schedule,
+    step: Callable[[data.Batch], float],
+    loader: Iterable[data.Batch],
+    epoch: int,
+    start: int,
+    at: Progress,
+    info: Dist,
+    emit: Events,
+    out_of_time: Callable[[], bool],
 ) -> tuple[float, int, int, bool]:
-    """Train until the epoch or the time runs out: (loss sum, images seen, batch index, stopped by time)."""
-    net.train()
+    """Run `step` on each batch until the epoch or the time runs out: (loss sum, images seen, batch index,
+    stopped by time). Raises Diverged, on every process at once, if a loss is NaN or infinite."""
     loss_sum, seen, batch_index = 0.0, 0, start
     for batch in loader:
         if out_of_time():
             return loss_sum, seen, batch_index, True
-        set_lr(optimizer, schedule())
-        loss_value = train_step(net, optimizer, scaler, batch, pre, device, precision, cfg)
+        loss_value = step(batch)
         if all_sum(torch.tensor([float(not math.isfinite(loss_value))]), info).item() > 0:
-            raise Diverged(
-                f"training diverged: the loss became {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}; "
-                f"{kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
-            )
+            raise Diverged(f"the loss became {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}")
         at.step += 1
         batch_index += 1
         loss_sum += loss_value * len(batch.labels)
