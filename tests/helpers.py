@@ -74,6 +74,25 @@ def tiny_train_config(data: Path, tmp: Path, **changes):
     return TrainConfig(**base)
 
 
+def tiny_train_args(tmp: Path) -> list[str]:
+    """`captchagen train` options for a tiny model on the CPU, writing under `tmp` (what tiny_train_config
+    sets, as flags)."""
+    return [
+        "--height",
+        "16",
+        "--width",
+        "48",
+        "--batch-size",
+        "32",
+        "--runs-dir",
+        str(tmp / "r"),
+        "--cache-dir",
+        str(tmp / "c"),
+        "--device",
+        "cpu",
+    ]
+
+
 # ---- a real server on a loopback port ----
 
 START_TIMEOUT_S = 60

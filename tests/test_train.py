@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput
-from tests.helpers import run_cli, tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
 from trainer import checkpoint
 from trainer.data.loading import load, split
 from trainer.data.preprocess import Preprocessing
@@ -103,18 +103,7 @@ def test_cli_train_prints_the_epoch_table_and_length_table(tmp_path, data):
         str(data),
         "--epochs",
         "1",
-        "--height",
-        "16",
-        "--width",
-        "48",
-        "--batch-size",
-        "32",
-        "--runs-dir",
-        str(tmp_path / "r"),
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "--device",
-        "cpu",
+        *tiny_train_args(tmp_path),
         env={"COLUMNS": "200"},
     )
     assert code == 0, output

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput
-from tests.helpers import run_cli, tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
 from trainer import checkpoint
 from trainer.training.config import TrainConfig
 from trainer.training.loop import train
@@ -54,18 +54,7 @@ def test_the_cli_reports_divergence_in_one_line(data, tmp_path):
         "1e30",
         "--epochs",
         "2",
-        "--height",
-        "16",
-        "--width",
-        "48",
-        "--batch-size",
-        "32",
-        "--runs-dir",
-        str(tmp_path / "r"),
-        "--cache-dir",
-        str(tmp_path / "c"),
-        "--device",
-        "cpu",
+        *tiny_train_args(tmp_path),
     )
     assert code == 1 and "Traceback" not in output
     assert output.splitlines()[-1].startswith("Error: training diverged"), output
