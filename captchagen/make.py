@@ -14,7 +14,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -322,18 +322,13 @@ def _execute(resolved: Resolved, out: Path, tasks: Iterator[Task], workers: int)
         for task in tasks:
             yield task, _render_chunk(str(out), task)
         return
-    pool = WorkerPool(workers, _init_worker, (resolved,))  # the parent alone handles Ctrl-C
-    inflight: dict[Future, Task] = {}
-    try:
+    with WorkerPool(workers, _init_worker, (resolved,)) as pool:  # the parent alone handles Ctrl-C
+        inflight: dict[Future, Task] = {}
         for task in tasks:
             inflight[pool.submit(_render_chunk, str(out), task)] = task
             if len(inflight) >= workers * 3:
-                finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
-                for f in finished:
+                for f in pool.wait_first(inflight):
                     yield inflight.pop(f), f.result()
         while inflight:
-            finished, _ = wait(inflight, return_when=FIRST_COMPLETED)
-            for f in finished:
+            for f in pool.wait_first(inflight):
                 yield inflight.pop(f), f.result()
-    finally:
-        pool.shutdown(cancel=True)
