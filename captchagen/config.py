@@ -10,12 +10,11 @@ from captchagen import codec
 from captchagen.alphabet import PRESETS, Alphabet
 from captchagen.errors import BadInput
 from captchagen.fonts import FontInfo, bundled_fonts, check_coverage, load_font
+from captchagen.style import DEFAULT, Style
 
 MIN_WIDTH = 24
 MIN_HEIGHT = 20  # below this the smallest font size is too small for FreeType to draw a glyph
 MAX_SIDE = 4096
-# captcha's defaults are sizes 42, 50 and 56 on a 60-pixel-high image; we keep those proportions.
-FONT_SIZE_RATIOS = (0.70, 0.83, 0.93)
 
 
 @dataclass(frozen=True)
@@ -32,10 +31,11 @@ class GenerationConfig:
     seed: int = 0
     shard_size: int = 10_000
     png_compression: int = 1
+    style: Style = DEFAULT  # how the images look: captchagen.style
 
     @property
     def font_sizes(self) -> tuple[int, ...]:
-        return tuple(round(self.height * r) for r in FONT_SIZE_RATIOS)
+        return tuple(round(self.height * r) for r in self.style.font_sizes)
 
     @property
     def num_shards(self) -> int:
@@ -68,6 +68,7 @@ class Resolved:
         d = asdict(self.config)
         d["fonts"] = [{"file": f.name, "sha256": f.sha256} for f in self.fonts]
         d["font_sizes"] = list(self.config.font_sizes)
+        d["style"] = self.config.style.to_dict()
         return d
 
 

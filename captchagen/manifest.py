@@ -13,7 +13,7 @@ from pathlib import Path
 from PIL import features
 
 import captchagen
-from captchagen import codec
+from captchagen import codec, style
 from captchagen.errors import CaptchagenError, check_format
 
 FORMAT = "captchagen-dataset"
@@ -43,7 +43,11 @@ def environment() -> dict[str, str]:
 
 
 def fingerprint(settings: dict, renderer: dict[str, str]) -> str:
-    """Hash of everything that decides the bytes; shards made under the same fingerprint fit together."""
+    """Hash of everything that decides the bytes; shards made under the same fingerprint fit together.
+
+    The default style is left out, so datasets made before styles existed keep their fingerprint."""
+    if settings.get("style") == style.DEFAULT.to_dict():
+        settings = {k: v for k, v in settings.items() if k != "style"}
     blob = json.dumps({"settings": settings, "renderer": renderer}, sort_keys=True, ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from dataclasses import replace
 from itertools import islice
 from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from captchagen import atomic, codec, manifest
+from captchagen.config import GenerationConfig, resolve
 from captchagen.errors import CaptchagenError
 from captchagen.fonts import bundled_fonts
+from captchagen.render import Renderer
+from captchagen.style import Style
 
 CELL_WIDTH = 320
 LABEL_HEIGHT = 22
@@ -45,12 +49,16 @@ def write_preview(folder: Path, out: Path, count: int = 24, columns: int = 4) ->
 Caption = list[tuple[str, str]]  # lines of (text, colour)
 
 
-def write_grid(cells: list[tuple[Path, Caption]], out: Path, columns: int = 4) -> Path:
-    """A PNG of images in a grid, each with its caption lines under it, written atomically to `out`."""
+def write_grid(cells: list[tuple[Path | Image.Image, Caption]], out: Path, columns: int = 4) -> Path:
+    """A PNG of images (files or decoded) in a grid, each with its caption lines under it, written atomically
+    to `out`."""
     images = []
-    for path, caption in cells:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
+    for source, caption in cells:
+        if isinstance(source, Image.Image):
+            im = source.convert("RGB")
+        else:
+            with Image.open(source) as opened:
+                im = opened.convert("RGB")
         scale = min(1.0, CELL_WIDTH / im.width)
         images.append((im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale)))), caption))
     lines = max(len(caption) for _, caption in images)
@@ -70,6 +78,20 @@ def write_grid(cells: list[tuple[Path, Caption]], out: Path, columns: int = 4) -
     sheet.save(buf, format="PNG")
     atomic.write_bytes(out, buf.getvalue())
     return out
+
+
+def write_style_sheet(
+    styles: list[tuple[str, Style]], out: Path, samples: int = 4, config: GenerationConfig | None = None
+) -> Path:
+    """A row of `samples` freshly rendered images per style, captioned with the style's name and the label."""
+    base = config or GenerationConfig(min_len=4, max_len=8)
+    cells: list[tuple[Path | Image.Image, Caption]] = []
+    for name, style in styles:
+        renderer = Renderer(resolve(replace(base, n=samples, style=style)))
+        for i in range(samples):
+            label, data = renderer.image(i)
+            cells.append((Image.open(io.BytesIO(data)), [(name, "darkblue"), (label, "black")]))
+    return write_grid(cells, out, columns=samples)
 
 
 def _label_font() -> Path:

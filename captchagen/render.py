@@ -19,8 +19,10 @@ from contextlib import contextmanager
 import captcha
 import captcha.image
 from captcha.image import ImageCaptcha
+from PIL import Image, ImageDraw, ImageFilter
 
 from captchagen.config import Resolved
+from captchagen.style import Style
 
 _swap_lock = threading.Lock()
 
@@ -69,6 +71,74 @@ def sample_label(rng: random.Random, chars: str, min_len: int, max_len: int) -> 
     return "".join(rng.choice(chars) for _ in range(rng.randint(min_len, max_len)))
 
 
+def _draw(bound: int) -> int:
+    """A draw from whatever `secrets` captcha.image holds now (our seeded stand-in while rendering)."""
+    return captcha.image.secrets.randbelow(bound)
+
+
+def _colour(spec: tuple[int, ...], opacity: int | None = None) -> tuple[int, ...]:
+    """A fixed [r, g, b], or each channel drawn from [lo, hi] in the library's own order."""
+    if len(spec) == 3:
+        rgb = spec
+    else:
+        rgb = captcha.image.random_color(spec[0], spec[1])
+    return (*rgb, opacity) if opacity is not None else tuple(rgb)
+
+
+class StyledCaptcha(ImageCaptcha):
+    """ImageCaptcha with every drawing choice taken from a Style. With the default style it draws exactly
+    what ImageCaptcha.generate_image draws, random number for random number; post-effects draw after."""
+
+    def __init__(self, width: int, height: int, fonts: list[str], style: Style) -> None:
+        super().__init__(width, height, fonts=fonts, font_sizes=tuple(round(height * r) for r in style.font_sizes))
+        self.style = style
+        # The library reads these as attributes of self: instance values override its class defaults.
+        self.character_offset_dx = style.character_offset_dx
+        self.character_offset_dy = style.character_offset_dy
+        self.character_rotate = style.character_rotate  # type: ignore[assignment]
+        self.character_warp_dx = style.character_warp_dx
+        self.character_warp_dy = style.character_warp_dy
+        self.word_space_probability = style.word_space_probability
+        self.word_offset_dx = style.word_offset_dx
+
+    def generate_image(self, chars: str, bg_color=None, fg_color=None) -> Image.Image:
+        """The image of `chars`; given colours override the style's, as in ImageCaptcha."""
+        s = self.style
+        background = bg_color or _colour(s.background)
+        lo, hi = s.text_opacity
+        color = _colour(s.text_color, opacity=_draw(hi - lo + 1) + lo)  # drawn even when given, as the library does
+        color = fg_color or color
+        im = self.create_captcha_image(chars, color, background)  # type: ignore[arg-type]
+        if s.noise_dots:
+            self.create_noise_dots(im, color, width=s.noise_dot_width, number=s.noise_dots)  # type: ignore[arg-type]
+        for _ in range(s.noise_curves):
+            self.create_noise_curve(im, color)  # type: ignore[arg-type]
+        if s.smooth:
+            im = im.filter(ImageFilter.SMOOTH)
+        return self._post_effects(im, color)
+
+    def _post_effects(self, im: Image.Image, color: tuple[int, ...]) -> Image.Image:
+        s = self.style
+        w, h = im.size
+        draw = ImageDraw.Draw(im)
+        for _ in range(s.lines):
+            start = (_draw(w // 4 + 1), _draw(h + 1))
+            end = (w - 1 - _draw(w // 4 + 1), _draw(h + 1))
+            draw.line(
+                (start, end), fill=color[:3], width=_draw(s.line_width[1] - s.line_width[0] + 1) + s.line_width[0]
+            )
+        if s.blur > 0:
+            im = im.filter(ImageFilter.GaussianBlur(s.blur))
+        if s.grayscale:
+            im = im.convert("L")
+        if s.jpeg_quality:
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=s.jpeg_quality)
+            im = Image.open(io.BytesIO(buf.getvalue()))
+            im.load()
+        return im
+
+
 class Renderer:
     """Renders images of one dataset. Fonts are loaded once, so keep one Renderer per process."""
 
@@ -76,7 +146,7 @@ class Renderer:
         c = resolved.config
         self.config = c
         self.chars = resolved.alphabet.chars
-        self.captcha = ImageCaptcha(c.width, c.height, fonts=resolved.font_paths, font_sizes=c.font_sizes)
+        self.captcha = StyledCaptcha(c.width, c.height, resolved.font_paths, c.style)
 
     def label(self, index: int) -> tuple[random.Random, str]:
         """The image's generator (positioned after the label draws) and its label."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from captchagen import style
 from captchagen.alphabet import PRESETS, expand
 from captchagen.cli.common import library_errors
 from captchagen.config import GenerationConfig
@@ -59,6 +60,12 @@ DEFAULTS = GenerationConfig()
     show_default=True,
     help="zlib level 0-9 for the PNG files (1 is fast and nearly as small as 9).",
 )
+@click.option(
+    "--style",
+    default="default",
+    show_default=True,
+    help="How the images look: a preset (see `captchagen styles`) or a .toml/.json style file.",
+)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes.  [default: all cores]")
 @click.option("--overwrite", is_flag=True, help="Replace a dataset in --out that was made with other settings.")
 @library_errors
@@ -75,6 +82,7 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
 
     settings["fonts"] = tuple(settings["fonts"])
     settings["alphabet"] = expand(settings["alphabet"])
+    settings["style"] = style.load(settings["style"])[1]
     config = GenerationConfig(**settings)
     console = Console(stderr=True)
     workers = workers or cpu_count()
@@ -149,6 +157,7 @@ def _summary(result: Any, workers: int) -> Any:
         ("label length", f"{s['min_len']} to {s['max_len']}"),
         ("image size", f"{s['width']}x{s['height']}"),
         ("fonts", ", ".join(f["file"] for f in s["fonts"])),
+        ("style", _style_name(s["style"])),
         ("seed", str(s["seed"])),
         ("manifest", str(result.out / "manifest.json")),
     ]
@@ -159,23 +168,77 @@ def _summary(result: Any, workers: int) -> Any:
     return table
 
 
+def _style_name(resolved: dict) -> str:
+    """The preset a manifest's style is, else "custom"."""
+    return next((name for name, st in style.PRESETS.items() if st.to_dict() == resolved), "custom")
+
+
 @click.command()
-@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.  [default: DATA/preview.png]"
 )
 @click.option("--count", type=click.IntRange(1, 400), default=24, show_default=True, help="Images to show.")
 @click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True, help="Images per row.")
+@click.option(
+    "--style",
+    "style_spec",
+    metavar="STYLE",
+    help="Instead of reading DATA, render fresh samples in this style (a preset or a .toml/.json file).",
+)
 @library_errors
-def preview(data: Path, out: Path | None, count: int, columns: int) -> None:
+def preview(data: Path | None, out: Path | None, count: int, columns: int, style_spec: str | None) -> None:
     """Draw a grid of sample images with their labels under them.
 
     Example: captchagen preview data/captchas --out sheet.png
+    Example: captchagen preview --style my-style.toml --out look.png
     """
-    from captchagen.preview import write_preview
+    from captchagen.preview import write_preview, write_style_sheet
 
-    path = write_preview(data, out or data / "preview.png", count=count, columns=columns)
+    if style_spec is not None:
+        if data is not None:
+            raise click.UsageError("give DATA or --style, not both")
+        name, chosen = style.load(style_spec)
+        path = write_style_sheet([(name, chosen)], out or Path("preview.png"), samples=count)
+    elif data is None:
+        raise click.UsageError("give DATA (a dataset folder) or --style")
+    else:
+        path = write_preview(data, out or data / "preview.png", count=count, columns=columns)
     click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("styles.png"),
+    show_default=True,
+    help="PNG with a row of samples of each style.",
+)
+@click.option("--samples", type=click.IntRange(1, 12), default=4, show_default=True, help="Images per style.")
+@click.option("--also", multiple=True, metavar="FILE", help="A style file to show beside the presets; repeatable.")
+@library_errors
+def styles(out: Path, samples: int, also: tuple[str, ...]) -> None:
+    """List the style presets and draw samples of each.
+
+    Example: captchagen styles --also my-style.toml --out styles.png
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from captchagen.preview import write_style_sheet
+
+    chosen = [*style.PRESETS.items(), *(style.load(spec) for spec in also)]
+    table = Table(title="Styles (captchagen make --style NAME, or a .toml/.json file)", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("look")
+    table.add_column("differs from default in")
+    for name, st in chosen:
+        changed = [k for k, v in st.to_dict().items() if v != style.DEFAULT.to_dict()[k]]
+        table.add_row(name, style.DESCRIPTIONS.get(name, "your file"), ", ".join(changed) or "-")
+    console = Console()
+    console.print(table)
+    console.print(f"wrote {write_style_sheet(chosen, out, samples=samples)}")
 
 
 @click.command()

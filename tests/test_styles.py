@@ -1,0 +1,149 @@
+"""Styles: the default keeps the library's bytes, a style file round-trips through the manifest and renders
+the same bytes twice, and every bad style input is one line, exit 2, with nothing written."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+
+import captcha.image
+import pytest
+from PIL import Image
+
+from captchagen import style
+from captchagen.config import GenerationConfig, resolve
+from captchagen.render import Renderer, StyledCaptcha, image_rng, seeded_captcha
+from tests.helpers import TINY, run_cli, tree_digest
+
+
+def _pixels(data: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(data))
+
+
+def test_the_default_style_draws_exactly_what_the_captcha_library_draws():
+    fonts = resolve(GenerationConfig()).font_paths
+    plain = captcha.image.ImageCaptcha(160, 60, fonts=fonts, font_sizes=(42, 50, 56))
+    styled = StyledCaptcha(160, 60, fonts, style.DEFAULT)
+    assert styled.truefonts and [f.size for f in styled.truefonts] == [f.size for f in plain.truefonts]
+    for index in range(5):
+        with seeded_captcha(image_rng(7, index)):
+            a = plain.generate_image("AB12XY")
+        with seeded_captcha(image_rng(7, index)):
+            b = styled.generate_image("AB12XY")
+        assert a.tobytes() == b.tobytes()
+
+
+@pytest.mark.parametrize("name", [n for n in style.PRESETS if n != "default"])
+def test_every_preset_renders_its_own_look(name):
+    config = GenerationConfig(n=4, width=120, height=40)
+    default = Renderer(resolve(config))
+    styled = Renderer(resolve(GenerationConfig(n=4, width=120, height=40, style=style.PRESETS[name])))
+    for i in range(4):
+        label, data = styled.image(i)
+        assert label == default.image(i)[0]  # the labels come from the seed alone
+        assert data != default.image(i)[1]
+        assert _pixels(data).size == (120, 40)
+
+
+def test_post_effects_change_the_image_as_asked():
+    config = GenerationConfig(n=1, width=120, height=40)
+    gray = style.from_dict({"grayscale": True})
+    assert _pixels(Renderer(resolve(GenerationConfig(**{**config.__dict__, "style": gray}))).image(0)[1]).mode == "L"
+    plain = _pixels(Renderer(resolve(config)).image(0)[1])
+    blurred = style.from_dict({"blur": 2.0})
+    soft = _pixels(Renderer(resolve(GenerationConfig(**{**config.__dict__, "style": blurred}))).image(0)[1])
+    edges = lambda im: sum(abs(a - b) for a, b in zip(im.tobytes()[:-3], im.tobytes()[3:], strict=True))  # noqa: E731
+    assert edges(soft.convert("RGB")) < edges(plain.convert("RGB")) * 0.7
+
+
+def test_a_style_file_round_trips_through_the_manifest_and_gives_the_same_bytes_twice(tmp_path):
+    spec = tmp_path / "site.toml"
+    spec.write_text('base = "heavy"\nnoise_dots = 12\nbackground = [255, 255, 255]\njpeg_quality = 60\n')
+    made = []
+    for run in ("a", "b"):
+        code, out = run_cli(
+            "make", "--n", "12", "--shard-size", "6", "--style", str(spec), *TINY, "--out", str(tmp_path / run)
+        )
+        assert code == 0, out
+        made.append(tree_digest(tmp_path / run))
+    assert made[0] == made[1] and len(made[0]) == 12
+    recorded = json.loads((tmp_path / "a" / "manifest.json").read_text())["settings"]["style"]
+    expected = style.from_dict(
+        {"noise_dots": 12, "background": [255, 255, 255], "jpeg_quality": 60}, style.PRESETS["heavy"]
+    )
+    assert recorded == expected.to_dict()
+    assert style.from_dict(recorded) == expected  # the manifest alone gives the style back
+    # A resume with another style is refused like any other changed setting.
+    code, out = run_cli("make", "--n", "12", "--shard-size", "6", *TINY, "--out", str(tmp_path / "a"))
+    assert code == 2 and "settings.style" in out and "--overwrite" in out
+
+
+def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
+    from captchagen import manifest
+
+    settings = resolve(GenerationConfig(n=5)).identity()
+    assert settings["style"] == style.DEFAULT.to_dict()
+    without = {k: v for k, v in settings.items() if k != "style"}
+    assert manifest.fingerprint(settings, {}) == manifest.fingerprint(without, {})
+    heavy = resolve(GenerationConfig(n=5, style=style.PRESETS["heavy"])).identity()
+    assert manifest.fingerprint(heavy, {}) != manifest.fingerprint(settings, {})
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "names"),
+    [
+        ("unknown.toml", "noise_dot = 3\n", "`noise_dot`: unknown setting"),
+        ("range.json", '{"character_rotate": [30, -30]}', "`character_rotate`: min 30 is above max -30"),
+        ("colour.json", '{"text_color": [0, 0, 300]}', "`text_color`: values must be 0 to 255"),
+        ("shape.json", '{"background": [1, 2, 3, 4]}', "`background`: must be a range"),
+        ("kind.toml", 'noise_dots = "many"\n', "`noise_dots`: must be a whole number"),
+        ("negative.toml", "lines = -1\n", "`lines`: must be 0 or more"),
+        ("quality.toml", "jpeg_quality = 100\n", "`jpeg_quality`: must be 0 (off) or 1 to 95"),
+        ("base.toml", 'base = "nope"\n', "`base`: must be a preset"),
+        ("broken.toml", "x = [\n", "not valid TOML"),
+        ("broken.json", "{", "not valid JSON"),
+        ("list.json", "[1, 2]", "must hold a table of settings"),
+        ("style.yaml", "a: 1\n", "must end in .toml or .json"),
+    ],
+)
+def test_a_bad_style_file_is_one_line_exit_2_and_nothing_written(tmp_path, name, text, names):
+    spec = tmp_path / name
+    spec.write_text(text)
+    out = tmp_path / "d"
+    code, printed = run_cli("make", "--n", "5", "--style", str(spec), "--out", str(out))
+    assert code == 2
+    assert names in printed and printed.startswith("Error: style file") and printed.count("\n") == 1
+    assert not out.exists()
+
+
+def test_an_unknown_preset_names_the_presets(tmp_path):
+    code, printed = run_cli("make", "--n", "5", "--style", "fancy", "--out", str(tmp_path / "d"))
+    assert code == 2 and "'fancy' is neither a preset (default, clean" in printed
+    assert not (tmp_path / "d").exists()
+
+
+def test_styles_lists_every_preset_and_draws_them(tmp_path):
+    extra = tmp_path / "mine.json"
+    extra.write_text('{"lines": 3}')
+    sheet = tmp_path / "styles.png"
+    code, printed = run_cli("styles", "--samples", "2", "--also", str(extra), "--out", str(sheet))
+    assert code == 0, printed
+    for name in [*style.PRESETS, "mine"]:
+        assert name in printed
+    with Image.open(sheet) as im:
+        assert im.height > 100 * (len(style.PRESETS) + 1) // 2  # a row per style
+
+
+def test_preview_renders_a_style_without_a_dataset(tmp_path):
+    code, printed = run_cli("preview", "--style", "photocopy", "--count", "3", "--out", str(tmp_path / "p.png"))
+    assert code == 0, printed
+    assert (tmp_path / "p.png").stat().st_size > 0
+    code, printed = run_cli("preview")
+    assert code == 2 and "give DATA" in printed
+
+
+def test_random_is_untouched_by_styled_rendering():
+    state = random.getstate()
+    Renderer(resolve(GenerationConfig(n=1, width=120, height=40, style=style.PRESETS["heavy"]))).image(0)
+    assert random.getstate() == state
