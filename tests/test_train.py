@@ -16,7 +16,7 @@ from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_con
 from trainer import checkpoint
 from trainer.data.loading import load, split
 from trainer.data.preprocess import Preprocessing
-from trainer.training.config import TrainConfig
+from trainer.training.config import FINE_TUNE, TrainConfig
 from trainer.training.events import BatchDone, EpochEnded, TrainResult
 from trainer.training.loop import train
 
@@ -158,6 +158,8 @@ def test_cli_options_map_onto_train_config_fields():
     for name, value in given.items():
         if name != "resume":
             assert name in fields, name
-            if name != "workers":  # workers becomes the core count
+            if name in FINE_TUNE or name in ("height", "width"):
+                assert value is None, name  # the command fills them in: the defaults, or FINE_TUNE with --init-from
+            elif name != "workers":  # workers becomes the core count
                 assert value == getattr(TrainConfig(), name), name
     assert replace(TrainConfig(), epochs=1).epochs == 1

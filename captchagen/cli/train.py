@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from captchagen.cli.common import FiniteFloat, data_options, library_errors, positive_float
-from trainer.training.config import TrainConfig  # plain dataclasses: importing them imports no torch
+from trainer.shape import SHAPE
+from trainer.training.config import FINE_TUNE, TrainConfig  # plain dataclasses: importing them imports no torch
 from trainer.training.events import (
     BatchDone,
     CacheProgress,
@@ -22,6 +23,17 @@ from trainer.training.events import (
 )
 
 DEFAULTS = TrainConfig()
+
+
+def _mix(value: str) -> tuple[str, float]:
+    path, sep, fraction = value.rpartition(":")
+    try:
+        share = float(fraction)
+    except ValueError:
+        share = -1.0
+    if not sep or not path or not 0 < share < 1:
+        raise click.BadParameter(f"{value!r}: give DATA:FRACTION with a fraction between 0 and 1, e.g. data/synth:0.5")
+    return path, share
 
 
 @click.command()
@@ -38,23 +50,46 @@ DEFAULTS = TrainConfig()
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
-    default=DEFAULTS.epochs,
-    show_default=True,
-    help="Passes over the training data.",
+    help=f"Passes over the training data (or of --steps-per-epoch steps).  [default: {DEFAULTS.epochs}; "
+    f"{FINE_TUNE['epochs']} with --init-from]",
+)
+@click.option(
+    "--steps-per-epoch",
+    type=click.IntRange(min=1),
+    help="Count an epoch in batches instead of passes over DATA (the images are cycled).  "
+    f"[default: a pass; {FINE_TUNE['steps_per_epoch']} with --init-from]",
 )
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=DEFAULTS.batch_size,
-    show_default=True,
-    help="Images per step (per process under torchrun).",
+    help=f"Images per step (per process under torchrun).  [default: {DEFAULTS.batch_size}; "
+    f"{FINE_TUNE['batch_size']} with --init-from]",
 )
 @click.option(
     "--lr",
     type=positive_float(),
-    default=DEFAULTS.lr,
-    show_default=True,
-    help="Peak AdamW learning rate (warm-up, then cosine decay).",
+    help=f"Peak AdamW learning rate (warm-up, then cosine decay).  [default: {DEFAULTS.lr:g}; "
+    f"{FINE_TUNE['lr']:g} with --init-from]",
+)
+@click.option(
+    "--warmup",
+    type=FiniteFloat(min=0, max=1),
+    help=f"Share of the run spent warming the learning rate up.  [default: {DEFAULTS.warmup:g}; "
+    f"{FINE_TUNE['warmup']:g} with --init-from]",
+)
+@click.option(
+    "--init-from",
+    metavar="MODEL",
+    help="Start from this model's weights (a .pt or a run folder) instead of random ones, to fine-tune it on "
+    "DATA. Its input size and architecture are kept; characters both alphabets share keep their outputs.",
+)
+@click.option(
+    "--mix",
+    multiple=True,
+    metavar="DATA:FRACTION",
+    callback=lambda ctx, param, value: tuple(_mix(v) for v in value),
+    help="Draw this share of every batch from another dataset (repeatable), e.g. --mix data/synthetic:0.5, so "
+    "a few hundred real images are not memorised. Validation stays on DATA.",
 )
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed for weights and data order.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
@@ -71,8 +106,17 @@ DEFAULTS = TrainConfig()
     help="Stop cleanly after this many minutes of training, keeping the best model. "
     "The learning-rate schedule is stretched to end at the limit.",
 )
-@click.option("--height", type=int, default=DEFAULTS.height, show_default=True, help="Model input height.")
-@click.option("--width", type=int, default=DEFAULTS.width, show_default=True, help="Model input width.")
+@click.option(
+    "--height",
+    type=int,
+    help=f"Model input height, a multiple of 16.  [default: {SHAPE.height}, or the --init-from model's]",
+)
+@click.option(
+    "--width",
+    type=int,
+    help="Model input width, a multiple of 4.  [default: chosen from the images' aspect ratio after cropping flat "
+    "borders (printed), or the --init-from model's]",
+)
 @data_options("Skip unreadable images and labels outside the alphabet, and count them.")
 @click.option("--runs-dir", default="runs", show_default=True, help="Where run folders go.")
 @click.option("--name", help="Run folder name.  [default: the start time]")
@@ -95,7 +139,9 @@ def train(data: str, resume: str | None, workers: int | None, **options: Any) ->
     from captchagen.pool import cpu_count
     from trainer.training.loop import train as run_training
 
-    config = TrainConfig(data=data, workers=workers or cpu_count(), **options)
+    base = {**{k: getattr(DEFAULTS, k) for k in FINE_TUNE}, **(FINE_TUNE if options["init_from"] else {})}
+    chosen = {k: base[k] if options[k] is None else options[k] for k in FINE_TUNE}
+    config = TrainConfig(data=data, workers=workers or cpu_count(), **{**options, **chosen})
     resume_path = None
     if resume:
         resume_path = Path(resume) / "last.pt" if Path(resume).is_dir() else Path(resume)
@@ -173,7 +219,9 @@ class TrainView:
             self.progress.update(self.task, description="caching images", completed=e.done, total=e.total)
         elif isinstance(e, Started):
             self.console.print(
-                f"run [bold]{e.run}[/]: {e.train:,} training and {e.val:,} validation images, "
+                f"run [bold]{e.run}[/]: {e.train:,} training "
+                + (f"(+{e.mixed:,} mixed in) " if e.mixed else "")
+                + f"and {e.val:,} validation images, "
                 f"alphabet {e.alphabet!r}, {e.params:,} parameters, {e.device} ({e.precision}, "
                 f"{e.threads} threads, {e.world} process(es))"
                 + (f", {e.skipped} bad files skipped" if e.skipped else ""),

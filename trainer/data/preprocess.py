@@ -33,6 +33,13 @@ class Preprocessing:
     autocontrast: bool = True  # stretch each image to the full 0-255 range: faint colours read like dark ones
     mean: float = 0.5  # on the 0-1 scale, after autocontrast
     std: float = 0.5
+    # (left, top, right, bottom) as fractions of the image, cut out before resizing: uniform borders that
+    # would only waste the model's input. None: the whole image.
+    crop: tuple[float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.crop is not None:
+            object.__setattr__(self, "crop", tuple(float(v) for v in self.crop))  # a list when read from JSON
 
     @classmethod
     def for_shape(cls, shape: ModelShape) -> Preprocessing:
@@ -40,7 +47,13 @@ class Preprocessing:
         return cls(height=shape.height, width=shape.width)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Plain data; without `crop` when there is none, so caches and checkpoints made before it match."""
+        d = asdict(self)
+        if d["crop"] is None:
+            del d["crop"]
+        else:
+            d["crop"] = list(d["crop"])
+        return d
 
 
 def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, name: str | None = None) -> Image.Image:
@@ -84,6 +97,16 @@ def to_gray(image: Image.Image) -> Image.Image:
 
 def to_array(image: Image.Image, pre: Preprocessing) -> np.ndarray:
     """uint8 [height, width]: what the cache stores and what normalise() turns into model input."""
+    if pre.crop is not None:
+        left, top, right, bottom = pre.crop
+        w, h = image.size
+        box = (
+            round(left * w),
+            round(top * h),
+            max(round(right * w), round(left * w) + 1),
+            max(round(bottom * h), round(top * h) + 1),
+        )
+        image = image.crop(box)
     gray = to_gray(image).resize((pre.width, pre.height), Image.Resampling.BILINEAR)
     if pre.autocontrast:
         gray = ImageOps.autocontrast(gray)

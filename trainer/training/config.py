@@ -28,9 +28,10 @@ class TrainConfig:
     device: str = "auto"
     precision: str = "auto"
     time_limit: float | None = None  # minutes of training (cache building not included)
-    # The model's shape, one option each; defaults from trainer.shape.
-    height: int = SHAPE.height
-    width: int = SHAPE.width
+    # The model's shape, one option each; defaults from trainer.shape. Height and width None: chosen from
+    # the images (trainer.data.inputs), or the parent's when fine-tuning.
+    height: int | None = None
+    width: int | None = None
     conv: tuple[int, ...] = SHAPE.conv
     hidden: int = SHAPE.hidden
     lstm_layers: int = SHAPE.lstm_layers
@@ -41,7 +42,21 @@ class TrainConfig:
     name: str | None = None
     cache_dir: str | None = None
     workers: int = 1  # processes decoding images into the cache
+    crop: tuple[float, float, float, float] | None = None  # border crop (fractions); chosen with the size
+    # Fine-tuning: the checkpoint to start from, and (filled in by train) its name and sha256.
+    init_from: str | None = None
+    parent: dict | None = None
+    mix: tuple[tuple[str, float], ...] = ()  # (dataset, share of every batch) drawn beside `data`
+    steps_per_epoch: int | None = None  # None: an epoch is a pass over the training images
 
     @property
     def shape(self) -> ModelShape:
+        """The shape, once the input size is chosen."""
+        if self.height is None or self.width is None:
+            raise ValueError("the input size is not chosen yet")
         return ModelShape(self.height, self.width, tuple(self.conv), self.hidden, self.lstm_layers, self.dropout)
+
+
+# What `train --init-from` uses for any of these not given: a few hundred images want a lower peak learning
+# rate, a longer warm-up share, smaller batches, and epochs counted in steps rather than passes over them.
+FINE_TUNE = {"lr": 1e-3, "warmup": 0.1, "batch_size": 32, "epochs": 15, "steps_per_epoch": 50}

@@ -39,6 +39,7 @@ class Started:
     epochs: int
     resumed_epoch: int | None
     skipped: int  # bad files skipped
+    mixed: int = 0  # images of --mix sets drawn into the batches beside the training images
 
 
 @dataclass(frozen=True)

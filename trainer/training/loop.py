@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -21,13 +21,13 @@ from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer import checkpoint, runs
 from trainer.data import loading as data
-from trainer.data.cache import default_cache_dir
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, all_sum, pick_device, pick_precision, set_threads, setup_distributed
 from trainer.model import CRNN, ModelConfig, check_input_size
+from trainer.training import datasets
 from trainer.training.config import TrainConfig
+from trainer.training.datasets import load_data, settle_input, train_sampler, write_inputs
 from trainer.training.events import (
-    CacheProgress,
     EpochEnded,
     EpochStarted,
     Events,
@@ -35,19 +35,11 @@ from trainer.training.events import (
     Started,
     TrainResult,
 )
+from trainer.training.finetune import transplant
 from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.resume import Progress, restore, resume_state
 from trainer.training.steps import Diverged, finite, kept, train_epoch, train_step
 from trainer.training.validate import validate
-
-
-@dataclass
-class Data:
-    train: data.CaptchaDataset
-    val: data.CaptchaDataset
-    alphabet: Alphabet
-    skipped: list[tuple[str, str]]
-    max_len: int
 
 
 def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = None) -> TrainResult:
@@ -55,6 +47,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     state, cfg = resume_state(cfg, resume)
     info = setup_distributed(cfg.device)
     emit: Events = events if (events and info.main) else (lambda event: None)
+    cfg, parent, notes = settle_input(cfg) if state is None else (cfg, None, ())
     device = pick_device(cfg.device, info)
     precision = pick_precision(cfg.precision, device)
     threads = set_threads(device, info)
@@ -63,16 +56,18 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         check_input_size(cfg.height, cfg.width)  # before any image is decoded at that size
     except ValueError as e:
         raise BadInput(str(e)) from None
-    pre = Preprocessing.for_shape(cfg.shape)
+    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop)
 
-    sets = _load_data(cfg, pre, info, emit, Alphabet(state["alphabet"]) if state else None)
+    sets = load_data(cfg, pre, info, emit, Alphabet(state["alphabet"]) if state else None)
     model, mc = _build_model(cfg, sets, device)
+    for note in notes:
+        emit(Notice(note))
+    if parent is not None:
+        emit(Notice(transplant(model, parent, sets.alphabet)))
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     cuda = device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
-    sampler = data.ShardedBatchSampler(
-        len(sets.train), cfg.batch_size, shuffle=True, seed=cfg.seed, rank=info.rank, world=info.world
-    )
+    sampler = train_sampler(cfg, sets, info)
     val_sampler = data.ShardedBatchSampler(
         len(sets.val), 256, shuffle=False, rank=info.rank, world=info.world, drop_last=False
     )
@@ -81,6 +76,8 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
 
     at = restore(state, model, optimizer, cuda) if state is not None else Progress()
     run = Path(resume).parent if resume is not None else _open_run(cfg, mc, pre, info)
+    if info.main:
+        write_inputs(run, sets)
     net = DistributedDataParallel(model) if info.enabled else model
 
     sampler.set_epoch(0)
@@ -90,7 +87,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     emit(
         Started(
             run=str(run),
-            train=len(sets.train),
+            train=sets.sizes[0],
             val=len(sets.val),
             device=str(device),
             precision=precision,
@@ -102,6 +99,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             epochs=cfg.epochs,
             resumed_epoch=at.epoch if state else None,
             skipped=len(sets.skipped),
+            mixed=sum(sets.sizes[1:]),
         )
     )
 
@@ -125,6 +123,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         return train_step(net, optimizer, scaler, batch, pre, device, precision, cfg)
 
     first_epoch, first_batch = at.epoch, at.batch
+    warned = False
     for epoch in range(first_epoch, cfg.epochs):
         sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
         emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=sampler.start))
@@ -171,6 +170,9 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             rows.append(ended.row())
             runs.plot_curves(run, rows)
         emit(replace(ended, best=improved))
+        if info.main and not warned and zero_streak(rows) >= STUCK_EPOCHS and at.step >= STUCK_STEPS:
+            warned = True  # said once
+            emit(Notice(STUCK.format(epochs=zero_streak(rows), steps=at.step, inputs=run / "inputs.png", lr=cfg.lr)))
         if stopped_by_time:
             break
 
@@ -189,55 +191,23 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     return result
 
 
-def _load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, given: Alphabet | None) -> Data:
-    """Fill the cache and split the data; the alphabet is `given`, else `cfg.alphabet`, else the data's."""
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
-    if given is None and cfg.alphabet:
-        given = Alphabet.from_spec(cfg.alphabet)
-
-    def load(path: str, alphabet: Alphabet | None) -> data.Loaded:
-        # Rank 0 fills the cache; the others wait for it and then read it.
-        if info.enabled and not info.main:
-            torch.distributed.barrier()
-        loaded = data.load(
-            Path(path),
-            pre,
-            cache,
-            alphabet=alphabet,
-            skip_bad=cfg.skip_bad,
-            workers=cfg.workers,
-            progress=lambda done, total: emit(CacheProgress(done=done, total=total, path=path)),
-            notice=lambda message: emit(Notice(message)),
-        )
-        if info.enabled and info.main:
-            torch.distributed.barrier()
-        return loaded
-
-    loaded = load(cfg.data, given)
-    if cfg.val_data:
-        val_loaded = load(cfg.val_data, loaded.alphabet)
-        sets = Data(
-            data.CaptchaDataset(loaded),
-            data.CaptchaDataset(val_loaded),
-            loaded.alphabet,
-            loaded.skipped + val_loaded.skipped,
-            max(loaded.max_len, val_loaded.max_len),
-        )
-    else:
-        train_idx, val_idx = data.split(loaded, cfg.val_fraction, cfg.seed)
-        sets = Data(
-            data.CaptchaDataset(loaded, train_idx),
-            data.CaptchaDataset(loaded, val_idx),
-            loaded.alphabet,
-            loaded.skipped,
-            loaded.max_len,
-        )
-    if len(sets.train) < cfg.batch_size * info.world:
-        raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {cfg.batch_size * info.world}")
-    return sets
+# CTC models often read nothing for their first few hundred steps; past these, 0% means something is wrong.
+STUCK_EPOCHS, STUCK_STEPS = 3, 1500
+STUCK = (
+    "validation accuracy is still 0% after {epochs} epochs ({steps:,} steps): look at {inputs} (can you read "
+    "those images, and are their labels right?), and try a larger --height or a lower --lr (this run: {lr:g})"
+)
 
 
-def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[CRNN, ModelConfig]:
+def zero_streak(rows: list[dict]) -> int:
+    """How many of the last epochs in a row had 0% sequence accuracy."""
+    streak = 0
+    for row in rows:
+        streak = streak + 1 if row["seq_accuracy"] == 0 else 0
+    return streak
+
+
+def _build_model(cfg: TrainConfig, sets: datasets.Data, device: torch.device) -> tuple[CRNN, ModelConfig]:
     mc = ModelConfig.from_shape(cfg.shape, num_classes=sets.alphabet.num_classes, max_label_len=sets.max_len)
     try:
         return CRNN(mc).to(device), mc

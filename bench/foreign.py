@@ -1,0 +1,54 @@
+"""Stand-in "real" captchas: labelled images from a generator that is not the `captcha` library.
+
+multicolorcaptcha (PyPI, installed for benchmarks only: `pip install -e ".[bench]"`) draws 4 characters
+(A-Z, 0-9), each on its own coloured square, rotated up to 55 degrees and crossed by lines and circles, in
+a band across a 16:9 image with black margins. Nothing of captchagen drew them. Each image is seeded by
+(seed, index), so a set is reproducible.
+
+    python bench/foreign.py --n 1000 --seed 1 --out data/foreign-test
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from captchagen import atomic  # noqa: E402
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def make(n: int, seed: int, out: Path, size: int = 0, level: int = 2) -> Path:
+    """`n` images named <index>_<label>.png in `out`; `size` is multicolorcaptcha's size number (0: 256x144)."""
+    try:
+        from multicolorcaptcha import CaptchaGenerator
+    except ImportError:
+        sys.exit('bench/foreign.py needs multicolorcaptcha: pip install -e ".[bench]"')
+    generator = CaptchaGenerator(size)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        random.seed(f"foreign:{seed}:{i}")  # the library draws from the `random` module
+        captcha = generator.gen_captcha_image(difficult_level=level, chars_mode="ascii", multicolor=True)
+        buf = io.BytesIO()
+        captcha.image.convert("RGB").save(buf, format="PNG")
+        atomic.write_bytes(out / f"{i:06d}_{captcha.characters}.png", buf.getvalue())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, default=0, help="multicolorcaptcha size number: 0 is 256x144, 2 640x360")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    print(make(args.n, args.seed, args.out, args.size))
+
+
+if __name__ == "__main__":
+    main()

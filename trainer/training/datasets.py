@@ -1,0 +1,147 @@
+"""A run's data: the input size (chosen, given, or the parent's), the training and validation sets with
+any mixed-in sets, the batch sampler, and inputs.png."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from captchagen.alphabet import Alphabet
+from captchagen.errors import BadInput
+from trainer.data import loading as data
+from trainer.data.cache import default_cache_dir
+from trainer.data.inputs import choose_input, write_inputs_png
+from trainer.data.mixing import StreamBatchSampler, merge
+from trainer.data.preprocess import Preprocessing
+from trainer.data.sources import open_source
+from trainer.device import Dist
+from trainer.model import check_input_size
+from trainer.shape import SHAPE
+from trainer.training import finetune
+from trainer.training.config import TrainConfig
+from trainer.training.events import CacheProgress, Events, Notice
+
+
+@dataclass
+class Data:
+    train: data.CaptchaDataset
+    val: data.CaptchaDataset
+    alphabet: Alphabet
+    skipped: list[tuple[str, str]]
+    max_len: int
+    sizes: list[int]  # training images of each source: the main one, then each mixed-in one
+
+
+def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None, tuple[str, ...]]:
+    """`cfg` with its input size and crop decided, and lines to tell the user (once the data has loaded).
+    The size is the parent's when fine-tuning, else the given one, else chosen from a sample of the images;
+    the border crop is always chosen from the images, unless the whole size was given."""
+    parent = None
+    if cfg.init_from:
+        parent = finetune.load_parent(cfg.init_from)
+        given = {n for n in finetune.SHAPE_FIELDS if getattr(cfg, n) not in (None, getattr(SHAPE, n))}
+        cfg = finetune.inherit_shape(cfg, parent, given)
+    try:
+        check_input_size(cfg.height or SHAPE.height, cfg.width or 4)  # a bad size given: say so before looking
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    if cfg.height is not None and cfg.width is not None and parent is None:
+        return cfg, None, ()
+    source = open_source(Path(cfg.data))
+    paths = [p for g in source.groups for p in g.paths]
+    max_len = source.max_len or max(len(label) for g in source.groups for label in g.labels)
+    choice = choose_input(paths, max_len, height=cfg.height or SHAPE.height)
+    if parent is not None:
+        crop = f", cropped to {choice.crop}" if choice.crop else ""
+        return replace(cfg, crop=choice.crop), parent, (f"input {cfg.height}x{cfg.width} of the parent model{crop}",)
+    return replace(cfg, height=choice.height, width=cfg.width or choice.width, crop=choice.crop), None, choice.notes
+
+
+def _alphabet(cfg: TrainConfig, given: Alphabet | None) -> Alphabet:
+    """`given` (a resumed run's), else --alphabet, else the union of the data's and the mixed-in sets'."""
+    if given is not None:
+        return given
+    if cfg.alphabet:
+        return Alphabet.from_spec(cfg.alphabet)
+    chars: list[str] = []
+    for path in [cfg.data, *(p for p, _ in cfg.mix)]:
+        source = open_source(Path(path))
+        own = source.alphabet or "".join(sorted({c for g in source.groups for label in g.labels for c in label}))
+        chars.extend(c for c in own if c not in chars)
+    return Alphabet("".join(chars))
+
+
+def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, given: Alphabet | None) -> Data:
+    """Fill the caches and split the data. Validation is always on `data` (or `val_data`), never on a mix."""
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    if sum(f for _, f in cfg.mix) >= 1:
+        raise BadInput(
+            f"the `mix` shares add up to {sum(f for _, f in cfg.mix):g}; they must leave some of each batch to DATA"
+        )
+    alphabet = _alphabet(cfg, given) if (cfg.mix or given or cfg.alphabet) else None
+
+    def load(path: str, alphabet: Alphabet | None) -> data.Loaded:
+        # Rank 0 fills the cache; the others wait for it and then read it.
+        if info.enabled and not info.main:
+            torch.distributed.barrier()
+        loaded = data.load(
+            Path(path),
+            pre,
+            cache,
+            alphabet=alphabet,
+            skip_bad=cfg.skip_bad,
+            workers=cfg.workers,
+            progress=lambda done, total: emit(CacheProgress(done=done, total=total, path=path)),
+            notice=lambda message: emit(Notice(message)),
+        )
+        if info.enabled and info.main:
+            torch.distributed.barrier()
+        return loaded
+
+    loaded = load(cfg.data, alphabet)
+    if cfg.val_data:
+        val_loaded = load(cfg.val_data, loaded.alphabet)
+        train_rows, val = np.arange(len(loaded.rows)), data.CaptchaDataset(val_loaded)
+        skipped, max_len = loaded.skipped + val_loaded.skipped, max(loaded.max_len, val_loaded.max_len)
+    else:
+        train_rows, val_rows = data.split(loaded, cfg.val_fraction, cfg.seed)
+        val, skipped, max_len = data.CaptchaDataset(loaded, val_rows), loaded.skipped, loaded.max_len
+    mixed = [load(path, loaded.alphabet) for path, _ in cfg.mix]
+    merged, rows = merge(loaded, train_rows, mixed)
+    sets = Data(
+        data.CaptchaDataset(merged, rows),
+        val,
+        loaded.alphabet,
+        skipped + [s for m in mixed for s in m.skipped],
+        max([max_len, *(m.max_len for m in mixed)]),
+        [len(train_rows), *(len(m.rows) for m in mixed)],
+    )
+    if cfg.steps_per_epoch is None and not cfg.mix and len(sets.train) < cfg.batch_size * info.world:
+        raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {cfg.batch_size * info.world}")
+    return sets
+
+
+def train_sampler(cfg: TrainConfig, sets: Data, info: Dist) -> data.ShardedBatchSampler | StreamBatchSampler:
+    """Passes over shuffled images, or (with mixed-in sets or steps per epoch) a stream of mixed batches."""
+    if cfg.mix or cfg.steps_per_epoch:
+        return StreamBatchSampler(
+            sets.sizes,
+            [f for _, f in cfg.mix],
+            cfg.batch_size,
+            steps=cfg.steps_per_epoch,
+            seed=cfg.seed,
+            rank=info.rank,
+            world=info.world,
+        )
+    return data.ShardedBatchSampler(
+        len(sets.train), cfg.batch_size, shuffle=True, seed=cfg.seed, rank=info.rank, world=info.world
+    )
+
+
+def write_inputs(run: Path, sets: Data, count: int = 24) -> Path:
+    """run/inputs.png: the first training images of the main source, as the model receives them."""
+    batch = sets.train.__getitems__(list(range(min(count, sets.sizes[0]))))
+    return write_inputs_png(batch.images.numpy(), batch.labels, run / "inputs.png")

@@ -1,0 +1,96 @@
+"""Starting a run from a trained model's weights (`train --init-from`).
+
+The new model takes the parent's shape and preprocessing. Its output layer has a row per character of
+the new alphabet: characters the parent knew keep the parent's row, new ones start from fresh weights,
+and characters the new alphabet lacks are dropped. The run records the parent's name and hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from captchagen.alphabet import Alphabet
+from captchagen.errors import BadInput
+from trainer import checkpoint
+from trainer.model import CRNN
+from trainer.training.config import TrainConfig
+
+SHAPE_FIELDS = ("height", "width", "conv", "hidden", "lstm_layers", "dropout")
+
+
+@dataclass(frozen=True)
+class Parent:
+    path: Path
+    payload: dict[str, Any]
+    sha256: str
+
+    @property
+    def record(self) -> dict[str, str]:
+        """What the child's config and checkpoints say about where it started."""
+        return {"name": checkpoint.model_name(self.path), "sha256": self.sha256}
+
+
+def load_parent(spec: str) -> Parent:
+    """A checkpoint file, or a run folder (its best.pt)."""
+    path = Path(spec)
+    if path.is_dir():
+        path = path / "best.pt"
+    payload = checkpoint.load(path)
+    return Parent(path, payload, hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainConfig:
+    """`cfg` with the parent's shape; a shape option given (`given`) that differs from the parent's is an
+    error. The crop is not inherited: it belongs to the images (the caller chooses it from the new data)."""
+    mc = parent.payload["model_config"]
+    for name in SHAPE_FIELDS:
+        theirs = tuple(mc[name]) if name == "conv" else mc[name]
+        ours = tuple(getattr(cfg, name)) if name == "conv" else getattr(cfg, name)
+        if name in given and ours != theirs:
+            raise BadInput(
+                f"`init_from` {parent.path} has {name} {theirs}, but `{name}` {ours} was given: "
+                "fine-tuning keeps the parent's input size and architecture"
+            )
+    if mc.get("channels", 1) != 1:
+        raise BadInput(f"`init_from` {parent.path} takes {mc['channels']}-channel input; this trainer makes 1")
+    return replace(
+        cfg, **{name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}, parent=parent.record
+    )
+
+
+def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
+    """Copy the parent's weights into `model` (whose alphabet is `alphabet`); return a one-line summary."""
+    theirs = Alphabet(parent.payload["alphabet"])
+    state = dict(parent.payload["model"])
+    own = model.state_dict()
+    for key in ("head.weight", "head.bias"):
+        rows = own[key].clone()
+        rows[0] = state[key][0]  # the CTC blank
+        for c in alphabet.chars:
+            if c in theirs:
+                rows[alphabet.encode(c)[0]] = state[key][theirs.encode(c)[0]]
+        state[key] = rows
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise BadInput(f"`init_from` {parent.path} does not fit this model: {str(e).splitlines()[0]}") from None
+    kept = [c for c in alphabet.chars if c in theirs]
+    new = [c for c in alphabet.chars if c not in theirs]
+    dropped = [c for c in theirs.chars if c not in alphabet]
+    line = f"started from {checkpoint.model_name(parent.path)}: {len(kept)} characters kept their output rows"
+    if new:
+        line += f", {len(new)} new ({''.join(new)!r})"
+    if dropped:
+        line += f", {len(dropped)} dropped ({''.join(dropped)!r})"
+    return line
+
+
+@torch.no_grad()
+def head_rows(model: CRNN, alphabet: Alphabet, chars: str) -> torch.Tensor:
+    """The output-layer weights of `chars` (for checking a transplant)."""
+    return torch.stack([model.head.weight[alphabet.encode(c)[0]] for c in chars])
