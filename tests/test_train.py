@@ -111,6 +111,21 @@ def test_cli_train_prints_the_epoch_table_and_length_table(tmp_path, data):
         assert heading in output
 
 
+def test_a_partial_epoch_keeps_one_row_and_the_headline_one_line_in_80_columns(tmp_path, data):
+    # 6 ms of training: the time limit always cuts the first epoch (of 18 batches) short.
+    code, output = run_cli(
+        "train", str(data), "--epochs", "2", "--time-limit", "0.0001", *tiny_train_args(tmp_path),
+        env={"COLUMNS": "80"},
+    )  # fmt: skip
+    assert code == 0, output
+    rows = [line for line in output.splitlines() if line.startswith("│")]
+    epoch_rows = [r for r in rows if r.count("│") == 9]  # the 8-column training table
+    assert len(epoch_rows) == 1 and epoch_rows[0].split("│")[1].strip() == "1~*"
+    assert "~ cut short by the time limit" in output
+    headline = next(line for line in output.splitlines() if line.startswith("Best epoch 1:"))
+    assert "sequence accuracy" in headline and "(validation)" in headline
+
+
 def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
     script = (
         "import sys\n"

@@ -169,11 +169,19 @@ class TrainView:
         self.live = None
         self.table_mode = False
         self.rows: list[tuple[str, ...]] = []
+        self.partial = False
 
     def _table(self) -> Any:
         from rich.table import Table
 
-        table = Table(*self.COLUMNS, title="Training", title_justify="left")
+        # Markers, not words, in the epoch column: "3 (part) *" wrapped onto two rows in an 80-column terminal.
+        table = Table(
+            *self.COLUMNS,
+            title="Training",
+            title_justify="left",
+            caption="* best so far (best.pt)" + ("   ~ cut short by the time limit" if self.partial else ""),
+            caption_justify="left",
+        )
         for row in self.rows:
             table.add_row(*row)
         return table
@@ -232,9 +240,10 @@ class TrainView:
         elif isinstance(e, BatchDone):
             self.progress.update(self.task, completed=e.batch, info=f"loss {e.loss:.3f}")
         elif isinstance(e, EpochEnded):
+            self.partial = self.partial or not e.complete
             self.rows.append(
                 (
-                    f"{e.epoch}{'' if e.complete else ' (part)'}{' *' if e.best else ''}",
+                    f"{e.epoch}{'' if e.complete else '~'}{'*' if e.best else ''}",
                     f"{e.train_loss:.4f}",
                     f"{e.val_loss:.4f}",
                     f"{100 * e.seq_accuracy:.2f}%",
@@ -250,6 +259,11 @@ class TrainView:
         if self.live is not None:
             # The live view vanishes, bar and all; the table is then printed for good, ending its line, so
             # neither a half-drawn bar nor an error message runs into what comes next.
+            from rich.text import Text
+
+            # Shrink the live area to nothing first: a view taller than the terminal cannot be fully erased
+            # when it stops, and the bar's last line was left to run into the tables printed next.
+            self.live.update(Text(""), refresh=True)
             self.live.stop()
             if self.table_mode:
                 self.console.print(self._table())
@@ -259,14 +273,13 @@ class TrainView:
         from rich.table import Table
 
         best = result.best
-        table = Table(
-            "label length",
-            "images",
-            "seq accuracy",
-            title=f"Best epoch {best.get('epoch')}: "
-            f"{100 * best.get('seq_accuracy', 0):.2f}% sequence accuracy, CER {100 * best.get('cer', 0):.2f}%",
-            title_justify="left",
+        # The headline on its own line: as the narrow table's title it wrapped at the table's width.
+        self.console.print(
+            f"[bold]Best epoch {best.get('epoch')}[/]: {100 * best.get('seq_accuracy', 0):.2f}% sequence accuracy, "
+            f"CER {100 * best.get('cer', 0):.2f}% (validation)",
+            highlight=False,
         )
+        table = Table("label length", "images", "seq accuracy")
         for length, v in best.get("by_length", {}).items():
             table.add_row(length, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")
         self.console.print(table)

@@ -161,7 +161,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             )
         improved = False
         if info.main:
-            improved = counts.accuracy > at.best["seq_accuracy"]
+            improved = better(counts.accuracy, counts.cer, at.best)
             if improved:
                 at.best = {**counts.summary(), "epoch": epoch + 1}
             at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
@@ -197,6 +197,13 @@ STUCK = (
     "validation accuracy is still 0% after {epochs} epochs ({steps:,} steps): look at {inputs} (can you read "
     "those images, and are their labels right?), and try a larger --height or a lower --lr (this run: {lr:g})"
 )
+
+
+def better(accuracy: float, cer: float, best: dict) -> bool:
+    """Higher sequence accuracy wins; at equal accuracy, the lower character error rate. Without the
+    tie-break a run that reads no whole captcha yet (0% for every epoch, as small fine-tuning runs begin)
+    would keep its first epoch as best.pt however much its CER fell."""
+    return (accuracy, -cer) > (best["seq_accuracy"], -best.get("cer", math.inf))
 
 
 def zero_streak(rows: list[dict]) -> int:

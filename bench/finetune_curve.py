@@ -1,0 +1,164 @@
+"""Synthetic-to-real: held-out accuracy on captchas we did not make, against N real labelled images.
+
+Stand-in "real" captchas come from multicolorcaptcha (bench/foreign.py; `pip install -e ".[bench]"`):
+a pool of training images (seed 0) and a held-out test set (seed 1), 640x360 by default. For each N, four
+ways to use the first N of the pool:
+
+  a  scratch      train on the N alone
+  b  fine-tune    --init-from a model pre-trained on default synthetic captchas
+  c  b + mix      the same, with --mix of that synthetic set (half of every batch)
+  d  styled       --init-from a model pre-trained on synthetic captchas in a style made by eye to resemble
+                  the real ones (bench/styles/multicolor.toml), with --mix of that set
+
+Every cell trains for the same number of steps (--epochs x --steps-per-epoch batches of --batch-size),
+validates on a fifth of its N (the only real labels it may see), and its best.pt is scored on the test
+set. Both pre-trained models get the same --pretrain-minutes. Every command is printed; results are
+appended to WORK/results.jsonl (a rerun skips cells already there), then a table and WORK/curve.png.
+
+    python bench/finetune_curve.py --work bench-out/curve
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.foreign import ALPHABET  # noqa: E402
+from bench.foreign import make as make_foreign
+
+HERE = Path(__file__).resolve().parent
+METHODS = {"a": "scratch", "b": "fine-tune", "c": "fine-tune + mix", "d": "styled pre-train + fine-tune + mix"}
+
+
+def captchagen(*args: str, capture: bool = False) -> str:
+    print("+ captchagen", " ".join(args), flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "captchagen.cli", *args], check=True, text=True, capture_output=capture
+    )
+    return done.stdout if capture else ""
+
+
+def list_file(pool: Path, n: int, out: Path) -> Path:
+    """A list file of the first `n` images of the pool (`<path> <label>` lines)."""
+    files = sorted(pool.glob("*.png"))[:n]
+    out.write_text("".join(f"{p} {p.stem.split('_', 1)[1]}\n" for p in files))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("bench-out/curve"))
+    parser.add_argument("--ns", default="50,100,200,500,1000,2000")
+    parser.add_argument("--methods", default="abcd")
+    parser.add_argument("--test", type=int, default=1000, help="held-out real images")
+    parser.add_argument("--size", type=int, default=2, help="multicolorcaptcha size number (2: 640x360)")
+    parser.add_argument("--synthetic", type=int, default=20000, help="images in each synthetic set")
+    parser.add_argument("--pretrain-minutes", type=float, default=10.0)
+    parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--steps-per-epoch", type=int, default=50)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args()
+    w = args.work
+    w.mkdir(parents=True, exist_ok=True)
+    ns = [int(n) for n in args.ns.split(",")]
+    cache = ["--cache-dir", str(w / "cache"), "--runs-dir", str(w / "runs")]
+
+    pool, test = w / "real-pool", w / "real-test"
+    if not pool.exists():
+        make_foreign(max(ns), 0, pool, args.size)
+    if not test.exists():
+        make_foreign(args.test, 1, test, args.size)
+    synth = {"default": w / "synth-default", "styled": w / "synth-styled"}
+    looks = {
+        "default": [],
+        "styled": ["--style", str(HERE / "styles/multicolor.toml"), "--min-len", "4", "--max-len", "4",
+                   "--width", "256", "--height", "72"],
+    }  # fmt: skip
+    parents = {}
+    for look, folder in synth.items():
+        if set(args.methods) & ({"b", "c"} if look == "default" else {"d"}):
+            captchagen("make", "--n", str(args.synthetic), "--alphabet", ALPHABET, *looks[look], "--out", str(folder))
+            parents[look] = w / "runs" / f"pretrain-{look}"
+            if not (parents[look] / "best.pt").exists():
+                captchagen(
+                    "train", str(folder), "--time-limit", str(args.pretrain_minutes), "--epochs", "1000",
+                    "--name", parents[look].name, *cache,
+                )  # fmt: skip
+
+    results_path = w / "results.jsonl"
+    lines = results_path.read_text().splitlines() if results_path.exists() else []
+    done = {(r["n"], r["method"]) for r in map(json.loads, lines)}
+    budget = ["--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps_per_epoch),
+              "--batch-size", str(args.batch_size)]  # fmt: skip
+    for n in ns:
+        data = str(list_file(pool, n, w / f"real-{n}.txt"))
+        for method in args.methods:
+            if (n, method) in done:
+                continue
+            extra = {
+                "a": [],
+                "b": ["--init-from", str(parents.get("default"))],
+                "c": ["--init-from", str(parents.get("default")), "--mix", f"{synth['default']}:0.5"],
+                "d": ["--init-from", str(parents.get("styled")), "--mix", f"{synth['styled']}:0.5"],
+            }[method]
+            name = f"n{n}-{method}"
+            started = time.perf_counter()
+            # The alphabet is given: a few images need not show every character the test set holds.
+            captchagen(
+                "train", data, "--alphabet", ALPHABET, "--val-fraction", "0.2", *budget, *extra, "--name", name, *cache
+            )
+            seconds = time.perf_counter() - started
+            model = w / "runs" / name / "best.pt"
+            printed = captchagen(
+                "eval", str(test), "--model", str(model), "--worst", "0", "--json", *cache[:2], capture=True
+            )
+            scores = json.loads(printed)
+            row = {"n": n, "method": method, "accuracy": scores["seq_accuracy"], "cer": scores["cer"],
+                   "train_s": round(seconds)}  # fmt: skip
+            print(row, flush=True)
+            with results_path.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+    report(results_path, w / "curve.png", args)
+
+
+def report(results_path: Path, png: Path, args: argparse.Namespace) -> None:
+    rows = [json.loads(line) for line in results_path.read_text().splitlines()]
+    ns = sorted({r["n"] for r in rows})
+    methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
+    acc = {(r["n"], r["method"]): r["accuracy"] for r in rows}
+    print(f"\nheld-out sequence accuracy on {args.test} real images; every cell {args.epochs} x {args.steps_per_epoch} "
+          f"steps of {args.batch_size} images, pre-training {args.pretrain_minutes:g} min each\n")  # fmt: skip
+    print("| N real | " + " | ".join(f"{m}: {METHODS[m]}" for m in methods) + " |")
+    print("|---:|" + "---:|" * len(methods))
+    for n in ns:
+        print(f"| {n} | " + " | ".join(f"{100 * acc[(n, m)]:.1f}%" if (n, m) in acc else "-" for m in methods) + " |")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m in methods:
+        points = [(n, 100 * acc[(n, m)]) for n in ns if (n, m) in acc]
+        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{m}: {METHODS[m]}")
+    ax.set_xscale("log")
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_xlabel("real labelled training images (N)")
+    ax.set_ylabel("held-out sequence accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title("multicolorcaptcha, read by captchagen")
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+    print(f"wrote {png}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""Fine-tuning (--init-from), mixing (--mix), and the input size chosen from the images."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from captchagen.alphabet import Alphabet
+from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
+from trainer import checkpoint
+from trainer.data.inputs import border_crop, choose_input
+from trainer.data.mixing import StreamBatchSampler, per_batch
+from trainer.data.preprocess import Preprocessing, to_array
+from trainer.model import CRNN
+from trainer.training.finetune import head_rows, load_parent, transplant
+from trainer.training.loop import better, train, zero_streak
+
+# ---- --init-from ----
+
+
+def test_shared_characters_keep_their_rows_and_new_ones_get_fresh_rows(reading_model):
+    parent = load_parent(str(reading_model[1]))
+    mc = checkpoint.model_config(parent.payload)
+    old_model, old_alphabet, _ = checkpoint.build_model(parent.payload)
+    alphabet = Alphabet("9XY3")  # two shared with the parent's digits, in another order; two new
+    torch.manual_seed(0)
+    model = CRNN(type(mc)(**{**mc.__dict__, "num_classes": alphabet.num_classes}))
+    fresh = head_rows(model, alphabet, "XY").clone()
+    line = transplant(model, parent, alphabet)
+    assert torch.equal(head_rows(model, alphabet, "93"), head_rows(old_model, old_alphabet, "93"))
+    assert torch.equal(model.head.weight[0], old_model.head.weight[0])  # the CTC blank
+    assert torch.equal(model.head.bias[alphabet.encode("3")[0]], old_model.head.bias[old_alphabet.encode("3")[0]])
+    assert torch.equal(head_rows(model, alphabet, "XY"), fresh)
+    assert torch.equal(model.cnn[0].weight, old_model.cnn[0].weight)  # everything below the head is copied
+    assert "2 characters kept" in line and "2 new ('XY')" in line and "8 dropped ('01245678')" in line
+
+
+def test_fine_tuning_on_new_characters_records_the_parent_and_lowers_the_loss(reading_model, tmp_path):
+    data = tiny_dataset(tmp_path / "xy", alphabet="0123XY", n=320, shard_size=320, seed=3)
+    parent = load_parent(str(reading_model[1]))
+    cfg = tiny_train_config(
+        data, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=4, steps_per_epoch=15, lr=1e-3
+    )
+    result = train(cfg)
+    run = Path(result.run)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_loss"] < 0.97 * rows[0]["train_loss"]
+    saved = checkpoint.load(run / "best.pt")
+    assert saved["train_config"]["parent"] == parent.record == json.loads((run / "config.json").read_text())["parent"]
+    assert parent.record["sha256"] == __import__("hashlib").sha256(reading_model[1].read_bytes()).hexdigest()
+    assert saved["alphabet"] == "0123XY"
+    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, 48)  # the parent's
+
+
+def test_a_different_input_size_is_a_one_line_error(reading_model, tmp_path):
+    data = tiny_dataset(tmp_path / "d", n=64, shard_size=64)
+    code, out = run_cli(
+        "train", str(data), "--init-from", str(reading_model[1]), "--height", "32", *tiny_train_args(tmp_path)[4:]
+    )
+    assert code == 2 and out.count("\n") == 1
+    assert "has height 16, but --height 32 was given" in out
+
+
+def test_init_from_a_file_that_is_no_checkpoint_is_one_line(tmp_path, reading_model):
+    bogus = tmp_path / "model.pt"
+    bogus.write_text("not a model")
+    data = reading_model[0]
+    code, out = run_cli("train", str(data), "--init-from", str(bogus), *tiny_train_args(tmp_path)[4:])
+    assert code == 1 and out.count("\n") == 1 and "is not a captchagen checkpoint" in out
+
+
+# ---- --mix ----
+
+
+def test_mix_draws_the_stated_share_of_every_batch():
+    sizes, fractions, batch = [10, 100, 50], [0.3, 0.25], 32
+    sampler = StreamBatchSampler(sizes, fractions, batch, steps=40, seed=1)
+    counts = np.zeros(3, dtype=int)
+    for b in sampler:
+        assert len(b) == batch
+        per = np.array([sum(i < 10 for i in b), sum(10 <= i < 110 for i in b), sum(i >= 110 for i in b)])
+        assert abs(per[1] - 0.3 * batch) <= 1 and abs(per[2] - 0.25 * batch) <= 1
+        counts += per
+    assert counts[1] == int(0.3 * batch * 40) and counts[2] == int(0.25 * batch * 40)
+    assert counts[0] == 40 * batch - counts[1] - counts[2]
+
+
+def test_a_small_source_is_cycled_evenly_and_a_resume_skips_what_was_done():
+    sampler = StreamBatchSampler([10, 1000], [0.5], 8, steps=10, seed=2)
+    sampler.set_epoch(3)
+    batches = list(sampler)
+    main = [i for b in batches for i in b if i < 10]
+    assert sorted(main) == sorted(list(range(10)) * 4)  # 40 draws: four whole permutations of the 10
+    sampler.set_epoch(3, start=4)
+    assert list(sampler) == batches[4:] and len(sampler) == 6
+
+
+def test_per_batch_carries_the_rounding_over():
+    assert sum(per_batch(0.1, 32, b) for b in range(10)) == 32
+    assert {per_batch(0.1, 32, b) for b in range(10)} == {3, 4}
+
+
+def test_train_with_mix_validates_on_data_alone(tmp_path):
+    real = tiny_dataset(tmp_path / "real", n=100, shard_size=100, seed=1)
+    synthetic = tiny_dataset(tmp_path / "synth", n=320, shard_size=320, seed=2)
+    code, out = run_cli(
+        "train", str(real), "--mix", f"{synthetic}:0.5", "--epochs", "1", "--steps-per-epoch", "3",
+        *tiny_train_args(tmp_path), env={"COLUMNS": "200"},
+    )  # fmt: skip
+    assert code == 0, out
+    assert "(+320 mixed in)" in out
+    run = next((tmp_path / "r").iterdir())
+    config = json.loads((run / "config.json").read_text())
+    assert config["mix"] == [[str(synthetic), 0.5]] and config["steps_per_epoch"] == 3
+    val = sum(v["n"] for v in checkpoint.load(run / "best.pt")["metrics"]["by_length"].values())
+    assert val < 100  # a split of the 100 real images, none of the 320 synthetic ones
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("data", "DATA:FRACTION"),
+        ("data:1.5", "between 0 and 1"),
+        ("data:x", "DATA:FRACTION"),
+        (":0.5", "DATA:FRACTION"),
+    ],
+)
+def test_a_bad_mix_is_a_usage_error(tmp_path, value, why):
+    code, out = run_cli("train", str(tmp_path), "--mix", value)
+    assert code == 2 and why in out
+
+
+def test_mix_shares_that_leave_nothing_for_data_are_refused(tmp_path):
+    data = tiny_dataset(tmp_path / "d", n=64, shard_size=64)
+    code, out = run_cli("train", str(data), "--mix", f"{data}:0.6", "--mix", f"{data}:0.5", *tiny_train_args(tmp_path))
+    assert code == 2 and "add up to 1.1" in out
+
+
+# ---- the input the model sees ----
+
+
+def _banded(seed: int, size=(640, 360), band=(0, 100, 640, 260)) -> Image.Image:
+    """A black image with a band of random colours: the shape of a captcha drawn in a strip."""
+    rng = np.random.default_rng(seed)
+    im = Image.new("RGB", size, "black")
+    w, h = band[2] - band[0], band[3] - band[1]
+    im.paste(Image.fromarray(rng.integers(40, 256, (h, w, 3), dtype=np.uint8)), band[:2])
+    return im
+
+
+def test_a_flat_border_every_image_shares_is_cropped(tmp_path):
+    images = [_banded(i) for i in range(5)]
+    crop = border_crop(images)
+    assert crop is not None
+    left, top, right, bottom = crop
+    assert left == 0 and right == 1 and 0.25 < top < 100 / 360 and 260 / 360 < bottom < 0.75
+    for i, im in enumerate(images):
+        im.save(tmp_path / f"{i}_AB.png")
+    choice = choose_input(sorted(tmp_path.glob("*.png")), max_len=4)
+    assert (choice.height, choice.width) == (32, 128)  # 640x160 is 4:1 once cropped
+    assert any("cropped to 640x" in note for note in choice.notes)
+
+
+def test_no_crop_without_a_shared_border_and_the_width_follows_the_aspect_ratio(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (40, 400), dtype=np.uint8)).save(tmp_path / f"{i}_AB.png")
+    choice = choose_input(sorted(tmp_path.glob("*.png")), max_len=4)
+    assert choice.crop is None and (choice.height, choice.width) == (32, 320)  # 10:1 kept
+
+
+def test_a_tiny_view_of_a_large_image_is_warned_about(tmp_path):
+    for i in range(3):
+        Image.fromarray(np.random.default_rng(i).integers(0, 256, (400, 1600), dtype=np.uint8)).save(
+            tmp_path / f"{i}_A.png"
+        )
+    notes = choose_input(sorted(tmp_path.glob("*.png")), max_len=4).notes
+    assert any("sees the images at 8% of their height" in n for n in notes)
+
+
+def test_the_crop_is_applied_before_resizing():
+    im = Image.new("L", (100, 40), 255)
+    im.paste(0, (50, 0, 100, 40))  # right half black
+    whole = to_array(im, Preprocessing(height=16, width=32, autocontrast=False))
+    right = to_array(im, Preprocessing(height=16, width=32, autocontrast=False, crop=(0.5, 0, 1, 1)))
+    assert whole.mean() > 100 and right.max() == 0
+
+
+def test_a_preprocessing_without_crop_keeps_its_old_form():
+    assert "crop" not in Preprocessing().to_dict()  # cache keys and checkpoints made before crops still match
+    assert Preprocessing(**{**Preprocessing().to_dict(), "crop": [0, 0.1, 1, 0.9]}).crop == (0, 0.1, 1, 0.9)
+
+
+def test_a_run_writes_inputs_png_and_chooses_its_size(tmp_path):
+    data = tiny_dataset(tmp_path / "d", n=100, shard_size=100)
+    result = train(tiny_train_config(data, tmp_path, height=None, width=None, epochs=1))
+    run = Path(result.run)
+    with Image.open(run / "inputs.png") as im:
+        assert im.width > 100
+    config = json.loads((run / "config.json").read_text())
+    assert (config["height"], config["width"]) == (32, 64)  # 64x32 images: 2:1 is far from the default's 4:1
+
+
+def test_the_zero_accuracy_streak_counts_the_last_epochs():
+    rows = [{"seq_accuracy": a} for a in (0, 0.1, 0, 0, 0)]
+    assert zero_streak(rows) == 3 and zero_streak(rows[:2]) == 0
+
+
+def test_best_prefers_accuracy_then_the_lower_character_error_rate():
+    best = {"seq_accuracy": 0.0, "cer": 0.9}
+    assert better(0.0, 0.8, best) and not better(0.0, 0.95, best)
+    assert better(0.1, 0.99, best)
+    assert better(0.0, 1.0, {"seq_accuracy": -1.0})  # the first epoch
