@@ -42,7 +42,10 @@ def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None,
     parent = None
     if cfg.init_from:
         parent = finetune.load_parent(cfg.init_from)
-        given = {n for n in finetune.SHAPE_FIELDS if getattr(cfg, n) not in (None, getattr(SHAPE, n))}
+        # Height and width are None unless given; the other shape fields count as given when not the default.
+        given = {n for n in ("height", "width") if getattr(cfg, n) is not None} | {
+            n for n in finetune.SHAPE_FIELDS[2:] if getattr(cfg, n) != getattr(SHAPE, n)
+        }
         cfg = finetune.inherit_shape(cfg, parent, given)
     try:
         check_input_size(cfg.height or SHAPE.height, cfg.width or 4)  # a bad size given: say so before looking
