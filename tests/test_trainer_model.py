@@ -108,5 +108,10 @@ def test_the_model_defaults_are_the_default_recipe():
     from trainer.training.config import TrainConfig
 
     model, train = ModelConfig(num_classes=2), TrainConfig()
-    for name in ("height", "width", "conv", "hidden", "lstm_layers", "dropout"):
+    for name in ("conv", "hidden", "lstm_layers", "dropout"):
         assert getattr(model, name) == getattr(train, name), name
+    # The input size is chosen from the images unless given; for images of the default's 4:1 it is the default.
+    assert train.height is None and train.width is None
+    from trainer.data.inputs import choose_input
+
+    assert choose_input.__defaults__ == (model.height,)
