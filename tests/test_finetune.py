@@ -17,6 +17,7 @@ from trainer.data.inputs import border_crop, choose_input
 from trainer.data.mixing import StreamBatchSampler, per_batch
 from trainer.data.preprocess import Preprocessing, to_array
 from trainer.model import CRNN
+from trainer.runs import latest_run
 from trainer.training.finetune import head_rows, load_parent, transplant
 from trainer.training.loop import better, train, zero_streak
 
@@ -114,7 +115,7 @@ def test_train_with_mix_validates_on_data_alone(tmp_path):
     )  # fmt: skip
     assert code == 0, out
     assert "(+320 mixed in)" in out
-    run = next((tmp_path / "r").iterdir())
+    run = latest_run(tmp_path / "r")  # not iterdir(): its order is the file system's, and LATEST is a file
     config = json.loads((run / "config.json").read_text())
     assert config["mix"] == [[str(synthetic), 0.5]] and config["steps_per_epoch"] == 3
     val = sum(v["n"] for v in checkpoint.load(run / "best.pt")["metrics"]["by_length"].values())
