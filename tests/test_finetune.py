@@ -18,10 +18,16 @@ from trainer.data.mixing import StreamBatchSampler, per_batch
 from trainer.data.preprocess import Preprocessing, to_array
 from trainer.model import CRNN
 from trainer.runs import latest_run
-from trainer.training.finetune import head_rows, load_parent, transplant
+from trainer.training.finetune import load_parent, transplant
 from trainer.training.loop import better, train, zero_streak
 
 # ---- --init-from ----
+
+
+@torch.no_grad()
+def head_rows(model: CRNN, alphabet: Alphabet, chars: str) -> torch.Tensor:
+    """The output-layer weights of `chars`."""
+    return torch.stack([model.head.weight[alphabet.encode(c)[0]] for c in chars])
 
 
 def test_shared_characters_keep_their_rows_and_new_ones_get_fresh_rows(reading_model):

@@ -233,8 +233,9 @@ def styles(out: Path, samples: int, also: tuple[str, ...]) -> None:
     table.add_column("name", style="bold")
     table.add_column("look")
     table.add_column("differs from default in")
+    default = style.DEFAULT.to_dict()
     for name, st in chosen:
-        changed = [k for k, v in st.to_dict().items() if v != style.DEFAULT.to_dict()[k]]
+        changed = [k for k, v in st.to_dict().items() if v != default[k]]
         table.add_row(name, style.DESCRIPTIONS.get(name, "your file"), ", ".join(changed) or "-")
     console = Console()
     console.print(table)

@@ -18,23 +18,21 @@ from torch.utils.data import Sampler
 from trainer.data.loading import Loaded
 
 
-def merge(main: Loaded, main_rows: np.ndarray, others: list[Loaded]) -> tuple[Loaded, np.ndarray]:
-    """One Loaded holding every source's groups, and the dataset rows: `main_rows` of main, then all of
-    each other source's."""
+def merge(main: Loaded, main_rows: np.ndarray, others: list[Loaded]) -> Loaded:
+    """One Loaded holding every source's groups, with rows `main_rows` of main, then all of each other's."""
     groups = list(main.groups)
     rows = [main.rows[main_rows]]
     for other in others:
         offset = len(groups)
         groups.extend(other.groups)
         rows.append(other.rows + np.array([offset, 0]))
-    merged = Loaded(
+    return Loaded(
         groups,
         np.concatenate(rows),
         main.alphabet,
         main.skipped + [s for o in others for s in o.skipped],
         max([main.max_len, *(o.max_len for o in others)]),
     )
-    return merged, np.arange(len(merged.rows))
 
 
 def per_batch(fraction: float, batch_size: int, batch: int) -> int:

@@ -72,7 +72,7 @@ def _alphabet(cfg: TrainConfig, given: Alphabet | None) -> Alphabet:
     chars: list[str] = []
     for path in [cfg.data, *(p for p, _ in cfg.mix)]:
         source = open_source(Path(path))
-        own = source.alphabet or "".join(sorted({c for g in source.groups for label in g.labels for c in label}))
+        own = source.alphabet or Alphabet.from_labels(label for g in source.groups for label in g.labels).chars
         chars.extend(c for c in own if c not in chars)
     return Alphabet("".join(chars))
 
@@ -113,9 +113,9 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
         train_rows, val_rows = data.split(loaded, cfg.val_fraction, cfg.seed)
         val, skipped, max_len = data.CaptchaDataset(loaded, val_rows), loaded.skipped, loaded.max_len
     mixed = [load(path, loaded.alphabet) for path, _ in cfg.mix]
-    merged, rows = merge(loaded, train_rows, mixed)
+    merged = merge(loaded, train_rows, mixed)
     sets = Data(
-        data.CaptchaDataset(merged, rows),
+        data.CaptchaDataset(merged),
         val,
         loaded.alphabet,
         skipped + [s for m in mixed for s in m.skipped],

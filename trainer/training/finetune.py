@@ -12,8 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer import checkpoint
@@ -88,9 +86,3 @@ def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
     if dropped:
         line += f", {len(dropped)} dropped ({''.join(dropped)!r})"
     return line
-
-
-@torch.no_grad()
-def head_rows(model: CRNN, alphabet: Alphabet, chars: str) -> torch.Tensor:
-    """The output-layer weights of `chars` (for checking a transplant)."""
-    return torch.stack([model.head.weight[alphabet.encode(c)[0]] for c in chars])

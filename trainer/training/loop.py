@@ -24,9 +24,8 @@ from trainer.data import loading as data
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, all_sum, pick_device, pick_precision, set_threads, setup_distributed
 from trainer.model import CRNN, ModelConfig, check_input_size
-from trainer.training import datasets
 from trainer.training.config import TrainConfig
-from trainer.training.datasets import load_data, settle_input, train_sampler, write_inputs
+from trainer.training.datasets import Data, load_data, settle_input, train_sampler, write_inputs
 from trainer.training.events import (
     EpochEnded,
     EpochStarted,
@@ -170,9 +169,10 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
             rows.append(ended.row())
             runs.plot_curves(run, rows)
         emit(replace(ended, best=improved))
-        if info.main and not warned and zero_streak(rows) >= STUCK_EPOCHS and at.step >= STUCK_STEPS:
+        zeros = zero_streak(rows)
+        if info.main and not warned and zeros >= STUCK_EPOCHS and at.step >= STUCK_STEPS:
             warned = True  # said once
-            emit(Notice(STUCK.format(epochs=zero_streak(rows), steps=at.step, inputs=run / "inputs.png", lr=cfg.lr)))
+            emit(Notice(STUCK.format(epochs=zeros, steps=at.step, inputs=run / "inputs.png", lr=cfg.lr)))
         if stopped_by_time:
             break
 
@@ -214,7 +214,7 @@ def zero_streak(rows: list[dict]) -> int:
     return streak
 
 
-def _build_model(cfg: TrainConfig, sets: datasets.Data, device: torch.device) -> tuple[CRNN, ModelConfig]:
+def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[CRNN, ModelConfig]:
     mc = ModelConfig.from_shape(cfg.shape, num_classes=sets.alphabet.num_classes, max_label_len=sets.max_len)
     try:
         return CRNN(mc).to(device), mc
