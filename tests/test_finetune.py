@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -124,8 +125,17 @@ def test_train_with_mix_validates_on_data_alone(tmp_path):
     run = latest_run(tmp_path / "r")  # not iterdir(): its order is the file system's, and LATEST is a file
     config = json.loads((run / "config.json").read_text())
     assert config["mix"] == [[str(synthetic), 0.5]] and config["steps_per_epoch"] == 3
-    val = sum(v["n"] for v in checkpoint.load(run / "best.pt")["metrics"]["by_length"].values())
+    saved = checkpoint.load(run / "best.pt")
+    val = sum(v["n"] for v in saved["metrics"]["by_length"].values())
     assert val < 100  # a split of the 100 real images, none of the 320 synthetic ones
+    digests = {str(d): hashlib.sha256((d / "manifest.json").read_bytes()).hexdigest() for d in (real, synthetic)}
+    assert config["sources"] == saved["train_config"]["sources"] == digests  # what the model was trained on
+
+    (synthetic / "manifest.json").write_text((synthetic / "manifest.json").read_text() + " ")
+    code, out = run_cli("train", "--resume", str(run), "--cache-dir", str(tmp_path / "c"), env={"COLUMNS": "300"})
+    assert code == 0, out
+    assert f"{synthetic} is not the dataset this run started on" in out
+    assert f"{real} is not" not in out
 
 
 @pytest.mark.parametrize(

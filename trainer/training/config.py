@@ -48,6 +48,9 @@ class TrainConfig:
     parent: dict | None = None
     mix: tuple[tuple[str, float], ...] = ()  # (dataset, share of every batch) drawn beside `data`
     steps_per_epoch: int | None = None  # None: an epoch is a pass over the training images
+    # Filled in by train: each dataset read (data, val_data, mixes) and its manifest's sha256 (or the list
+    # file's; None for a loose folder), so a model says exactly what it was trained on.
+    sources: dict | None = None
 
     @property
     def shape(self) -> ModelShape:

@@ -3,6 +3,7 @@ any mixed-in sets, the batch sampler, and inputs.png."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import torch
 
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
+from captchagen.manifest import MANIFEST
 from trainer.data import loading as data
 from trainer.data.cache import default_cache_dir
 from trainer.data.inputs import choose_input, write_inputs_png
@@ -61,6 +63,29 @@ def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None,
         crop = f", cropped to {choice.crop}" if choice.crop else ""
         return replace(cfg, crop=choice.crop), parent, (f"input {cfg.height}x{cfg.width} of the parent model{crop}",)
     return replace(cfg, height=choice.height, width=cfg.width or choice.width, crop=choice.crop), None, choice.notes
+
+
+def source_record(cfg: TrainConfig) -> dict[str, str | None]:
+    """Each dataset the run reads (DATA, --val-data, each --mix), with the sha256 of its manifest (a
+    `make` folder), of itself (a list file), or None (a loose folder: no single file describes it)."""
+    paths = [cfg.data, *([cfg.val_data] if cfg.val_data else []), *(p for p, _ in cfg.mix)]
+    return {p: _describing_hash(Path(p)) for p in paths}
+
+
+def _describing_hash(path: Path) -> str | None:
+    target = path / MANIFEST if path.is_dir() else path
+    try:
+        return hashlib.sha256(target.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def changed_sources(cfg: TrainConfig) -> list[str]:
+    """The datasets of a resumed run whose manifest (or list file) is not the one the run started with."""
+    if not cfg.sources:
+        return []
+    now = source_record(cfg)
+    return [p for p, digest in cfg.sources.items() if now.get(p) != digest]
 
 
 def _alphabet(cfg: TrainConfig, given: Alphabet | None) -> Alphabet:

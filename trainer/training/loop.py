@@ -25,7 +25,15 @@ from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, all_sum, pick_device, pick_precision, set_threads, setup_distributed
 from trainer.model import CRNN, ModelConfig, check_input_size
 from trainer.training.config import TrainConfig
-from trainer.training.datasets import Data, load_data, settle_input, train_sampler, write_inputs
+from trainer.training.datasets import (
+    Data,
+    changed_sources,
+    load_data,
+    settle_input,
+    source_record,
+    train_sampler,
+    write_inputs,
+)
 from trainer.training.events import (
     EpochEnded,
     EpochStarted,
@@ -46,7 +54,14 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     state, cfg = resume_state(cfg, resume)
     info = setup_distributed(cfg.device)
     emit: Events = events if (events and info.main) else (lambda event: None)
-    cfg, parent, notes = settle_input(cfg) if state is None else (cfg, None, ())
+    if state is None:
+        cfg, parent, notes = settle_input(cfg)
+        cfg = replace(cfg, sources=source_record(cfg))
+    else:
+        parent, notes = None, tuple(
+            f"{p} is not the dataset this run started on (its manifest changed); training goes on with it"
+            for p in changed_sources(cfg)
+        )
     device = pick_device(cfg.device, info)
     precision = pick_precision(cfg.precision, device)
     threads = set_threads(device, info)
