@@ -103,7 +103,8 @@ def test_huge_images_are_one_error_row_each_and_nothing_else(trained, tmp_path):
     assert "10000x10000 pixels is more than" in rows[0]["error"] and "exceeds limit" in rows[1]["error"]
 
 
-def test_no_trained_model_says_how_to_train_one(tmp_path):
+def test_no_trained_model_and_no_base_model_says_how_to_train_one(tmp_path, monkeypatch):
+    monkeypatch.setattr("trainer.bundled.base_model", lambda: tmp_path / "missing" / "base.pt")  # a broken install
     code, output = run_cli("test", "x.png", "--runs-dir", str(tmp_path / "runs"))
     assert code == 1 and "run `captchagen train` first" in output
     assert len(output.strip().splitlines()) == 1

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from captchagen import atomic
 from captchagen.errors import CaptchagenError
+from trainer import bundled
 
 LATEST = "LATEST"
 
@@ -39,8 +40,24 @@ def latest_run(runs: Path) -> Path:
 
 
 def default_model(runs: Path, model: str | Path | None = None) -> Path:
-    """`model` if given, else best.pt of the run that runs/LATEST names (the rule the README documents)."""
-    return Path(model) if model else latest_run(runs) / "best.pt"
+    """The model a command uses (the rule the README documents); see `resolve_model`."""
+    return resolve_model(runs, model)[0]
+
+
+def resolve_model(runs: Path, model: str | Path | None = None) -> tuple[Path, str | None]:
+    """The model a command uses, and a line to show when the user did not choose it: `model` if given
+    (`base` names the bundled base model), else best.pt of the run that runs/LATEST names, else, when
+    nothing was ever trained there, the bundled base model."""
+    if model is not None and str(model) == bundled.BASE:
+        return bundled.base_model(), None
+    if model:
+        return Path(model), None
+    if not (runs / LATEST).exists() and bundled.base_model().is_file():
+        return bundled.base_model(), (
+            f"no trained model in {runs}: using the bundled base model (--model base); "
+            "`captchagen train` makes your own"
+        )
+    return latest_run(runs) / "best.pt", None
 
 
 def append_metrics(run: Path, row: dict) -> None:

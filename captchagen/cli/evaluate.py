@@ -52,9 +52,11 @@ def evaluate(
     from trainer.inference.reader import Reader
     from trainer.inference.scoring import report, score_dataset
     from trainer.inference.scoring import worst as worst_of
-    from trainer.runs import default_model
+    from trainer.runs import resolve_model
 
-    path = default_model(Path(runs_dir), model_path)
+    path, why = resolve_model(Path(runs_dir), model_path)
+    if why:
+        click.echo(why, err=True)
     reader = Reader(path)
     scored, skipped = score_dataset(
         reader,

@@ -59,10 +59,15 @@ def export(
 
     Example: captchagen export --out model.onnx
     """
-    from trainer.runs import default_model
+    from trainer.bundled import base_model
+    from trainer.runs import resolve_model
 
-    path = default_model(Path(runs_dir), model_path)
-    out = out or path.with_suffix(".onnx")
+    path, why = resolve_model(Path(runs_dir), model_path)
+    if why:
+        click.echo(why, err=True)
+    # Beside the checkpoint, except for a bundled model: never write into the installed package.
+    bundled = path.parent == base_model().parent
+    out = out or (Path(path.with_suffix(".onnx").name) if bundled else path.with_suffix(".onnx"))
     if out.suffix.lower() != ".onnx":
         raise UsageFailure(f"--out must end in .onnx (that is how test, eval and serve know the format): {out}")
     if out.resolve() == path.resolve():

@@ -29,9 +29,11 @@ def test(
     Example: captchagen test data/captchas/shard-00000/000001_RG.png
     """
     from trainer.inference.reader import Reader
-    from trainer.runs import default_model
+    from trainer.runs import resolve_model
 
-    path = default_model(Path(runs_dir), model_path)
+    path, why = resolve_model(Path(runs_dir), model_path)
+    if why:
+        click.echo(why, err=True)
     reader = Reader(path)
     results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
     if as_json:

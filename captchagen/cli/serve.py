@@ -144,9 +144,12 @@ def serve(
     except ImportError as e:
         raise missing_extra("captchagen serve", "serve", str(e.name)) from None
     from trainer.inference.reader import Reader
-    from trainer.runs import default_model
+    from trainer.runs import resolve_model
 
-    reader = Reader(default_model(Path(runs_dir), model_path))
+    path, why = resolve_model(Path(runs_dir), model_path)
+    if why:
+        click.echo(why, err=True)
+    reader = Reader(path)
     limits = Limits(
         max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images, body_timeout=body_timeout
     )

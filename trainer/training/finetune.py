@@ -14,7 +14,7 @@ from typing import Any
 
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
-from trainer import checkpoint
+from trainer import bundled, checkpoint
 from trainer.model import CRNN
 from trainer.training.config import TrainConfig
 
@@ -34,8 +34,8 @@ class Parent:
 
 
 def load_parent(spec: str) -> Parent:
-    """A checkpoint file, or a run folder (its best.pt)."""
-    path = Path(spec)
+    """A checkpoint file, a run folder (its best.pt), or `base` (the bundled base model)."""
+    path = bundled.base_model() if spec == bundled.BASE else Path(spec)
     if path.is_dir():
         path = path / "best.pt"
     payload = checkpoint.load(path)

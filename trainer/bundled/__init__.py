@@ -1,0 +1,17 @@
+"""Models shipped inside the package, found the same way after an editable or a plain install.
+
+base.pt is the base model: trained on a broad mix of what `captchagen make` draws (every preset style;
+digits, upper and lower case; 1 to 10 characters). It reads captchas with no training, and is the starting
+point for `captchagen train --init-from base`. bench/base_model.py regenerates it from nothing; its model
+card (data, training time, accuracy by style and length) is in the README.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BASE = "base"  # what `--model base` and `--init-from base` name
+
+
+def base_model() -> Path:
+    return Path(__file__).resolve().parent / "base.pt"
