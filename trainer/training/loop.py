@@ -58,7 +58,8 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         cfg, parent, notes = settle_input(cfg)
         cfg = replace(cfg, sources=source_record(cfg))
     else:
-        parent, notes = None, tuple(
+        parent = None
+        notes = tuple(
             f"{p} is not the dataset this run started on (its manifest changed); training goes on with it"
             for p in changed_sources(cfg)
         )
