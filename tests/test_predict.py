@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
 from PIL import Image
@@ -116,3 +117,37 @@ def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(tmp_path):
     code, output = run_cli("test", "x.png", "--model", str(fake))
     assert code == 1 and output.startswith(f"Error: {fake} is not a captchagen checkpoint")
     assert len(output.strip().splitlines()) == 1
+
+
+# ---- --reads: only some of the model's characters ----
+
+
+def test_reads_outputs_only_the_allowed_characters_and_rescales_confidence(reading_model, exported_model):
+    images = sorted(reading_model[0].glob("shard-*/*.png"))[:64]
+    for path in (reading_model[1], exported_model):
+        reader = Reader(path)
+        free = reader.read_paths(list(map(str, images)))
+        counts = Counter(c for p in free for c in p.text)
+        assert counts, "the model reads nothing: nothing to restrict"
+        common = counts.most_common(1)[0][0]
+        allowed = "".join(c for c in reader.alphabet.chars if c != common)[:3]  # what it reads most is ruled out
+        reader.restrict(allowed)
+        narrowed = reader.read_paths(list(map(str, images)))
+        assert all(set(p.text) <= set(allowed) for p in narrowed), path
+        assert any(a.text != b.text for a, b in zip(free, narrowed, strict=True))
+        assert all(0 <= p.confidence <= 1 for p in narrowed)
+        assert reader.reads == allowed
+
+
+def test_reads_beyond_the_model_is_a_one_line_usage_error(reading_model):
+    image = str(next(reading_model[0].glob("shard-*/*.png")))
+    code, out = run_cli("test", image, "--model", str(reading_model[1]), "--reads", "upper")
+    assert code == 2 and out.count("\n") == 1
+    assert "--reads 'upper'" in out and "cannot read 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'" in out
+
+
+def test_eval_reports_what_it_read_with(reading_model, tmp_path):
+    code, out = run_cli("eval", str(reading_model[0]), "--model", str(reading_model[1]), "--reads", "0123",
+                        "--worst", "0", "--json", "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    assert code == 0, out
+    assert json.loads(out)["reads"] == "0123"

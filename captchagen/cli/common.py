@@ -78,6 +78,16 @@ def beam_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def reads_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--reads",
+        metavar="ALPHABET",
+        help="Output only these characters (a preset such as upper, or the characters), e.g. for captchas "
+        "known to be upper case read by a model that also knows digits and lower case (like the base model). "
+        "[default: every character the model knows]",
+    )(fn)
+
+
 def data_options(skip_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--skip-bad and --cache-dir, for the commands that read a whole dataset through the cache."""
 

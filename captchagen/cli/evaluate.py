@@ -8,12 +8,13 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import beam_option, data_options, library_errors, model_options
+from captchagen.cli.common import beam_option, data_options, library_errors, model_options, reads_option
 
 
 @click.command(name="eval")
 @click.argument("data", type=click.Path(exists=True, path_type=Path))
 @model_options("to score")
+@reads_option
 @beam_option
 @click.option(
     "--worst",
@@ -34,6 +35,7 @@ def evaluate(
     data: Path,
     model_path: str | None,
     runs_dir: str,
+    reads: str | None,
     beam: int,
     worst: int,
     worst_out: Path | None,
@@ -58,6 +60,8 @@ def evaluate(
     if why:
         click.echo(why, err=True)
     reader = Reader(path)
+    if reads:
+        reader.restrict(reads)
     scored, skipped = score_dataset(
         reader,
         data,
@@ -66,7 +70,14 @@ def evaluate(
         skip_bad=skip_bad,
         notice=lambda m: click.echo(m, err=True),
     )
-    numbers = {"model": str(path), "data": str(data), "beam": beam, "skipped": skipped, **report(scored)}
+    numbers = {
+        "model": str(path),
+        "data": str(data),
+        "reads": reader.reads,
+        "beam": beam,
+        "skipped": skipped,
+        **report(scored),
+    }
     mistakes = worst_of(scored, worst)
     if mistakes:
         out = worst_out or path.parent / f"worst-{data.name}.png"

@@ -8,18 +8,25 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli.common import beam_option, expand_inputs, library_errors, model_options
+from captchagen.cli.common import beam_option, expand_inputs, library_errors, model_options, reads_option
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @model_options("to read with")
+@reads_option
 @beam_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image instead of a table.")
 @library_errors
 def test(
-    images: tuple[str, ...], model_path: str | None, runs_dir: str, beam: int, batch_size: int, as_json: bool
+    images: tuple[str, ...],
+    model_path: str | None,
+    runs_dir: str,
+    reads: str | None,
+    beam: int,
+    batch_size: int,
+    as_json: bool,
 ) -> None:
     """Read the text of captcha images (files, folders or globs).
 
@@ -35,6 +42,8 @@ def test(
     if why:
         click.echo(why, err=True)
     reader = Reader(path)
+    if reads:
+        reader.restrict(reads)
     results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
     if as_json:
         for r in results:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli.common import beam_option, library_errors, model_options, positive_float
+from captchagen.cli.common import beam_option, library_errors, model_options, positive_float, reads_option
 from captchagen.errors import BadInput, CaptchagenError, missing_extra
 
 
@@ -50,6 +50,7 @@ def open_files_for(connections: int, spare: int = 64) -> int:
 
 @click.command()
 @model_options("to serve")
+@reads_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -111,6 +112,7 @@ def open_files_for(connections: int, spare: int = 64) -> int:
 def serve(
     model_path: str | None,
     runs_dir: str,
+    reads: str | None,
     host: str,
     port: int,
     max_body_mb: float,
@@ -150,6 +152,8 @@ def serve(
     if why:
         click.echo(why, err=True)
     reader = Reader(path)
+    if reads:
+        reader.restrict(reads)
     limits = Limits(
         max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images, body_timeout=body_timeout
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captchagen.alphabet import Alphabet
+from captchagen.alphabet import BLANK, Alphabet
+from captchagen.errors import BadInput
 from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
 from trainer.inference.decode import decode
@@ -49,14 +50,35 @@ class Reader:
             self.metrics = data.get("metrics", {})
             self.net = ImageReader(model, self.pre).eval()
             self._run = self._run_torch
+        self.reads = self.alphabet.chars  # what it may output; restrict() narrows it
+        self._suppressed: torch.Tensor | None = None
+
+    def restrict(self, spec: str) -> None:
+        """Read only the characters of `spec` (a preset such as `upper`, or the characters): the model's
+        other characters are never output, and confidences are over the allowed ones. For a captcha whose
+        alphabet is known, read by a model that knows more (the base model reads digits and both cases)."""
+        try:
+            chars = Alphabet.from_spec(spec).chars
+        except ValueError as e:
+            raise BadInput(f"`reads` {spec!r}: {e}") from None
+        unknown = "".join(c for c in chars if c not in self.alphabet)
+        if unknown:
+            raise BadInput(f"`reads` {spec!r}: the model {self.name} cannot read {unknown!r}")
+        suppressed = torch.ones(self.alphabet.num_classes, dtype=torch.bool)
+        suppressed[BLANK] = False
+        suppressed[self.alphabet.encode(chars)] = False
+        self.reads = chars
+        self._suppressed = suppressed if bool(suppressed.any()) else None
 
     @torch.no_grad()
     def _run_torch(self, arrays: np.ndarray) -> torch.Tensor:
         return self.net(torch.from_numpy(arrays))
 
     def logits(self, arrays: np.ndarray) -> torch.Tensor:
-        """uint8 [N, H, W] from preprocess.to_array to float logits [N, T, C]."""
-        return self._run(np.ascontiguousarray(arrays, dtype=np.uint8))
+        """uint8 [N, H, W] from preprocess.to_array to float logits [N, T, C] (-inf for the characters
+        `restrict` rules out)."""
+        out = self._run(np.ascontiguousarray(arrays, dtype=np.uint8))
+        return out if self._suppressed is None else out.masked_fill(self._suppressed, float("-inf"))
 
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
         """(text, confidence) per image of uint8 [N, H, W] from preprocess.to_array."""

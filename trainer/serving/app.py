@@ -259,6 +259,7 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
             "model": reader.name,
             "format": reader.kind,
             "alphabet": reader.alphabet.chars,
+            "reads": reader.reads,
             "input": {"height": reader.pre.height, "width": reader.pre.width},
             "max_label_len": reader.max_label_len,
             "limits": asdict(limits),
