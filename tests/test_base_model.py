@@ -1,0 +1,95 @@
+"""The bundled base model: which model a command uses (`--model base`, the fallback when no run exists),
+that it reads captchas with no training, and that nothing is ever written into the package."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from captchagen.config import GenerationConfig
+from captchagen.errors import CaptchagenError
+from tests.helpers import run_cli, shard_images
+from trainer import bundled, checkpoint
+from trainer.runs import LATEST, resolve_model
+from trainer.training.finetune import load_parent
+
+BASE = bundled.base_model()
+
+
+def test_the_base_model_is_in_the_package_and_says_what_it_was_trained_on():
+    saved = checkpoint.load(BASE)
+    assert BASE.parent == Path(bundled.__file__).resolve().parent
+    assert set("09AZaz") <= set(saved["alphabet"])  # digits, upper and lower case
+    assert "optimizer" not in saved  # the model alone: no state to resume, a few MB
+    sources = saved["train_config"]["sources"]
+    assert len(sources) >= 2 and all(len(digest) == 64 for digest in sources.values())
+
+
+def test_with_no_run_the_base_model_is_used_and_the_reason_given(tmp_path):
+    path, why = resolve_model(tmp_path / "runs")
+    assert path == BASE and "no trained model in" in why and "bundled base model" in why
+
+
+def test_a_trained_run_comes_before_the_base_model_and_base_names_it_anyway(tmp_path):
+    runs = tmp_path / "runs"
+    (runs / "r1").mkdir(parents=True)
+    (runs / LATEST).write_text("r1\n")
+    assert resolve_model(runs) == (runs / "r1" / "best.pt", None)
+    assert resolve_model(runs, "base") == (BASE, None)
+    assert resolve_model(runs, "other.pt") == (Path("other.pt"), None)
+
+
+def test_a_latest_that_names_a_missing_run_is_an_error_not_the_base_model(tmp_path):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    (runs / LATEST).write_text("gone\n")
+    with pytest.raises(CaptchagenError, match="names gone, which does not exist"):
+        resolve_model(runs)
+
+
+def test_init_from_base_is_the_bundled_model():
+    parent = load_parent("base")
+    assert parent.path == BASE and parent.record["name"] == "bundled/base.pt"
+
+
+@pytest.fixture(scope="module")
+def fresh_default(tmp_path_factory) -> Path:
+    """40 default-look captchas (upper case, 1-10 characters) with a seed no base-model set uses."""
+    from captchagen.make import make_dataset
+
+    out = tmp_path_factory.mktemp("fresh") / "data"
+    make_dataset(GenerationConfig(n=40, seed=424242, shard_size=40), out, workers=1, preview=False)
+    return out
+
+
+def test_test_with_no_run_reads_fresh_captchas_with_the_base_model(fresh_default, tmp_path):
+    images = shard_images(fresh_default)
+    # Default captchas are upper case; the base model also knows digits and lower case, so it is told.
+    code, out = run_cli("test", *map(str, images), "--runs-dir", str(tmp_path / "runs"), "--reads", "upper", "--json")
+    assert code == 0, out
+    lines = out.splitlines()
+    assert "using the bundled base model" in lines[0]  # said once, before the readings
+    rows = [json.loads(line) for line in lines[1:]]
+    right = sum(r["text"] == Path(r["path"]).stem.split("_", 1)[1] for r in rows)
+    assert len(rows) == 40 and right >= 36, f"the base model read {right} of 40 default captchas"
+    assert all(set(r["text"]) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ") for r in rows)
+
+
+def test_eval_names_the_base_model(fresh_default, tmp_path):
+    code, out = run_cli("eval", str(fresh_default), "--model", "base", "--worst", "0", "--json",
+                        "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    assert code == 0, out
+    numbers = json.loads(out.splitlines()[-1])
+    assert numbers["model"] == str(BASE) and numbers["seq_accuracy"] >= 0.75
+
+
+def test_export_of_the_base_model_writes_beside_the_user_not_into_the_package(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in BASE.parent.iterdir())
+    code, out = run_cli("export", "--model", "base", env={"COLUMNS": "200"})
+    assert code == 0, out
+    assert (tmp_path / "base.onnx").is_file()
+    assert sorted(p.name for p in BASE.parent.iterdir()) == before
