@@ -85,6 +85,19 @@ def test_eval_names_the_base_model(fresh_default, tmp_path):
     assert numbers["model"] == str(BASE) and numbers["seq_accuracy"] >= 0.75
 
 
+def test_eval_of_the_base_model_puts_its_worst_mistakes_in_the_working_directory(fresh_default, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    before = sorted(p.name for p in BASE.parent.iterdir())
+    # Without --reads it makes mistakes on upper-case captchas (it also knows lower case): a grid to write.
+    code, out = run_cli("eval", str(fresh_default), "--model", "base", "--worst", "4", "--json",
+                        "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    assert code == 0, out
+    numbers = json.loads(out.splitlines()[-1])
+    assert numbers["seq_accuracy"] < 1, "no mistake to draw: the test needs a set the model gets wrong"
+    assert Path(numbers["worst_png"]) == Path("worst-data.png") and (tmp_path / "worst-data.png").is_file()
+    assert sorted(p.name for p in BASE.parent.iterdir()) == before
+
+
 def test_export_of_the_base_model_writes_beside_the_user_not_into_the_package(tmp_path, monkeypatch):
     pytest.importorskip("onnxruntime")
     monkeypatch.chdir(tmp_path)

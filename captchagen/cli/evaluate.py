@@ -26,7 +26,8 @@ from captchagen.cli.common import beam_option, data_options, library_errors, mod
 @click.option(
     "--worst-out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="PNG grid of the worst mistakes.  [default: worst-<DATA name>.png beside the model]",
+    help="PNG grid of the worst mistakes.  [default: worst-<DATA name>.png beside the model; in the "
+    "working directory for the base model]",
 )
 @data_options("Skip unreadable images and labels outside the alphabet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
@@ -50,6 +51,7 @@ def evaluate(
     Example: captchagen eval data/test-seed1
     """
     from captchagen.preview import write_grid
+    from trainer.bundled import beside
     from trainer.data.cache import default_cache_dir
     from trainer.inference.reader import Reader
     from trainer.inference.scoring import report, score_dataset
@@ -80,7 +82,7 @@ def evaluate(
     }
     mistakes = worst_of(scored, worst)
     if mistakes:
-        out = worst_out or path.parent / f"worst-{data.name}.png"
+        out = worst_out or beside(path, f"worst-{data.name}.png")
         cells = [
             (Path(s.path), [(f"true {s.truth}", "black"), (f"read {s.text} ({s.confidence:.2f})", "red")])
             for s in mistakes

@@ -59,15 +59,13 @@ def export(
 
     Example: captchagen export --out model.onnx
     """
-    from trainer.bundled import base_model
+    from trainer.bundled import beside
     from trainer.runs import resolve_model
 
     path, why = resolve_model(Path(runs_dir), model_path)
     if why:
         click.echo(why, err=True)
-    # Beside the checkpoint, except for a bundled model: never write into the installed package.
-    bundled = path.parent == base_model().parent
-    out = out or (Path(path.with_suffix(".onnx").name) if bundled else path.with_suffix(".onnx"))
+    out = out or beside(path, path.with_suffix(".onnx").name)
     if out.suffix.lower() != ".onnx":
         raise UsageFailure(f"--out must end in .onnx (that is how test, eval and serve know the format): {out}")
     if out.resolve() == path.resolve():

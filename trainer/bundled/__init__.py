@@ -15,3 +15,9 @@ BASE = "base"  # what `--model base` and `--init-from base` name
 
 def base_model() -> Path:
     return Path(__file__).resolve().parent / "base.pt"
+
+
+def beside(model: Path, name: str) -> Path:
+    """Where a file made from `model` goes (an exported model, a grid of its mistakes): beside it, except
+    for a bundled model, whose files go to the working directory: nothing is written into the package."""
+    return Path(name) if model.resolve().parent == base_model().parent else model.parent / name
