@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,7 +74,33 @@ def test_time_limit_stops_cleanly_and_keeps_the_best_model(data, tmp_path):
     run = tmp_path / "runs" / (tmp_path / "runs" / "LATEST").read_text().strip()
     assert (run / "best.pt").exists()
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert len(rows) < 50 and rows[-1]["complete"] is False
+    assert len(rows) < 50 and all(r["complete"] for r in rows[:-1])
+    # The limit struck inside an epoch (its row is partial, resumed mid-epoch) or at an epoch's start.
+    position = checkpoint.load(run / "last.pt")["position"]
+    if rows[-1]["complete"]:
+        assert position == {"epoch": len(rows), "batch": 0}
+    else:
+        assert position["epoch"] == len(rows) - 1 and position["batch"] > 0
+
+
+def test_a_limit_reached_before_an_epochs_first_step_adds_no_empty_row(data, tmp_path, monkeypatch):
+    from trainer.training import loop
+
+    real = loop.train_epoch
+
+    def out_of_time_at_epoch_two(step, loader, epoch, start, at, info, emit, out_of_time):
+        if epoch == 1:  # as if the clock ran out as the second epoch began
+            return 0.0, 0, start, True
+        return real(step, loader, epoch, start, at, info, emit, out_of_time)
+
+    monkeypatch.setattr(loop, "train_epoch", out_of_time_at_epoch_two)
+    events = []
+    result = train(tiny_train_config(data, tmp_path, epochs=5, time_limit=60.0), events=events.append)
+    assert result.stopped_by_time and result.best["epoch"] == 1
+    assert [e.epoch for e in events if isinstance(e, EpochEnded)] == [1]
+    run = Path(result.run)
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert checkpoint.load(run / "last.pt")["position"] == {"epoch": 1, "batch": 0}
 
 
 def test_width_too_small_for_the_longest_label_is_refused(data, tmp_path):

@@ -153,10 +153,12 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
                 f"training diverged: {e}; {kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
             ) from None
         train_seconds = time.perf_counter() - epoch_started
+        seen_total = int(all_sum(torch.tensor([float(seen)]), info).item())
+        if stopped_by_time and seen_total == 0 and "epoch" in at.best:
+            break  # the time ran out before this epoch's first step: nothing new to validate, save or show
         val_started = time.perf_counter()
         counts = validate(model, val_loader, sets.alphabet, pre, device, precision, info)
         val_seconds = time.perf_counter() - val_started
-        seen_total = int(all_sum(torch.tensor([float(seen)]), info).item())
         ended = EpochEnded(
             epoch=epoch + 1,
             complete=not stopped_by_time,
