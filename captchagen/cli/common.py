@@ -88,6 +88,21 @@ def reads_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def open_reader(runs_dir: str, model_path: str | None, reads: str | None = None) -> tuple[Path, Any]:
+    """The model a reading command uses (saying which, on stderr, when the user did not choose it) and a
+    Reader for it, limited to `reads` when given."""
+    from trainer.inference.reader import Reader
+    from trainer.runs import resolve_model
+
+    path, why = resolve_model(Path(runs_dir), model_path)
+    if why:
+        click.echo(why, err=True)
+    reader = Reader(path)
+    if reads:
+        reader.restrict(reads)
+    return path, reader
+
+
 def data_options(skip_help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--skip-bad and --cache-dir, for the commands that read a whole dataset through the cache."""
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import beam_option, data_options, library_errors, model_options, reads_option
+from captchagen.cli.common import beam_option, data_options, library_errors, model_options, open_reader, reads_option
 
 
 @click.command(name="eval")
@@ -53,17 +53,10 @@ def evaluate(
     from captchagen.preview import write_grid
     from trainer.bundled import beside
     from trainer.data.cache import default_cache_dir
-    from trainer.inference.reader import Reader
     from trainer.inference.scoring import report, score_dataset
     from trainer.inference.scoring import worst as worst_of
-    from trainer.runs import resolve_model
 
-    path, why = resolve_model(Path(runs_dir), model_path)
-    if why:
-        click.echo(why, err=True)
-    reader = Reader(path)
-    if reads:
-        reader.restrict(reads)
+    path, reader = open_reader(runs_dir, model_path, reads)
     scored, skipped = score_dataset(
         reader,
         data,

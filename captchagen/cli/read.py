@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
-from captchagen.cli.common import beam_option, expand_inputs, library_errors, model_options, reads_option
+from captchagen.cli.common import beam_option, expand_inputs, library_errors, model_options, open_reader, reads_option
 
 
 @click.command()
@@ -35,15 +34,8 @@ def test(
 
     Example: captchagen test data/captchas/shard-00000/000001_RG.png
     """
-    from trainer.inference.reader import Reader
-    from trainer.runs import resolve_model
 
-    path, why = resolve_model(Path(runs_dir), model_path)
-    if why:
-        click.echo(why, err=True)
-    reader = Reader(path)
-    if reads:
-        reader.restrict(reads)
+    path, reader = open_reader(runs_dir, model_path, reads)
     results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
     if as_json:
         for r in results:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from pathlib import Path
 
 import click
 
-from captchagen.cli.common import beam_option, library_errors, model_options, positive_float, reads_option
+from captchagen.cli.common import beam_option, library_errors, model_options, open_reader, positive_float, reads_option
 from captchagen.errors import BadInput, CaptchagenError, missing_extra
 
 
@@ -145,15 +144,8 @@ def serve(
         from trainer.serving.protocol import with_header_deadline
     except ImportError as e:
         raise missing_extra("captchagen serve", "serve", str(e.name)) from None
-    from trainer.inference.reader import Reader
-    from trainer.runs import resolve_model
 
-    path, why = resolve_model(Path(runs_dir), model_path)
-    if why:
-        click.echo(why, err=True)
-    reader = Reader(path)
-    if reads:
-        reader.restrict(reads)
+    _, reader = open_reader(runs_dir, model_path, reads)
     limits = Limits(
         max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images, body_timeout=body_timeout
     )
