@@ -29,6 +29,8 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from captchagen import atomic  # noqa: E402
+from captchagen.pool import cpu_count  # noqa: E402
+from trainer import checkpoint  # noqa: E402
 
 BUNDLED = ROOT / "trainer" / "bundled" / "base.pt"
 RESULTS = ROOT / "bench" / "results" / "base_model.json"
@@ -74,7 +76,7 @@ def stage_train(w: Path, runs: Path, minutes: float) -> Path:
     run = runs / "base"
     common = ["--cache-dir", str(w / "cache")]
     if (run / "last.pt").exists():
-        done = torch.load(run / "last.pt", map_location="cpu", weights_only=True)["scheduler"]["elapsed"]
+        done = checkpoint.load(run / "last.pt")["scheduler"]["elapsed"]
         if done < minutes * 60 - 60:  # more than a minute left: go on
             captchagen("train", "--resume", str(run), *common)
         return run
@@ -129,16 +131,10 @@ def stage_card(w: Path, runs: Path) -> dict:
 
 
 def _machine() -> str:
-    where = f"{_cores()} CPU cores ({platform.machine()})"
+    where = f"{cpu_count()} CPU cores ({platform.machine()})"
     if torch.cuda.is_available():
         where = f"one {torch.cuda.get_device_name(0)} GPU, " + where
     return f"{where}, PyTorch {torch.__version__}"
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _summary(ev: dict) -> dict:
@@ -177,8 +173,7 @@ def main() -> None:
         stage_install(stage_train(w, runs, args.minutes))
     if args.stage in ("all", "card"):
         card = stage_card(w, runs)
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(card, indent=2) + "\n")
+        atomic.write_json(RESULTS, card)
         print_card(card)
     print(f"done in {(time.time() - t0) / 60:.1f} min", flush=True)
 

@@ -88,15 +88,21 @@ def reads_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def open_reader(runs_dir: str, model_path: str | None, reads: str | None = None) -> tuple[Path, Any]:
-    """The model a reading command uses (saying which, on stderr, when the user did not choose it) and a
-    Reader for it, limited to `reads` when given."""
-    from trainer.inference.reader import Reader
+def chosen_model(runs_dir: str, model_path: str | None) -> Path:
+    """The model a command uses, saying which on stderr when the user did not choose it."""
     from trainer.runs import resolve_model
 
     path, why = resolve_model(Path(runs_dir), model_path)
     if why:
         click.echo(why, err=True)
+    return path
+
+
+def open_reader(runs_dir: str, model_path: str | None, reads: str | None = None) -> tuple[Path, Any]:
+    """The model a reading command uses (see chosen_model) and a Reader for it, limited to `reads`."""
+    from trainer.inference.reader import Reader
+
+    path = chosen_model(runs_dir, model_path)
     reader = Reader(path)
     if reads:
         reader.restrict(reads)

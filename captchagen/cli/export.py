@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli.common import UsageFailure, expand_inputs, library_errors, model_options, positive_float
+from captchagen.cli.common import (
+    UsageFailure,
+    chosen_model,
+    expand_inputs,
+    library_errors,
+    model_options,
+    positive_float,
+)
 
 
 @click.command()
@@ -60,11 +67,8 @@ def export(
     Example: captchagen export --out model.onnx
     """
     from trainer.bundled import beside
-    from trainer.runs import resolve_model
 
-    path, why = resolve_model(Path(runs_dir), model_path)
-    if why:
-        click.echo(why, err=True)
+    path = chosen_model(runs_dir, model_path)
     out = out or beside(path, path.with_suffix(".onnx").name)
     if out.suffix.lower() != ".onnx":
         raise UsageFailure(f"--out must end in .onnx (that is how test, eval and serve know the format): {out}")
