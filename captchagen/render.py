@@ -76,6 +76,14 @@ def _draw(bound: int) -> int:
     return captcha.image.secrets.randbelow(bound)
 
 
+CONTRAST_TRIES = 20  # text colours drawn at most, per colour, to meet a style's `contrast`
+
+
+def _luma(rgb: tuple[int, ...]) -> float:
+    """Brightness 0-255 as PIL's grayscale conversion weighs the channels."""
+    return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
+
+
 def _colour(spec: tuple[int, ...], opacity: int | None = None) -> tuple[int, ...]:
     """A fixed [r, g, b], or each channel drawn from [lo, hi] in the library's own order."""
     if len(spec) == 3:
@@ -106,9 +114,12 @@ class StyledCaptcha(ImageCaptcha):
         s = self.style
         background = bg_color or _colour(s.background)
         lo, hi = s.text_opacity
-        color = _colour(s.text_color, opacity=_draw(hi - lo + 1) + lo)  # drawn even when given, as the library does
+        color = self._ink(background, _draw(hi - lo + 1) + lo)  # drawn even when given, as the library does
         color = fg_color or color
-        im = self.create_captcha_image(chars, color, background)  # type: ignore[arg-type]
+        if s.cells:
+            im = self._cells(chars, color[3] if len(color) > 3 else 255)
+        else:
+            im = self.create_captcha_image(chars, color, background)  # type: ignore[arg-type]
         if s.noise_dots:
             self.create_noise_dots(im, color, width=s.noise_dot_width, number=s.noise_dots)  # type: ignore[arg-type]
         for _ in range(s.noise_curves):
@@ -116,6 +127,38 @@ class StyledCaptcha(ImageCaptcha):
         if s.smooth:
             im = im.filter(ImageFilter.SMOOTH)
         return self._post_effects(im, color)
+
+    def _ink(self, background: tuple[int, ...], opacity: int) -> tuple[int, ...]:
+        """A text colour (with `opacity`) for `background`: redrawn, at most CONTRAST_TRIES times, until
+        its brightness differs from the background's by the style's `contrast` (never, when that is 0)."""
+        ink = _colour(self.style.text_color)
+        for _ in range(CONTRAST_TRIES - 1):
+            if abs(_luma(ink) - _luma(background)) >= self.style.contrast:
+                break
+            ink = _colour(self.style.text_color)
+        return (*ink, opacity)
+
+    def _cells(self, chars: str, opacity: int) -> Image.Image:
+        """The `cells` layout: the width split into a cell per character, each filled with its own
+        background colour and holding its character (drawn, rotated and warped as the library does, in
+        its own text colour), shrunk to fit the cell if need be and placed at random within it."""
+        s = self.style
+        w, h = self._width, self._height
+        im = Image.new("RGB", (w, h))
+        draw = ImageDraw.Draw(im)
+        edges = [round(i * w / len(chars)) for i in range(len(chars) + 1)]
+        for c, left, right in zip(chars, edges, edges[1:], strict=False):
+            cell = _colour(s.background)
+            draw.rectangle((left, 0, right - 1, h - 1), fill=cell)
+            glyph = self._draw_character(c, draw, self._ink(cell, opacity))  # type: ignore[arg-type]
+            fit = min(1.0, (right - left) / glyph.width, h / glyph.height)
+            if fit < 1:
+                size = (max(1, int(glyph.width * fit)), max(1, int(glyph.height * fit)))
+                glyph = glyph.resize(size, Image.Resampling.BILINEAR)
+            x = left + _draw(right - left - glyph.width + 1)
+            y = _draw(h - glyph.height + 1)
+            im.paste(glyph, (x, y), glyph.getchannel("A"))
+        return im
 
     def _post_effects(self, im: Image.Image, color: tuple[int, ...]) -> Image.Image:
         s = self.style

@@ -48,11 +48,18 @@ class Style:
     blur: float = 0.0  # Gaussian blur radius in pixels
     grayscale: bool = False
     jpeg_quality: int = 0  # 1-95: re-encode as JPEG at this quality; 0: off
+    # Layouts the library does not draw (off in every preset).
+    cells: bool = False  # each character in its own equal-width cell with its own background and text colour
+    contrast: int = 0  # 0-255: redraw a text colour until its brightness differs this much from its background
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """Plain data; without the fields added after styles were first recorded while they are off, so
+        the manifests (and fingerprints) of datasets made before them still match."""
+        d = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        return {k: v for k, v in d.items() if k not in LATER or v != LATER[k]}
 
 
+LATER = {"cells": False, "contrast": 0}  # added fields and their off values
 DEFAULT = Style()
 
 PRESETS: dict[str, Style] = {
@@ -96,9 +103,9 @@ DESCRIPTIONS = {
 _RANGES_INT = ("character_offset_dx", "character_offset_dy", "text_opacity", "line_width")
 _RANGES_FLOAT = ("character_rotate", "character_warp_dx", "character_warp_dy")
 _COLOURS = ("background", "text_color")
-_COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines")
+_COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast")
 _FRACTIONS = ("word_space_probability", "word_offset_dx")
-_FLAGS = ("smooth", "grayscale")
+_FLAGS = ("smooth", "grayscale", "cells")
 
 
 def _fail(key: str, why: str) -> BadInput:
@@ -171,6 +178,8 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
             raise _fail(key, f"must be 0 or more, got {getattr(style, key)}")
     if style.noise_dot_width < 1 or style.line_width[0] < 1:
         raise _fail("noise_dot_width" if style.noise_dot_width < 1 else "line_width", "widths must be at least 1")
+    if style.contrast > 255:
+        raise _fail("contrast", f"must be 0 to 255 (a difference in brightness), got {style.contrast}")
     if style.text_opacity[0] < 0 or style.text_opacity[1] > 255:
         raise _fail("text_opacity", f"must be within 0 to 255, got {list(style.text_opacity)}")
     return style

@@ -79,6 +79,39 @@ def test_a_style_file_round_trips_through_the_manifest_and_gives_the_same_bytes_
     assert code == 2 and "settings.style" in out and "--overwrite" in out
 
 
+def test_cells_give_each_character_its_own_background(tmp_path):
+    spec = {"cells": True, "background": [0, 255], "noise_dots": 0, "noise_curves": 0, "smooth": False}
+    config = GenerationConfig(n=6, width=200, height=50, min_len=4, max_len=4, style=style.from_dict(spec))
+    renderer = Renderer(resolve(config))
+    for i in range(6):
+        label, data = renderer.image(i)
+        row = _pixels(data).convert("RGB").crop((0, 0, 200, 1))  # the top row: glyphs are placed lower down
+        cells = [row.crop((c * 50 + 2, 0, c * 50 + 48, 1)).getcolors() for c in range(4)]
+        colours = [max(found)[1] for found in cells]  # each cell's commonest colour along the top
+        assert len(set(colours)) == 4, (label, colours)
+
+
+def test_contrast_redraws_text_colours_too_close_to_their_background():
+    fonts = resolve(GenerationConfig()).font_paths
+    spaced = StyledCaptcha(120, 40, fonts, style.from_dict({"contrast": 100, "text_color": [0, 255]}))
+    plain = StyledCaptcha(120, 40, fonts, style.from_dict({"text_color": [0, 255]}))
+    luma = lambda rgb: 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]  # noqa: E731
+    with seeded_captcha(random.Random(3)):
+        spaced_inks = [spaced._ink((255, 255, 255), 255) for _ in range(300)]
+    with seeded_captcha(random.Random(3)):
+        plain_inks = [plain._ink((255, 255, 255), 255) for _ in range(300)]
+    assert all(255 - luma(ink) >= 100 for ink in spaced_inks)
+    assert any(255 - luma(ink) < 100 for ink in plain_inks)  # without it, such colours do come up
+
+
+def test_styles_made_before_cells_keep_their_manifest_and_fingerprint():
+    heavy = style.PRESETS["heavy"].to_dict()
+    assert "cells" not in heavy and "contrast" not in heavy  # off: not written, as before they existed
+    assert style.from_dict(heavy) == style.PRESETS["heavy"]
+    on = style.from_dict({"cells": True, "contrast": 40})
+    assert on.to_dict()["cells"] is True and style.from_dict(on.to_dict()) == on
+
+
 def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
     from captchagen import manifest
 
@@ -100,6 +133,8 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("kind.toml", 'noise_dots = "many"\n', "`noise_dots`: must be a whole number"),
         ("negative.toml", "lines = -1\n", "`lines`: must be 0 or more"),
         ("quality.toml", "jpeg_quality = 100\n", "`jpeg_quality`: must be 0 (off) or 1 to 95"),
+        ("contrast.toml", "contrast = 256\n", "`contrast`: must be 0 to 255"),
+        ("cells.json", '{"cells": 1}', "`cells`: must be true or false"),
         ("base.toml", 'base = "nope"\n', "`base`: must be a preset"),
         ("broken.toml", "x = [\n", "not valid TOML"),
         ("broken.json", "{", "not valid JSON"),
