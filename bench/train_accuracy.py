@@ -2,6 +2,7 @@
 checkpoint on 10,000 fresh images made with seed 1, overall and by label length.
 
     python bench/train_accuracy.py --time-limit 60            # makes the data if missing, trains, scores
+    python bench/train_accuracy.py --time-limit 0 -- --epochs 20   # a fixed budget instead of the clock
     python bench/train_accuracy.py --run runs/NAME            # only score an existing run
     python bench/train_accuracy.py --time-limit 60 -- --init-from base --epochs 100 --steps-per-epoch 742 \
         --batch-size 128 --lr 1e-3 --warmup 0.03                 # anything after -- goes to `train`
@@ -30,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train-data", default="data/captchas")
     parser.add_argument("--test-data", default="data/test-seed1")
-    parser.add_argument("--time-limit", type=float, default=60.0, help="minutes")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="minutes; 0: none (give --epochs after --)")
     parser.add_argument("--run", help="score this run instead of training a new one")
     parser.add_argument("train_args", nargs="*", help="more `captchagen train` options, after --")
     args = parser.parse_args()
@@ -41,7 +42,8 @@ def main() -> None:
     else:
         if not Path(args.train_data, "manifest.json").exists():
             captchagen("make", "--n", "100000", "--seed", "0", "--out", args.train_data)
-        captchagen("train", args.train_data, "--time-limit", str(args.time_limit), *args.train_args)
+        limit = ["--time-limit", str(args.time_limit)] if args.time_limit else []
+        captchagen("train", args.train_data, *limit, *args.train_args)
         run = latest_run(Path("runs"))
     reader = Reader(run / "best.pt")
     scored, _ = score_dataset(reader, Path(args.test_data), default_cache_dir(), workers=2)

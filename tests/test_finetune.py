@@ -17,6 +17,7 @@ from trainer import checkpoint
 from trainer.data.inputs import border_crop, choose_input
 from trainer.data.mixing import StreamBatchSampler, per_batch
 from trainer.data.preprocess import Preprocessing, to_array
+from trainer.data.sources import open_source
 from trainer.model import CRNN
 from trainer.runs import latest_run
 from trainer.training.finetune import load_parent, transplant
@@ -62,7 +63,11 @@ def test_fine_tuning_on_new_characters_records_the_parent_and_lowers_the_loss(re
     assert saved["train_config"]["parent"] == parent.record == json.loads((run / "config.json").read_text())["parent"]
     assert parent.record["sha256"] == __import__("hashlib").sha256(reading_model[1].read_bytes()).hexdigest()
     assert saved["alphabet"] == "0123XY"
-    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, 48)  # the parent's
+    # The parent's height; the width is chosen from the images, as for a fresh run (the weights allow any).
+    source = open_source(data)
+    chosen = choose_input([p for g in source.groups for p in g.paths], max_len=source.max_len, height=16).width
+    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, chosen)
+    assert chosen != 48
 
 
 def test_a_different_input_size_is_a_one_line_error(reading_model, tmp_path):
@@ -72,6 +77,24 @@ def test_a_different_input_size_is_a_one_line_error(reading_model, tmp_path):
     )
     assert code == 2 and out.count("\n") == 1
     assert "has height 16, but --height 32 was given" in out
+
+
+def test_fine_tuning_may_widen_the_input_and_keeps_the_weights(reading_model, tmp_path):
+    """The weights do not depend on the input width, so --width may differ from the parent's."""
+    parent = load_parent(str(reading_model[1]))
+    args = tiny_train_args(tmp_path)
+    args[args.index("--width") + 1] = "64"
+    code, out = run_cli(
+        "train", str(reading_model[0]), "--init-from", str(reading_model[1]), *args[2:], "--epochs", "1",
+        "--steps-per-epoch", "2", "--lr", "1e-9", "--warmup", "0", "--name", "wide",
+    )  # fmt: skip
+    assert code == 0, out
+    assert "input 16x64 (given; the parent model's is 16x48)" in out
+    saved = checkpoint.load(tmp_path / "r" / "wide" / "last.pt")
+    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, 64)
+    key = "cnn.0.weight"  # a learning rate of 1e-9 leaves the copied weights as they were
+    assert torch.allclose(saved["model"][key], parent.payload["model"][key], atol=1e-6)
+    assert not torch.equal(saved["model"][key], torch.zeros_like(saved["model"][key]))
 
 
 def test_init_from_a_file_that_is_no_checkpoint_is_one_line(tmp_path, reading_model):
@@ -179,7 +202,8 @@ def test_a_flat_border_every_image_shares_is_cropped(tmp_path):
     for i, im in enumerate(images):
         im.save(tmp_path / f"{i}_AB.png")
     choice = choose_input(sorted(tmp_path.glob("*.png")), max_len=4)
-    assert (choice.height, choice.width) == (32, 128)  # 640x160 is 4:1 once cropped
+    aspect = 640 / ((bottom - top) * 360)  # a little under 4:1 once cropped, with its margins
+    assert (choice.height, choice.width) == (32, round(32 * aspect / 4) * 4) and 112 <= choice.width <= 128
     assert any("cropped to 640x" in note for note in choice.notes)
 
 

@@ -38,7 +38,11 @@ def test_health_describes_the_model(server, reading_model):
     health = server.health()
     assert health["status"] == "ok" and health["format"] == "checkpoint"
     assert health["model"] == f"{reading_model[1].parent.name}/best.pt"
-    assert health["alphabet"] == health["reads"] == "0123456789" and health["input"] == {"height": 16, "width": 48}
+    assert health["alphabet"] == health["reads"] == "0123456789" and health["input"] == {
+        "height": 16,
+        "width": 48,
+        "channels": 1,
+    }
     assert health["limits"] == {
         "max_body_bytes": MAX_BODY,
         "max_pixels": MAX_PIXELS,

@@ -198,7 +198,9 @@ def test_cli_options_map_onto_train_config_fields():
     fields = set(TrainConfig.__dataclass_fields__)
     given = command.make_context("train", [], resilient_parsing=True).params  # what the command receives
     for name, value in given.items():
-        if name != "resume":
+        if name == "colour":  # --colour/--gray becomes `channels` (3/1); neither given: None, decided later
+            assert value is None and TrainConfig().channels is None
+        elif name != "resume":
             assert name in fields, name
             if name in FINE_TUNE or name in ("height", "width"):
                 assert value is None, name  # the command fills them in: the defaults, or FINE_TUNE with --init-from

@@ -116,7 +116,15 @@ def _mix(value: str) -> tuple[str, float]:
     "--width",
     type=int,
     help="Model input width, a multiple of 4.  [default: chosen from the images' aspect ratio after cropping flat "
-    "borders (printed), or the --init-from model's]",
+    "borders (printed); with --init-from too, as the weights do not depend on it]",
+)
+@click.option(
+    "--colour/--gray",
+    "colour",
+    default=None,
+    help="Give the model RGB images instead of grayscale, for captchas whose colours tell characters apart "
+    "(3x the cache). A grayscale --init-from model becomes a colour one.  [default: grayscale, or the "
+    "--init-from model's]",
 )
 @data_options("Skip unreadable images and labels outside the alphabet, and count them.")
 @click.option("--runs-dir", default="runs", show_default=True, help="Where run folders go.")
@@ -129,7 +137,7 @@ def _mix(value: str) -> tuple[str, float]:
     help="Processes decoding images into the cache.  [default: all cores]",
 )
 @library_errors
-def train(data: str, resume: str | None, workers: int | None, **options: Any) -> None:
+def train(data: str, resume: str | None, workers: int | None, colour: bool | None, **options: Any) -> None:
     """Train a CRNN (CNN + BiLSTM + CTC) on a dataset; writes runs/<name>/.
 
     DATA is a `captchagen make` folder, any folder of <anything>_<label>.png images, or a list file of
@@ -142,7 +150,8 @@ def train(data: str, resume: str | None, workers: int | None, **options: Any) ->
 
     base = {**{k: getattr(DEFAULTS, k) for k in FINE_TUNE}, **(FINE_TUNE if options["init_from"] else {})}
     chosen = {k: base[k] if options[k] is None else options[k] for k in FINE_TUNE}
-    config = TrainConfig(data=data, workers=workers or cpu_count(), **{**options, **chosen})
+    channels = None if colour is None else 3 if colour else 1
+    config = TrainConfig(data=data, workers=workers or cpu_count(), channels=channels, **{**options, **chosen})
     resume_path = None
     if resume:
         resume_path = Path(resume) / "last.pt" if Path(resume).is_dir() else Path(resume)

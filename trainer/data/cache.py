@@ -1,11 +1,12 @@
 """Decode each group of images once into a memory-mapped uint8 array, so epochs never decode a PNG.
 
-A cache entry is `<key>.npy` ([n, height, width] uint8) and `<key>.json` (row count, shape, the images
-that could not be read, and the SHA-256 of the array's bytes). The key hashes the group's content key
-(the names, sizes and mtimes of its files, plus a made shard's hash) with the preprocessing, so changed
-data or preprocessing gets a new entry. The JSON is written last, atomically. An entry is used only if
-both files open, the shapes and row count match, and the array still has the recorded checksum; anything
-else (an incomplete, truncated or overwritten entry) is rebuilt, and `notice` says why in one line.
+A cache entry is `<key>.npy` ([n, height, width] uint8; [n, 3, height, width] in colour) and `<key>.json`
+(row count, shape, the images that could not be read, and the SHA-256 of the array's bytes). The key
+hashes the group's content key (the names, sizes and mtimes of its files, plus a made shard's hash) with
+the preprocessing, so changed data or preprocessing gets a new entry. The JSON is written last,
+atomically. An entry is used only if both files open, the shapes and row count match, and the array still
+has the recorded checksum; anything else (an incomplete, truncated or overwritten entry) is rebuilt, and
+`notice` says why in one line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 from collections.abc import Callable
@@ -68,7 +70,7 @@ def load_or_build(
         raise CaptchagenError(f"cannot create the cache folder {cache_dir}: {e.strerror or e}") from None
     key = entry_key(group, pre)
     images_path, meta_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.json"
-    shape = (len(group.paths), pre.height, pre.width)
+    shape = (len(group.paths), *pre.array_shape)
     entry = None
     if meta_path.exists() or images_path.exists():
         entry, problem = _open(images_path, meta_path, shape)
@@ -95,7 +97,7 @@ def checksum(images: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _open(images_path: Path, meta_path: Path, shape: tuple[int, int, int]):
+def _open(images_path: Path, meta_path: Path, shape: tuple[int, ...]):
     """((images, bad), None) for a sound entry, else (None, what is wrong with it)."""
     try:
         meta = json.loads(meta_path.read_text("utf-8"))
@@ -122,7 +124,7 @@ def _open(images_path: Path, meta_path: Path, shape: tuple[int, int, int]):
 
 def _build(group, pre, images_path, meta_path, workers, progress) -> None:
     _remove_stale_temps(images_path.parent)
-    shape = (len(group.paths), pre.height, pre.width)
+    shape = (len(group.paths), *pre.array_shape)
     bad: dict[int, str] = {}
     try:
         with atomic.replacing(images_path) as tmp:
@@ -148,7 +150,7 @@ def _build(group, pre, images_path, meta_path, workers, progress) -> None:
         atomic.write_json(meta_path, meta)
     except OSError as e:
         if e.errno in DISK_FULL:
-            size = shape[0] * shape[1] * shape[2] / 1e6
+            size = math.prod(shape) / 1e6
             raise CaptchagenError(
                 f"no space left in {images_path.parent} for the cache of {group.name} ({size:,.0f} MB); "
                 "free some space or choose another folder with `cache_dir`"

@@ -9,7 +9,6 @@ the model receives them, so a person sees at a glance whether they are readable.
 
 from __future__ import annotations
 
-import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,6 @@ from trainer.model import min_time_steps
 from trainer.shape import SHAPE
 
 SAMPLE = 48  # images looked at
-KEEP_DEFAULT = 1.3  # keep the default width while the aspect ratio is within this factor of the default's
 MAX_WIDTH = 512
 BORDER_TOLERANCE = 24  # grey levels from the border colour that still count as border
 MIN_CROP = 0.05  # crop only when it removes at least this share of a side
@@ -89,11 +87,9 @@ def choose_input(paths: list[Path], max_len: int, height: int = SHAPE.height) ->
     cw = w * (crop[2] - crop[0]) if crop else w
     ch = h * (crop[3] - crop[1]) if crop else h
     aspect = cw / ch
-    default_aspect = SHAPE.width / SHAPE.height
-    if abs(math.log(aspect / default_aspect)) <= math.log(KEEP_DEFAULT):
-        width = round(height * default_aspect / 4) * 4
-    else:
-        width = min(MAX_WIDTH, max(height, round(height * aspect / 4) * 4))
+    # The aspect ratio kept: squashing make's 320x64 (5:1) into 4:1 cost 10-character labels 6 points
+    # (bench/results/width.json).
+    width = min(MAX_WIDTH, max(height, round(height * aspect / 4) * 4))
     width = max(width, 4 * min_time_steps(max_len))  # CTC needs time steps for the longest label
     cropped = f", cropped to {cw:.0f}x{ch:.0f} of content" if crop else ""
     notes = [f"input {height}x{width} chosen from the images ({w:g}x{h:g}{cropped}); --height/--width to change"]
@@ -106,10 +102,11 @@ def choose_input(paths: list[Path], max_len: int, height: int = SHAPE.height) ->
 
 
 def write_inputs_png(images: np.ndarray, labels: list[str], out: Path, columns: int = 4) -> Path:
-    """A grid of uint8 [N, H, W] model inputs (scaled up to be seen), each with its label."""
-    scale = max(1, 96 // images.shape[1])
+    """A grid of uint8 model inputs, [N, H, W] or [N, 3, H, W] in colour (scaled up to be seen), each with
+    its label."""
+    scale = max(1, 96 // images.shape[-2])
     cells = []
     for arr, label in zip(images, labels, strict=True):
-        im = Image.fromarray(arr, mode="L")
+        im = Image.fromarray(arr) if arr.ndim == 2 else Image.fromarray(np.ascontiguousarray(arr.transpose(1, 2, 0)))
         cells.append((im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST), [(label, "black")]))
     return write_grid(cells, out, columns)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""The one preprocessing path (decode, grayscale, resize, normalise) for training, evaluation and prediction."""
+"""The one preprocessing path (decode, grayscale or RGB, resize, normalise) for training, evaluation and
+prediction."""
 
 from __future__ import annotations
 
@@ -36,10 +37,20 @@ class Preprocessing:
     # (left, top, right, bottom) as fractions of the image, cut out before resizing: uniform borders that
     # would only waste the model's input. None: the whole image.
     crop: tuple[float, float, float, float] | None = None
+    # 1: grayscale; 3: RGB, for captchas whose colours tell characters apart (autocontrast then stretches
+    # the brightness and keeps the hues).
+    channels: int = 1
 
     def __post_init__(self) -> None:
         if self.crop is not None:
             object.__setattr__(self, "crop", tuple(float(v) for v in self.crop))  # a list when read from JSON
+        if self.channels not in (1, 3):
+            raise ValueError(f"input channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
+
+    @property
+    def array_shape(self) -> tuple[int, ...]:
+        """One image as to_array returns it (and the cache stores it): [H, W], or [3, H, W] in colour."""
+        return (self.height, self.width) if self.channels == 1 else (3, self.height, self.width)
 
     @classmethod
     def for_shape(cls, shape: ModelShape) -> Preprocessing:
@@ -47,12 +58,15 @@ class Preprocessing:
         return cls(height=shape.height, width=shape.width)
 
     def to_dict(self) -> dict:
-        """Plain data; without `crop` when there is none, so caches and checkpoints made before it match."""
+        """Plain data; without `crop` when there is none and `channels` when 1, so caches and checkpoints
+        made before they existed match."""
         d = asdict(self)
         if d["crop"] is None:
             del d["crop"]
         else:
             d["crop"] = list(d["crop"])
+        if d["channels"] == 1:
+            del d["channels"]
         return d
 
 
@@ -95,8 +109,20 @@ def to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any mode to 8-bit RGB on white (gray images become three equal channels)."""
+    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        return to_gray(image).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
 def to_array(image: Image.Image, pre: Preprocessing) -> np.ndarray:
-    """uint8 [height, width]: what the cache stores and what normalise() turns into model input."""
+    """uint8 pre.array_shape ([height, width], or [3, height, width] in colour): what the cache stores and
+    what normalise() turns into model input."""
     if pre.crop is not None:
         left, top, right, bottom = pre.crop
         w, h = image.size
@@ -107,6 +133,11 @@ def to_array(image: Image.Image, pre: Preprocessing) -> np.ndarray:
             max(round(bottom * h), round(top * h) + 1),
         )
         image = image.crop(box)
+    if pre.channels == 3:
+        rgb = to_rgb(image).resize((pre.width, pre.height), Image.Resampling.BILINEAR)
+        if pre.autocontrast:
+            rgb = ImageOps.autocontrast(rgb, preserve_tone=True)  # one stretch for all channels: hues kept
+        return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1).copy()  # [H, W, 3] -> [3, H, W]
     gray = to_gray(image).resize((pre.width, pre.height), Image.Resampling.BILINEAR)
     if pre.autocontrast:
         gray = ImageOps.autocontrast(gray)
@@ -118,5 +149,6 @@ def load_array(path: str | Path, pre: Preprocessing) -> np.ndarray:
 
 
 def normalize(batch, pre: Preprocessing):  # torch types, imported lazily
-    """uint8 [N, H, W] tensor to float [N, 1, H, W] model input."""
-    return ((batch.float() / 255.0) - pre.mean).div_(pre.std).unsqueeze(1)
+    """uint8 [N, H, W] (grayscale) or [N, 3, H, W] (colour) tensor to float [N, C, H, W] model input."""
+    x = ((batch.float() / 255.0) - pre.mean).div_(pre.std)
+    return x.unsqueeze(1) if pre.channels == 1 else x

@@ -133,7 +133,7 @@ def export_onnx(
         source_sha256=hashlib.sha256(Path(checkpoint_path).read_bytes()).hexdigest(),
         version=captchagen.__version__,
     )
-    example = torch.zeros((2, pre.height, pre.width), dtype=torch.uint8)
+    example = torch.zeros((2, *pre.array_shape), dtype=torch.uint8)
     with atomic.replacing(out) as tmp:  # renamed into place only once the parity check has passed
         try:
             with _quiet_exporter():

@@ -1,9 +1,10 @@
 """Exported ONNX models: the metadata they carry, and running them with ONNX Runtime.
 
 An exported model takes the preprocessed images as uint8 [batch, height, width] (grayscale on white, bilinear
-resize, autocontrast: trainer.preprocess.to_array) and normalises them inside the graph, so a caller in any
-runtime only has to resize. It returns logits [batch, time, classes]; class 0 is the CTC blank and class i > 0
-is alphabet[i - 1]. Everything needed to read its output is in the file's metadata (keys below).
+resize, autocontrast: trainer.preprocess.to_array), or [batch, 3, height, width] for a colour model, and
+normalises them inside the graph, so a caller in any runtime only has to resize. It returns logits
+[batch, time, classes]; class 0 is the CTC blank and class i > 0 is alphabet[i - 1]. Everything needed
+to read its output is in the file's metadata (keys below).
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def metadata(
         "alphabet": json.dumps(alphabet, ensure_ascii=False),
         "preprocessing": json.dumps(pre.to_dict()),
         "max_label_len": json.dumps(max_label_len),
-        "input": f"{INPUT}: uint8 [batch, {pre.height}, {pre.width}], grayscale on white, bilinear resize, "
+        "input": f"{INPUT}: uint8 [batch, {', '.join(map(str, pre.array_shape))}], "
+        + ("grayscale" if pre.channels == 1 else "RGB")
+        + " on white, bilinear resize, "
         + ("autocontrast" if pre.autocontrast else "no autocontrast"),
         "output": f"{OUTPUT}: float32 [batch, time, classes]; class 0 is the CTC blank, class i is alphabet[i-1]",
         "source_sha256": source_sha256,

@@ -75,13 +75,13 @@ class Reader:
         return self.net(torch.from_numpy(arrays))
 
     def logits(self, arrays: np.ndarray) -> torch.Tensor:
-        """uint8 [N, H, W] from preprocess.to_array to float logits [N, T, C] (-inf for the characters
-        `restrict` rules out)."""
+        """uint8 [N, *pre.array_shape] from preprocess.to_array to float logits [N, T, C] (-inf for the
+        characters `restrict` rules out)."""
         out = self._run(np.ascontiguousarray(arrays, dtype=np.uint8))
         return out if self._suppressed is None else out.masked_fill(self._suppressed, float("-inf"))
 
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
-        """(text, confidence) per image of uint8 [N, H, W] from preprocess.to_array."""
+        """(text, confidence) per image of uint8 [N, *pre.array_shape] from preprocess.to_array."""
         return decode(self.logits(arrays).transpose(0, 1), self.alphabet, beam)
 
     def read_paths(self, paths: list[str], beam: int = 0, batch_size: int = 64) -> list[Prediction]:

@@ -260,7 +260,7 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
             "format": reader.kind,
             "alphabet": reader.alphabet.chars,
             "reads": reader.reads,
-            "input": {"height": reader.pre.height, "width": reader.pre.width},
+            "input": {"height": reader.pre.height, "width": reader.pre.width, "channels": reader.pre.channels},
             "max_label_len": reader.max_label_len,
             "limits": asdict(limits),
             "max_batch": max_batch,

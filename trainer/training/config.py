@@ -43,6 +43,7 @@ class TrainConfig:
     cache_dir: str | None = None
     workers: int = 1  # processes decoding images into the cache
     crop: tuple[float, float, float, float] | None = None  # border crop (fractions); chosen with the size
+    channels: int | None = None  # 1: grayscale, 3: RGB (--colour); None: the parent's when fine-tuning, else 1
     # Fine-tuning: the checkpoint to start from, and (filled in by train) its name and sha256.
     init_from: str | None = None
     parent: dict | None = None

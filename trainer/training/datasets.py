@@ -39,9 +39,12 @@ class Data:
 
 def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None, tuple[str, ...]]:
     """`cfg` with its input size and crop decided, and lines to tell the user (once the data has loaded).
-    The size is the parent's when fine-tuning, else the given one, else chosen from a sample of the images;
-    the border crop is always chosen from the images, unless the whole size was given."""
+    The height is the parent's when fine-tuning, else the given one, else the default; the width is the
+    given one, else chosen from a sample of the images (the weights do not depend on it, so a fine-tuned
+    model may read wider images than its parent); the border crop is always chosen from the images,
+    unless the whole size was given. The channels are the given ones, else the parent's, else grayscale."""
     parent = None
+    width_given = cfg.width is not None
     if cfg.init_from:
         parent = finetune.load_parent(cfg.init_from)
         # Height and width are None unless given; the other shape fields count as given when not the default.
@@ -49,20 +52,27 @@ def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None,
             n for n in finetune.SHAPE_FIELDS[2:] if getattr(cfg, n) != getattr(SHAPE, n)
         }
         cfg = finetune.inherit_shape(cfg, parent, given)
+    cfg = replace(cfg, channels=cfg.channels or 1)
     try:
         check_input_size(cfg.height or SHAPE.height, cfg.width or 4)  # a bad size given: say so before looking
     except ValueError as e:
         raise BadInput(str(e)) from None
-    if cfg.height is not None and cfg.width is not None and parent is None:
+    if cfg.height is not None and width_given and parent is None:
         return cfg, None, ()
     source = open_source(Path(cfg.data))
     paths = [p for g in source.groups for p in g.paths]
     max_len = source.max_len or max(len(label) for g in source.groups for label in g.labels)
     choice = choose_input(paths, max_len, height=cfg.height or SHAPE.height)
-    if parent is not None:
-        crop = f", cropped to {choice.crop}" if choice.crop else ""
-        return replace(cfg, crop=choice.crop), parent, (f"input {cfg.height}x{cfg.width} of the parent model{crop}",)
-    return replace(cfg, height=choice.height, width=cfg.width or choice.width, crop=choice.crop), None, choice.notes
+    width = cfg.width if width_given else choice.width
+    if parent is None:
+        return replace(cfg, height=choice.height, width=width, crop=choice.crop), None, choice.notes
+    theirs = parent.payload["model_config"]["width"]
+    how = "given" if width_given else "chosen from the images"
+    size = f"input {cfg.height}x{width} ({how}; the parent model's is {cfg.height}x{theirs})"
+    if width == theirs:
+        size = f"input {cfg.height}x{width} ({how}, as the parent model's)"
+    notes = (size + (f", cropped to {choice.crop}" if choice.crop else ""), *choice.notes[1:])
+    return replace(cfg, width=width, crop=choice.crop), parent, notes
 
 
 def source_record(cfg: TrainConfig) -> dict[str, str | None]:

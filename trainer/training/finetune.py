@@ -2,7 +2,10 @@
 
 The new model takes the parent's shape and preprocessing. Its output layer has a row per character of
 the new alphabet: characters the parent knew keep the parent's row, new ones start from fresh weights,
-and characters the new alphabet lacks are dropped. The run records the parent's name and hash.
+and characters the new alphabet lacks are dropped. Two things may change, as nothing in the weights ties
+them down: the input width, and grayscale to colour (the first layer's weights are split over R, G and B
+in the proportions of the grayscale conversion, so the colour model starts out computing what its parent
+did). The run records the parent's name and hash.
 """
 
 from __future__ import annotations
@@ -12,13 +15,22 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer import bundled, checkpoint
 from trainer.model import CRNN
 from trainer.training.config import TrainConfig
 
+# PIL's grayscale conversion (ITU-R 601-2 luma): L = 0.299 R + 0.587 G + 0.114 B. The weights sum to 1, so
+# on normalised inputs the colour model's first layer gives what the grayscale one gave on L.
+LUMA = torch.tensor([0.299, 0.587, 0.114])
+
 SHAPE_FIELDS = ("height", "width", "conv", "hidden", "lstm_layers", "dropout")
+# The weights do not depend on the input width (convolutions slide along it, the LSTM runs over its time
+# steps), so a child may read wider or narrower images than its parent; every other field is fixed.
+FREE_FIELDS = ("width",)
 
 
 @dataclass(frozen=True)
@@ -44,21 +56,24 @@ def load_parent(spec: str) -> Parent:
 
 def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainConfig:
     """`cfg` with the parent's shape; a shape option given (`given`) that differs from the parent's is an
-    error. The crop is not inherited: it belongs to the images (the caller chooses it from the new data)."""
+    error, except the width (FREE_FIELDS), which a given value sets. The crop is not inherited: it belongs
+    to the images (the caller chooses it from the new data)."""
     mc = parent.payload["model_config"]
+    inherited = {name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}
     for name in SHAPE_FIELDS:
-        theirs = tuple(mc[name]) if name == "conv" else mc[name]
+        theirs = inherited[name]
         ours = tuple(getattr(cfg, name)) if name == "conv" else getattr(cfg, name)
-        if name in given and ours != theirs:
+        if name in given and name in FREE_FIELDS:
+            inherited[name] = ours
+        elif name in given and ours != theirs:
             raise BadInput(
                 f"`init_from` {parent.path} has {name} {theirs}, but `{name}` {ours} was given: "
-                "fine-tuning keeps the parent's input size and architecture"
+                "fine-tuning keeps the parent's input height and architecture (only --width may change)"
             )
-    if mc.get("channels", 1) != 1:
-        raise BadInput(f"`init_from` {parent.path} takes {mc['channels']}-channel input; this trainer makes 1")
-    return replace(
-        cfg, **{name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}, parent=parent.record
-    )
+    theirs = mc.get("channels", 1)
+    if cfg.channels is not None and (cfg.channels, theirs) == (1, 3):
+        raise BadInput(f"`init_from` {parent.path} reads colour; a grayscale model cannot start from it")
+    return replace(cfg, **inherited, channels=cfg.channels or theirs, parent=parent.record)
 
 
 def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
@@ -66,6 +81,9 @@ def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
     theirs = Alphabet(parent.payload["alphabet"])
     state = dict(parent.payload["model"])
     own = model.state_dict()
+    first = "cnn.0.weight"  # [out, channels, 3, 3]
+    if state[first].shape[1] == 1 and own[first].shape[1] == 3:
+        state[first] = state[first] * LUMA.view(1, 3, 1, 1).to(state[first].dtype)
     for key in ("head.weight", "head.bias"):
         rows = own[key].clone()
         rows[0] = state[key][0]  # the CTC blank
@@ -81,6 +99,8 @@ def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
     new = [c for c in alphabet.chars if c not in theirs]
     dropped = [c for c in theirs.chars if c not in alphabet]
     line = f"started from {checkpoint.model_name(parent.path)}: {len(kept)} characters kept their output rows"
+    if parent.payload["model_config"].get("channels", 1) != model.config.channels:
+        line += ", its grayscale first layer spread over R, G and B"
     if new:
         line += f", {len(new)} new ({''.join(new)!r})"
     if dropped:

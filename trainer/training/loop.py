@@ -71,7 +71,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         check_input_size(cfg.height, cfg.width)  # before any image is decoded at that size
     except ValueError as e:
         raise BadInput(str(e)) from None
-    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop)
+    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop, channels=cfg.channels or 1)
 
     sets = load_data(cfg, pre, info, emit, Alphabet(state["alphabet"]) if state else None)
     model, mc = _build_model(cfg, sets, device)
@@ -234,6 +234,7 @@ def zero_streak(rows: list[dict]) -> int:
 
 def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[CRNN, ModelConfig]:
     mc = ModelConfig.from_shape(cfg.shape, num_classes=sets.alphabet.num_classes, max_label_len=sets.max_len)
+    mc = replace(mc, channels=cfg.channels or 1)
     try:
         return CRNN(mc).to(device), mc
     except ValueError as e:  # input size against the longest label, or not a multiple of the pooling
