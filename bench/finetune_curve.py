@@ -5,16 +5,18 @@ a pool of training images (seed 0) and a held-out test set (seed 1), 640x360 by 
 ways to use the first N of the pool:
 
   a  scratch      train on the N alone
-  b  fine-tune    --init-from a model pre-trained on default synthetic captchas
-  c  b + mix      the same, with --mix of that synthetic set (half of every batch)
-  d  styled       --init-from a model pre-trained on synthetic captchas in a style made by eye to resemble
-                  the real ones (bench/styles/multicolor.toml; that pre-training itself starts from b's
-                  model), with --mix of that set
+  b  fine-tune    --init-from the bundled base model (trained on synthetic captchas of the default look and
+                  the presets)
+  c  b + mix      the same, with --mix of a default-look synthetic set (half of every batch)
+  d  styled       --init-from a model pre-trained (from the base model) on synthetic captchas in a style made
+                  by eye to resemble the real ones (bench/styles/multicolor.toml), with --mix of that set
 
-Every cell trains for the same number of steps (--epochs x --steps-per-epoch batches of --batch-size),
-validates on a fifth of its N (the only real labels it may see), and its best.pt is scored on the test
-set. Both pre-trained models get the same --pretrain-minutes. Every command is printed; results are
-appended to WORK/results.jsonl (a rerun skips cells already there), then a table and WORK/curve.png.
+The real captchas tell neighbouring characters apart by colour, so every cell and the pre-training read
+colour (--colour; the grayscale base model's first layer is spread over R, G and B). Every cell trains
+for the same number of steps (--epochs x --steps-per-epoch batches of --batch-size), validates on a fifth
+of its N (the only real labels it may see), and its best.pt is scored on the test set. Every command is
+printed; results are appended to WORK/results.jsonl (a rerun skips cells already there), then a table and
+WORK/curve.png.
 
     python bench/finetune_curve.py --work bench-out/curve
 """
@@ -48,7 +50,8 @@ def captchagen(*args: str, capture: bool = False) -> str:
 def list_file(pool: Path, n: int, out: Path) -> Path:
     """A list file of the first `n` images of the pool (`<path> <label>` lines)."""
     files = sorted(pool.glob("*.png"))[:n]
-    out.write_text("".join(f"{p} {p.stem.split('_', 1)[1]}\n" for p in files))
+    # Absolute paths: a list file's relative paths are read relative to the list file, not the cwd.
+    out.write_text("".join(f"{p.resolve()} {p.stem.split('_', 1)[1]}\n" for p in files))
     return out
 
 
@@ -60,7 +63,10 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=1000, help="held-out real images")
     parser.add_argument("--size", type=int, default=2, help="multicolorcaptcha size number (2: 640x360)")
     parser.add_argument("--synthetic", type=int, default=20000, help="images in each synthetic set")
-    parser.add_argument("--pretrain-minutes", type=float, default=10.0)
+    parser.add_argument("--pretrain-minutes", type=float, default=10.0, help="the styled pre-training (d)")
+    parser.add_argument(
+        "--styled-font", dest="styled_fonts", action="append", default=[], help="a font for the styled set (repeat)"
+    )
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -79,37 +85,19 @@ def main() -> None:
     looks = {
         "default": [],
         "styled": ["--style", str(HERE / "styles/multicolor.toml"), "--min-len", "4", "--max-len", "4",
-                   "--width", "256", "--height", "72"],
+                   "--width", "256", "--height", "64", *(f for font in args.styled_fonts for f in ("--font", font))],
     }  # fmt: skip
-    parents = {}
+    needed = {"default": {"c"}, "styled": {"d"}}
     for look, folder in synth.items():
-        if set(args.methods) & ({"b", "c", "d"} if look == "default" else {"d"}):
+        if set(args.methods) & needed[look]:
             captchagen("make", "--n", str(args.synthetic), "--alphabet", ALPHABET, *looks[look], "--out", str(folder))
-            parents[look] = w / "runs" / f"pretrain-{look}"
-            if not (parents[look] / "best.pt").exists():
-                # The styled model starts from the default one: from random weights it read none of its
-                # cluttered, many-coloured images after 10 minutes (loss flat, 0%); the default look is learnt
-                # fast and gives it letters to start from. Each gets --pretrain-minutes of its own.
-                start = (
-                    [
-                        "--init-from",
-                        str(parents["default"]),
-                        "--lr",
-                        "3e-3",
-                        "--batch-size",
-                        "128",
-                        "--warmup",
-                        "0.03",
-                        "--steps-per-epoch",
-                        "100",
-                    ]
-                    if look == "styled"
-                    else []
-                )
-                captchagen(
-                    "train", str(folder), "--time-limit", str(args.pretrain_minutes), "--epochs", "1000",
-                    *start, "--name", parents[look].name, *cache,
-                )  # fmt: skip
+    styled = w / "runs" / "pretrain-styled"
+    if "d" in args.methods and not (styled / "best.pt").exists():
+        captchagen(
+            "train", str(synth["styled"]), "--init-from", "base", "--colour", "--time-limit",
+            str(args.pretrain_minutes), "--epochs", "1000", "--steps-per-epoch", "100", "--batch-size", "128",
+            "--lr", "3e-3", "--warmup", "0.03", "--name", styled.name, *cache,
+        )  # fmt: skip
 
     results_path = w / "results.jsonl"
     lines = results_path.read_text().splitlines() if results_path.exists() else []
@@ -123,16 +111,17 @@ def main() -> None:
                 continue
             extra = {
                 "a": [],
-                "b": ["--init-from", str(parents.get("default"))],
-                "c": ["--init-from", str(parents.get("default")), "--mix", f"{synth['default']}:0.5"],
-                "d": ["--init-from", str(parents.get("styled")), "--mix", f"{synth['styled']}:0.5"],
+                "b": ["--init-from", "base"],
+                "c": ["--init-from", "base", "--mix", f"{synth['default']}:0.5"],
+                "d": ["--init-from", str(styled), "--mix", f"{synth['styled']}:0.5"],
             }[method]
             name = f"n{n}-{method}"
             started = time.perf_counter()
             # The alphabet is given: a few images need not show every character the test set holds.
             captchagen(
-                "train", data, "--alphabet", ALPHABET, "--val-fraction", "0.2", *budget, *extra, "--name", name, *cache
-            )
+                "train", data, "--alphabet", ALPHABET, "--val-fraction", "0.2", "--colour", *budget, *extra,
+                "--name", name, *cache,
+            )  # fmt: skip
             seconds = time.perf_counter() - started
             model = w / "runs" / name / "best.pt"
             printed = captchagen(
@@ -153,7 +142,7 @@ def report(results_path: Path, png: Path, args: argparse.Namespace) -> None:
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     acc = {(r["n"], r["method"]): r["accuracy"] for r in rows}
     print(f"\nheld-out sequence accuracy on {args.test} real images; every cell {args.epochs} x {args.steps_per_epoch} "
-          f"steps of {args.batch_size} images, pre-training {args.pretrain_minutes:g} min each\n")  # fmt: skip
+          f"steps of {args.batch_size} images, styled pre-training {args.pretrain_minutes:g} min\n")  # fmt: skip
     print("| N real | " + " | ".join(f"{m}: {METHODS[m]}" for m in methods) + " |")
     print("|---:|" + "---:|" * len(methods))
     for n in ns:
