@@ -193,6 +193,9 @@ def _prepare_out(
                     param="out",
                 )
             _clear(out, list(out.iterdir()))
+    # A process killed while writing the manifest or preview leaves its temp file; this one holds the lock,
+    # so no other writer is using them.
+    atomic.remove_temp_files(out)
     atomic.write_json(out / manifest.MANIFEST, manifest.build(settings, [], config.num_shards))
 
     kept: dict[int, ShardRecord] = {}

@@ -103,3 +103,18 @@ def test_a_full_disk_is_one_line_and_the_same_command_finishes_the_dataset(tmp_p
     whole = tmp_path / "whole"
     assert run_cli(*make_args(whole))[0] == 0
     assert tree_digest(out) == tree_digest(whole)
+
+
+def test_temp_files_of_a_killed_manifest_or_preview_write_are_removed_on_resume(tmp_path):
+    """SIGKILL between a temp file's write and its rename leaves it in the dataset folder (seen in CI)."""
+    out = tmp_path / "d"
+    code, printed = run_cli("make", "--n", "6", "--shard-size", "3", *TINY, "--out", str(out))
+    assert code == 0, printed
+    made = tree_digest(out)
+    left = [out / ".manifest.json.99999.tmp", out / ".preview.png.99998.tmp"]
+    for path in left:
+        path.write_text("half-written")
+    code, printed = run_cli("make", "--n", "6", "--shard-size", "3", *TINY, "--out", str(out))
+    assert code == 0 and "already complete" in printed, printed
+    assert not any(p.exists() for p in left) and not list(out.glob("**/.*.tmp"))
+    assert tree_digest(out) == made and verify(out).ok
