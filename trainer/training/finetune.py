@@ -68,7 +68,7 @@ def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainCon
         elif name in given and ours != theirs:
             raise BadInput(
                 f"`init_from` {parent.path} has {name} {theirs}, but `{name}` {ours} was given: "
-                "fine-tuning keeps the parent's input height and architecture (only --width may change)"
+                "fine-tuning keeps the parent's input height and architecture (only the width may change)"
             )
     theirs = mc.get("channels", 1)
     if cfg.channels is not None and (cfg.channels, theirs) == (1, 3):
