@@ -96,28 +96,29 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, name
         raise BadImage(f"{name}: unreadable image ({e})") from None
 
 
-def to_gray(image: Image.Image) -> Image.Image:
-    """Any mode (RGB, RGBA, palette, LA, 1, 16-bit, 32-bit, float) to 8-bit grayscale on white."""
+def _on_white(image: Image.Image, mode: str) -> Image.Image:
+    """Any mode (RGB, RGBA, palette, LA, 1, 16-bit, 32-bit, float) to 8-bit `mode` ("L" or "RGB"), with
+    transparency composited onto white and deep images scaled to 0-255."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         arr = np.asarray(image, dtype=np.float64)
         top = 65535.0 if image.mode != "F" and arr.max(initial=0) > 255 else 255.0
-        return Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+        gray = Image.fromarray(np.clip(arr / top * 255.0, 0, 255).astype(np.uint8), mode="L")
+        return gray if mode == "L" else gray.convert(mode)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("L")
-    return image.convert("L")
+        return Image.alpha_composite(white, rgba).convert(mode)
+    return image.convert(mode)
+
+
+def to_gray(image: Image.Image) -> Image.Image:
+    """Any mode to 8-bit grayscale on white."""
+    return _on_white(image, "L")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
     """Any mode to 8-bit RGB on white (gray images become three equal channels)."""
-    if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        return to_gray(image).convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return image.convert("RGB")
+    return _on_white(image, "RGB")
 
 
 def to_array(image: Image.Image, pre: Preprocessing) -> np.ndarray:
