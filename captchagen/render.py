@@ -120,8 +120,10 @@ class StyledCaptcha(ImageCaptcha):
             im = self._cells(chars, color[3] if len(color) > 3 else 255)
         else:
             im = self.create_captcha_image(chars, color, background)  # type: ignore[arg-type]
-        if s.noise_dots:
+        if s.noise_dots and not s.dot_color:
             self.create_noise_dots(im, color, width=s.noise_dot_width, number=s.noise_dots)  # type: ignore[arg-type]
+        if s.noise_dots and s.dot_color:
+            self._round_dots(im)
         for _ in range(s.noise_curves):
             self.create_noise_curve(im, color)  # type: ignore[arg-type]
         if s.smooth:
@@ -137,6 +139,18 @@ class StyledCaptcha(ImageCaptcha):
                 break
             ink = _colour(self.style.text_color)
         return (*ink, opacity)
+
+    def _round_dots(self, im: Image.Image) -> None:
+        """The style's noise dots as discs, each in a colour drawn from `dot_color` and between half and
+        all of `noise_dot_width` across (the library's dots are short strokes of the text colour)."""
+        s = self.style
+        w, h = im.size
+        draw = ImageDraw.Draw(im)
+        small = max(1, s.noise_dot_width // 2)
+        for _ in range(s.noise_dots):
+            x, y = _draw(w + 1), _draw(h + 1)
+            r = (small + _draw(s.noise_dot_width - small + 1)) / 2
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=_colour(s.dot_color))
 
     def _cells(self, chars: str, opacity: int) -> Image.Image:
         """The `cells` layout: the width split into a cell per character, each filled with its own
@@ -167,9 +181,8 @@ class StyledCaptcha(ImageCaptcha):
         for _ in range(s.lines):
             start = (_draw(w // 4 + 1), _draw(h + 1))
             end = (w - 1 - _draw(w // 4 + 1), _draw(h + 1))
-            draw.line(
-                (start, end), fill=color[:3], width=_draw(s.line_width[1] - s.line_width[0] + 1) + s.line_width[0]
-            )
+            fill = _colour(s.line_color) if s.line_color else color[:3]
+            draw.line((start, end), fill=fill, width=_draw(s.line_width[1] - s.line_width[0] + 1) + s.line_width[0])
         if s.blur > 0:
             im = im.filter(ImageFilter.GaussianBlur(s.blur))
         if s.grayscale:

@@ -43,7 +43,7 @@ class Style:
     noise_curves: int = 1
     smooth: bool = True  # the library's final PIL SMOOTH filter
     # Post-effects of real captchas (all off in `default`).
-    lines: int = 0  # straight lines across the image, in the text colour
+    lines: int = 0  # straight lines across the image, in the text colour (or line_color)
     line_width: tuple[int, int] = (1, 3)
     blur: float = 0.0  # Gaussian blur radius in pixels
     grayscale: bool = False
@@ -51,6 +51,11 @@ class Style:
     # Layouts the library does not draw (off in every preset).
     cells: bool = False  # each character in its own equal-width cell with its own background and text colour
     contrast: int = 0  # 0-255: redraw a text colour until its brightness differs this much from its background
+    # Noise in colours of its own: empty is the text colour (as the library draws it); a range [lo, hi] is
+    # drawn afresh for every dot or line, a fixed [r, g, b] paints them all. Dots with a colour of their own
+    # are round, half to all of noise_dot_width across.
+    dot_color: tuple[int, ...] = ()
+    line_color: tuple[int, ...] = ()
 
     def to_dict(self) -> dict:
         """Plain data; without the fields added after styles were first recorded while they are off, so
@@ -59,7 +64,7 @@ class Style:
         return {k: v for k, v in d.items() if k not in LATER or v != LATER[k]}
 
 
-LATER = {"cells": False, "contrast": 0}  # added fields and their off values
+LATER = {"cells": False, "contrast": 0, "dot_color": [], "line_color": []}  # added fields, off, as to_dict writes them
 DEFAULT = Style()
 
 PRESETS: dict[str, Style] = {
@@ -103,6 +108,7 @@ DESCRIPTIONS = {
 _RANGES_INT = ("character_offset_dx", "character_offset_dy", "text_opacity", "line_width")
 _RANGES_FLOAT = ("character_rotate", "character_warp_dx", "character_warp_dy")
 _COLOURS = ("background", "text_color")
+_NOISE_COLOURS = ("dot_color", "line_color")  # a colour, or empty for the text colour
 _COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast")
 _FRACTIONS = ("word_space_probability", "word_offset_dx")
 _FLAGS = ("smooth", "grayscale", "cells")
@@ -148,8 +154,10 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
             raise _fail(key, f"unknown setting (known: {', '.join(sorted(known))})")
         if key in _RANGES_INT or key in _RANGES_FLOAT:
             changes[key] = _pair(key, value, key in _RANGES_INT)
-        elif key in _COLOURS:
+        elif key in _COLOURS or (key in _NOISE_COLOURS and value != []):
             changes[key] = _colour(key, value)
+        elif key in _NOISE_COLOURS:
+            changes[key] = ()
         elif key in _FLAGS:
             if not isinstance(value, bool):
                 raise _fail(key, f"must be true or false, got {value!r}")

@@ -104,12 +104,34 @@ def test_contrast_redraws_text_colours_too_close_to_their_background():
     assert any(255 - luma(ink) < 100 for ink in plain_inks)  # without it, such colours do come up
 
 
+def test_noise_takes_colours_of_its_own():
+    fonts = resolve(GenerationConfig()).font_paths
+    bare = {"background": [255, 255, 255], "text_color": [0, 0, 0], "noise_curves": 0, "smooth": False}
+    red_dots = {**bare, "noise_dots": 40, "noise_dot_width": 5, "dot_color": [255, 0, 0]}
+    blue_lines = {**bare, "noise_dots": 0, "lines": 3, "line_color": [0, 0, 255]}
+    for spec, colour in ((red_dots, (255, 0, 0)), (blue_lines, (0, 0, 255))):
+        captcha_ = StyledCaptcha(160, 60, fonts, style.from_dict(spec))
+        with seeded_captcha(random.Random(5)):
+            im = captcha_.generate_image("AB").convert("RGB")
+        assert any(c == colour for _, c in im.getcolors(1 << 16))
+        with seeded_captcha(random.Random(5)):
+            plain = StyledCaptcha(160, 60, fonts, style.from_dict({**spec, "dot_color": [], "line_color": []}))
+            assert not any(c == colour for _, c in plain.generate_image("AB").convert("RGB").getcolors(1 << 16))
+    # A range draws every dot afresh: forty dots, many colours.
+    many = StyledCaptcha(160, 60, fonts, style.from_dict({**red_dots, "dot_color": [0, 255]}))
+    with seeded_captcha(random.Random(5)):
+        im = many.generate_image("AB").convert("RGB")
+    assert len(im.getcolors(1 << 16)) > 20
+
+
 def test_styles_made_before_cells_keep_their_manifest_and_fingerprint():
     heavy = style.PRESETS["heavy"].to_dict()
-    assert "cells" not in heavy and "contrast" not in heavy  # off: not written, as before they existed
+    for later in ("cells", "contrast", "dot_color", "line_color"):
+        assert later not in heavy  # off: not written, as before they existed
     assert style.from_dict(heavy) == style.PRESETS["heavy"]
-    on = style.from_dict({"cells": True, "contrast": 40})
+    on = style.from_dict({"cells": True, "contrast": 40, "dot_color": [0, 255], "line_color": [0, 0, 0]})
     assert on.to_dict()["cells"] is True and style.from_dict(on.to_dict()) == on
+    assert on.to_dict()["dot_color"] == [0, 255]
 
 
 def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
@@ -135,6 +157,8 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("quality.toml", "jpeg_quality = 100\n", "`jpeg_quality`: must be 0 (off) or 1 to 95"),
         ("contrast.toml", "contrast = 256\n", "`contrast`: must be 0 to 255"),
         ("cells.json", '{"cells": 1}', "`cells`: must be true or false"),
+        ("dots.json", '{"dot_color": [0, 256]}', "`dot_color`: values must be 0 to 255"),
+        ("lines.toml", 'line_color = "black"\n', "`line_color`: must be a range"),
         ("base.toml", 'base = "nope"\n', "`base`: must be a preset"),
         ("broken.toml", "x = [\n", "not valid TOML"),
         ("broken.json", "{", "not valid JSON"),
