@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 from captchagen import codec
 from captchagen.alphabet import PRESETS, Alphabet
 from captchagen.errors import BadInput
-from captchagen.fonts import FontInfo, bundled_fonts, check_coverage, load_font
+from captchagen.fonts import FontInfo, bundled_fonts, check_coverage, font_files, load_font
 from captchagen.style import DEFAULT, Style
 
 MIN_WIDTH = 24
@@ -101,7 +100,7 @@ def resolve(config: GenerationConfig) -> Resolved:
             f"the limit is {codec.MAX_NAME_BYTES}",
             param="max_len",
         )
-    paths = [Path(p) for p in c.fonts] if c.fonts else bundled_fonts()
+    paths = [f for p in c.fonts for f in font_files(p)] if c.fonts else bundled_fonts()
     fonts = tuple(load_font(p) for p in paths)
     check_coverage(list(fonts), alphabet.chars)
     return Resolved(config=c, alphabet=alphabet, fonts=fonts)

@@ -60,6 +60,17 @@ def _load(path: Path, mtime_ns: int, size: int) -> FontInfo:
     return FontInfo(path=path, name=path.name, sha256=hashlib.sha256(data).hexdigest(), codepoints=codepoints)
 
 
+def font_files(path: str | Path) -> list[Path]:
+    """`path` itself, or, when it is a folder, every .ttf/.otf file under it, sorted by relative path."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        return [p]
+    found = sorted(f for f in p.rglob("*") if f.suffix.lower() in FONT_SUFFIXES and f.is_file())
+    if not found:
+        raise BadInput(f"font folder {str(path)!r} holds no .ttf or .otf files", param="font")
+    return found
+
+
 def load_font(path: str | Path) -> FontInfo:
     """Read and check one font file. Raises BadInput if it is missing or not a font."""
     p = Path(path).expanduser().resolve()

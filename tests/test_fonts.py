@@ -37,3 +37,21 @@ def test_coverage_names_the_font_and_the_missing_character():
     check_coverage(fonts, string.ascii_letters + string.digits)
     with pytest.raises(BadInput, match=r"has no glyph for the character '漢' \(U\+6F22\)"):
         check_coverage(fonts, "AB漢")
+
+
+def test_a_font_folder_gives_every_font_under_it_in_a_fixed_order(tmp_path):
+    import shutil
+
+    from captchagen.config import GenerationConfig, resolve
+
+    nested = tmp_path / "fonts" / "more"
+    nested.mkdir(parents=True)
+    first, second = bundled_fonts()[:2]
+    shutil.copy(second, tmp_path / "fonts" / "b.ttf")
+    shutil.copy(first, nested / "a.TTF")
+    (tmp_path / "fonts" / "README.txt").write_text("not a font")
+    resolved = resolve(GenerationConfig(n=1, fonts=(str(tmp_path / "fonts"),)))
+    assert [f.name for f in resolved.fonts] == ["b.ttf", "a.TTF"]  # sorted by path: fonts/b.ttf < fonts/more/
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BadInput, match="font folder .*empty' holds no .ttf or .otf files"):
+        resolve(GenerationConfig(n=1, fonts=(str(tmp_path / "empty"),)))

@@ -42,7 +42,7 @@ DEFAULTS = GenerationConfig()
     "fonts",
     multiple=True,
     metavar="PATH",
-    help="A .ttf/.otf font to draw with; repeat for several. Default: all bundled fonts.",
+    help="A .ttf/.otf font to draw with, or a folder of them; repeat for several. Default: all bundled fonts.",
 )
 @click.option(
     "--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed: same settings and seed, same bytes."
