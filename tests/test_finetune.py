@@ -257,3 +257,35 @@ def test_best_prefers_accuracy_then_the_lower_character_error_rate():
     assert better(0.0, 0.8, best) and not better(0.0, 0.95, best)
     assert better(0.1, 0.99, best)
     assert better(0.0, 1.0, {"seq_accuracy": -1.0})  # the first epoch
+
+
+def test_a_mixed_in_set_keeps_its_own_frame_not_the_crop_of_data(tmp_path):
+    """DATA with black margins is cropped to its content; a synthetic set without margins mixed into it
+    must reach the model whole, not cut to DATA's band."""
+    from dataclasses import replace
+
+    from trainer.device import Dist
+    from trainer.training.datasets import load_data, settle_input
+
+    synthetic = tiny_dataset(tmp_path / "synth", n=64, shard_size=64, seed=2)
+    framed = tmp_path / "framed"
+    framed.mkdir()
+    for path in sorted(synthetic.rglob("*.png"))[:40]:  # each image in a black frame twice its height
+        with Image.open(path) as im:
+            canvas = Image.new("RGB", (im.width, im.height * 2))
+            canvas.paste(im.convert("RGB"), (0, im.height // 2))
+            canvas.save(framed / path.name)
+    cfg, _, _ = settle_input(tiny_train_config(framed, tmp_path, width=None, alphabet="0123456789"))
+    assert cfg.crop is not None and cfg.crop[1] > 0.2  # DATA's margins are cropped
+    cfg = replace(cfg, mix=((str(synthetic), 0.5),))
+    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop)
+    notices = []
+    sets = load_data(cfg, pre, Dist(), notices.append, None)
+    assert any("not cropped" in str(n) for n in notices)
+    first_mixed = sets.train.__getitems__([sets.sizes[0]])
+    g, r = sets.train.rows[sets.sizes[0]]
+    with Image.open(sets.train.loaded.groups[g].paths[r]) as im:
+        whole = to_array(im, replace(pre, crop=None))
+        cut = to_array(im, pre)
+    assert np.array_equal(first_mixed.images[0].numpy(), whole)
+    assert not np.array_equal(whole, cut)

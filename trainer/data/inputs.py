@@ -78,6 +78,11 @@ def border_crop(images: list[Image.Image]) -> tuple[float, float, float, float] 
     return tuple(round(v, 4) for v in crop)  # type: ignore[return-value]
 
 
+def sampled_crop(paths: list[Path]) -> tuple[float, float, float, float] | None:
+    """The border crop of these images, chosen from the same sample `choose_input` looks at."""
+    return border_crop([open_image(p) for p in _sample(paths)])
+
+
 def choose_input(paths: list[Path], max_len: int, height: int = SHAPE.height) -> InputChoice:
     """An input size for these images, at `height` pixels high."""
     images = [open_image(p) for p in _sample(paths)]

@@ -15,7 +15,7 @@ from captchagen.errors import BadInput
 from captchagen.manifest import MANIFEST
 from trainer.data import loading as data
 from trainer.data.cache import default_cache_dir
-from trainer.data.inputs import choose_input, write_inputs_png
+from trainer.data.inputs import choose_input, sampled_crop, write_inputs_png
 from trainer.data.mixing import StreamBatchSampler, merge
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import open_source
@@ -121,13 +121,13 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
         )
     alphabet = _alphabet(cfg, given) if (cfg.mix or given or cfg.alphabet) else None
 
-    def load(path: str, alphabet: Alphabet | None) -> data.Loaded:
+    def load(path: str, alphabet: Alphabet | None, how: Preprocessing = pre) -> data.Loaded:
         # Rank 0 fills the cache; the others wait for it and then read it.
         if info.enabled and not info.main:
             torch.distributed.barrier()
         loaded = data.load(
             Path(path),
-            pre,
+            how,
             cache,
             alphabet=alphabet,
             skip_bad=cfg.skip_bad,
@@ -147,7 +147,7 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
     else:
         train_rows, val_rows = data.split(loaded, cfg.val_fraction, cfg.seed)
         val, skipped, max_len = data.CaptchaDataset(loaded, val_rows), loaded.skipped, loaded.max_len
-    mixed = [load(path, loaded.alphabet) for path, _ in cfg.mix]
+    mixed = [load(path, loaded.alphabet, _own_crop(pre, path, emit)) for path, _ in cfg.mix]
     merged = merge(loaded, train_rows, mixed)
     sets = Data(
         data.CaptchaDataset(merged),
@@ -160,6 +160,16 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
     if cfg.steps_per_epoch is None and not cfg.mix and len(sets.train) < cfg.batch_size * info.world:
         raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {cfg.batch_size * info.world}")
     return sets
+
+
+def _own_crop(pre: Preprocessing, path: str, emit: Events) -> Preprocessing:
+    """`pre` with the border crop of a mixed-in set's own images: DATA's crop suits DATA's frame (the
+    black margins of a 16:9 captcha, say), and cut into a synthetic set without them it would cut off
+    its characters. The crop is the only thing a source may have of its own; size and colour are the model's."""
+    crop = sampled_crop([p for g in open_source(Path(path)).groups for p in g.paths])
+    if crop != pre.crop:
+        emit(Notice(f"--mix {path}: cropped to {list(crop)}" if crop else f"--mix {path}: not cropped (no flat border)"))
+    return replace(pre, crop=crop)
 
 
 def train_sampler(cfg: TrainConfig, sets: Data, info: Dist) -> data.ShardedBatchSampler | StreamBatchSampler:
@@ -179,7 +189,13 @@ def train_sampler(cfg: TrainConfig, sets: Data, info: Dist) -> data.ShardedBatch
     )
 
 
-def write_inputs(run: Path, sets: Data, count: int = 24) -> Path:
-    """run/inputs.png: the first training images of the main source, as the model receives them."""
-    batch = sets.train.__getitems__(list(range(min(count, sets.sizes[0]))))
-    return write_inputs_png(batch.images.numpy(), batch.labels, run / "inputs.png")
+def write_inputs(run: Path, sets: Data, count: int = 24, per_mix: int = 8) -> Path:
+    """run/inputs.png: the first training images of the main source, then of each mixed-in one (labelled
+    so), as the model receives them."""
+    starts = np.cumsum([0, *sets.sizes])
+    shown = [min(per_mix, n) for n in sets.sizes[1:]]
+    rows = list(range(min(count - sum(shown), sets.sizes[0])))
+    rows += [int(start) + i for start, n in zip(starts[1:-1], shown, strict=True) for i in range(n)]
+    batch = sets.train.__getitems__(rows)
+    labels = [label if i < sets.sizes[0] else f"{label} (mix)" for i, label in zip(rows, batch.labels, strict=True)]
+    return write_inputs_png(batch.images.numpy(), labels, run / "inputs.png")
