@@ -32,8 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from PIL import Image  # noqa: E402
+
 from bench.foreign import ALPHABET  # noqa: E402
 from bench.foreign import make as make_foreign
+from trainer.data.inputs import sampled_crop  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 METHODS = {"a": "scratch", "b": "fine-tune", "c": "fine-tune + mix", "d": "styled pre-train + fine-tune + mix"}
@@ -55,6 +58,21 @@ def list_file(pool: Path, n: int, out: Path) -> Path:
     return out
 
 
+def cropped_copy(src: Path, out: Path, crop: tuple[float, float, float, float] | None) -> Path:
+    """`src`'s images cut to `crop` (fractions), in `out`; made once."""
+    if not out.exists():
+        tmp = out.with_name(out.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for path in sorted(src.glob("*.png")):
+            with Image.open(path) as im:
+                w, h = im.size
+                edges = crop or (0, 0, 1, 1)
+                box = tuple(round(c * n) for c, n in zip(edges, (w, h) * 2, strict=True))
+                im.crop(box).save(tmp / path.name)
+        tmp.rename(out)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("bench-out/curve"))
@@ -65,8 +83,9 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=20000, help="images in each synthetic set")
     parser.add_argument("--pretrain-minutes", type=float, default=10.0, help="the styled pre-training (d)")
     parser.add_argument(
-        "--styled-font", dest="styled_fonts", action="append", default=[], help="a font for the styled set (repeat)"
-    )
+        "--styled-font", dest="styled_fonts", action="append", default=[],
+        help="a font, or a folder of fonts, for the styled set (repeat); default: the bundled fonts",
+    )  # fmt: skip
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -102,6 +121,28 @@ def main() -> None:
     results_path = w / "results.jsonl"
     lines = results_path.read_text().splitlines() if results_path.exists() else []
     done = {(r["n"], r["method"]) for r in map(json.loads, lines)}
+
+    def score(n: int, method: str, model: Path, seconds: float, images: Path = test) -> None:
+        printed = captchagen(
+            "eval", str(images), "--model", str(model), "--worst", "0", "--json", *cache[:2], capture=True
+        )
+        scores = json.loads(printed)
+        row = {"n": n, "method": method, "accuracy": scores["seq_accuracy"], "cer": scores["cer"],
+               "train_s": round(seconds)}  # fmt: skip
+        print(row, flush=True)
+        with results_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    if "d" in args.methods and (0, "d") not in done:
+        # The styled model before it sees a real image. It has no crop of its own (its synthetic images
+        # have no margins), so it reads the test set cut to the band a fine-tuned model would crop to.
+        score(
+            0,
+            "d",
+            styled / "best.pt",
+            0,
+            cropped_copy(test, w / "real-test-cropped", sampled_crop(sorted(pool.glob("*.png")))),
+        )
     budget = ["--epochs", str(args.epochs), "--steps-per-epoch", str(args.steps_per_epoch),
               "--batch-size", str(args.batch_size)]  # fmt: skip
     for n in ns:
@@ -122,17 +163,7 @@ def main() -> None:
                 "train", data, "--alphabet", ALPHABET, "--val-fraction", "0.2", "--colour", *budget, *extra,
                 "--name", name, *cache,
             )  # fmt: skip
-            seconds = time.perf_counter() - started
-            model = w / "runs" / name / "best.pt"
-            printed = captchagen(
-                "eval", str(test), "--model", str(model), "--worst", "0", "--json", *cache[:2], capture=True
-            )
-            scores = json.loads(printed)
-            row = {"n": n, "method": method, "accuracy": scores["seq_accuracy"], "cer": scores["cer"],
-                   "train_s": round(seconds)}  # fmt: skip
-            print(row, flush=True)
-            with results_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            score(n, method, w / "runs" / name / "best.pt", time.perf_counter() - started)
     report(results_path, w / "curve.png", args)
 
 
@@ -153,11 +184,13 @@ def report(results_path: Path, png: Path, args: argparse.Namespace) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    if (0, "d") in acc:  # the styled pre-training alone: no real image, no point on a log axis
+        ax.axhline(100 * acc[(0, "d")], color="gray", linestyle="--", label="d before fine-tuning (N=0)")
     for m in methods:
-        points = [(n, 100 * acc[(n, m)]) for n in ns if (n, m) in acc]
+        points = [(n, 100 * acc[(n, m)]) for n in ns if n and (n, m) in acc]
         ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{m}: {METHODS[m]}")
     ax.set_xscale("log")
-    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_xticks([n for n in ns if n], [str(n) for n in ns if n])
     ax.set_xlabel("real labelled training images (N)")
     ax.set_ylabel("held-out sequence accuracy (%)")
     ax.set_ylim(0, 100)
