@@ -168,7 +168,8 @@ def _own_crop(pre: Preprocessing, path: str, emit: Events) -> Preprocessing:
     its characters. The crop is the only thing a source may have of its own; size and colour are the model's."""
     crop = sampled_crop([p for g in open_source(Path(path)).groups for p in g.paths])
     if crop != pre.crop:
-        emit(Notice(f"--mix {path}: cropped to {list(crop)}" if crop else f"--mix {path}: not cropped (no flat border)"))
+        how = f"cropped to {list(crop)}" if crop else "not cropped (no flat border)"
+        emit(Notice(f"--mix {path}: {how}"))
     return replace(pre, crop=crop)
 
 
