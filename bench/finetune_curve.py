@@ -9,7 +9,8 @@ ways to use the first N of the pool:
                   the presets)
   c  b + mix      the same, with --mix of a default-look synthetic set (half of every batch)
   d  styled       --init-from a model pre-trained (from the base model) on synthetic captchas in a style made
-                  by eye to resemble the real ones (bench/styles/multicolor.toml), with --mix of that set
+                  by eye to resemble the real ones (bench/styles/multicolor.toml, in the fonts given with
+                  --styled-font), with --mix of that set. The pre-trained model alone is scored too (N=0).
 
 The real captchas tell neighbouring characters apart by colour, so every cell and the pre-training read
 colour (--colour; the grayscale base model's first layer is spread over R, G and B). Every cell trains
@@ -18,7 +19,7 @@ of its N (the only real labels it may see), and its best.pt is scored on the tes
 printed; results are appended to WORK/results.jsonl (a rerun skips cells already there), then a table and
 WORK/curve.png.
 
-    python bench/finetune_curve.py --work bench-out/curve
+    python bench/finetune_curve.py --work bench-out/curve --styled-font /usr/share/fonts/truetype/dejavu
 """
 
 from __future__ import annotations
