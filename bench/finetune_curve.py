@@ -97,8 +97,9 @@ def main() -> None:
     cache = ["--cache-dir", str(w / "cache"), "--runs-dir", str(w / "runs")]
 
     pool, test = w / "real-pool", w / "real-test"
-    if not pool.exists():
-        make_foreign(max(ns), 0, pool, args.size)
+    have = len(list(pool.glob("*.png"))) if pool.exists() else 0
+    if have < max(ns):  # a larger N extends the pool; the first images stay the same
+        make_foreign(max(ns), 0, pool, args.size, start=have)
     if not test.exists():
         make_foreign(args.test, 1, test, args.size)
     synth = {"default": w / "synth-default", "styled": w / "synth-styled"}

@@ -23,15 +23,16 @@ from captchagen import atomic  # noqa: E402
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
-def make(n: int, seed: int, out: Path, size: int = 0, level: int = 2) -> Path:
-    """`n` images named <index>_<label>.png in `out`; `size` is multicolorcaptcha's size number (0: 256x144)."""
+def make(n: int, seed: int, out: Path, size: int = 0, level: int = 2, start: int = 0) -> Path:
+    """Images `start` to `n - 1`, named <index>_<label>.png, in `out`; `size` is multicolorcaptcha's size number
+    (0: 256x144). Image i depends only on (seed, i), so a set is extended by making the images it lacks."""
     try:
         from multicolorcaptcha import CaptchaGenerator
     except ImportError:
         sys.exit('bench/foreign.py needs multicolorcaptcha: pip install -e ".[bench]"')
     generator = CaptchaGenerator(size)
     out.mkdir(parents=True, exist_ok=True)
-    for i in range(n):
+    for i in range(start, n):
         random.seed(f"foreign:{seed}:{i}")  # the library draws from the `random` module
         captcha = generator.gen_captcha_image(difficult_level=level, chars_mode="ascii", multicolor=True)
         buf = io.BytesIO()
