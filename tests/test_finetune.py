@@ -21,7 +21,7 @@ from trainer.data.sources import open_source
 from trainer.model import CRNN
 from trainer.runs import latest_run
 from trainer.training.finetune import load_parent, transplant
-from trainer.training.loop import better, train, zero_streak
+from trainer.training.loop import better, stuck_notice, train, zero_streak
 
 # ---- --init-from ----
 
@@ -250,6 +250,13 @@ def test_a_run_writes_inputs_png_and_chooses_its_size(tmp_path):
 def test_the_zero_accuracy_streak_counts_the_last_epochs():
     rows = [{"seq_accuracy": a} for a in (0, 0.1, 0, 0, 0)]
     assert zero_streak(rows) == 3 and zero_streak(rows[:2]) == 0
+
+
+def test_a_run_from_scratch_that_reads_nothing_is_pointed_at_a_trained_start(tmp_path):
+    scratch = stuck_notice(3, 1500, tmp_path / "inputs.png", 3e-3, from_scratch=True)
+    tuned = stuck_notice(3, 1500, tmp_path / "inputs.png", 1e-3, from_scratch=False)
+    assert "--init-from base" in scratch and "--init-from" not in tuned
+    assert all(str(tmp_path / "inputs.png") in line and "1,500 steps" in line for line in (scratch, tuned))
 
 
 def test_best_prefers_accuracy_then_the_lower_character_error_rate():

@@ -190,7 +190,7 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         zeros = zero_streak(rows)
         if info.main and not warned and zeros >= STUCK_EPOCHS and at.step >= STUCK_STEPS:
             warned = True  # said once
-            emit(Notice(STUCK.format(epochs=zeros, steps=at.step, inputs=run / "inputs.png", lr=cfg.lr)))
+            emit(Notice(stuck_notice(zeros, at.step, run / "inputs.png", cfg.lr, from_scratch=not cfg.init_from)))
         if stopped_by_time:
             break
 
@@ -211,10 +211,17 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
 
 # CTC models often read nothing for their first few hundred steps; past these, 0% means something is wrong.
 STUCK_EPOCHS, STUCK_STEPS = 3, 1500
-STUCK = (
-    "validation accuracy is still 0% after {epochs} epochs ({steps:,} steps): look at {inputs} (can you read "
-    "those images, and are their labels right?), and try a larger --height or a lower --lr (this run: {lr:g})"
-)
+
+
+def stuck_notice(epochs: int, steps: int, inputs: Path, lr: float, from_scratch: bool) -> str:
+    """What a run still reading nothing says. From random weights a CRNN can stay at its starting loss on
+    hard captchas however much data it has (multicolorcaptcha, 19,000 images, README), where a trained
+    model's weights get it moving: so a run from scratch is also pointed at --init-from."""
+    line = (
+        f"validation accuracy is still 0% after {epochs} epochs ({steps:,} steps): look at {inputs} (can you read "
+        f"those images, and are their labels right?), and try a larger --height or a lower --lr (this run: {lr:g})"
+    )
+    return line + (", or start from a trained model: --init-from base" if from_scratch else "")
 
 
 def better(accuracy: float, cer: float, best: dict) -> bool:
