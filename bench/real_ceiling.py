@@ -1,0 +1,71 @@
+"""The ceiling under the synthetic-to-real curve: how well the model reads multicolorcaptcha when it is
+trained from scratch on plenty of it (20,000 images by default, seed 2) rather than on a few hundred, at
+one or more input heights. Every height sees the same number of images; each best.pt is scored on the
+curve's held-out test set (seed 1), so the figures sit beside bench/finetune_curve.py's.
+
+If the model cannot read these captchas even from thousands of real ones, no synthetic set will get it
+there, and the lever is the model's input and size; if it can, the lever is how much the synthetic images
+resemble the real ones.
+
+    python bench/real_ceiling.py --work bench-out/ceiling --heights 32,64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.finetune_curve import captchagen  # noqa: E402
+from bench.foreign import ALPHABET  # noqa: E402
+from bench.foreign import make as make_foreign
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("bench-out/ceiling"))
+    parser.add_argument("--heights", default="32,64", help="model input heights to compare (multiples of 16)")
+    parser.add_argument("--n", type=int, default=20000, help="real training images")
+    parser.add_argument("--test", type=int, default=1000, help="held-out real images (seed 1)")
+    parser.add_argument("--size", type=int, default=2, help="multicolorcaptcha size number (2: 640x360)")
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args()
+    w = args.work
+    w.mkdir(parents=True, exist_ok=True)
+    train, test = w / "real-train", w / "real-test"
+    for folder, n, seed in ((train, args.n, 2), (test, args.test, 1)):
+        have = len(list(folder.glob("*.png"))) if folder.exists() else 0
+        if have < n:
+            make_foreign(n, seed, folder, args.size, start=have)
+    cache = ["--cache-dir", str(w / "cache"), "--runs-dir", str(w / "runs")]
+    results = w / "results.jsonl"
+    done = {r["height"] for r in map(json.loads, results.read_text().splitlines())} if results.exists() else set()
+    for height in (int(h) for h in args.heights.split(",")):
+        if height in done:
+            continue
+        name = f"h{height}"
+        started = time.perf_counter()
+        captchagen(
+            "train", str(train), "--alphabet", ALPHABET, "--colour", "--height", str(height),
+            "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--name", name, *cache,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        printed = captchagen(
+            "eval", str(test), "--model", str(w / "runs" / name / "best.pt"), "--worst", "0", "--json",
+            "--cache-dir", str(w / "cache"), capture=True,
+        )  # fmt: skip
+        scores = json.loads(printed)
+        row = {"height": height, "n": args.n, "epochs": args.epochs, "batch_size": args.batch_size,
+               "accuracy": scores["seq_accuracy"], "cer": scores["cer"], "train_s": round(seconds)}  # fmt: skip
+        print(row, flush=True)
+        with results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()
