@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from captchagen.alphabet import Alphabet
+from captchagen.errors import BadInput
 from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
 from trainer import checkpoint
 from trainer.data.inputs import border_crop, choose_input
@@ -20,7 +21,7 @@ from trainer.data.preprocess import Preprocessing, to_array
 from trainer.data.sources import open_source
 from trainer.model import CRNN
 from trainer.runs import latest_run
-from trainer.training.finetune import load_parent, transplant
+from trainer.training.finetune import _resample_rows, inherit_shape, load_parent, transplant
 from trainer.training.loop import better, stuck_notice, train, zero_streak
 
 # ---- --init-from ----
@@ -70,13 +71,47 @@ def test_fine_tuning_on_new_characters_records_the_parent_and_lowers_the_loss(re
     assert chosen != 48
 
 
-def test_a_different_input_size_is_a_one_line_error(reading_model, tmp_path):
-    data = tiny_dataset(tmp_path / "d", n=64, shard_size=64)
+def test_a_different_architecture_is_refused_naming_the_field(reading_model, tmp_path):
+    parent = load_parent(str(reading_model[1]))
+    cfg = tiny_train_config(reading_model[0], tmp_path, hidden=64)  # the parent's is 32
+    with pytest.raises(BadInput, match="has hidden 32, but `hidden` 64 was given"):
+        inherit_shape(cfg, parent, given={"hidden"})
+    assert inherit_shape(cfg, parent, given=set()).hidden == 32  # not given: the parent's
+
+
+def test_fine_tuning_at_another_height_resamples_the_projection(reading_model, tmp_path):
+    """Only the projection depends on the height: its rows are resampled, everything else is copied."""
+    parent = load_parent(str(reading_model[1]))
+    args = tiny_train_args(tmp_path)
+    args[args.index("--height") + 1] = "32"  # the parent reads 16 pixels high
     code, out = run_cli(
-        "train", str(data), "--init-from", str(reading_model[1]), "--height", "32", *tiny_train_args(tmp_path)[4:]
+        "train", str(reading_model[0]), "--init-from", str(reading_model[1]), *args, "--epochs", "1",
+        "--steps-per-epoch", "2", "--lr", "1e-9", "--warmup", "0", "--name", "tall",
+    )  # fmt: skip
+    assert code == 0, out
+    said = " ".join(out.split())  # the console wraps long lines
+    assert "input 32x48 (given; the parent model's is 16x48)" in said
+    assert "its projection resampled from 16 to 32 pixels high" in said
+    saved = checkpoint.load(tmp_path / "r" / "tall" / "last.pt")
+    assert saved["model_config"]["height"] == 32
+    theirs, ours = parent.payload["model"], saved["model"]
+    assert theirs["proj.weight"].shape[1] * 2 == ours["proj.weight"].shape[1]
+    assert torch.allclose(ours["proj.weight"], _resample_rows(theirs["proj.weight"], 1, 2), atol=1e-6)
+    assert torch.allclose(ours["cnn.0.weight"], theirs["cnn.0.weight"], atol=1e-6)
+
+
+def test_resampled_rows_keep_each_channels_sum_and_a_stretched_map_projects_alike():
+    torch.manual_seed(0)
+    weight = torch.randn(5, 3 * 2)  # hidden 5, 3 channels of 2 rows
+    for rows in (1, 2, 3, 4, 5):
+        resampled = _resample_rows(weight, 2, rows).reshape(5, 3, rows)
+        assert torch.allclose(resampled.sum(-1), weight.reshape(5, 3, 2).sum(-1), atol=1e-6)
+    assert torch.equal(_resample_rows(weight, 2, 2), weight)
+    features = torch.randn(7, 3, 2)  # [batch, channels, rows], flattened channel by channel as the model does
+    stretched = features.repeat_interleave(2, dim=2)  # every row twice: the same image at twice the height
+    assert torch.allclose(
+        features.reshape(7, -1) @ weight.T, stretched.reshape(7, -1) @ _resample_rows(weight, 2, 4).T, atol=1e-5
     )
-    assert code == 2 and out.count("\n") == 1
-    assert "has height 16, but --height 32 was given" in out
 
 
 def test_fine_tuning_may_widen_the_input_and_keeps_the_weights(reading_model, tmp_path):

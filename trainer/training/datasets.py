@@ -39,7 +39,7 @@ class Data:
 
 def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None, tuple[str, ...]]:
     """`cfg` with its input size and crop decided, and lines to tell the user (once the data has loaded).
-    The height is the parent's when fine-tuning, else the given one, else the default; the width is the
+    The height is the given one, else the parent's when fine-tuning, else the default; the width is the
     given one, else chosen from a sample of the images (the weights do not depend on it, so a fine-tuned
     model may read wider images than its parent); the border crop is always chosen from the images,
     unless the whole size was given. The channels are the given ones, else the parent's, else grayscale."""
@@ -66,10 +66,10 @@ def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None,
     width = cfg.width if width_given else choice.width
     if parent is None:
         return replace(cfg, height=choice.height, width=width, crop=choice.crop), None, choice.notes
-    theirs = parent.payload["model_config"]["width"]
+    theirs = parent.payload["model_config"]["height"], parent.payload["model_config"]["width"]
     how = "given" if width_given else "chosen from the images"
-    size = f"input {cfg.height}x{width} ({how}; the parent model's is {cfg.height}x{theirs})"
-    if width == theirs:
+    size = f"input {cfg.height}x{width} ({how}; the parent model's is {theirs[0]}x{theirs[1]})"
+    if (cfg.height, width) == theirs:
         size = f"input {cfg.height}x{width} ({how}, as the parent model's)"
     notes = (size + (f", cropped to {choice.crop}" if choice.crop else ""), *choice.notes[1:])
     return replace(cfg, width=width, crop=choice.crop), parent, notes

@@ -2,10 +2,12 @@
 
 The new model takes the parent's shape and preprocessing. Its output layer has a row per character of
 the new alphabet: characters the parent knew keep the parent's row, new ones start from fresh weights,
-and characters the new alphabet lacks are dropped. Two things may change, as nothing in the weights ties
-them down: the input width, and grayscale to colour (the first layer's weights are split over R, G and B
-in the proportions of the grayscale conversion, so the colour model starts out computing what its parent
-did). The run records the parent's name and hash.
+and characters the new alphabet lacks are dropped. Three things may change: the input width (nothing in the
+weights ties it down), grayscale to colour (the first layer's weights are split over R, G and B in the
+proportions of the grayscale conversion, so the colour model starts out computing what its parent did),
+and the input height (the projection from the convolutions' rows to the LSTM is resampled to the new
+number of rows; a starting point, not the same function, as the convolutions then see the characters at
+another scale). The run records the parent's name and hash.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ LUMA = torch.tensor([0.299, 0.587, 0.114])
 
 SHAPE_FIELDS = ("height", "width", "conv", "hidden", "lstm_layers", "dropout")
 # The weights do not depend on the input width (convolutions slide along it, the LSTM runs over its time
-# steps), so a child may read wider or narrower images than its parent; every other field is fixed.
-FREE_FIELDS = ("width",)
+# steps), and only the projection depends on the height (resampled, see `_resample_rows`), so a child may
+# read images of another size than its parent; every other field is fixed.
+FREE_FIELDS = ("width", "height")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def load_parent(spec: str) -> Parent:
 
 def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainConfig:
     """`cfg` with the parent's shape; a shape option given (`given`) that differs from the parent's is an
-    error, except the width (FREE_FIELDS), which a given value sets. The crop is not inherited: it belongs
+    error, except the width and height (FREE_FIELDS), which a given value sets. The crop is not inherited: it belongs
     to the images (the caller chooses it from the new data)."""
     mc = parent.payload["model_config"]
     inherited = {name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}
@@ -68,7 +71,7 @@ def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainCon
         elif name in given and ours != theirs:
             raise BadInput(
                 f"`init_from` {parent.path} has {name} {theirs}, but `{name}` {ours} was given: "
-                "fine-tuning keeps the parent's input height and architecture (only the width may change)"
+                "fine-tuning keeps the parent's architecture (only the input size may change)"
             )
     theirs = mc.get("channels", 1)
     if cfg.channels is not None and (cfg.channels, theirs) == (1, 3):
@@ -84,6 +87,9 @@ def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
     first = "cnn.0.weight"  # [out, channels, 3, 3]
     if state[first].shape[1] == 1 and own[first].shape[1] == 3:
         state[first] = state[first] * LUMA.view(1, 3, 1, 1).to(state[first].dtype)
+    theirs_h, ours_h = parent.payload["model_config"]["height"], model.config.height
+    if theirs_h != ours_h:
+        state["proj.weight"] = _resample_rows(state["proj.weight"], theirs_h // 16, ours_h // 16)
     for key in ("head.weight", "head.bias"):
         rows = own[key].clone()
         rows[0] = state[key][0]  # the CTC blank
@@ -101,8 +107,25 @@ def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
     line = f"started from {checkpoint.model_name(parent.path)}: {len(kept)} characters kept their output rows"
     if parent.payload["model_config"].get("channels", 1) != model.config.channels:
         line += ", its grayscale first layer spread over R, G and B"
+    if theirs_h != ours_h:
+        line += f", its projection resampled from {theirs_h} to {ours_h} pixels high"
     if new:
         line += f", {len(new)} new ({''.join(new)!r})"
     if dropped:
         line += f", {len(dropped)} dropped ({''.join(dropped)!r})"
     return line
+
+
+def _resample_rows(weight: torch.Tensor, rows: int, new_rows: int) -> torch.Tensor:
+    """The projection's weights [hidden, channels * rows] (inputs ordered channel by channel, a row each)
+    for `new_rows` rows of convolution features. New row r covers old rows r*k to (r+1)*k (k = rows /
+    new_rows) and takes their weights in proportion to how much of each it covers. Every old row is
+    covered exactly once, so each channel's weights keep their sum, and a map whose rows are the old
+    ones repeated (twice the height) projects exactly as before."""
+    k = rows / new_rows
+    old = torch.arange(rows, dtype=torch.float64).unsqueeze(1)  # [rows, 1]: old row p spans [p, p+1)
+    new = torch.arange(new_rows, dtype=torch.float64).unsqueeze(0)  # [1, new_rows]: [r*k, (r+1)*k)
+    cover = (torch.minimum(old + 1, (new + 1) * k) - torch.maximum(old, new * k)).clamp(min=0)
+    per_row = weight.reshape(weight.shape[0], -1, rows)  # [hidden, channels, rows]
+    resampled = per_row @ cover.to(weight.dtype)  # [hidden, channels, new_rows]
+    return resampled.reshape(weight.shape[0], -1).contiguous()
