@@ -87,6 +87,9 @@ def main() -> None:
         "--styled-font", dest="styled_fonts", action="append", default=[],
         help="a font, or a folder of fonts, for the styled set (repeat); default: the bundled fonts",
     )  # fmt: skip
+    parser.add_argument(
+        "--height", type=int, help="model input height for every run (default: the base model's, 32)"
+    )  # the base model's weights start a taller model too (train resamples the one layer that depends on it)
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--steps-per-epoch", type=int, default=150)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -95,6 +98,7 @@ def main() -> None:
     w.mkdir(parents=True, exist_ok=True)
     ns = [int(n) for n in args.ns.split(",")]  # run in this order: the one that matters most first
     cache = ["--cache-dir", str(w / "cache"), "--runs-dir", str(w / "runs")]
+    height = ["--height", str(args.height)] if args.height else []
 
     pool, test = w / "real-pool", w / "real-test"
     have = len(list(pool.glob("*.png"))) if pool.exists() else 0
@@ -117,7 +121,7 @@ def main() -> None:
         captchagen(
             "train", str(synth["styled"]), "--init-from", "base", "--colour", "--time-limit",
             str(args.pretrain_minutes), "--epochs", "1000", "--steps-per-epoch", "100", "--batch-size", "128",
-            "--lr", "3e-3", "--warmup", "0.03", "--name", styled.name, *cache,
+            "--lr", "3e-3", "--warmup", "0.03", "--name", styled.name, *height, *cache,
         )  # fmt: skip
 
     results_path = w / "results.jsonl"
@@ -130,7 +134,7 @@ def main() -> None:
         )
         scores = json.loads(printed)
         row = {"n": n, "method": method, "accuracy": scores["seq_accuracy"], "cer": scores["cer"],
-               "train_s": round(seconds)}  # fmt: skip
+               "train_s": round(seconds), **({"height": args.height} if args.height else {})}  # fmt: skip
         print(row, flush=True)
         with results_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -163,7 +167,7 @@ def main() -> None:
             # The alphabet is given: a few images need not show every character the test set holds.
             captchagen(
                 "train", data, "--alphabet", ALPHABET, "--val-fraction", "0.2", "--colour", *budget, *extra,
-                "--name", name, *cache,
+                "--name", name, *height, *cache,
             )  # fmt: skip
             score(n, method, w / "runs" / name / "best.pt", time.perf_counter() - started)
     report(results_path, w / "curve.png", args)
