@@ -1,13 +1,14 @@
 """The ceiling under the synthetic-to-real curve: how well the model reads multicolorcaptcha when it is
-trained from scratch on plenty of it (20,000 images by default, seed 2) rather than on a few hundred, at
-one or more input heights. Every height sees the same number of images; each best.pt is scored on the
-curve's held-out test set (seed 1), so the figures sit beside bench/finetune_curve.py's.
+trained on plenty of it (20,000 images by default, seed 2) rather than on a few hundred: from random weights
+or from the bundled base model, at one or more input heights. Every run sees the same number of images;
+each best.pt is scored on the curve's held-out test set (seed 1), so the figures sit beside
+bench/finetune_curve.py's.
 
 If the model cannot read these captchas even from thousands of real ones, no synthetic set will get it
 there, and the lever is the model's input and size; if it can, the lever is how much the synthetic images
 resemble the real ones.
 
-    python bench/real_ceiling.py --work bench-out/ceiling --heights 32,64
+    python bench/real_ceiling.py --work bench-out/ceiling --heights 32,64 --starts scratch,base
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("bench-out/ceiling"))
     parser.add_argument("--heights", default="32,64", help="model input heights to compare (multiples of 16)")
+    parser.add_argument("--starts", default="scratch", help="scratch (random weights) and/or base (--init-from base)")
     parser.add_argument("--n", type=int, default=20000, help="real training images")
     parser.add_argument("--test", type=int, default=1000, help="held-out real images (seed 1)")
     parser.add_argument("--size", type=int, default=2, help="multicolorcaptcha size number (2: 640x360)")
@@ -44,14 +46,20 @@ def main() -> None:
             make_foreign(n, seed, folder, args.size, start=have)
     cache = ["--cache-dir", str(w / "cache"), "--runs-dir", str(w / "runs")]
     results = w / "results.jsonl"
-    done = {r["height"] for r in map(json.loads, results.read_text().splitlines())} if results.exists() else set()
-    for height in (int(h) for h in args.heights.split(",")):
-        if height in done:
+    rows = map(json.loads, results.read_text().splitlines()) if results.exists() else []
+    done = {(r["height"], r.get("start", "scratch")) for r in rows}
+    runs = [(int(h), start) for start in args.starts.split(",") for h in args.heights.split(",")]
+    steps = (args.n - args.n // 20) // args.batch_size  # a pass over the training split (5% validates)
+    for height, start in runs:
+        if (height, start) in done:
             continue
-        name = f"h{height}"
+        name = f"h{height}" + ("" if start == "scratch" else f"-{start}")
+        # From the base model the fine-tuning defaults would apply (50-step epochs, lr 1e-3, batch 32): give
+        # the same epochs and batches as from scratch, at the fine-tuning learning rate.
+        init = [] if start == "scratch" else ["--init-from", start, "--steps-per-epoch", str(steps)]
         started = time.perf_counter()
         captchagen(
-            "train", str(train), "--alphabet", ALPHABET, "--colour", "--height", str(height),
+            "train", str(train), "--alphabet", ALPHABET, "--colour", "--height", str(height), *init,
             "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--name", name, *cache,
         )  # fmt: skip
         seconds = time.perf_counter() - started
@@ -60,7 +68,7 @@ def main() -> None:
             "--cache-dir", str(w / "cache"), capture=True,
         )  # fmt: skip
         scores = json.loads(printed)
-        row = {"height": height, "n": args.n, "epochs": args.epochs, "batch_size": args.batch_size,
+        row = {"height": height, "start": start, "n": args.n, "epochs": args.epochs, "batch_size": args.batch_size,
                "accuracy": scores["seq_accuracy"], "cer": scores["cer"], "train_s": round(seconds)}  # fmt: skip
         print(row, flush=True)
         with results.open("a") as f:
