@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from PIL import Image  # noqa: E402
 
 from bench.foreign import ALPHABET  # noqa: E402
+from bench.foreign import ensure as ensure_foreign
 from bench.foreign import make as make_foreign
 from trainer.data.inputs import sampled_crop  # noqa: E402
 
@@ -49,6 +50,15 @@ def captchagen(*args: str, capture: bool = False) -> str:
         [sys.executable, "-m", "captchagen.cli", *args], check=True, text=True, capture_output=capture
     )
     return done.stdout if capture else ""
+
+
+def eval_scores(images: Path, model: Path, cache_dir: Path) -> dict:
+    """`captchagen eval --json` of `model` on `images`: seq_accuracy, cer, ..."""
+    printed = captchagen(
+        "eval", str(images), "--model", str(model), "--worst", "0", "--json", "--cache-dir", str(cache_dir),
+        capture=True,
+    )  # fmt: skip
+    return json.loads(printed)
 
 
 def list_file(pool: Path, n: int, out: Path) -> Path:
@@ -101,9 +111,7 @@ def main() -> None:
     height = ["--height", str(args.height)] if args.height else []
 
     pool, test = w / "real-pool", w / "real-test"
-    have = len(list(pool.glob("*.png"))) if pool.exists() else 0
-    if have < max(ns):  # a larger N extends the pool; the first images stay the same
-        make_foreign(max(ns), 0, pool, args.size, start=have)
+    ensure_foreign(max(ns), 0, pool, args.size)  # a larger N extends the pool; the first images stay the same
     if not test.exists():
         make_foreign(args.test, 1, test, args.size)
     synth = {"default": w / "synth-default", "styled": w / "synth-styled"}
@@ -129,10 +137,7 @@ def main() -> None:
     done = {(r["n"], r["method"]) for r in map(json.loads, lines)}
 
     def score(n: int, method: str, model: Path, seconds: float, images: Path = test) -> None:
-        printed = captchagen(
-            "eval", str(images), "--model", str(model), "--worst", "0", "--json", *cache[:2], capture=True
-        )
-        scores = json.loads(printed)
+        scores = eval_scores(images, model, w / "cache")
         row = {"n": n, "method": method, "accuracy": scores["seq_accuracy"], "cer": scores["cer"],
                "train_s": round(seconds), **({"height": args.height} if args.height else {})}  # fmt: skip
         print(row, flush=True)

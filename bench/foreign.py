@@ -41,6 +41,12 @@ def make(n: int, seed: int, out: Path, size: int = 0, level: int = 2, start: int
     return out
 
 
+def ensure(n: int, seed: int, out: Path, size: int = 0) -> Path:
+    """`out` holding images 0 to `n - 1`: those it lacks are made, those it has are kept (they are the same)."""
+    have = len(list(out.glob("*.png"))) if out.exists() else 0
+    return make(n, seed, out, size, start=have) if have < n else out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=1000)

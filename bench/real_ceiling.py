@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.finetune_curve import captchagen  # noqa: E402
+from bench.finetune_curve import captchagen, eval_scores  # noqa: E402
 from bench.foreign import ALPHABET  # noqa: E402
-from bench.foreign import make as make_foreign
+from bench.foreign import ensure as ensure_foreign
 
 
 def main() -> None:
@@ -40,16 +40,14 @@ def main() -> None:
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
     train, test = w / "real-train", w / "real-test"
-    for folder, n, seed in ((train, args.n, 2), (test, args.test, 1)):
-        have = len(list(folder.glob("*.png"))) if folder.exists() else 0
-        if have < n:
-            make_foreign(n, seed, folder, args.size, start=have)
+    ensure_foreign(args.n, 2, train, args.size)
+    ensure_foreign(args.test, 1, test, args.size)
     cache = ["--cache-dir", str(w / "cache"), "--runs-dir", str(w / "runs")]
     results = w / "results.jsonl"
     rows = map(json.loads, results.read_text().splitlines()) if results.exists() else []
     done = {(r["height"], r.get("start", "scratch")) for r in rows}
     runs = [(int(h), start) for start in args.starts.split(",") for h in args.heights.split(",")]
-    steps = (args.n - args.n // 20) // args.batch_size  # a pass over the training split (5% validates)
+    steps = (args.n - args.n // 20) // args.batch_size  # about a pass over the training split (5% validates)
     for height, start in runs:
         if (height, start) in done:
             continue
@@ -63,11 +61,7 @@ def main() -> None:
             "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--name", name, *cache,
         )  # fmt: skip
         seconds = time.perf_counter() - started
-        printed = captchagen(
-            "eval", str(test), "--model", str(w / "runs" / name / "best.pt"), "--worst", "0", "--json",
-            "--cache-dir", str(w / "cache"), capture=True,
-        )  # fmt: skip
-        scores = json.loads(printed)
+        scores = eval_scores(test, w / "runs" / name / "best.pt", w / "cache")
         row = {"height": height, "start": start, "n": args.n, "epochs": args.epochs, "batch_size": args.batch_size,
                "accuracy": scores["seq_accuracy"], "cer": scores["cer"], "train_s": round(seconds)}  # fmt: skip
         print(row, flush=True)
