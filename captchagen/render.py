@@ -164,7 +164,8 @@ class StyledCaptcha(ImageCaptcha):
         for c, left, right in zip(chars, edges, edges[1:], strict=False):
             cell = _colour(s.background)
             draw.rectangle((left, 0, right - 1, h - 1), fill=cell)
-            glyph = self._draw_character(c, draw, self._ink(cell, opacity))  # type: ignore[arg-type]
+            ink = self._ink(cell, opacity)
+            glyph = self._draw_character(c, draw, ink)  # type: ignore[arg-type]
             fit = min(1.0, (right - left) / glyph.width, h / glyph.height)
             if fit < 1:
                 size = (max(1, int(glyph.width * fit)), max(1, int(glyph.height * fit)))
@@ -172,7 +173,16 @@ class StyledCaptcha(ImageCaptcha):
             x = left + _draw(right - left - glyph.width + 1)
             y = _draw(h - glyph.height + 1)
             im.paste(glyph, (x, y), glyph.getchannel("A"))
+            for _ in range(s.cell_lines):
+                self._cell_line(draw, (left, right, h), ink)
         return im
+
+    def _cell_line(self, draw: ImageDraw.ImageDraw, cell: tuple[int, int, int], ink: tuple[int, ...]) -> None:
+        """A line from one random point of a cell to another, in the cell's text colour."""
+        left, right, h = cell
+        lo, hi = self.style.line_width
+        ends = [(left + _draw(right - left), _draw(h)) for _ in range(2)]
+        draw.line(ends, fill=ink[:3], width=lo + _draw(hi - lo + 1))
 
     def _post_effects(self, im: Image.Image, color: tuple[int, ...]) -> Image.Image:
         s = self.style

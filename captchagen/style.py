@@ -50,6 +50,9 @@ class Style:
     jpeg_quality: int = 0  # 1-95: re-encode as JPEG at this quality; 0: off
     # Layouts the library does not draw (off in every preset).
     cells: bool = False  # each character in its own equal-width cell with its own background and text colour
+    # With cells: lines drawn inside each cell in that cell's text colour, line_width wide, crossing its
+    # character like strokes of it (strike-throughs in the text colour, as many real captchas draw).
+    cell_lines: int = 0
     contrast: int = 0  # 0-255: redraw a text colour until its brightness differs this much from its background
     # Noise in colours of its own: empty is the text colour (as the library draws it); a range [lo, hi] is
     # drawn afresh for every dot or line, a fixed [r, g, b] paints them all. Dots with a colour of their own
@@ -64,7 +67,8 @@ class Style:
         return {k: v for k, v in d.items() if k not in LATER or v != LATER[k]}
 
 
-LATER = {"cells": False, "contrast": 0, "dot_color": [], "line_color": []}  # added fields, off, as to_dict writes them
+# Fields added after styles were first recorded, off, as to_dict writes them.
+LATER = {"cells": False, "cell_lines": 0, "contrast": 0, "dot_color": [], "line_color": []}
 DEFAULT = Style()
 
 PRESETS: dict[str, Style] = {
@@ -109,7 +113,7 @@ _RANGES_INT = ("character_offset_dx", "character_offset_dy", "text_opacity", "li
 _RANGES_FLOAT = ("character_rotate", "character_warp_dx", "character_warp_dy")
 _COLOURS = ("background", "text_color")
 _NOISE_COLOURS = ("dot_color", "line_color")  # a colour, or empty for the text colour
-_COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast")
+_COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast", "cell_lines")
 _FRACTIONS = ("word_space_probability", "word_offset_dx")
 _FLAGS = ("smooth", "grayscale", "cells")
 
@@ -186,6 +190,8 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
             raise _fail(key, f"must be 0 or more, got {getattr(style, key)}")
     if style.noise_dot_width < 1 or style.line_width[0] < 1:
         raise _fail("noise_dot_width" if style.noise_dot_width < 1 else "line_width", "widths must be at least 1")
+    if style.cell_lines and not style.cells:
+        raise _fail("cell_lines", "draws inside the cells of the `cells` layout: set cells = true too")
     if style.contrast > 255:
         raise _fail("contrast", f"must be 0 to 255 (a difference in brightness), got {style.contrast}")
     if style.text_opacity[0] < 0 or style.text_opacity[1] > 255:

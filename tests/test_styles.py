@@ -9,7 +9,7 @@ import random
 
 import captcha.image
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from captchagen import style
 from captchagen.config import GenerationConfig, resolve
@@ -91,6 +91,33 @@ def test_cells_give_each_character_its_own_background(tmp_path):
         assert len(set(colours)) == 4, (label, colours)
 
 
+def test_cell_lines_cross_each_cell_in_its_own_text_colour():
+    fonts = resolve(GenerationConfig()).font_paths
+    # Fixed colours, so the text colour is known and nothing else draws in it: a white background, dark red
+    # text at full opacity, no other noise, and no smoothing to blend the line into its neighbours.
+    bare = {"cells": True, "background": [255, 255, 255], "text_color": [120, 0, 0], "text_opacity": [255, 255],
+            "noise_dots": 0, "noise_curves": 0, "smooth": False, "character_warp_dx": [0, 0],
+            "character_warp_dy": [0, 0]}  # fmt: skip
+
+    def ink_outside_glyphs(spec: dict) -> int:
+        with seeded_captcha(random.Random(11)):
+            im = StyledCaptcha(200, 50, fonts, style.from_dict(spec)).generate_image("WXYZ").convert("RGB")
+        return sum(count for count, colour in im.getcolors(1 << 16) if colour == (120, 0, 0))
+
+    plain = ink_outside_glyphs(bare)
+    crossed = ink_outside_glyphs({**bare, "cell_lines": 3, "line_width": [2, 2]})
+    assert crossed > plain  # the lines add pixels in the text colour
+    # A cell's lines stay in their cell.
+    captcha_ = StyledCaptcha(200, 50, fonts, style.from_dict({**bare, "cell_lines": 1, "line_width": [1, 1]}))
+    im = Image.new("RGB", (200, 50), (255, 255, 255))
+    draw = ImageDraw.Draw(im)
+    with seeded_captcha(random.Random(2)):
+        for _ in range(200):
+            captcha_._cell_line(draw, (100, 150, 50), (0, 0, 255, 255))
+    inked = [x for x in range(200) if any(im.getpixel((x, y)) == (0, 0, 255) for y in range(50))]
+    assert min(inked) >= 100 and max(inked) <= 149 and max(inked) - min(inked) > 40
+
+
 def test_contrast_redraws_text_colours_too_close_to_their_background():
     fonts = resolve(GenerationConfig()).font_paths
     spaced = StyledCaptcha(120, 40, fonts, style.from_dict({"contrast": 100, "text_color": [0, 255]}))
@@ -126,11 +153,13 @@ def test_noise_takes_colours_of_its_own():
 
 def test_styles_made_before_cells_keep_their_manifest_and_fingerprint():
     heavy = style.PRESETS["heavy"].to_dict()
-    for later in ("cells", "contrast", "dot_color", "line_color"):
+    for later in ("cells", "cell_lines", "contrast", "dot_color", "line_color"):
         assert later not in heavy  # off: not written, as before they existed
     assert style.from_dict(heavy) == style.PRESETS["heavy"]
-    on = style.from_dict({"cells": True, "contrast": 40, "dot_color": [0, 255], "line_color": [0, 0, 0]})
-    assert on.to_dict()["cells"] is True and style.from_dict(on.to_dict()) == on
+    on = style.from_dict(
+        {"cells": True, "cell_lines": 2, "contrast": 40, "dot_color": [0, 255], "line_color": [0, 0, 0]}
+    )
+    assert on.to_dict()["cells"] is True and on.to_dict()["cell_lines"] == 2 and style.from_dict(on.to_dict()) == on
     assert on.to_dict()["dot_color"] == [0, 255]
 
 
@@ -159,6 +188,8 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("cells.json", '{"cells": 1}', "`cells`: must be true or false"),
         ("dots.json", '{"dot_color": [0, 256]}', "`dot_color`: values must be 0 to 255"),
         ("lines.toml", 'line_color = "black"\n', "`line_color`: must be a range"),
+        ("cell_lines.toml", "cell_lines = 2\n", "`cell_lines`: draws inside the cells"),
+        ("cell_count.toml", "cells = true\ncell_lines = -1\n", "`cell_lines`: must be 0 or more"),
         ("base.toml", 'base = "nope"\n', "`base`: must be a preset"),
         ("broken.toml", "x = [\n", "not valid TOML"),
         ("broken.json", "{", "not valid JSON"),
