@@ -25,6 +25,7 @@ WORK/curve.png.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -38,6 +39,7 @@ from PIL import Image  # noqa: E402
 from bench.foreign import ALPHABET  # noqa: E402
 from bench.foreign import ensure as ensure_foreign
 from bench.foreign import make as make_foreign
+from captchagen.style import load as load_style  # noqa: E402
 from trainer.data.inputs import sampled_crop  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -94,6 +96,9 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=20000, help="images in each synthetic set")
     parser.add_argument("--pretrain-minutes", type=float, default=10.0, help="the styled pre-training (d)")
     parser.add_argument(
+        "--style", type=Path, default=HERE / "styles/multicolor.toml", help="the style file of the styled set (d)"
+    )
+    parser.add_argument(
         "--styled-font", dest="styled_fonts", action="append", default=[],
         help="a font, or a folder of fonts, for the styled set (repeat); default: the bundled fonts",
     )  # fmt: skip
@@ -117,7 +122,7 @@ def main() -> None:
     synth = {"default": w / "synth-default", "styled": w / "synth-styled"}
     looks = {
         "default": [],
-        "styled": ["--style", str(HERE / "styles/multicolor.toml"), "--min-len", "4", "--max-len", "4",
+        "styled": ["--style", str(args.style), "--min-len", "4", "--max-len", "4",
                    "--width", "256", "--height", "64", *(f for font in args.styled_fonts for f in ("--font", font))],
     }  # fmt: skip
     needed = {"default": {"c"}, "styled": {"d"}}
@@ -134,12 +139,17 @@ def main() -> None:
 
     results_path = w / "results.jsonl"
     lines = results_path.read_text().splitlines() if results_path.exists() else []
-    done = {(r["n"], r["method"]) for r in map(json.loads, lines)}
+    # A (d) row counts only for the style file it was measured with: an edited style is measured afresh.
+    # (Its synthetic set is protected already: `make` refuses to add to a dataset made in another style.)
+    settings = json.dumps(load_style(str(args.style))[1].to_dict(), sort_keys=True)  # what it draws, not its comments
+    style_id = f"{args.style.stem}@{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
+    done = {(r["n"], r["method"]) for r in map(json.loads, lines) if r["method"] != "d" or r.get("style") == style_id}
 
     def score(n: int, method: str, model: Path, seconds: float, images: Path = test) -> None:
         scores = eval_scores(images, model, w / "cache")
         row = {"n": n, "method": method, "accuracy": scores["seq_accuracy"], "cer": scores["cer"],
-               "train_s": round(seconds), **({"height": args.height} if args.height else {})}  # fmt: skip
+               "train_s": round(seconds), **({"height": args.height} if args.height else {}),
+               **({"style": style_id} if method == "d" else {})}  # fmt: skip
         print(row, flush=True)
         with results_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -175,11 +185,12 @@ def main() -> None:
                 "--name", name, *height, *cache,
             )  # fmt: skip
             score(n, method, w / "runs" / name / "best.pt", time.perf_counter() - started)
-    report(results_path, w / "curve.png", args)
+    report(results_path, w / "curve.png", args, style_id)
 
 
-def report(results_path: Path, png: Path, args: argparse.Namespace) -> None:
+def report(results_path: Path, png: Path, args: argparse.Namespace, style_id: str) -> None:
     rows = [json.loads(line) for line in results_path.read_text().splitlines()]
+    rows = [r for r in rows if r["method"] != "d" or r.get("style") == style_id]  # (d) of this style only
     ns = sorted({r["n"] for r in rows})
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     acc = {(r["n"], r["method"]): r["accuracy"] for r in rows}
