@@ -237,3 +237,15 @@ def test_random_is_untouched_by_styled_rendering():
     state = random.getstate()
     Renderer(resolve(GenerationConfig(n=1, width=120, height=40, style=style.PRESETS["heavy"]))).image(0)
     assert random.getstate() == state
+
+
+def test_the_bench_styles_load_and_use_what_they_name():
+    from pathlib import Path
+
+    files = sorted((Path(__file__).resolve().parent.parent / "bench" / "styles").glob("*.toml"))
+    assert files
+    for path in files:
+        name, loaded = style.load(str(path))
+        assert name == path.stem and loaded != style.DEFAULT
+    multicolor = style.load(str(files[0].with_name("multicolor.toml")))[1]
+    assert multicolor.cells and multicolor.cell_lines == 2 and multicolor.line_color == (0, 0, 0)
