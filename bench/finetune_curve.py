@@ -9,8 +9,9 @@ ways to use the first N of the pool:
                   the presets)
   c  b + mix      the same, with --mix of a default-look synthetic set (half of every batch)
   d  styled       --init-from a model pre-trained (from the base model) on synthetic captchas in a style made
-                  by eye to resemble the real ones (bench/styles/multicolor.toml, in the fonts given with
-                  --styled-font), with --mix of that set. The pre-trained model alone is scored too (N=0).
+                  by eye to resemble the real ones (--style, default bench/styles/multicolor.toml, in the
+                  fonts given with --styled-font), with --mix of that set. The pre-trained model alone is
+                  scored too (N=0).
 
 The real captchas tell neighbouring characters apart by colour, so every cell and the pre-training read
 colour (--colour; the grayscale base model's first layer is spread over R, G and B). Every cell trains
@@ -139,7 +140,7 @@ def main() -> None:
 
     results_path = w / "results.jsonl"
     lines = results_path.read_text().splitlines() if results_path.exists() else []
-    # A (d) row counts only for the style file it was measured with: an edited style is measured afresh.
+    # A (d) row counts only for the style settings it was measured with: an edited style is measured afresh.
     # (Its synthetic set is protected already: `make` refuses to add to a dataset made in another style.)
     settings = json.dumps(load_style(str(args.style))[1].to_dict(), sort_keys=True)  # what it draws, not its comments
     style_id = f"{args.style.stem}@{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
