@@ -144,7 +144,7 @@ def main() -> None:
     # (Its synthetic set is protected already: `make` refuses to add to a dataset made in another style.)
     settings = json.dumps(load_style(str(args.style))[1].to_dict(), sort_keys=True)  # what it draws, not its comments
     style_id = f"{args.style.stem}@{hashlib.sha256(settings.encode()).hexdigest()[:12]}"
-    done = {(r["n"], r["method"]) for r in map(json.loads, lines) if r["method"] != "d" or r.get("style") == style_id}
+    done = {(r["n"], r["method"]) for r in of_style([json.loads(line) for line in lines], style_id)}
 
     def score(n: int, method: str, model: Path, seconds: float, images: Path = test) -> None:
         scores = eval_scores(images, model, w / "cache")
@@ -189,9 +189,13 @@ def main() -> None:
     report(results_path, w / "curve.png", args, style_id)
 
 
+def of_style(rows: list[dict], style_id: str) -> list[dict]:
+    """The rows that hold for the style `style_id`: every (a)-(c) row, and the (d) rows measured with it."""
+    return [r for r in rows if r["method"] != "d" or r.get("style") == style_id]
+
+
 def report(results_path: Path, png: Path, args: argparse.Namespace, style_id: str) -> None:
-    rows = [json.loads(line) for line in results_path.read_text().splitlines()]
-    rows = [r for r in rows if r["method"] != "d" or r.get("style") == style_id]  # (d) of this style only
+    rows = of_style([json.loads(line) for line in results_path.read_text().splitlines()], style_id)
     ns = sorted({r["n"] for r in rows})
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     acc = {(r["n"], r["method"]): r["accuracy"] for r in rows}

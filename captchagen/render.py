@@ -180,9 +180,12 @@ class StyledCaptcha(ImageCaptcha):
     def _cell_line(self, draw: ImageDraw.ImageDraw, cell: tuple[int, int, int], ink: tuple[int, ...]) -> None:
         """A line from one random point of a cell to another, in the cell's text colour."""
         left, right, h = cell
-        lo, hi = self.style.line_width
         ends = [(left + _draw(right - left), _draw(h)) for _ in range(2)]
-        draw.line(ends, fill=ink[:3], width=lo + _draw(hi - lo + 1))
+        draw.line(ends, fill=ink[:3], width=self._line_width())
+
+    def _line_width(self) -> int:
+        lo, hi = self.style.line_width
+        return lo + _draw(hi - lo + 1)
 
     def _post_effects(self, im: Image.Image, color: tuple[int, ...]) -> Image.Image:
         s = self.style
@@ -192,7 +195,7 @@ class StyledCaptcha(ImageCaptcha):
             start = (_draw(w // 4 + 1), _draw(h + 1))
             end = (w - 1 - _draw(w // 4 + 1), _draw(h + 1))
             fill = _colour(s.line_color) if s.line_color else color[:3]
-            draw.line((start, end), fill=fill, width=_draw(s.line_width[1] - s.line_width[0] + 1) + s.line_width[0])
+            draw.line((start, end), fill=fill, width=self._line_width())
         if s.blur > 0:
             im = im.filter(ImageFilter.GaussianBlur(s.blur))
         if s.grayscale:

@@ -99,13 +99,13 @@ def test_cell_lines_cross_each_cell_in_its_own_text_colour():
             "noise_dots": 0, "noise_curves": 0, "smooth": False, "character_warp_dx": [0, 0],
             "character_warp_dy": [0, 0]}  # fmt: skip
 
-    def ink_outside_glyphs(spec: dict) -> int:
+    def text_coloured_pixels(spec: dict) -> int:
         with seeded_captcha(random.Random(11)):
             im = StyledCaptcha(200, 50, fonts, style.from_dict(spec)).generate_image("WXYZ").convert("RGB")
         return sum(count for count, colour in im.getcolors(1 << 16) if colour == (120, 0, 0))
 
-    plain = ink_outside_glyphs(bare)
-    crossed = ink_outside_glyphs({**bare, "cell_lines": 3, "line_width": [2, 2]})
+    plain = text_coloured_pixels(bare)
+    crossed = text_coloured_pixels({**bare, "cell_lines": 3, "line_width": [2, 2]})
     assert crossed > plain  # the lines add pixels in the text colour
     # A cell's lines stay in their cell.
     captcha_ = StyledCaptcha(200, 50, fonts, style.from_dict({**bare, "cell_lines": 1, "line_width": [1, 1]}))
@@ -242,10 +242,11 @@ def test_random_is_untouched_by_styled_rendering():
 def test_the_bench_styles_load_and_use_what_they_name():
     from pathlib import Path
 
-    files = sorted((Path(__file__).resolve().parent.parent / "bench" / "styles").glob("*.toml"))
+    styles = Path(__file__).resolve().parent.parent / "bench" / "styles"
+    files = sorted(styles.glob("*.toml"))
     assert files
     for path in files:
         name, loaded = style.load(str(path))
         assert name == path.stem and loaded != style.DEFAULT
-    multicolor = style.load(str(files[0].with_name("multicolor.toml")))[1]
+    multicolor = style.load(str(styles / "multicolor.toml"))[1]
     assert multicolor.cells and multicolor.cell_lines == 2 and multicolor.line_color == (0, 0, 0)
