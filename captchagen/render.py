@@ -19,7 +19,7 @@ from contextlib import contextmanager
 import captcha
 import captcha.image
 from captcha.image import ImageCaptcha
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 from captchagen.config import Resolved
 from captchagen.style import Style
@@ -76,6 +76,7 @@ def _draw(bound: int) -> int:
     return captcha.image.secrets.randbelow(bound)
 
 
+OUTLINE_STEPS = 1_000_000  # an `outline` probability is honoured to this resolution
 CONTRAST_TRIES = 20  # text colours drawn at most, per colour, to meet a style's `contrast`
 
 
@@ -91,6 +92,19 @@ def _colour(spec: tuple[int, ...], opacity: int | None = None) -> tuple[int, ...
     else:
         rgb = captcha.image.random_color(spec[0], spec[1])
     return (*rgb, opacity) if opacity is not None else tuple(rgb)
+
+
+def hollow(glyph: Image.Image, width: int) -> Image.Image:
+    """An RGBA glyph reduced to its outline: the pixels within `width` of its edge keep their opacity, those
+    deeper inside (the glyph's solid part, alpha at least half, eroded by `width`) become transparent. They
+    turn black too, as the glyph's background is: the library pastes a glyph through a mask made from its
+    brightness, not its alpha."""
+    alpha = glyph.getchannel("A")
+    solid = alpha.point(lambda v: 255 if v >= 128 else 0)
+    ring = ImageChops.subtract(alpha, solid.filter(ImageFilter.MinFilter(2 * width + 1)))
+    out = Image.composite(glyph, Image.new("RGBA", glyph.size), ring.point(lambda v: 255 if v else 0))
+    out.putalpha(ring)
+    return out
 
 
 class StyledCaptcha(ImageCaptcha):
@@ -129,6 +143,16 @@ class StyledCaptcha(ImageCaptcha):
         if s.smooth:
             im = im.filter(ImageFilter.SMOOTH)
         return self._post_effects(im, color)
+
+    def _draw_character(self, c: str, draw: ImageDraw.ImageDraw, color: tuple[int, ...]) -> Image.Image:
+        """The library's glyph (font, offsets, rotation, warp), hollowed with the style's `outline`
+        probability. No random number is drawn while `outline` is 0, so other styles keep their bytes."""
+        glyph = super()._draw_character(c, draw, color)  # type: ignore[arg-type]
+        s = self.style
+        if s.outline and _draw(OUTLINE_STEPS) < s.outline * OUTLINE_STEPS:
+            lo, hi = s.outline_width
+            glyph = hollow(glyph, lo + _draw(hi - lo + 1))
+        return glyph
 
     def _ink(self, background: tuple[int, ...], opacity: int) -> tuple[int, ...]:
         """A text colour (with `opacity`) for `background`: redrawn, at most CONTRAST_TRIES times, until

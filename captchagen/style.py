@@ -59,6 +59,10 @@ class Style:
     # are round, half to all of noise_dot_width across.
     dot_color: tuple[int, ...] = ()
     line_color: tuple[int, ...] = ()
+    # Hollow characters, as outline fonts draw them: each character is drawn as its outline alone, a ring
+    # outline_width pixels wide inside its edge, with this probability (0: never, 1: always).
+    outline: float = 0.0
+    outline_width: tuple[int, int] = (1, 2)
 
     def to_dict(self) -> dict:
         """Plain data; without the fields added after styles were first recorded while they are off, so
@@ -68,7 +72,15 @@ class Style:
 
 
 # Fields added after styles were first recorded, off, as to_dict writes them.
-LATER = {"cells": False, "cell_lines": 0, "contrast": 0, "dot_color": [], "line_color": []}
+LATER = {
+    "cells": False,
+    "cell_lines": 0,
+    "contrast": 0,
+    "dot_color": [],
+    "line_color": [],
+    "outline": 0.0,
+    "outline_width": [1, 2],
+}
 DEFAULT = Style()
 
 PRESETS: dict[str, Style] = {
@@ -109,12 +121,12 @@ DESCRIPTIONS = {
     "colour": "coloured backgrounds crossed by lines, as many PHP captchas are",
 }
 
-_RANGES_INT = ("character_offset_dx", "character_offset_dy", "text_opacity", "line_width")
+_RANGES_INT = ("character_offset_dx", "character_offset_dy", "text_opacity", "line_width", "outline_width")
 _RANGES_FLOAT = ("character_rotate", "character_warp_dx", "character_warp_dy")
 _COLOURS = ("background", "text_color")
 _NOISE_COLOURS = ("dot_color", "line_color")  # a colour, or empty for the text colour
 _COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast", "cell_lines")
-_FRACTIONS = ("word_space_probability", "word_offset_dx")
+_FRACTIONS = ("word_space_probability", "word_offset_dx", "outline")
 _FLAGS = ("smooth", "grayscale", "cells")
 
 
@@ -188,8 +200,10 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
     for key in (*_COUNTS, "blur"):
         if getattr(style, key) < 0:
             raise _fail(key, f"must be 0 or more, got {getattr(style, key)}")
-    if style.noise_dot_width < 1 or style.line_width[0] < 1:
-        raise _fail("noise_dot_width" if style.noise_dot_width < 1 else "line_width", "widths must be at least 1")
+    for key, least in (("noise_dot_width", style.noise_dot_width), ("line_width", style.line_width[0]),
+                       ("outline_width", style.outline_width[0])):  # fmt: skip
+        if least < 1:
+            raise _fail(key, "widths must be at least 1")
     if style.cell_lines and not style.cells:
         raise _fail("cell_lines", "draws inside the cells of the `cells` layout: set cells = true too")
     if style.contrast > 255:

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 
 from captchagen import style
 from captchagen.config import GenerationConfig, resolve
-from captchagen.render import Renderer, StyledCaptcha, image_rng, seeded_captcha
+from captchagen.render import Renderer, StyledCaptcha, hollow, image_rng, seeded_captcha
 from tests.helpers import TINY, run_cli, tree_digest
 
 
@@ -118,6 +118,46 @@ def test_cell_lines_cross_each_cell_in_its_own_text_colour():
     assert min(inked) >= 100 and max(inked) <= 149 and max(inked) - min(inked) > 40
 
 
+def test_outline_hollows_characters_in_both_layouts(monkeypatch):
+    fonts = resolve(GenerationConfig()).font_paths
+    # Known colours and no other noise: every pixel in the text colour is part of a character.
+    bare = {"background": [255, 255, 255], "text_color": [120, 0, 0], "text_opacity": [255, 255],
+            "noise_dots": 0, "noise_curves": 0, "smooth": False, "font_sizes": [0.9]}  # fmt: skip
+
+    def inked(spec: dict, seed: int) -> int:
+        with seeded_captcha(random.Random(seed)):
+            im = StyledCaptcha(200, 60, fonts, style.from_dict(spec)).generate_image("WMBQ").convert("L")
+        return sum(n for luma, n in enumerate(im.histogram()) if luma < 200)
+
+    for layout in ({}, {"cells": True}):
+        for seed in range(3):
+            solid = inked({**bare, **layout}, seed)
+            hollowed = inked({**bare, **layout, "outline": 1.0, "outline_width": [1, 1]}, seed)
+            assert 0 < hollowed < 0.8 * solid, (layout, seed, hollowed, solid)  # the inside of each stroke is gone
+    # A probability: a quarter of 400 characters are hollowed (binomial: 100 +- 26 at three deviations).
+    from captchagen import render
+
+    hollowed_widths = []
+    monkeypatch.setattr(render, "hollow", lambda glyph, width: hollowed_widths.append(width) or glyph)
+    captcha_ = StyledCaptcha(200, 60, fonts, style.from_dict({**bare, "outline": 0.25, "outline_width": [2, 3]}))
+    draw = ImageDraw.Draw(Image.new("RGB", (10, 10)))
+    with seeded_captcha(random.Random(4)):
+        for _ in range(400):
+            captcha_._draw_character("W", draw, (120, 0, 0, 255))
+    assert 74 <= len(hollowed_widths) <= 126 and set(hollowed_widths) == {2, 3}
+
+
+def test_hollow_keeps_the_edge_and_clears_the_inside():
+    block = Image.new("RGBA", (20, 20))
+    ImageDraw.Draw(block).rectangle((4, 4, 15, 15), fill=(200, 10, 10, 255))
+    ring = hollow(block, 2)
+    alpha = ring.getchannel("A")
+    assert alpha.getpixel((4, 10)) == 255 and alpha.getpixel((5, 10)) == 255  # the two outer pixels stay
+    assert alpha.getpixel((6, 10)) == 0 and alpha.getpixel((10, 10)) == 0  # the inside goes
+    assert ring.getpixel((10, 10))[:3] == (0, 0, 0)  # and turns black, for the library's brightness mask
+    assert ring.getpixel((4, 10)) == (200, 10, 10, 255)
+
+
 def test_contrast_redraws_text_colours_too_close_to_their_background():
     fonts = resolve(GenerationConfig()).font_paths
     spaced = StyledCaptcha(120, 40, fonts, style.from_dict({"contrast": 100, "text_color": [0, 255]}))
@@ -153,14 +193,16 @@ def test_noise_takes_colours_of_its_own():
 
 def test_styles_made_before_cells_keep_their_manifest_and_fingerprint():
     heavy = style.PRESETS["heavy"].to_dict()
-    for later in ("cells", "cell_lines", "contrast", "dot_color", "line_color"):
+    for later in ("cells", "cell_lines", "contrast", "dot_color", "line_color", "outline", "outline_width"):
         assert later not in heavy  # off: not written, as before they existed
     assert style.from_dict(heavy) == style.PRESETS["heavy"]
     on = style.from_dict(
-        {"cells": True, "cell_lines": 2, "contrast": 40, "dot_color": [0, 255], "line_color": [0, 0, 0]}
-    )
+        {"cells": True, "cell_lines": 2, "contrast": 40, "dot_color": [0, 255], "line_color": [0, 0, 0],
+         "outline": 0.25, "outline_width": [2, 3]}
+    )  # fmt: skip
     assert on.to_dict()["cells"] is True and on.to_dict()["cell_lines"] == 2 and style.from_dict(on.to_dict()) == on
     assert on.to_dict()["dot_color"] == [0, 255]
+    assert on.to_dict()["outline"] == 0.25 and on.to_dict()["outline_width"] == [2, 3]
 
 
 def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
@@ -190,6 +232,9 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("lines.toml", 'line_color = "black"\n', "`line_color`: must be a range"),
         ("cell_lines.toml", "cell_lines = 2\n", "`cell_lines`: draws inside the cells"),
         ("cell_count.toml", "cells = true\ncell_lines = -1\n", "`cell_lines`: must be 0 or more"),
+        ("outline.toml", "outline = 1.5\n", "`outline`: must be 0 to 1"),
+        ("outline_width.toml", "outline_width = [0, 2]\n", "`outline_width`: widths must be at least 1"),
+        ("outline_range.toml", "outline_width = [3, 2]\n", "`outline_width`: min 3 is above max 2"),
         ("base.toml", 'base = "nope"\n', "`base`: must be a preset"),
         ("broken.toml", "x = [\n", "not valid TOML"),
         ("broken.json", "{", "not valid JSON"),
