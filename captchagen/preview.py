@@ -81,9 +81,14 @@ def write_grid(cells: list[tuple[Path | Image.Image, Caption]], out: Path, colum
 
 
 def write_style_sheet(
-    styles: list[tuple[str, Style]], out: Path, samples: int = 4, config: GenerationConfig | None = None
+    styles: list[tuple[str, Style]],
+    out: Path,
+    samples: int = 4,
+    config: GenerationConfig | None = None,
+    columns: int | None = None,
 ) -> Path:
-    """A row of `samples` freshly rendered images per style, captioned with the style's name and the label."""
+    """`samples` freshly rendered images per style (`config`'s size, fonts and labels), captioned with the
+    style's name and the label; `columns` to a row (default: a row per style)."""
     base = config or GenerationConfig(min_len=4, max_len=8)
     cells: list[tuple[Path | Image.Image, Caption]] = []
     for name, style in styles:
@@ -91,7 +96,7 @@ def write_style_sheet(
         for i in range(samples):
             label, data = renderer.image(i)
             cells.append((Image.open(io.BytesIO(data)), [(name, "darkblue"), (label, "black")]))
-    return write_grid(cells, out, columns=samples)
+    return write_grid(cells, out, columns=columns or samples)
 
 
 def _label_font() -> Path:

@@ -13,6 +13,7 @@ from PIL import Image, ImageDraw
 
 from captchagen import style
 from captchagen.config import GenerationConfig, resolve
+from captchagen.preview import PAD
 from captchagen.render import Renderer, StyledCaptcha, hollow, image_rng, seeded_captcha
 from tests.helpers import TINY, run_cli, tree_digest
 
@@ -276,6 +277,26 @@ def test_preview_renders_a_style_without_a_dataset(tmp_path):
     assert (tmp_path / "p.png").stat().st_size > 0
     code, printed = run_cli("preview")
     assert code == 2 and "give DATA" in printed
+
+
+def test_a_style_preview_draws_what_make_would_with_the_same_options(tmp_path, make_tiny):
+    sheet = tmp_path / "look.png"
+    look = ["--width", "200", "--height", "50", "--min-len", "3", "--max-len", "3", "--alphabet", "XYZ"]
+    code, printed = run_cli("preview", "--style", "clean", *look, "--count", "6", "--columns", "2", "--out", str(sheet))
+    assert code == 0, printed
+    # The first image is what `make` draws first with these options (seed 0), pasted at the sheet's corner.
+    config = GenerationConfig(width=200, height=50, min_len=3, max_len=3, alphabet="XYZ", style=style.PRESETS["clean"])
+    label, first = Renderer(resolve(config)).image(0)
+    assert len(label) == 3 and set(label) <= set("XYZ")
+    with Image.open(sheet) as im:  # 2 columns of 200-pixel images, 3 rows of 50-pixel ones with captions
+        assert 2 * 200 < im.width < 3 * 200 and 3 * 50 < im.height < 3 * (50 + 60)
+        corner = im.convert("RGB").crop((PAD, PAD, PAD + 200, PAD + 50))
+    assert corner.tobytes() == _pixels(first).convert("RGB").tobytes()
+    code, printed = run_cli("preview", "--style", "clean", "--min-len", "5", "--max-len", "3", "--out", str(sheet))
+    assert code == 2 and "Traceback" not in printed and len(printed.strip().splitlines()) == 1, printed
+    data = make_tiny(n=4, shard_size=4)
+    code, printed = run_cli("preview", str(data), "--width", "200", "--font", "x.ttf", "--out", str(sheet))
+    assert code == 2 and "--width, --font: only with --style" in printed, printed
 
 
 def test_random_is_untouched_by_styled_rendering():

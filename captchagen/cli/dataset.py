@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,50 @@ from captchagen.pool import cpu_count
 DEFAULTS = GenerationConfig()
 
 
+def look_options(fn: Any) -> Any:
+    """What the images hold and how they are drawn, besides the style: shared by `make` and `preview --style`,
+    so a preview shows what `make` with the same options will draw."""
+    for option in reversed(_LOOK):
+        fn = option(fn)
+    return fn
+
+
+_LOOK = [
+    click.option(
+        "--alphabet",
+        default="upper",
+        show_default=True,
+        help=f"Characters to draw labels from: a preset ({', '.join(PRESETS)}) or the characters themselves "
+        "(e.g. 'ABC123').",
+    ),
+    click.option("--min-len", type=int, default=DEFAULTS.min_len, show_default=True, help="Shortest label length."),
+    click.option("--max-len", type=int, default=DEFAULTS.max_len, show_default=True, help="Longest label length."),
+    click.option("--width", type=int, default=DEFAULTS.width, show_default=True, help="Image width in pixels."),
+    click.option("--height", type=int, default=DEFAULTS.height, show_default=True, help="Image height in pixels."),
+    click.option(
+        "--font",
+        "fonts",
+        multiple=True,
+        metavar="PATH",
+        help="A .ttf/.otf font to draw with, or a folder of them; repeat for several. Default: all bundled fonts.",
+    ),
+]
+
+
+def _look_settings(look: dict[str, Any]) -> dict[str, Any]:
+    """GenerationConfig fields from the look options' values."""
+    return {**look, "fonts": tuple(look["fonts"]), "alphabet": expand(look["alphabet"])}
+
+
+def _given(names: Iterable[str]) -> list[str]:
+    """The flags of the running command's options among `names` that were given (not left at their default)."""
+    ctx = click.get_current_context()
+    default = (None, click.core.ParameterSource.DEFAULT)
+    return [
+        p.opts[0] for p in ctx.command.params if p.name in names and ctx.get_parameter_source(p.name) not in default
+    ]
+
+
 @click.command()
 @click.option("--n", "n", type=int, default=DEFAULTS.n, show_default=True, help="Number of images to make.")
 @click.option(
@@ -26,24 +71,7 @@ DEFAULTS = GenerationConfig()
     show_default=True,
     help="Folder to write the dataset into (created if missing).",
 )
-@click.option(
-    "--alphabet",
-    default="upper",
-    show_default=True,
-    help=f"Characters to draw labels from: a preset ({', '.join(PRESETS)}) or the characters themselves "
-    "(e.g. 'ABC123').",
-)
-@click.option("--min-len", type=int, default=DEFAULTS.min_len, show_default=True, help="Shortest label length.")
-@click.option("--max-len", type=int, default=DEFAULTS.max_len, show_default=True, help="Longest label length.")
-@click.option("--width", type=int, default=DEFAULTS.width, show_default=True, help="Image width in pixels.")
-@click.option("--height", type=int, default=DEFAULTS.height, show_default=True, help="Image height in pixels.")
-@click.option(
-    "--font",
-    "fonts",
-    multiple=True,
-    metavar="PATH",
-    help="A .ttf/.otf font to draw with, or a folder of them; repeat for several. Default: all bundled fonts.",
-)
+@look_options
 @click.option(
     "--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed: same settings and seed, same bytes."
 )
@@ -80,8 +108,7 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
 
     from captchagen import make as maker
 
-    settings["fonts"] = tuple(settings["fonts"])
-    settings["alphabet"] = expand(settings["alphabet"])
+    settings.update(_look_settings(settings))
     settings["style"] = style.load(settings["style"])[1]
     config = GenerationConfig(**settings)
     console = Console(stderr=True)
@@ -186,20 +213,30 @@ def _style_name(resolved: dict) -> str:
     metavar="STYLE",
     help="Instead of reading DATA, render fresh samples in this style (a preset or a .toml/.json file).",
 )
+@look_options
 @library_errors
-def preview(data: Path | None, out: Path | None, count: int, columns: int, style_spec: str | None) -> None:
+def preview(data: Path | None, out: Path | None, count: int, columns: int, style_spec: str | None, **look: Any) -> None:
     """Draw a grid of sample images with their labels under them.
 
+    With --style, the images are drawn afresh, at the size, in the fonts and with the labels the other
+    options give (as `make` with them would draw), so they can be set beside the captchas to resemble.
+
     Example: captchagen preview data/captchas --out sheet.png
-    Example: captchagen preview --style my-style.toml --out look.png
+    Example: captchagen preview --style my-style.toml --width 256 --height 64 --min-len 4 --max-len 4
     """
     from captchagen.preview import write_preview, write_style_sheet
 
+    given = _given(look)
     if style_spec is not None:
         if data is not None:
             raise click.UsageError("give DATA or --style, not both")
         name, chosen = style.load(style_spec)
-        path = write_style_sheet([(name, chosen)], out or Path("preview.png"), samples=count)
+        config = GenerationConfig(n=count, style=chosen, **_look_settings(look))
+        path = write_style_sheet(
+            [(name, chosen)], out or Path("preview.png"), samples=count, columns=columns, config=config
+        )
+    elif given:
+        raise click.UsageError(f"{', '.join(given)}: only with --style (DATA's images are shown as they were made)")
     elif data is None:
         raise click.UsageError("give DATA (a dataset folder) or --style")
     else:
