@@ -13,9 +13,7 @@ truth and reading keeps it. Prints a table, font by font, and writes it as JSON 
 from __future__ import annotations
 
 import argparse
-import io
 import json
-import random
 import sys
 from collections import Counter
 from pathlib import Path
@@ -24,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rapidfuzz.distance import Levenshtein  # noqa: E402
 
+from bench import foreign  # noqa: E402
 from captchagen import atomic  # noqa: E402
 from trainer.inference.reader import Reader  # noqa: E402
 from trainer.inference.scoring import score_dataset  # noqa: E402
@@ -33,27 +32,21 @@ FAINT = 0.2  # a font the model reads fewer than this share of characters in is 
 
 def fonts_of(test: Path, seed: int, size: int) -> dict[str, list[str]]:
     """File name -> the font (file stem) of each of its characters, by replaying bench/foreign.py's make."""
-    from multicolorcaptcha import CaptchaGenerator
-
-    generator = CaptchaGenerator(size)
+    gen = foreign.generator(size)
     picked: list[str] = []
-    pick = generator.gen_rand_font
+    pick = gen.gen_rand_font
 
     def spy(fonts: list[str]) -> str:  # the same draw, recorded
         font = pick(fonts)
         picked.append(Path(font).stem)
         return font
 
-    generator.gen_rand_font = spy  # type: ignore[method-assign]
+    gen.gen_rand_font = spy
     out = {}
     for path in sorted(test.glob("*.png")):
-        index = int(path.stem.split("_", 1)[0])
         picked.clear()
-        random.seed(f"foreign:{seed}:{index}")  # as bench/foreign.py seeds image `index`
-        captcha = generator.gen_captcha_image(difficult_level=2, chars_mode="ascii", multicolor=True)
-        buf = io.BytesIO()
-        captcha.image.convert("RGB").save(buf, format="PNG")
-        if buf.getvalue() != path.read_bytes():
+        _, png = foreign.render(gen, seed, int(path.stem.split("_", 1)[0]))
+        if png != path.read_bytes():
             sys.exit(
                 f"{path}: not the image seed {seed} and size {size} make; give the --seed and --size it was made with"
             )
@@ -74,23 +67,26 @@ def main() -> None:
 
     fonts = fonts_of(args.test, args.seed, args.size)
     scored, _ = score_dataset(Reader(args.model), args.read or args.test, args.cache_dir)
+    accuracy = sum(s.correct for s in scored) / len(scored)
+    drawn_in = [fonts[Path(s.path).name] for s in scored]  # each captcha's fonts, in the order of `scored`
     seen: Counter[str] = Counter()
     read: Counter[str] = Counter()
-    for s in scored:
+    for s, its_fonts in zip(scored, drawn_in, strict=True):
         missed = {op.src_pos for op in Levenshtein.editops(s.truth, s.text) if op.tag != "insert"}
-        for i, font in enumerate(fonts[Path(s.path).name]):
+        for i, font in enumerate(its_fonts):
             seen[font] += 1
             read[font] += i not in missed
     rows = sorted(
         ({"font": f, "characters": seen[f], "read": read[f] / seen[f]} for f in seen), key=lambda r: r["read"]
     )
-    print(f"{args.model}: {sum(s.correct for s in scored) / len(scored):.1%} of {len(scored)} captchas read\n")
+    print(f"{args.model}: {accuracy:.1%} of {len(scored)} captchas read\n")
     print("| font | characters | read |\n|---|---:|---:|")
     for r in rows:
         print(f"| {r['font']} | {r['characters']} | {r['read']:.0%} |")
     faint = [r for r in rows if r["read"] < FAINT]
     share = sum(r["characters"] for r in faint) / sum(seen.values())
-    every = sum(all(f not in {r["font"] for r in faint} for f in fonts[Path(s.path).name]) for s in scored)
+    faint_fonts = {r["font"] for r in faint}
+    every = sum(faint_fonts.isdisjoint(its_fonts) for its_fonts in drawn_in)
     print(
         f"\n{len(faint)} of {len(rows)} fonts are read under {FAINT:.0%}: {share:.0%} of the characters; "
         f"{every} of {len(scored)} captchas have none of them"
@@ -98,7 +94,7 @@ def main() -> None:
     if args.json_out:
         summary = {
             "model": str(args.model),
-            "seq_accuracy": sum(s.correct for s in scored) / len(scored),
+            "seq_accuracy": accuracy,
             "fonts": rows,
         }
         atomic.write_bytes(args.json_out, (json.dumps(summary, indent=1) + "\n").encode())

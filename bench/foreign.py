@@ -23,21 +23,32 @@ from captchagen import atomic  # noqa: E402
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
-def make(n: int, seed: int, out: Path, size: int = 0, level: int = 2, start: int = 0) -> Path:
-    """Images `start` to `n - 1`, named <index>_<label>.png, in `out`; `size` is multicolorcaptcha's size number
-    (0: 256x144). Image i depends only on (seed, i), so a set is extended by making the images it lacks."""
+def generator(size: int = 0):  # a multicolorcaptcha CaptchaGenerator (a bench-only dependency, so untyped)
+    """multicolorcaptcha's generator at `size` (its size number; 0: 256x144)."""
     try:
         from multicolorcaptcha import CaptchaGenerator
     except ImportError:
         sys.exit('bench/foreign.py needs multicolorcaptcha: pip install -e ".[bench]"')
-    generator = CaptchaGenerator(size)
+    return CaptchaGenerator(size)
+
+
+def render(gen, seed: int, index: int, level: int = 2) -> tuple[str, bytes]:
+    """Label and PNG bytes of image `index` of the set made with `seed`: a function of (seed, index) alone."""
+    random.seed(f"foreign:{seed}:{index}")  # the library draws from the `random` module
+    captcha = gen.gen_captcha_image(difficult_level=level, chars_mode="ascii", multicolor=True)
+    buf = io.BytesIO()
+    captcha.image.convert("RGB").save(buf, format="PNG")
+    return captcha.characters, buf.getvalue()
+
+
+def make(n: int, seed: int, out: Path, size: int = 0, level: int = 2, start: int = 0) -> Path:
+    """Images `start` to `n - 1`, named <index>_<label>.png, in `out`; `size` is multicolorcaptcha's size number
+    (0: 256x144). Image i depends only on (seed, i), so a set is extended by making the images it lacks."""
+    gen = generator(size)
     out.mkdir(parents=True, exist_ok=True)
     for i in range(start, n):
-        random.seed(f"foreign:{seed}:{i}")  # the library draws from the `random` module
-        captcha = generator.gen_captcha_image(difficult_level=level, chars_mode="ascii", multicolor=True)
-        buf = io.BytesIO()
-        captcha.image.convert("RGB").save(buf, format="PNG")
-        atomic.write_bytes(out / f"{i:06d}_{captcha.characters}.png", buf.getvalue())
+        label, png = render(gen, seed, i, level)
+        atomic.write_bytes(out / f"{i:06d}_{label}.png", png)
     return out
 
 
