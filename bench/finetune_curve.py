@@ -10,8 +10,9 @@ ways to use the first N of the pool:
   c  b + mix      the same, with --mix of a default-look synthetic set (half of every batch)
   d  styled       --init-from a model pre-trained (from the base model) on synthetic captchas in a style made
                   by eye to resemble the real ones (--style, default bench/styles/multicolor.toml, in the
-                  fonts given with --styled-font), with --mix of that set. The pre-trained model alone is
-                  scored too (N=0).
+                  fonts given with --styled-font, or in multicolorcaptcha's own with --their-fonts), with
+                  --mix of that set. The pre-trained model alone is scored too (N=0). The pre-training
+                  starts from --pretrain-from (default: the base model; a run folder continues it).
 
 The real captchas tell neighbouring characters apart by colour, so every cell and the pre-training read
 colour (--colour; the grayscale base model's first layer is spread over R, G and B). Every cell trains
@@ -39,6 +40,7 @@ from PIL import Image  # noqa: E402
 
 from bench.foreign import ALPHABET  # noqa: E402
 from bench.foreign import ensure as ensure_foreign
+from bench.foreign import font_files as foreign_fonts
 from bench.foreign import make as make_foreign
 from captchagen.style import load as load_style  # noqa: E402
 from trainer.data.inputs import sampled_crop  # noqa: E402
@@ -97,11 +99,19 @@ def main() -> None:
     parser.add_argument("--synthetic", type=int, default=20000, help="images in each synthetic set")
     parser.add_argument("--pretrain-minutes", type=float, default=10.0, help="the styled pre-training (d)")
     parser.add_argument(
+        "--pretrain-from", default="base", help="the model the styled pre-training (d) starts from (default: base)"
+    )
+    parser.add_argument("--pretrain-lr", type=float, default=3e-3, help="its peak learning rate")
+    parser.add_argument(
         "--style", type=Path, default=HERE / "styles/multicolor.toml", help="the style file of the styled set (d)"
     )
     parser.add_argument(
         "--styled-font", dest="styled_fonts", action="append", default=[],
         help="a font, or a folder of fonts, for the styled set (repeat); default: the bundled fonts",
+    )  # fmt: skip
+    parser.add_argument(
+        "--their-fonts", action="store_true",
+        help="draw the styled set in the .ttf fonts multicolorcaptcha draws with (a site that knows its own fonts)",
     )  # fmt: skip
     parser.add_argument(
         "--height", type=int, help="model input height for every run (default: the base model's, 32)"
@@ -121,21 +131,27 @@ def main() -> None:
     if not test.exists():
         make_foreign(args.test, 1, test, args.size)
     synth = {"default": w / "synth-default", "styled": w / "synth-styled"}
+    styled_fonts = [*args.styled_fonts, *(foreign_fonts() if args.their_fonts else [])]
     looks = {
         "default": [],
         "styled": ["--style", str(args.style), "--min-len", "4", "--max-len", "4",
-                   "--width", "256", "--height", "64", *(f for font in args.styled_fonts for f in ("--font", font))],
+                   "--width", "256", "--height", "64", *(f for font in styled_fonts for f in ("--font", font))],
     }  # fmt: skip
     needed = {"default": {"c"}, "styled": {"d"}}
     for look, folder in synth.items():
         if set(args.methods) & needed[look]:
             captchagen("make", "--n", str(args.synthetic), "--alphabet", ALPHABET, *looks[look], "--out", str(folder))
     styled = w / "runs" / "pretrain-styled"
-    if "d" in args.methods and not (styled / "best.pt").exists():
+    if "d" in args.methods and (styled / "best.pt").exists():
+        made = json.loads((styled / "config.json").read_text())
+        asked = {"init_from": args.pretrain_from, "lr": args.pretrain_lr, "time_limit": args.pretrain_minutes}
+        if changed := [k for k, v in asked.items() if made.get(k) != v]:
+            sys.exit(f"{styled} was pre-trained with other settings ({', '.join(changed)}): use another --work")
+    elif "d" in args.methods:
         captchagen(
-            "train", str(synth["styled"]), "--init-from", "base", "--colour", "--time-limit",
+            "train", str(synth["styled"]), "--init-from", args.pretrain_from, "--colour", "--time-limit",
             str(args.pretrain_minutes), "--epochs", "1000", "--steps-per-epoch", "100", "--batch-size", "128",
-            "--lr", "3e-3", "--warmup", "0.03", "--name", styled.name, *height, *cache,
+            "--lr", str(args.pretrain_lr), "--warmup", "0.03", "--name", styled.name, *height, *cache,
         )  # fmt: skip
 
     results_path = w / "results.jsonl"

@@ -32,6 +32,11 @@ def generator(size: int = 0):  # a multicolorcaptcha CaptchaGenerator (a bench-o
     return CaptchaGenerator(size)
 
 
+def font_files() -> list[str]:
+    """The font files multicolorcaptcha draws with (only its .ttf ones), sorted: for a styled set in its fonts."""
+    return sorted(generator().l_fonts)
+
+
 def render(gen, seed: int, index: int, level: int = 2) -> tuple[str, bytes]:
     """Label and PNG bytes of image `index` of the set made with `seed`: a function of (seed, index) alone."""
     random.seed(f"foreign:{seed}:{index}")  # the library draws from the `random` module
