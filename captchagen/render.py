@@ -179,7 +179,8 @@ class StyledCaptcha(ImageCaptcha):
     def _cells(self, chars: str, opacity: int) -> Image.Image:
         """The `cells` layout: the width split into a cell per character, each filled with its own
         background colour and holding its character (drawn, rotated and warped as the library does, in
-        its own text colour), shrunk to fit the cell if need be and placed at random within it."""
+        its own text colour), shrunk to fit the cell if need be and placed at random within it (or
+        reaching past it by up to `cell_overflow` of its size, cut off at the cell's edges)."""
         s = self.style
         w, h = self._width, self._height
         im = Image.new("RGB", (w, h))
@@ -194,9 +195,17 @@ class StyledCaptcha(ImageCaptcha):
             if fit < 1:
                 size = (max(1, int(glyph.width * fit)), max(1, int(glyph.height * fit)))
                 glyph = glyph.resize(size, Image.Resampling.BILINEAR)
-            x = left + _draw(right - left - glyph.width + 1)
-            y = _draw(h - glyph.height + 1)
-            im.paste(glyph, (x, y), glyph.getchannel("A"))
+            if s.cell_overflow:  # placed so that up to that share of it may fall past the cell, and cut there
+                ox, oy = int(glyph.width * s.cell_overflow), int(glyph.height * s.cell_overflow)
+                x = left - ox + _draw(right - left - glyph.width + 2 * ox + 1)
+                y = -oy + _draw(h - glyph.height + 2 * oy + 1)
+                box = im.crop((left, 0, right, h))
+                box.paste(glyph, (x - left, y), glyph.getchannel("A"))
+                im.paste(box, (left, 0))
+            else:
+                x = left + _draw(right - left - glyph.width + 1)
+                y = _draw(h - glyph.height + 1)
+                im.paste(glyph, (x, y), glyph.getchannel("A"))
             for _ in range(s.cell_lines):
                 self._cell_line(draw, (left, right, h), ink)
         return im

@@ -53,6 +53,9 @@ class Style:
     # With cells: lines drawn inside each cell in that cell's text colour, line_width wide, crossing its
     # character like strokes of it (strike-throughs in the text colour, as many real captchas draw).
     cell_lines: int = 0
+    # With cells: how far a character may reach past its cell's edges, as a share of its own width and
+    # height (0-0.5); what falls outside is cut off, as in captchas that draw big glyphs into fixed squares.
+    cell_overflow: float = 0.0
     contrast: int = 0  # 0-255: redraw a text colour until its brightness differs this much from its background
     # Noise in colours of its own: empty is the text colour (as the library draws it); a range [lo, hi] is
     # drawn afresh for every dot or line, a fixed [r, g, b] paints them all. Dots with a colour of their own
@@ -75,6 +78,7 @@ class Style:
 LATER = {
     "cells": False,
     "cell_lines": 0,
+    "cell_overflow": 0.0,
     "contrast": 0,
     "dot_color": [],
     "line_color": [],
@@ -126,7 +130,7 @@ _RANGES_FLOAT = ("character_rotate", "character_warp_dx", "character_warp_dy")
 _COLOURS = ("background", "text_color")
 _NOISE_COLOURS = ("dot_color", "line_color")  # a colour, or empty for the text colour
 _COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast", "cell_lines")
-_FRACTIONS = ("word_space_probability", "word_offset_dx", "outline")
+_FRACTIONS = ("word_space_probability", "word_offset_dx", "outline", "cell_overflow")
 _FLAGS = ("smooth", "grayscale", "cells")
 
 
@@ -204,8 +208,13 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
                        ("outline_width", style.outline_width[0])):  # fmt: skip
         if least < 1:
             raise _fail(key, "widths must be at least 1")
-    if style.cell_lines and not style.cells:
-        raise _fail("cell_lines", "draws inside the cells of the `cells` layout: set cells = true too")
+    for key in ("cell_lines", "cell_overflow"):
+        if getattr(style, key) and not style.cells:
+            raise _fail(key, "applies to the cells of the `cells` layout: set cells = true too")
+    if style.cell_overflow > 0.5:
+        raise _fail(
+            "cell_overflow", f"must be 0 to 0.5 (half the character outside its cell), got {style.cell_overflow}"
+        )
     if style.contrast > 255:
         raise _fail("contrast", f"must be 0 to 255 (a difference in brightness), got {style.contrast}")
     if style.text_opacity[0] < 0 or style.text_opacity[1] > 255:

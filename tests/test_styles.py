@@ -148,6 +148,31 @@ def test_outline_hollows_characters_in_both_layouts(monkeypatch):
     assert 74 <= len(hollowed_widths) <= 126 and set(hollowed_widths) == {2, 3}
 
 
+def test_cell_overflow_cuts_characters_off_at_their_own_cell(monkeypatch):
+    fonts = resolve(GenerationConfig()).font_paths
+    # Each character a 30x30 block in its own cell's colour, so what is drawn of it, and where, can be counted.
+    inks = [(200, 0, 0, 255), (0, 200, 0, 255), (0, 0, 200, 255), (200, 200, 0, 255)]
+    blocks = iter(inks * 1000)  # the four cells' characters, in order
+    monkeypatch.setattr(StyledCaptcha, "_draw_character", lambda *_: Image.new("RGBA", (30, 30), next(blocks)))
+    bare = {"cells": True, "background": [255, 255, 255], "noise_dots": 0, "noise_curves": 0, "smooth": False}
+
+    def block_areas(spec: dict, seed: int) -> list[int]:
+        with seeded_captcha(random.Random(seed)):
+            im = StyledCaptcha(200, 50, fonts, style.from_dict(spec)).generate_image("WXYZ").convert("RGB")
+        areas = []
+        for cell, ink in enumerate(inks):
+            at = [(x, y) for x in range(200) for y in range(50) if im.getpixel((x, y)) == ink[:3]]
+            assert all(cell * 50 <= x < cell * 50 + 50 for x, _ in at), (spec, seed, cell)  # never in a neighbour
+            areas.append(len(at))
+        return areas
+
+    whole = [a for seed in range(10) for a in block_areas(bare, seed)]
+    assert set(whole) == {900}  # without it, every character lies wholly inside its cell
+    cut = [a for seed in range(10) for a in block_areas({**bare, "cell_overflow": 0.5}, seed)]
+    assert all(15 * 15 <= a <= 900 for a in cut)  # at most half of each side falls outside
+    assert sum(a < 900 for a in cut) >= 20  # of 40 characters, about 33 reach past an edge
+
+
 def test_hollow_keeps_the_edge_and_clears_the_inside():
     block = Image.new("RGBA", (20, 20))
     ImageDraw.Draw(block).rectangle((4, 4, 15, 15), fill=(200, 10, 10, 255))
@@ -194,16 +219,26 @@ def test_noise_takes_colours_of_its_own():
 
 def test_styles_made_before_cells_keep_their_manifest_and_fingerprint():
     heavy = style.PRESETS["heavy"].to_dict()
-    for later in ("cells", "cell_lines", "contrast", "dot_color", "line_color", "outline", "outline_width"):
+    for later in (
+        "cells",
+        "cell_lines",
+        "cell_overflow",
+        "contrast",
+        "dot_color",
+        "line_color",
+        "outline",
+        "outline_width",
+    ):
         assert later not in heavy  # off: not written, as before they existed
     assert style.from_dict(heavy) == style.PRESETS["heavy"]
     on = style.from_dict(
         {"cells": True, "cell_lines": 2, "contrast": 40, "dot_color": [0, 255], "line_color": [0, 0, 0],
-         "outline": 0.25, "outline_width": [2, 3]}
+         "outline": 0.25, "outline_width": [2, 3], "cell_overflow": 0.3}
     )  # fmt: skip
     assert on.to_dict()["cells"] is True and on.to_dict()["cell_lines"] == 2 and style.from_dict(on.to_dict()) == on
     assert on.to_dict()["dot_color"] == [0, 255]
     assert on.to_dict()["outline"] == 0.25 and on.to_dict()["outline_width"] == [2, 3]
+    assert on.to_dict()["cell_overflow"] == 0.3
 
 
 def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
@@ -231,7 +266,9 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("cells.json", '{"cells": 1}', "`cells`: must be true or false"),
         ("dots.json", '{"dot_color": [0, 256]}', "`dot_color`: values must be 0 to 255"),
         ("lines.toml", 'line_color = "black"\n', "`line_color`: must be a range"),
-        ("cell_lines.toml", "cell_lines = 2\n", "`cell_lines`: draws inside the cells"),
+        ("cell_lines.toml", "cell_lines = 2\n", "`cell_lines`: applies to the cells"),
+        ("overflow.toml", "cell_overflow = 0.2\n", "`cell_overflow`: applies to the cells"),
+        ("overflow_max.toml", "cells = true\ncell_overflow = 0.6\n", "`cell_overflow`: must be 0 to 0.5"),
         ("cell_count.toml", "cells = true\ncell_lines = -1\n", "`cell_lines`: must be 0 or more"),
         ("outline.toml", "outline = 1.5\n", "`outline`: must be 0 to 1"),
         ("outline_width.toml", "outline_width = [0, 2]\n", "`outline_width`: widths must be at least 1"),
