@@ -131,6 +131,7 @@ _COLOURS = ("background", "text_color")
 _NOISE_COLOURS = ("dot_color", "line_color")  # a colour, or empty for the text colour
 _COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast", "cell_lines")
 _FRACTIONS = ("word_space_probability", "word_offset_dx", "outline", "cell_overflow")
+_FRACTION_TOPS = {"cell_overflow": 0.5}  # past half its size outside, a character would be mostly cut off
 _FLAGS = ("smooth", "grayscale", "cells")
 
 
@@ -186,8 +187,9 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
             changes[key] = int(_number(key, value, True))
         elif key in _FRACTIONS:
             changes[key] = _number(key, value, False)
-            if not 0 <= changes[key] <= 1:  # type: ignore[operator]
-                raise _fail(key, f"must be 0 to 1, got {value!r}")
+            top = _FRACTION_TOPS.get(key, 1)
+            if not 0 <= changes[key] <= top:  # type: ignore[operator]
+                raise _fail(key, f"must be 0 to {top:g}, got {value!r}")
         elif key == "font_sizes":
             if not isinstance(value, list | tuple) or not value:
                 raise _fail(key, f"must be a list of fractions of the image height, got {value!r}")
@@ -211,10 +213,6 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
     for key in ("cell_lines", "cell_overflow"):
         if getattr(style, key) and not style.cells:
             raise _fail(key, "applies to the cells of the `cells` layout: set cells = true too")
-    if style.cell_overflow > 0.5:
-        raise _fail(
-            "cell_overflow", f"must be 0 to 0.5 (half the character outside its cell), got {style.cell_overflow}"
-        )
     if style.contrast > 255:
         raise _fail("contrast", f"must be 0 to 255 (a difference in brightness), got {style.contrast}")
     if style.text_opacity[0] < 0 or style.text_opacity[1] > 255:

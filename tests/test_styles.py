@@ -269,6 +269,7 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("cell_lines.toml", "cell_lines = 2\n", "`cell_lines`: applies to the cells"),
         ("overflow.toml", "cell_overflow = 0.2\n", "`cell_overflow`: applies to the cells"),
         ("overflow_max.toml", "cells = true\ncell_overflow = 0.6\n", "`cell_overflow`: must be 0 to 0.5"),
+        ("overflow_top.toml", "cells = true\ncell_overflow = 1.5\n", "`cell_overflow`: must be 0 to 0.5"),
         ("cell_count.toml", "cells = true\ncell_lines = -1\n", "`cell_lines`: must be 0 or more"),
         ("outline.toml", "outline = 1.5\n", "`outline`: must be 0 to 1"),
         ("outline_width.toml", "outline_width = [0, 2]\n", "`outline_width`: widths must be at least 1"),
