@@ -83,7 +83,7 @@ def drawn_of(test: Path, seed: int, size: int) -> dict[str, list[Drawn]]:
         fonts.append(Path(font).stem)
         return font
 
-    def char_spy(square, background, char, colour, pos, font):  # noqa: ANN001, ANN202 (the library's arguments)
+    def char_spy(square, background, char, colour, pos, font):  # the library's arguments, untyped
         chars.append((square, ImageColor.getrgb(background), ImageColor.getrgb(colour), pos, char, font))
         return make_char(square, background, char, colour, pos, font)
 
@@ -163,7 +163,7 @@ def main() -> None:
         atomic.write_bytes(args.json_out, (json.dumps(summary, indent=1) + "\n").encode())
 
 
-def by_bucket(chars: list[tuple[Drawn, bool]], key, edges: list[float], title: str) -> list[dict]:  # noqa: ANN001
+def by_bucket(chars: list[tuple[Drawn, bool]], key, edges: list[float], title: str) -> list[dict]:
     """Characters read, in buckets of `key` between consecutive `edges`; printed as a table and returned."""
     rows = []
     for lo, hi in itertools.pairwise(edges):
