@@ -97,7 +97,8 @@ def drawn_of(test: Path, seed: int, size: int) -> dict[str, list[Drawn]]:
     out = {}
     try:
         for path in sorted(test.glob("*.png")):
-            fonts.clear(), chars.clear(), angles.clear()
+            for drawn_so_far in (fonts, chars, angles):
+                drawn_so_far.clear()
             _, png = foreign.render(gen, seed, int(path.stem.split("_", 1)[0]))
             if png != path.read_bytes():
                 sys.exit(
