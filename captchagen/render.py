@@ -195,17 +195,14 @@ class StyledCaptcha(ImageCaptcha):
             if fit < 1:
                 size = (max(1, int(glyph.width * fit)), max(1, int(glyph.height * fit)))
                 glyph = glyph.resize(size, Image.Resampling.BILINEAR)
-            if s.cell_overflow:  # placed so that up to that share of it may fall past the cell, and cut there
-                ox, oy = int(glyph.width * s.cell_overflow), int(glyph.height * s.cell_overflow)
-                x = left - ox + _draw(right - left - glyph.width + 2 * ox + 1)
-                y = -oy + _draw(h - glyph.height + 2 * oy + 1)
-                box = im.crop((left, 0, right, h))
-                box.paste(glyph, (x - left, y), glyph.getchannel("A"))
-                im.paste(box, (left, 0))
-            else:
-                x = left + _draw(right - left - glyph.width + 1)
-                y = _draw(h - glyph.height + 1)
-                im.paste(glyph, (x, y), glyph.getchannel("A"))
+            # Placed at random so that up to `cell_overflow` of it may fall past the cell, and cut off there
+            # (with 0, the same draws place it wholly inside).
+            ox, oy = int(glyph.width * s.cell_overflow), int(glyph.height * s.cell_overflow)
+            x = left - ox + _draw(right - left - glyph.width + 2 * ox + 1)
+            y = -oy + _draw(h - glyph.height + 2 * oy + 1)
+            box = im.crop((left, 0, right, h))
+            box.paste(glyph, (x - left, y), glyph.getchannel("A"))
+            im.paste(box, (left, 0))
             for _ in range(s.cell_lines):
                 self._cell_line(draw, (left, right, h), ink)
         return im
