@@ -122,6 +122,10 @@ class CaptchaDataset(Dataset):
     def __len__(self) -> int:
         return len(self.rows)
 
+    def paths(self) -> list[Path]:
+        """Each sample's image file, in order."""
+        return [self.loaded.groups[g].paths[r] for g, r in self.rows]
+
     def __getitem__(self, i: int) -> Batch:
         return self.__getitems__([i])
 

@@ -14,6 +14,7 @@ from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from captchagen.manifest import MANIFEST
 from trainer.data import loading as data
+from trainer.data import overlap
 from trainer.data.cache import default_cache_dir
 from trainer.data.inputs import choose_input, sampled_crop, write_inputs_png
 from trainer.data.mixing import StreamBatchSampler, merge
@@ -148,6 +149,15 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
         train_rows, val_rows = data.split(loaded, cfg.val_fraction, cfg.seed)
         val, skipped, max_len = data.CaptchaDataset(loaded, val_rows), loaded.skipped, loaded.max_len
     mixed = [load(path, loaded.alphabet, _own_crop(pre, path, emit)) for path, _ in cfg.mix]
+    # No image is both trained on and validated on: validation images found among the training ones (the
+    # same file, or a copy of it) are dropped from the training side, and the user is told.
+    held_out = overlap.HeldOut(val.paths())
+    if cfg.val_data:
+        train_rows = _without_held_out(held_out, loaded, train_rows, "DATA", cfg.data, emit)
+    mixed = [
+        replace(m, rows=m.rows[_without_held_out(held_out, m, np.arange(len(m.rows)), "--mix", path, emit)])
+        for m, (path, _) in zip(mixed, cfg.mix, strict=True)
+    ]
     merged = merge(loaded, train_rows, mixed)
     sets = Data(
         data.CaptchaDataset(merged),
@@ -160,6 +170,23 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
     if cfg.steps_per_epoch is None and not cfg.mix and len(sets.train) < cfg.batch_size * info.world:
         raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {cfg.batch_size * info.world}")
     return sets
+
+
+def _without_held_out(
+    held_out: overlap.HeldOut, loaded: data.Loaded, rows: np.ndarray, what: str, path: str, emit: Events
+) -> np.ndarray:
+    """`rows` of `loaded` less the validation images among them; says how many went, and refuses to leave none."""
+    paths = [loaded.groups[g].paths[r] for g, r in loaded.rows[rows]]
+    keep = np.asarray([not held_out.holds(p) for p in paths], dtype=bool)
+    dropped = int((~keep).sum())
+    if dropped == len(rows):
+        raise BadInput(
+            f"every training image of {what} {path} is also a validation image; validate on other images "
+            "(another `val_data`, or none to hold out a share of DATA)"
+        )
+    if dropped:
+        emit(Notice(f"{what} {path}: {dropped:,} images are validation images too; they are left out of training"))
+    return rows[keep]
 
 
 def _own_crop(pre: Preprocessing, path: str, emit: Events) -> Preprocessing:
