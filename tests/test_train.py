@@ -88,10 +88,10 @@ def test_a_limit_reached_before_an_epochs_first_step_adds_no_empty_row(data, tmp
 
     real = loop.train_epoch
 
-    def out_of_time_at_epoch_two(step, loader, epoch, start, at, info, emit, out_of_time):
+    def out_of_time_at_epoch_two(step, loader, epoch, start, at, info, emit, should_stop):
         if epoch == 1:  # as if the clock ran out as the second epoch began
-            return 0.0, 0, start, True
-        return real(step, loader, epoch, start, at, info, emit, out_of_time)
+            return 0.0, 0, start, "time"
+        return real(step, loader, epoch, start, at, info, emit, should_stop)
 
     monkeypatch.setattr(loop, "train_epoch", out_of_time_at_epoch_two)
     events = []

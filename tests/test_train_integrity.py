@@ -3,17 +3,29 @@ process, or promise a resume it cannot keep."""
 
 from __future__ import annotations
 
+import os
 import shutil
-from dataclasses import replace
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import torch
 
-from captchagen.errors import BadInput
+from captchagen.errors import BadInput, CaptchagenError
 from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
+from tests.test_interrupt import sigint_as_in_a_terminal
+from trainer import checkpoint
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist
+from trainer.runs import LATEST, new_run_dir
+from trainer.training.config import TrainConfig
 from trainer.training.datasets import load_data
+from trainer.training.events import BatchDone
+from trainer.training.interrupt import Interrupted
+from trainer.training.loop import train
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +81,99 @@ def test_val_data_equal_to_data_is_refused_in_one_line(data, tmp_path):
     errors = [line for line in out.splitlines() if line.startswith("Error:")]
     assert code == 2 and len(errors) == 1 and "--val-data" in errors[0] and "Traceback" not in out, out
     assert not (tmp_path / "r").exists()
+
+
+# ---- one writer per run folder, and what Ctrl-C leaves ----
+
+
+def _train_process(data: Path, tmp: Path, *args: str) -> subprocess.Popen:
+    """`captchagen train` in its own process, with SIGINT at its default as a terminal's job has it."""
+    with sigint_as_in_a_terminal():
+        return subprocess.Popen(
+            [sys.executable, "-m", "captchagen.cli", "train", str(data), *tiny_train_args(tmp), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+
+
+def _wait_for(path: Path, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"train ended or stalled before {path} appeared: {proc.communicate()}")
+        time.sleep(0.05)
+
+
+def test_a_run_has_one_writer_and_ctrl_c_mid_epoch_leaves_a_run_that_resumes(data, tmp_path):
+    # An epoch far longer than the test: the Ctrl-C always lands inside the first one.
+    proc = _train_process(data, tmp_path, "--name", "x", "--steps-per-epoch", "1000000")
+    run = tmp_path / "r" / "x"
+    try:
+        _wait_for(run / "inputs.png", proc)
+        code, out = run_cli("train", str(data), *tiny_train_args(tmp_path), "--resume", str(run))
+        assert code == 1 and f"in use by another captchagen train (pid {proc.pid})" in out, out
+        code, out = run_cli("train", str(data), *tiny_train_args(tmp_path), "--name", "x")
+        assert code == 1 and "already exists" in out, out
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    assert f"Continue with: captchagen train --resume {run}" in stderr
+    last = checkpoint.load(run / "last.pt")
+    assert last["position"]["epoch"] == 0  # saved inside the first epoch, where it stopped
+    assert not (tmp_path / "r" / "LATEST").exists()  # no best.pt yet: `test` does not pick this run
+    code, out = run_cli("train", "--resume", str(run), "--init-from", "base")
+    assert code == 2 and "--init-from" in out and "--resume" in out, out
+    limit = last["scheduler"]["elapsed"] / 60 + 0.02  # the limit counts the time already trained
+    code, out = run_cli("train", "--resume", str(run), "--time-limit", f"{limit:.4f}")
+    assert code == 0, out
+    assert (run / "best.pt").exists() and (tmp_path / "r" / "LATEST").read_text().strip() == "x"
+
+
+def test_ctrl_c_mid_epoch_then_resume_equals_the_uninterrupted_run(data, tmp_path):
+    whole = train(tiny_train_config(data, tmp_path / "a", epochs=2))
+
+    def ctrl_c_at_batch_3(e):
+        if isinstance(e, BatchDone) and e.epoch == 1 and e.batch == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with sigint_as_in_a_terminal(), pytest.raises(Interrupted) as stopped:
+        train(tiny_train_config(data, tmp_path / "b", epochs=2), ctrl_c_at_batch_3)
+    assert stopped.value.resumable and stopped.value.where.startswith("epoch 1, batch 3 of")
+    run = Path(stopped.value.run)
+    assert checkpoint.load(run / "last.pt")["position"] == {"epoch": 0, "batch": 3}
+    train(TrainConfig(), resume=run / "last.pt")
+    a = checkpoint.load(Path(whole.run) / "last.pt")["model"]
+    b = checkpoint.load(run / "last.pt")["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_second_run_of_the_same_name_gets_no_folder(tmp_path):
+    first = new_run_dir(tmp_path, "same")
+    with pytest.raises(CaptchagenError, match="already exists"):
+        new_run_dir(tmp_path, "same")
+    unnamed = [new_run_dir(tmp_path, None) for _ in range(3)]  # the same second: suffixes, never shared
+    assert first.is_dir() and len(set(unnamed)) == 3
+
+
+@pytest.mark.parametrize("kind", ["binary", "folder", "empty", "path"])
+def test_a_broken_latest_pointer_is_a_one_line_error(tmp_path, kind):
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    pointer = runs / LATEST
+    if kind == "binary":
+        pointer.write_bytes(b"\xff\xfe\x00\x81")
+    elif kind == "folder":
+        pointer.mkdir()
+    elif kind == "empty":
+        pointer.write_text("\n")
+    else:
+        pointer.write_text("../../etc\n")
+    code, out = run_cli("test", "--runs-dir", str(runs), str(tmp_path / "x.png"))
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert code == 1 and len(errors) == 1 and "LATEST" in errors[0] and "Traceback" not in out, out

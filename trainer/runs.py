@@ -16,26 +16,46 @@ LATEST = "LATEST"
 
 
 def new_run_dir(runs: Path, name: str | None) -> Path:
+    """Make a new run folder. Made with one mkdir, so of two runs started at once with the same `name` one
+    gets the folder and the other an error; without a name, the second takes the next free suffix."""
     base = name or time.strftime("%Y%m%d-%H%M%S")
+    runs.mkdir(parents=True, exist_ok=True)
     path, k = runs / base, 2
-    while path.exists():
-        if name:
-            raise CaptchagenError(f"run {path} already exists: choose another `name`, or `resume` it")
-        path, k = runs / f"{base}-{k}", k + 1
-    path.mkdir(parents=True)
-    atomic.write_bytes(runs / LATEST, (path.name + "\n").encode())
-    return path
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            if name:
+                raise CaptchagenError(f"run {path} already exists: choose another `name`, or `resume` it") from None
+            path, k = runs / f"{base}-{k}", k + 1
+
+
+def register(run: Path) -> None:
+    """Make `run` the one runs/LATEST names (once it holds a best.pt)."""
+    atomic.write_bytes(run.parent / LATEST, (run.name + "\n").encode())
 
 
 def latest_run(runs: Path) -> Path:
-    """The folder runs/LATEST names; raise CaptchagenError saying how to make one if there is none."""
+    """The folder runs/LATEST names; raise CaptchagenError saying how to make one if there is none, or
+    what is wrong with LATEST if it does not hold a run's name."""
+    pointer = runs / LATEST
     try:
-        name = (runs / LATEST).read_text("utf-8").strip()
+        name = pointer.read_text("utf-8").strip()
     except FileNotFoundError:
         raise CaptchagenError(f"no trained model in {runs}: run `captchagen train` first") from None
+    except (OSError, UnicodeDecodeError) as e:
+        why = "is a folder" if pointer.is_dir() else f"cannot be read as text ({type(e).__name__})"
+        raise CaptchagenError(
+            f"{pointer} {why}; it should hold a run folder's name: delete it, or pass --model PATH"
+        ) from None
+    if not name or "/" in name or "\x00" in name or name in (".", ".."):
+        raise CaptchagenError(
+            f"{pointer} holds {name[:40]!r}, not a run folder's name: delete it, or pass --model PATH"
+        )
     path = runs / name
     if not path.is_dir():
-        raise CaptchagenError(f"{runs / LATEST} names {name}, which does not exist: run `captchagen train`")
+        raise CaptchagenError(f"{pointer} names {name}, which does not exist: run `captchagen train`")
     return path
 
 
@@ -46,12 +66,13 @@ def default_model(runs: Path, model: str | Path | None = None) -> Path:
 
 def resolve_model(runs: Path, model: str | Path | None = None) -> tuple[Path, str | None]:
     """The model a command uses, and a line to show when the user did not choose it: `model` if given
-    (`base` names the bundled base model), else best.pt of the run that runs/LATEST names, else, when
-    nothing was ever trained there, the bundled base model."""
+    (`base` names the bundled base model; a run folder, its best.pt), else best.pt of the run that
+    runs/LATEST names, else, when nothing was ever trained there, the bundled base model."""
     if model is not None and str(model) == bundled.BASE:
         return bundled.base_model(), None
     if model:
-        return Path(model), None
+        path = Path(model)
+        return (path / "best.pt" if path.is_dir() else path), None  # a run folder names its best model
     if not (runs / LATEST).exists() and bundled.base_model().is_file():
         return bundled.base_model(), (
             f"no trained model in {runs}: using the bundled base model (--model base); "

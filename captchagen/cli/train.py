@@ -158,13 +158,25 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
     view = TrainView()
     try:
         result = run_training(config, view.event, resume=resume_path)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
         view.close()
-        click.echo("Interrupted. Continue with --resume RUN (last.pt is written after every epoch).", err=True)
+        click.echo(interrupted_message(e), err=True)
         sys.exit(130)
     finally:
         view.close()
     view.final(result)
+
+
+def interrupted_message(e: KeyboardInterrupt) -> str:
+    """What Ctrl-C leaves, said as it is: only a run with a last.pt can be resumed."""
+    from trainer.training.interrupt import Interrupted
+
+    if isinstance(e, Interrupted) and e.run and e.resumable:
+        at = f" at {e.where}" if e.where else ""
+        return f"Interrupted{at}; {e.run}/last.pt is saved. Continue with: captchagen train --resume {e.run}"
+    if isinstance(e, Interrupted) and e.run:
+        return f"Interrupted before {e.run} saved anything; start again (it can be deleted)."
+    return "Interrupted before training began; nothing was saved."
 
 
 class TrainView:

@@ -195,10 +195,15 @@ def _first(batch: Batch) -> Batch:
 
 def loader(dataset: CaptchaDataset, sampler: ShardedBatchSampler, cuda: bool) -> DataLoader:
     """On CUDA: two worker processes and pinned memory, so copies overlap compute. On the CPU the batch is
-    gathered from the memory map in the main process: a few hundred microseconds, with no worker to feed."""
+    gathered from the memory map in the main process: a few hundred microseconds, with no worker to feed.
+
+    The loader has a generator of its own: each pass over it draws a seed, and drawn from the global one
+    that would shift the augmentation's random numbers of a run resumed mid-epoch against the same run
+    uninterrupted. The batches themselves come from the sampler, which is seeded by epoch."""
     return DataLoader(
         dataset,
         batch_sampler=sampler,
+        generator=torch.Generator().manual_seed(0),
         collate_fn=_first,
         num_workers=2 if cuda else 0,
         pin_memory=cuda,

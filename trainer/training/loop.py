@@ -8,7 +8,9 @@ returns are the dataclasses of trainer.training.events.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
+from captchagen.lock import FolderLock
 from trainer import checkpoint, runs
 from trainer.data import loading as data
 from trainer.data.preprocess import Preprocessing
@@ -43,6 +46,7 @@ from trainer.training.events import (
     TrainResult,
 )
 from trainer.training.finetune import transplant
+from trainer.training.interrupt import Interrupted, StopRequest
 from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.resume import Progress, restore, resume_state
 from trainer.training.steps import Diverged, finite, kept, train_epoch, train_step
@@ -50,7 +54,19 @@ from trainer.training.validate import validate
 
 
 def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = None) -> TrainResult:
-    """Train a CRNN as `cfg` says (or continue the run whose last.pt is `resume`); return the best metrics."""
+    """Train a CRNN as `cfg` says (or continue the run whose last.pt is `resume`); return the best metrics.
+
+    A run folder has one writer: the run's process holds its lock (captchagen.lock) from the moment it is
+    made or resumed until train returns, so a second `resume` of it, or a second run of the same name, is
+    refused in one line naming the first. Ctrl-C stops at the next batch boundary with last.pt saved, and
+    raises Interrupted."""
+    with contextlib.ExitStack() as held:
+        if resume is not None and int(os.environ.get("RANK", "0")) == 0 and Path(resume).parent.is_dir():
+            held.enter_context(FolderLock(Path(resume).parent, "train"))
+        return _train(cfg, events, resume, held)
+
+
+def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: contextlib.ExitStack) -> TrainResult:
     state, cfg = resume_state(cfg, resume)
     info = setup_distributed(cfg.device)
     emit: Events = events if (events and info.main) else (lambda event: None)
@@ -90,7 +106,10 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     val_loader = data.loader(sets.val, val_sampler, cuda)
 
     at = restore(state, model, optimizer, cuda) if state is not None else Progress()
-    run = Path(resume).parent if resume is not None else _open_run(cfg, mc, pre, info)
+    # From here on a Ctrl-C waits for the next batch boundary, where last.pt is saved: before this point
+    # there is no run folder to leave half made (a Ctrl-C while caching just stops).
+    stop = held.enter_context(StopRequest())
+    run = Path(resume).parent if resume is not None else _open_run(cfg, mc, pre, info, held)
     if info.main:
         write_inputs(run, sets)
     net = DistributedDataParallel(model) if info.enabled else model
@@ -126,11 +145,11 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     def elapsed() -> float:
         return at.elapsed_before + time.perf_counter() - started
 
-    def out_of_time() -> bool:
-        if limit is None:
-            return False
-        flag = torch.tensor([float(elapsed() + val_seconds * 1.1 >= limit)])
-        return bool(all_sum(flag, info).item() > 0)
+    def should_stop() -> str | None:
+        # Every process stops at the same batch: the flags are summed over them.
+        late = limit is not None and elapsed() + val_seconds * 1.1 >= limit
+        flags = all_sum(torch.tensor([float(late), float(stop.asked)]), info)
+        return "interrupt" if flags[1] > 0 else "time" if flags[0] > 0 else None
 
     def step(batch: data.Batch) -> float:
         # The learning rate now: the larger of steps done / planned and time used / limit sets the progress.
@@ -145,13 +164,21 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
         epoch_started = time.perf_counter()
         net.train()
         try:
-            loss_sum, seen, batch_index, stopped_by_time = train_epoch(
-                step, train_loader, epoch, sampler.start, at, info, emit, out_of_time
+            loss_sum, seen, batch_index, stopped = train_epoch(
+                step, train_loader, epoch, sampler.start, at, info, emit, should_stop
             )
         except Diverged as e:
             raise Diverged(
                 f"training diverged: {e}; {kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
             ) from None
+        except KeyboardInterrupt:  # a second Ctrl-C: nothing more is saved
+            raise Interrupted(str(run), (run / "last.pt").exists()) from None
+        if stopped == "interrupt":
+            if info.main:
+                at.epoch, at.batch = epoch, batch_index
+                _save_last(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch, elapsed(), cuda)
+            raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
+        stopped_by_time = stopped == "time"
         train_seconds = time.perf_counter() - epoch_started
         seen_total = int(all_sum(torch.tensor([float(seen)]), info).item())
         if stopped_by_time and seen_total == 0 and "epoch" in at.best:
@@ -248,11 +275,12 @@ def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[CR
         raise BadInput(str(e)) from None
 
 
-def _open_run(cfg: TrainConfig, mc: ModelConfig, pre: Preprocessing, info: Dist) -> Path:
-    """A new run folder with its config.json (rank 0 only; the others never write)."""
+def _open_run(cfg: TrainConfig, mc: ModelConfig, pre: Preprocessing, info: Dist, held: contextlib.ExitStack) -> Path:
+    """A new run folder, locked for this process, with its config.json (rank 0 only; the others never write)."""
     if not info.main:
         return Path(cfg.runs_dir) / "not-rank-0"
     run = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
+    held.enter_context(FolderLock(run, "train"))
     atomic.write_json(run / "config.json", {**asdict(cfg), "model": asdict(mc), "preprocessing": pre.to_dict()})
     return run
 
@@ -271,10 +299,31 @@ def _end_epoch(
     elapsed: float,
     cuda: bool,
 ) -> None:
-    """best.pt when validation improved; last.pt always, with what a resume needs."""
-    payload = checkpoint.model_payload(model, alphabet, pre, mc, asdict(cfg), at.best, epoch)
+    """best.pt when validation improved; last.pt always, with what a resume needs. The run is registered in
+    runs/LATEST when its first best.pt is written: until then it holds no model for `test` to read."""
     if improved:
+        first = not (run / "best.pt").exists()
+        payload = checkpoint.model_payload(model, alphabet, pre, mc, asdict(cfg), at.best, epoch)
         checkpoint.save(run / "best.pt", payload)
+        if first:
+            runs.register(run)
+    _save_last(run, model, optimizer, alphabet, pre, mc, cfg, at, epoch, elapsed, cuda)
+
+
+def _save_last(
+    run: Path,
+    model: CRNN,
+    optimizer: torch.optim.Optimizer,
+    alphabet: Alphabet,
+    pre: Preprocessing,
+    mc: ModelConfig,
+    cfg: TrainConfig,
+    at: Progress,
+    epoch: int,
+    elapsed: float,
+    cuda: bool,
+) -> None:
+    payload = checkpoint.model_payload(model, alphabet, pre, mc, asdict(cfg), at.best, epoch)
     rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if cuda else None}
     checkpoint.save(
         run / "last.pt",

@@ -36,6 +36,11 @@ def resume_state(cfg: TrainConfig, resume: Path | None) -> tuple[dict[str, Any] 
     """The resumed state and settings, or (None, cfg) for a new run."""
     if resume is None:
         return None, cfg
+    if cfg.init_from:
+        raise BadInput(
+            "`resume` continues a run from its own last.pt, so `init_from` cannot be given with it: "
+            "drop `init_from`, or start a new run from that model"
+        )
     state = checkpoint.load(resume)
     if not checkpoint.is_resumable(state):
         raise BadInput(f"{resume} holds a model but not the state to resume from; pass the run folder or its last.pt")

@@ -63,14 +63,16 @@ def train_epoch(
     at: Progress,
     info: Dist,
     emit: Events,
-    out_of_time: Callable[[], bool],
-) -> tuple[float, int, int, bool]:
-    """Run `step` on each batch until the epoch or the time runs out: (loss sum, images seen, batch index,
-    stopped by time). Raises Diverged, on every process at once, if a loss is NaN or infinite."""
+    should_stop: Callable[[], str | None],
+) -> tuple[float, int, int, str | None]:
+    """Run `step` on each batch until the epoch ends or `should_stop` gives a reason ("time", "interrupt"):
+    (loss sum, images seen, batch index, that reason or None). Raises Diverged, on every process at once, if
+    a loss is NaN or infinite."""
     loss_sum, seen, batch_index = 0.0, 0, start
     for batch in loader:
-        if out_of_time():
-            return loss_sum, seen, batch_index, True
+        reason = should_stop()
+        if reason:
+            return loss_sum, seen, batch_index, reason
         loss_value = step(batch)
         if all_sum(torch.tensor([float(not math.isfinite(loss_value))]), info).item() > 0:
             raise Diverged(f"the loss became {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}")
@@ -79,7 +81,7 @@ def train_epoch(
         loss_sum += loss_value * len(batch.labels)
         seen += len(batch.labels)
         emit(BatchDone(epoch=epoch + 1, batch=batch_index, loss=loss_value))
-    return loss_sum, seen, batch_index, False
+    return loss_sum, seen, batch_index, None
 
 
 def kept(run: Path, best: dict[str, Any]) -> str:
