@@ -70,3 +70,29 @@ def test_eval_cli_json_and_worst_grid(tmp_path):
         env={"COLUMNS": "200"},
     )
     assert code == 0 and "By label length" in output and "Reject curve" in output
+
+
+def test_eval_never_writes_into_the_data_it_reads(tmp_path, monkeypatch):
+    data = tiny_dataset(tmp_path / "digits", n=64, shard_size=64)
+    before = sorted(p.name for p in data.rglob("*"))
+    monkeypatch.chdir(data)  # the base model's grid would default to the working directory: here, DATA
+    for _ in range(2):  # the second run must not trip over anything the first left
+        code, output = run_cli("eval", ".", "--model", "base", "--cache-dir", str(tmp_path / "c"), "--json")
+        assert code == 0, output
+        numbers = json.loads(output.splitlines()[-1])
+        assert "worst_png" not in numbers and "loss" not in numbers  # no made-up 0.0 loss
+        assert "worst mistakes not drawn" in output and "--worst-out" in output
+    assert sorted(p.name for p in data.rglob("*")) == before
+    code, output = run_cli("eval", ".", "--model", "base", "--worst-out", "grid.png")
+    assert code == 2 and "inside DATA" in output and not (data / "grid.png").exists(), output
+
+
+def test_the_default_grid_is_named_for_the_data_even_when_given_as_dot(reading_model, tmp_path, monkeypatch):
+    data, model = reading_model
+    monkeypatch.chdir(data)
+    code, output = run_cli("eval", ".", "--model", str(model), "--cache-dir", str(tmp_path / "c"), "--json")
+    assert code == 0, output
+    numbers = json.loads(output.splitlines()[-1])
+    assert numbers["seq_accuracy"] < 1  # the tiny model makes mistakes, so there is a grid to draw
+    assert numbers["worst_png"] == str(model.parent / "worst-digits.png")  # in the run folder, named for DATA
+    assert not list(data.rglob("worst-*"))

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import beam_option, data_options, library_errors, model_options, open_reader, reads_option
+from captchagen.cli.common import (
+    UsageFailure,
+    beam_option,
+    data_options,
+    library_errors,
+    model_options,
+    open_reader,
+    reads_option,
+)
 
 
 @click.command(name="eval")
@@ -26,8 +34,8 @@ from captchagen.cli.common import beam_option, data_options, library_errors, mod
 @click.option(
     "--worst-out",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="PNG grid of the worst mistakes.  [default: worst-<DATA name>.png beside the model; in the "
-    "working directory for the base model]",
+    help="PNG grid of the worst mistakes, never inside DATA.  [default: worst-<DATA name>.png beside the "
+    "model; in the working directory for the base model]",
 )
 @data_options("Skip unreadable images and labels outside the alphabet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
@@ -51,12 +59,12 @@ def evaluate(
     Example: captchagen eval data/test-seed1
     """
     from captchagen.preview import write_grid
-    from trainer.bundled import beside
     from trainer.data.cache import default_cache_dir
     from trainer.inference.scoring import report, score_dataset
     from trainer.inference.scoring import worst as worst_of
 
     path, reader = open_reader(runs_dir, model_path, reads)
+    grid, not_drawn = _worst_out(path, data, worst_out) if worst else (None, None)
     scored, skipped = score_dataset(
         reader,
         data,
@@ -74,17 +82,34 @@ def evaluate(
         **report(scored),
     }
     mistakes = worst_of(scored, worst)
-    if mistakes:
-        out = worst_out or beside(path, f"worst-{data.name}.png")
+    if mistakes and grid is not None:
         cells = [
             (Path(s.path), [(f"true {s.truth}", "black"), (f"read {s.text} ({s.confidence:.2f})", "red")])
             for s in mistakes
         ]
-        numbers["worst_png"] = str(write_grid(cells, out))
+        numbers["worst_png"] = str(write_grid(cells, grid))
+    elif mistakes and not_drawn:
+        click.echo(not_drawn, err=True)
     if as_json:
         click.echo(json.dumps(numbers))
     else:
         _show(numbers)
+
+
+def _worst_out(model: Path, data: Path, given: Path | None) -> tuple[Path | None, str | None]:
+    """Where the grid of worst mistakes goes: --worst-out, else worst-<DATA's name>.png beside the model (the
+    working directory for the bundled one). Never inside DATA, where the next `eval` or `test` would take it
+    for a captcha: a given path there is refused, a default one is skipped with a line saying so."""
+    from trainer.bundled import beside
+
+    resolved = data.resolve()
+    name = resolved.name if resolved.is_dir() else resolved.stem
+    out = given or beside(model, f"worst-{name or 'data'}.png")
+    if resolved.is_dir() and out.resolve().is_relative_to(resolved):
+        if given:
+            raise UsageFailure(f"--worst-out {given} is inside DATA ({data}): eval never writes into the data it reads")
+        return None, f"worst mistakes not drawn: {out} would be inside DATA ({data}); pass --worst-out PATH"
+    return out, None
 
 
 def _show(n: dict[str, Any]) -> None:

@@ -95,8 +95,10 @@ def report(scored: list[Scored]) -> dict:
     counts.add([s.text for s in scored], [s.truth for s in scored])
     right = [s.confidence for s in scored if s.correct]
     wrong = [s.confidence for s in scored if not s.correct]
+    # A reader gives texts and confidences, not the CTC loss: the loss is left out rather than shown as 0.
+    summary = {k: v for k, v in counts.summary().items() if k != "loss"}
     return {
-        **counts.summary(),
+        **summary,
         "confusions": [{"truth": a, "read": b, "count": n} for a, b, n in confusions(scored)],
         "mean_confidence_correct": sum(right) / len(right) if right else None,
         "mean_confidence_wrong": sum(wrong) / len(wrong) if wrong else None,
