@@ -10,6 +10,7 @@ already in a partial shard are kept too, since each image depends only on the se
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 import time
@@ -90,6 +91,7 @@ def make_dataset(
     resolved = resolve(config)
     selected = range(config.num_shards) if shards is None else parse_shards(shards, config.num_shards)
     _check_out(out)
+    trial_render(resolved)
     lock = FolderLock(out, "make")
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,20 @@ def make_dataset(
         raise CaptchagenError(f"cannot write in {out}: {e.strerror} ({e.filename or out})") from None
     finally:
         lock.release()
+
+
+def trial_render(resolved: Resolved) -> None:
+    """Draw one image of the longest label before anything is written, so settings that cannot be drawn
+    (a style that Pillow refuses at this size) fail in one line with nothing on disk."""
+    c = resolved.config
+    chars = resolved.alphabet.chars
+    label = (chars * c.max_len)[: c.max_len]
+    try:
+        Renderer(resolved).render(random.Random(0), label)
+    except (ValueError, OSError, MemoryError, ZeroDivisionError, IndexError) as e:
+        raise BadInput(
+            f"the style cannot be drawn at {c.width}x{c.height} with {c.max_len} characters: {e}", param="style"
+        ) from None
 
 
 def _make_locked(

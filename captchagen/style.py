@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 if sys.version_info >= (3, 11):
@@ -21,51 +21,63 @@ else:  # the same parser, before it joined the standard library
 from captchagen.errors import BadInput
 
 
+def _field(default: object, kind: str, lo: float | None = None, hi: float | None = None, *, later: bool = False):
+    """A Style field with its kind and its range: the one place that says what a setting may hold.
+    `later`: added after styles were first recorded, so left out of a manifest while at its default."""
+    return field(default=default, metadata={"kind": kind, "range": (lo, hi), "later": later})
+
+
 @dataclass(frozen=True)
 class Style:
     # The characters, as captcha.image.ImageCaptcha draws them (its class attributes).
-    font_sizes: tuple[float, ...] = (0.70, 0.83, 0.93)  # as fractions of the image height; one is drawn
-    character_offset_dx: tuple[int, int] = (0, 4)  # pixels of padding left of each glyph
-    character_offset_dy: tuple[int, int] = (0, 6)  # and above it
-    character_rotate: tuple[float, float] = (-30, 30)  # degrees
-    character_warp_dx: tuple[float, float] = (0.1, 0.3)  # quad warp, as a fraction of the glyph size
-    character_warp_dy: tuple[float, float] = (0.2, 0.3)
-    word_space_probability: float = 0.5  # chance of NO extra space before a character (the library's naming)
-    word_offset_dx: float = 0.25  # how far characters may overlap, as a fraction of their mean width
+    font_sizes: tuple[float, ...] = _field((0.70, 0.83, 0.93), "sizes", 0.1, 1.5)  # fractions of the height
+    character_offset_dx: tuple[int, int] = _field((0, 4), "int_range", 0, 100)  # pixels of padding left of a glyph
+    character_offset_dy: tuple[int, int] = _field((0, 6), "int_range", 0, 100)  # and above it
+    character_rotate: tuple[float, float] = _field((-30, 30), "float_range", -180, 180)  # degrees
+    # Quad warp, as a fraction of the glyph size.
+    character_warp_dx: tuple[float, float] = _field((0.1, 0.3), "float_range", 0, 1)
+    character_warp_dy: tuple[float, float] = _field((0.2, 0.3), "float_range", 0, 1)
+    # Chance of NO extra space before a character (the library's naming).
+    word_space_probability: float = _field(0.5, "number", 0, 1)
+    word_offset_dx: float = _field(0.25, "number", 0, 1)  # how far characters may overlap (of their mean width)
     # Colours: a range [lo, hi] or a fixed [r, g, b]. The library pastes each glyph through a mask made from
     # its own brightness, so darker text colours come out fainter.
-    background: tuple[int, ...] = (238, 255)
-    text_color: tuple[int, ...] = (10, 200)
-    text_opacity: tuple[int, int] = (220, 255)
-    # Noise, as the library draws it.
-    noise_dots: int = 30
-    noise_dot_width: int = 3
-    noise_curves: int = 1
-    smooth: bool = True  # the library's final PIL SMOOTH filter
+    background: tuple[int, ...] = _field((238, 255), "colour", 0, 255)
+    text_color: tuple[int, ...] = _field((10, 200), "colour", 0, 255)
+    text_opacity: tuple[int, int] = _field((220, 255), "int_range", 0, 255)
+    # Noise, as the library draws it. The bounds keep one image's work small (a few thousand dots cover a
+    # 320x64 image many times over).
+    noise_dots: int = _field(30, "count", 0, 5000)
+    noise_dot_width: int = _field(3, "count", 1, 20)
+    noise_curves: int = _field(1, "count", 0, 50)
+    smooth: bool = _field(True, "flag")  # the library's final PIL SMOOTH filter
     # Post-effects of real captchas (all off in `default`).
-    lines: int = 0  # straight lines across the image, in the text colour (or line_color)
-    line_width: tuple[int, int] = (1, 3)
-    blur: float = 0.0  # Gaussian blur radius in pixels
-    grayscale: bool = False
-    jpeg_quality: int = 0  # 1-95: re-encode as JPEG at this quality; 0: off
+    lines: int = _field(0, "count", 0, 50)  # straight lines across the image, in the text colour (or line_color)
+    line_width: tuple[int, int] = _field((1, 3), "int_range", 1, 20)
+    blur: float = _field(0.0, "number", 0, 10)  # Gaussian blur radius in pixels
+    grayscale: bool = _field(False, "flag")
+    jpeg_quality: int = _field(0, "count", 0, 95)  # 1-95: re-encode as JPEG at this quality; 0: off
     # Layouts the library does not draw (off in every preset).
-    cells: bool = False  # each character in its own equal-width cell with its own background and text colour
+    # Each character in its own equal-width cell with its own background and text colour.
+    cells: bool = _field(False, "flag", later=True)
     # With cells: lines drawn inside each cell in that cell's text colour, line_width wide, crossing its
     # character like strokes of it (strike-throughs in the text colour, as many real captchas draw).
-    cell_lines: int = 0
+    cell_lines: int = _field(0, "count", 0, 20, later=True)
     # With cells: how far a character may reach past its cell's edges, as a share of its own width and
-    # height (0-0.5); what falls outside is cut off, as in captchas that draw big glyphs into fixed squares.
-    cell_overflow: float = 0.0
-    contrast: int = 0  # 0-255: redraw a text colour until its brightness differs this much from its background
+    # height; what falls outside is cut off, as in captchas that draw big glyphs into fixed squares. Past
+    # half its size outside, a character would be mostly cut off.
+    cell_overflow: float = _field(0.0, "number", 0, 0.5, later=True)
+    # Redraw a text colour until its brightness differs this much from its background.
+    contrast: int = _field(0, "count", 0, 255, later=True)
     # Noise in colours of its own: empty is the text colour (as the library draws it); a range [lo, hi] is
     # drawn afresh for every dot or line, a fixed [r, g, b] paints them all. Dots with a colour of their own
     # are round, half to all of noise_dot_width across.
-    dot_color: tuple[int, ...] = ()
-    line_color: tuple[int, ...] = ()
+    dot_color: tuple[int, ...] = _field((), "noise_colour", 0, 255, later=True)
+    line_color: tuple[int, ...] = _field((), "noise_colour", 0, 255, later=True)
     # Hollow characters, as outline fonts draw them: each character is drawn as its outline alone, a ring
     # outline_width pixels wide inside its edge, with this probability (0: never, 1: always).
-    outline: float = 0.0
-    outline_width: tuple[int, int] = (1, 2)
+    outline: float = _field(0.0, "number", 0, 1, later=True)
+    outline_width: tuple[int, int] = _field((1, 2), "int_range", 1, 20, later=True)
 
     def to_dict(self) -> dict:
         """Plain data; without the fields added after styles were first recorded while they are off, so
@@ -74,16 +86,12 @@ class Style:
         return {k: v for k, v in d.items() if k not in LATER or v != LATER[k]}
 
 
+FIELDS = {f.name: f for f in fields(Style)}
 # Fields added after styles were first recorded, off, as to_dict writes them.
 LATER = {
-    "cells": False,
-    "cell_lines": 0,
-    "cell_overflow": 0.0,
-    "contrast": 0,
-    "dot_color": [],
-    "line_color": [],
-    "outline": 0.0,
-    "outline_width": [1, 2],
+    name: list(f.default) if isinstance(f.default, tuple) else f.default
+    for name, f in FIELDS.items()
+    if f.metadata["later"]
 }
 DEFAULT = Style()
 
@@ -125,15 +133,6 @@ DESCRIPTIONS = {
     "colour": "coloured backgrounds crossed by lines, as many PHP captchas are",
 }
 
-_RANGES_INT = ("character_offset_dx", "character_offset_dy", "text_opacity", "line_width", "outline_width")
-_RANGES_FLOAT = ("character_rotate", "character_warp_dx", "character_warp_dy")
-_COLOURS = ("background", "text_color")
-_NOISE_COLOURS = ("dot_color", "line_color")  # a colour, or empty for the text colour
-_COUNTS = ("noise_dots", "noise_dot_width", "noise_curves", "lines", "contrast", "cell_lines")
-_FRACTIONS = ("word_space_probability", "word_offset_dx", "outline", "cell_overflow")
-_FRACTION_TOPS = {"cell_overflow": 0.5}  # past half its size outside, a character would be mostly cut off
-_FLAGS = ("smooth", "grayscale", "cells")
-
 
 def _fail(key: str, why: str) -> BadInput:
     return BadInput(f"style `{key}`: {why}", param="style")
@@ -144,6 +143,12 @@ def _number(key: str, value: object, integer: bool) -> float:
     if isinstance(value, bool) or not ok or not math.isfinite(value):  # type: ignore[arg-type]
         raise _fail(key, f"must be {'a whole number' if integer else 'a number'}, got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _within(key: str, values: tuple, lo: float | None, hi: float | None, what: str) -> None:
+    if lo is not None and hi is not None and any(not lo <= v <= hi for v in values):
+        shown = values[0] if len(values) == 1 else list(values)
+        raise _fail(key, f"{what + ' ' if what else ''}must be {lo:g} to {hi:g}, got {shown}")
 
 
 def _pair(key: str, value: object, integer: bool) -> tuple:
@@ -166,58 +171,72 @@ def _colour(key: str, value: object) -> tuple[int, ...]:
     return parts
 
 
+def _checked(key: str, value: object) -> object:
+    """`value` as the field `key` holds it, or BadInput saying what it must be."""
+    kind = FIELDS[key].metadata["kind"]
+    lo, hi = FIELDS[key].metadata["range"]
+    if kind in ("int_range", "float_range"):
+        pair = _pair(key, value, kind == "int_range")
+        _within(key, pair, lo, hi, "values")
+        return pair
+    if kind == "colour" or (kind == "noise_colour" and value != []):
+        return _colour(key, value)
+    if kind == "noise_colour":
+        return ()
+    if kind == "flag":
+        if not isinstance(value, bool):
+            raise _fail(key, f"must be true or false, got {value!r}")
+        return value
+    if kind == "count":
+        count = int(_number(key, value, True))
+        _within(key, (count,), lo, hi, "")
+        return count
+    if kind == "number":
+        number = _number(key, value, False)
+        _within(key, (number,), lo, hi, "")
+        return number
+    if kind == "sizes":
+        if not isinstance(value, list | tuple) or not value:
+            raise _fail(key, f"must be a list of fractions of the image height, got {value!r}")
+        sizes = tuple(_number(key, v, False) for v in value)
+        _within(key, sizes, lo, hi, "each (a fraction of the image height)")
+        return sizes
+    raise AssertionError(f"style field {key} has no check for its kind {kind!r}")  # a field added without one
+
+
 def from_dict(data: dict, base: Style = DEFAULT) -> Style:
     """A checked Style: `data`'s keys over `base`. Raise BadInput naming the first bad key."""
-    known = {f.name for f in fields(Style)}
     changes: dict[str, object] = {}
     for key, value in data.items():
-        if key not in known:
-            raise _fail(key, f"unknown setting (known: {', '.join(sorted(known))})")
-        if key in _RANGES_INT or key in _RANGES_FLOAT:
-            changes[key] = _pair(key, value, key in _RANGES_INT)
-        elif key in _COLOURS or (key in _NOISE_COLOURS and value != []):
-            changes[key] = _colour(key, value)
-        elif key in _NOISE_COLOURS:
-            changes[key] = ()
-        elif key in _FLAGS:
-            if not isinstance(value, bool):
-                raise _fail(key, f"must be true or false, got {value!r}")
-            changes[key] = value
-        elif key in _COUNTS:
-            changes[key] = int(_number(key, value, True))
-        elif key in _FRACTIONS:
-            changes[key] = _number(key, value, False)
-            top = _FRACTION_TOPS.get(key, 1)
-            if not 0 <= changes[key] <= top:  # type: ignore[operator]
-                raise _fail(key, f"must be 0 to {top:g}, got {value!r}")
-        elif key == "font_sizes":
-            if not isinstance(value, list | tuple) or not value:
-                raise _fail(key, f"must be a list of fractions of the image height, got {value!r}")
-            changes[key] = tuple(_number(key, v, False) for v in value)
-            if any(not 0.1 <= v <= 1.5 for v in changes[key]):  # type: ignore[union-attr]
-                raise _fail(key, f"each must be 0.1 to 1.5 (fractions of the image height), got {list(value)}")
-        elif key == "blur":
-            changes[key] = _number(key, value, False)
-        elif key == "jpeg_quality":
-            changes[key] = int(_number(key, value, True))
-            if not 0 <= changes[key] <= 95:  # type: ignore[operator]
-                raise _fail(key, f"must be 0 (off) or 1 to 95, got {value!r}")
+        if key not in FIELDS:
+            raise _fail(key, f"unknown setting (known: {', '.join(sorted(FIELDS))})")
+        changes[key] = _checked(key, value)
     style = replace(base, **changes)  # type: ignore[arg-type]
-    for key in (*_COUNTS, "blur"):
-        if getattr(style, key) < 0:
-            raise _fail(key, f"must be 0 or more, got {getattr(style, key)}")
-    for key, least in (("noise_dot_width", style.noise_dot_width), ("line_width", style.line_width[0]),
-                       ("outline_width", style.outline_width[0])):  # fmt: skip
-        if least < 1:
-            raise _fail(key, "widths must be at least 1")
     for key in ("cell_lines", "cell_overflow"):
         if getattr(style, key) and not style.cells:
             raise _fail(key, "applies to the cells of the `cells` layout: set cells = true too")
-    if style.contrast > 255:
-        raise _fail("contrast", f"must be 0 to 255 (a difference in brightness), got {style.contrast}")
-    if style.text_opacity[0] < 0 or style.text_opacity[1] > 255:
-        raise _fail("text_opacity", f"must be within 0 to 255, got {list(style.text_opacity)}")
     return style
+
+
+def field_table() -> list[tuple[str, str, str, str]]:
+    """(name, what it holds, its range, the default) for every style field, for `captchagen styles --fields`."""
+    kinds = {
+        "int_range": "range [min, max], whole numbers",
+        "float_range": "range [min, max]",
+        "colour": "range [lo, hi] or colour [r, g, b]",
+        "noise_colour": "[] (the text colour), range [lo, hi] or colour [r, g, b]",
+        "flag": "true or false",
+        "count": "whole number",
+        "number": "number",
+        "sizes": "list of fractions of the image height",
+    }
+    rows = []
+    for name, f in FIELDS.items():
+        lo, hi = f.metadata["range"]
+        default = list(f.default) if isinstance(f.default, tuple) else f.default
+        shown = json.dumps(default)
+        rows.append((name, kinds[f.metadata["kind"]], "" if lo is None else f"{lo:g} to {hi:g}", shown))
+    return rows
 
 
 def load(spec: str) -> tuple[str, Style]:
@@ -244,7 +263,7 @@ def load(spec: str) -> tuple[str, Style]:
         raise BadInput(f"style file {path}: must hold a table of settings, got {type(data).__name__}", param="style")
     base = data.pop("base", "default")
     try:
-        if base not in PRESETS:
+        if not isinstance(base, str) or base not in PRESETS:
             raise _fail("base", f"must be a preset ({', '.join(PRESETS)}), got {base!r}")
         return path.stem, from_dict(data, PRESETS[base])
     except BadInput as e:

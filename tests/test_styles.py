@@ -260,8 +260,8 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("colour.json", '{"text_color": [0, 0, 300]}', "`text_color`: values must be 0 to 255"),
         ("shape.json", '{"background": [1, 2, 3, 4]}', "`background`: must be a range"),
         ("kind.toml", 'noise_dots = "many"\n', "`noise_dots`: must be a whole number"),
-        ("negative.toml", "lines = -1\n", "`lines`: must be 0 or more"),
-        ("quality.toml", "jpeg_quality = 100\n", "`jpeg_quality`: must be 0 (off) or 1 to 95"),
+        ("negative.toml", "lines = -1\n", "`lines`: must be 0 to 50, got -1"),
+        ("quality.toml", "jpeg_quality = 100\n", "`jpeg_quality`: must be 0 to 95"),
         ("contrast.toml", "contrast = 256\n", "`contrast`: must be 0 to 255"),
         ("cells.json", '{"cells": 1}', "`cells`: must be true or false"),
         ("dots.json", '{"dot_color": [0, 256]}', "`dot_color`: values must be 0 to 255"),
@@ -270,11 +270,20 @@ def test_a_default_dataset_keeps_the_fingerprint_it_had_before_styles():
         ("overflow.toml", "cell_overflow = 0.2\n", "`cell_overflow`: applies to the cells"),
         ("overflow_max.toml", "cells = true\ncell_overflow = 0.6\n", "`cell_overflow`: must be 0 to 0.5"),
         ("overflow_top.toml", "cells = true\ncell_overflow = 1.5\n", "`cell_overflow`: must be 0 to 0.5"),
-        ("cell_count.toml", "cells = true\ncell_lines = -1\n", "`cell_lines`: must be 0 or more"),
+        ("cell_count.toml", "cells = true\ncell_lines = -1\n", "`cell_lines`: must be 0 to 20"),
         ("outline.toml", "outline = 1.5\n", "`outline`: must be 0 to 1"),
-        ("outline_width.toml", "outline_width = [0, 2]\n", "`outline_width`: widths must be at least 1"),
+        ("outline_width.toml", "outline_width = [0, 2]\n", "`outline_width`: values must be 1 to 20"),
         ("outline_range.toml", "outline_width = [3, 2]\n", "`outline_width`: min 3 is above max 2"),
         ("base.toml", 'base = "nope"\n', "`base`: must be a preset"),
+        ("base_list.toml", 'base = ["heavy"]\n', "`base`: must be a preset"),
+        ("base_table.json", '{"base": {"a": 1}}', "`base`: must be a preset"),
+        ("offset_low.toml", "character_offset_dx = [-500, -400]\n", "`character_offset_dx`: values must be 0 to 100"),
+        ("offset_high.toml", "character_offset_dx = [100000, 100000]\n", "values must be 0 to 100"),
+        ("dots_many.toml", "noise_dots = 100000000\n", "`noise_dots`: must be 0 to 5000"),
+        ("outline_wide.toml", "outline_width = [500, 1000]\n", "`outline_width`: values must be 1 to 20"),
+        ("rotate.toml", "character_rotate = [-1000, 0]\n", "`character_rotate`: values must be -180 to 180"),
+        ("blur.toml", "blur = 1000\n", "`blur`: must be 0 to 10"),
+        ("sizes.toml", "font_sizes = [0.05]\n", "`font_sizes`: each (a fraction of the image height) must be"),
         ("broken.toml", "x = [\n", "not valid TOML"),
         ("broken.json", "{", "not valid JSON"),
         ("list.json", "[1, 2]", "must hold a table of settings"),
@@ -288,6 +297,40 @@ def test_a_bad_style_file_is_one_line_exit_2_and_nothing_written(tmp_path, name,
     code, printed = run_cli("make", "--n", "5", "--style", str(spec), "--out", str(out))
     assert code == 2
     assert names in printed and printed.startswith("Error: style file") and printed.count("\n") == 1
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["preview", "styles"])
+def test_a_bad_base_is_one_line_in_preview_and_styles_too(tmp_path, command):
+    spec = tmp_path / "s.toml"
+    spec.write_text('base = ["heavy"]\n')
+    args = ["--style", str(spec)] if command == "preview" else ["--also", str(spec)]
+    code, printed = run_cli(command, *args, "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "`base`: must be a preset" in printed and printed.count("\n") == 1, printed
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_every_style_field_has_a_check_and_a_range_in_the_table():
+    rows = {name: (kind, bounds) for name, kind, bounds, _ in style.field_table()}
+    assert set(rows) == set(style.FIELDS)
+    numeric = [n for n, f in style.FIELDS.items() if f.metadata["kind"] not in ("flag",)]
+    assert all(rows[n][1] for n in numeric)  # every numeric field states its range
+    for name, f in style.FIELDS.items():  # and the default passes its own check
+        value = list(f.default) if isinstance(f.default, tuple) else f.default
+        assert style.from_dict({name: value}) == style.DEFAULT or name in ("cells",)
+
+
+def test_a_style_that_cannot_be_drawn_fails_before_anything_is_written(tmp_path, monkeypatch):
+    from captchagen.render import StyledCaptcha
+
+    def refuse(self, chars):
+        raise ValueError("Width and height must be >= 0")
+
+    monkeypatch.setattr(StyledCaptcha, "generate_image", refuse)
+    out = tmp_path / "d"
+    code, printed = run_cli("make", "--n", "5", "--out", str(out), "--max-len", "6")
+    assert code == 2 and printed.count("\n") == 1, printed
+    assert "cannot be drawn at 320x64 with 6 characters: Width and height must be >= 0" in printed
     assert not out.exists()
 
 
@@ -307,6 +350,22 @@ def test_styles_lists_every_preset_and_draws_them(tmp_path):
         assert name in printed
     with Image.open(sheet) as im:
         assert im.height > 100 * (len(style.PRESETS) + 1) // 2  # a row per style
+
+
+def test_styles_writes_no_picture_unless_asked_and_lists_the_fields(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, printed = run_cli("styles", env={"COLUMNS": "200"})
+    assert code == 0 and "--out styles.png" in printed and list(tmp_path.iterdir()) == [], printed
+    code, printed = run_cli("styles", "--fields", env={"COLUMNS": "200"})
+    assert code == 0 and list(tmp_path.iterdir()) == []
+    assert "noise_dots" in printed and "0 to 5000" in printed and "range [min, max]" in printed
+
+
+def test_help_examples_stay_on_lines_of_their_own():
+    for command in ("preview", "styles"):
+        code, printed = run_cli(command, "--help", env={"COLUMNS": "200"})
+        examples = [line for line in printed.splitlines() if "Example:" in line]
+        assert code == 0 and len(examples) == 2 and all(line.strip().startswith("Example:") for line in examples)
 
 
 def test_preview_renders_a_style_without_a_dataset(tmp_path):

@@ -221,6 +221,7 @@ def preview(data: Path | None, out: Path | None, count: int, columns: int, style
     With --style, the images are drawn afresh, at the size, in the fonts and with the labels the other
     options give (as `make` with them would draw), so they can be set beside the captchas to resemble.
 
+    \b
     Example: captchagen preview data/captchas --out sheet.png
     Example: captchagen preview --style my-style.toml --width 256 --height 64 --min-len 4 --max-len 4
     """
@@ -248,23 +249,32 @@ def preview(data: Path | None, out: Path | None, count: int, columns: int, style
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("styles.png"),
-    show_default=True,
-    help="PNG with a row of samples of each style.",
+    help="Also draw a PNG with a row of samples of each style here.  [default: no picture]",
 )
 @click.option("--samples", type=click.IntRange(1, 12), default=4, show_default=True, help="Images per style.")
 @click.option("--also", multiple=True, metavar="FILE", help="A style file to show beside the presets; repeatable.")
+@click.option("--fields", is_flag=True, help="List every setting a style file may hold, with its range and default.")
 @library_errors
-def styles(out: Path, samples: int, also: tuple[str, ...]) -> None:
-    """List the style presets and draw samples of each.
+def styles(out: Path | None, samples: int, also: tuple[str, ...], fields: bool) -> None:
+    """List the style presets, and with --out draw samples of each.
 
+    \b
     Example: captchagen styles --also my-style.toml --out styles.png
+    Example: captchagen styles --fields
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from captchagen.preview import write_style_sheet
 
+    console = Console()
+    if fields:
+        table = Table("setting", "holds", "range", "default", title="Style file settings", title_justify="left")
+        for row in style.field_table():
+            table.add_row(*(escape(cell) for cell in row))
+        console.print(table)
+        return
     chosen = [*style.PRESETS.items(), *(style.load(spec) for spec in also)]
     table = Table(title="Styles (captchagen make --style NAME, or a .toml/.json file)", title_justify="left")
     table.add_column("name", style="bold")
@@ -274,9 +284,11 @@ def styles(out: Path, samples: int, also: tuple[str, ...]) -> None:
     for name, st in chosen:
         changed = [k for k, v in st.to_dict().items() if v != default[k]]
         table.add_row(name, style.DESCRIPTIONS.get(name, "your file"), ", ".join(changed) or "-")
-    console = Console()
     console.print(table)
-    console.print(f"wrote {write_style_sheet(chosen, out, samples=samples)}")
+    if out is None:
+        console.print("Samples of each: captchagen styles --out styles.png; every setting: captchagen styles --fields")
+    else:
+        console.print(f"wrote {write_style_sheet(chosen, out, samples=samples)}")
 
 
 @click.command()
