@@ -16,11 +16,35 @@ class BadInput(CaptchagenError, ValueError):
         self.param = param
 
 
-def missing_extra(what: str, extra: str, missing: str) -> CaptchagenError:
+def missing_extra(what: str, extra: str, missing: str | list[str]) -> CaptchagenError:
     """The error for an optional dependency that is not installed, saying which extra brings it."""
+    names = [missing] if isinstance(missing, str) else list(missing)
+    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+    verb = "is" if len(names) == 1 else "are"
     return CaptchagenError(
-        f"{what} needs the {extra} extra ({missing} is missing): pip install -c constraints.txt -e '.[{extra}]'"
+        f"{what} needs the {extra} extra ({listed} {verb} missing): pip install -c constraints.txt -e '.[{extra}]'"
     )
+
+
+# The modules each extra of setup.cfg brings that its commands import.
+EXTRA_MODULES = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "serve": ("fastapi", "uvicorn", "multipart")}
+
+
+def require_modules(what: str, extra: str, modules: tuple[str, ...]) -> None:
+    """Raise missing_extra at once when any of `modules` is not installed: found without importing them (or
+    torch), so the user hears it in a fraction of a second, not after the heavy imports."""
+    import importlib.util
+
+    missing = []
+    for name in modules:
+        try:
+            found = importlib.util.find_spec(name) is not None
+        except (ImportError, ValueError):  # a module set to None in sys.modules, or a broken one
+            found = False
+        if not found:
+            missing.append(name)
+    if missing:
+        raise missing_extra(what, extra, missing)
 
 
 def check_format(data: object, path: object, name: str, version: int, what: str) -> None:

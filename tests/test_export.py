@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -146,3 +147,23 @@ def test_an_exporter_failure_is_one_line_and_writes_nothing(reading_model, tmp_p
     code, output = run_cli("export", "--model", str(reading_model[1]), "--out", str(tmp_path / "m.onnx"))
     assert code == 1 and "ONNX export of" in output and "RuntimeError: Unsupported: an operator" in output
     assert "more detail" not in output and list(tmp_path.iterdir()) == []
+
+
+def test_without_the_onnx_extra_export_says_so_before_touching_the_model(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    code, output = run_cli("export", "--model", str(tmp_path / "nosuch.pt"), "--out", str(tmp_path / "m.onnx"))
+    assert code == 1 and "needs the onnx extra (onnx and onnxscript are missing)" in output, output
+    assert len(output.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs a folder nobody can create files in (/proc)")
+def test_an_unwritable_out_folder_is_refused_before_the_export(reading_model, monkeypatch):
+    import trainer.inference.export as export_module
+
+    def never(*args, **kwargs):
+        raise AssertionError("the export ran")
+
+    monkeypatch.setattr(export_module, "export_onnx", never)
+    code, output = run_cli("export", "--model", str(reading_model[1]), "--out", "/proc/captchagen-test.onnx")
+    assert code == 2 and "cannot write in --out folder /proc" in output and "Traceback" not in output, output

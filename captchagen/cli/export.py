@@ -66,8 +66,10 @@ def export(
 
     Example: captchagen export --out model.onnx
     """
+    from captchagen.errors import EXTRA_MODULES, require_modules
     from trainer.bundled import beside
 
+    require_modules("captchagen export", "onnx", EXTRA_MODULES["onnx"])  # before torch is imported
     path = chosen_model(runs_dir, model_path)
     out = out or beside(path, path.with_suffix(".onnx").name)
     if out.suffix.lower() != ".onnx":
@@ -78,6 +80,7 @@ def export(
         raise UsageFailure(f"{out} already exists; add --overwrite to replace it")
     if not out.parent.is_dir():
         raise UsageFailure(f"--out folder {out.parent} does not exist")
+    _check_writable(out.parent)
     check_paths = [p for p in expand_inputs(check) if not Path(p).is_dir()] if check else None  # not empty folders
     if check and not check_paths:
         raise UsageFailure(f"--check {' '.join(check)} names no images")
@@ -98,3 +101,15 @@ def export(
     table.add_row("same strings", f"{report.same_strings}/{report.images}")
     table.add_row("max |logit diff|", f"{report.max_abs_diff:.2e} (tolerance {report.atol:g})")
     console.print(table, highlight=False)
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and remove a file in `folder`, so a folder that cannot be written is refused before the
+    export's work, not after it (permission bits alone do not say: root ignores them, mounts may not)."""
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".captchagen-probe-"):
+            pass
+    except OSError as e:
+        raise UsageFailure(f"cannot write in --out folder {folder}: {e.strerror or e}") from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import io
 import logging
 import warnings
@@ -17,7 +16,7 @@ import torch
 
 import captchagen
 from captchagen import atomic
-from captchagen.errors import BadInput, CaptchagenError, missing_extra
+from captchagen.errors import EXTRA_MODULES, BadInput, CaptchagenError, require_modules
 from trainer import checkpoint
 from trainer.data.preprocess import Preprocessing, load_array, to_array
 from trainer.inference import onnx_model
@@ -108,9 +107,7 @@ def export_onnx(
     name: str | None = None,
 ) -> ExportReport:
     """Export, add metadata, check parity on a temp file, then rename it to `out`."""
-    missing = [m for m in ("onnx", "onnxscript", "onnxruntime") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise missing_extra("captchagen export", "onnx", ", ".join(missing))
+    require_modules("captchagen export", "onnx", EXTRA_MODULES["onnx"])
     data = checkpoint.load(checkpoint_path)
     model, alphabet, pre = checkpoint.build_model(data)
     net = ImageReader(model, pre).eval()
