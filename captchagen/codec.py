@@ -74,7 +74,11 @@ def parse_name(name: str) -> ParsedName:
     stem, sep, escaped = base.partition("_")
     if not sep or not escaped:
         raise BadInput(f"{name!r} does not hold a label: expected <anything>_<label>{suffix}")
-    return ParsedName(stem=stem, label=unescape(escaped))
+    try:
+        label = unescape(escaped)
+    except BadInput as e:
+        raise BadInput(f"{name!r}: {e}") from None
+    return ParsedName(stem=stem, label=label)
 
 
 def image_files(root: Path) -> list[Path]:

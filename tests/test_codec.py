@@ -40,3 +40,27 @@ def test_examples():
 def test_bad_names(name, says):
     with pytest.raises(BadInput, match=says):
         codec.parse_name(name)
+
+
+def test_bad_names_are_named_in_the_error():
+    for name in ("000001_A%G1.png", "000001_%FF.png", "x_%ZZ.png"):
+        with pytest.raises(BadInput) as e:
+            codec.parse_name(name)
+        assert repr(name) in str(e.value)
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_a_bad_escape_in_train_and_eval_names_the_file(tmp_path, command):
+    from PIL import Image
+
+    from tests.helpers import run_cli
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("L", (64, 32), 255).save(folder / f"{i}_AB.png")
+    Image.new("L", (64, 32), 255).save(folder / "bad_%ZZ.png")
+    extra = ["--model", "base"] if command == "eval" else ["--runs-dir", str(tmp_path / "r")]
+    code, out = run_cli(command, str(folder), "--cache-dir", str(tmp_path / "c"), *extra)
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert code == 2 and len(errors) == 1 and "'bad_%ZZ.png'" in errors[0] and "--skip-bad" in errors[0], out

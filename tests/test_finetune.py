@@ -250,6 +250,17 @@ def test_no_crop_without_a_shared_border_and_the_width_follows_the_aspect_ratio(
     assert choice.crop is None and (choice.height, choice.width) == (32, 320)  # 10:1 kept
 
 
+def test_a_width_set_by_one_long_label_says_which_label_and_how_many(tmp_path):
+    for i in range(3):
+        Image.new("L", (96, 32), 255).save(tmp_path / f"{i}_AB.png")
+    labels = ["AB", "AB", "ABCDEFGHIJKLMNOPQRSTUVWX"]
+    choice = choose_input(sorted(tmp_path.glob("*.png")), max_len=24, labels=labels)
+    assert choice.width > 96
+    note = choice.notes[0]
+    assert "gives 32x96" in note and "24 characters ('ABCDEFGHIJKLMNOPQRSTUVWX'; 1 of 3 labels" in note
+    assert "chosen from the images (96x32)" not in note
+
+
 def test_a_tiny_view_of_a_large_image_is_warned_about(tmp_path):
     for i in range(3):
         Image.fromarray(np.random.default_rng(i).integers(0, 256, (400, 1600), dtype=np.uint8)).save(

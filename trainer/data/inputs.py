@@ -83,8 +83,11 @@ def sampled_crop(paths: list[Path]) -> tuple[float, float, float, float] | None:
     return border_crop([open_image(p) for p in _sample(paths)])
 
 
-def choose_input(paths: list[Path], max_len: int, height: int = SHAPE.height) -> InputChoice:
-    """An input size for these images, at `height` pixels high."""
+def choose_input(
+    paths: list[Path], max_len: int, height: int = SHAPE.height, labels: list[str] | None = None
+) -> InputChoice:
+    """An input size for these images, at `height` pixels high. `labels` (the dataset's) let the notes say
+    which label decided the width when the longest one needs more time steps than the images' shape gives."""
     images = [open_image(p) for p in _sample(paths)]
     w = statistics.median(im.width for im in images)
     h = statistics.median(im.height for im in images)
@@ -94,10 +97,17 @@ def choose_input(paths: list[Path], max_len: int, height: int = SHAPE.height) ->
     aspect = cw / ch
     # The aspect ratio kept: squashing make's 320x64 (5:1) into 4:1 cost 10-character labels 6 points
     # (bench/results/width.json).
-    width = min(MAX_WIDTH, max(height, round(height * aspect / 4) * 4))
-    width = max(width, 4 * min_time_steps(max_len))  # CTC needs time steps for the longest label
+    shaped = min(MAX_WIDTH, max(height, round(height * aspect / 4) * 4))
+    width = max(shaped, 4 * min_time_steps(max_len))  # CTC needs time steps for the longest label
     cropped = f", cropped to {cw:.0f}x{ch:.0f} of content" if crop else ""
     notes = [f"input {height}x{width} chosen from the images ({w:g}x{h:g}{cropped}); --height/--width to change"]
+    if width > shaped:
+        longest = [label for label in labels or [] if len(label) == max_len]
+        which = f" ({longest[0]!r}; {len(longest):,} of {len(labels or []):,} labels are that long)" if longest else ""
+        notes[0] = (
+            f"input {height}x{width}: the images' shape gives {height}x{shaped}, widened so the longest label, "
+            f"{max_len} characters{which}, has the time steps CTC needs; --height/--width to change"
+        )
     if height / ch < SHRINK_WARNING:
         notes.append(
             f"warning: the model sees the images at {100 * height / ch:.0f}% of their height; if inputs.png is "

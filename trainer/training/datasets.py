@@ -62,8 +62,9 @@ def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None,
         return cfg, None, ()
     source = open_source(Path(cfg.data))
     paths = [p for g in source.groups for p in g.paths]
-    max_len = source.max_len or max(len(label) for g in source.groups for label in g.labels)
-    choice = choose_input(paths, max_len, height=cfg.height or SHAPE.height)
+    labels = [label for g in source.groups for label in g.labels]
+    max_len = source.max_len or max(len(label) for label in labels)
+    choice = choose_input(paths, max_len, height=cfg.height or SHAPE.height, labels=labels)
     width = cfg.width if width_given else choice.width
     if parent is None:
         return replace(cfg, height=choice.height, width=width, crop=choice.crop), None, choice.notes
