@@ -101,7 +101,8 @@ def test_huge_images_are_one_error_row_each_and_nothing_else(trained, tmp_path):
     )
     assert out.returncode == 1 and out.stderr == "", out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert "10000x10000 pixels is more than" in rows[0]["error"] and "exceeds limit" in rows[1]["error"]
+    assert "10000x10000 pixels is more than" in rows[0]["error"]
+    assert "1,600,000,000 pixels is more than the 20,000,000 allowed" in rows[1]["error"]
 
 
 def test_no_trained_model_and_no_base_model_says_how_to_train_one(tmp_path, monkeypatch):
@@ -144,6 +145,30 @@ def test_reads_beyond_the_model_is_a_one_line_usage_error(reading_model):
     code, out = run_cli("test", image, "--model", str(reading_model[1]), "--reads", "upper")
     assert code == 2 and out.count("\n") == 1
     assert "--reads 'upper'" in out and "cannot read 'ABCDEFGHIJKLMNOPQRSTUVWXYZ'" in out
+
+
+def test_an_empty_reads_is_refused_not_taken_as_every_character(reading_model):
+    image = str(next(reading_model[0].glob("shard-*/*.png")))
+    code, out = run_cli("test", image, "--model", str(reading_model[1]), "--reads", "")
+    assert code == 2 and out.count("\n") == 1 and "--reads is empty" in out, out
+
+
+def test_a_run_folder_as_model_reads_with_its_best_checkpoint(reading_model):
+    image = str(next(reading_model[0].glob("shard-*/*.png")))
+    by_folder = run_cli("test", image, "--model", str(reading_model[1].parent), "--json")
+    by_file = run_cli("test", image, "--model", str(reading_model[1]), "--json")
+    assert by_folder[0] == 0 and by_folder == by_file, by_folder
+
+
+def test_an_unreadable_image_gets_an_error_column_not_a_reading(reading_model, tmp_path):
+    image = str(next(reading_model[0].glob("shard-*/*.png")))
+    code, out = run_cli("test", image, str(tmp_path / "nosuch.png"), "--model", str(reading_model[1]),
+                        env={"COLUMNS": "300"})  # fmt: skip
+    header = next(line for line in out.splitlines() if "image" in line and "text" in line)
+    missing = next(line for line in out.splitlines() if "nosuch.png" in line)
+    assert code == 1 and "error" in header, out
+    cells = [c.strip() for c in missing.strip("│┃ ").split("│")]
+    assert cells[1] == "-" and "no such file" in cells[-1]  # the reason sits under "error", not "text"
 
 
 def test_eval_reports_what_it_read_with(reading_model, tmp_path):

@@ -109,9 +109,13 @@ def bad_requests(data):
     return {
         "not an image": (415, "not an image", [("notes.txt", b"hello, not a picture")]),
         "truncated png": (422, "unreadable image", [("cut.png", good[:300])]),
-        "too many pixels": (413, "pixels is more than the 1,000,000 allowed", [("bomb.png", bomb)]),
+        "too many pixels": (413, "pixels is more than the 1,000,000 allowed (--max-pixels)", [("bomb.png", bomb)]),
         # Over twice Pillow's own limit, which Pillow refuses while opening, before our check.
-        "decompression bomb": (413, "exceeds limit", [("huge.png", png_bytes(Image.new("1", (14_000, 14_000))))]),
+        "decompression bomb": (
+            413,
+            "196,000,000 pixels is more than the 1,000,000 allowed (--max-pixels)",
+            [("huge.png", png_bytes(Image.new("1", (14_000, 14_000))))],
+        ),
         "too many images": (413, f"more than {MAX_IMAGES} images", [("a.png", good)] * (MAX_IMAGES + 1)),
         "far too many images": (413, f"more than {MAX_IMAGES} images", [("a.png", b"x")] * (5 * MAX_IMAGES)),
         "body too large": (413, "over the 262,144-byte limit", [("big.png", good + b"\0" * MAX_BODY)]),

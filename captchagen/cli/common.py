@@ -104,7 +104,7 @@ def open_reader(runs_dir: str, model_path: str | None, reads: str | None = None)
 
     path = chosen_model(runs_dir, model_path)
     reader = Reader(path)
-    if reads:
+    if reads is not None:  # an empty --reads is refused, not taken as "every character"
         reader.restrict(reads)
     return path, reader
 

@@ -44,12 +44,15 @@ def test(
         from rich.console import Console
         from rich.table import Table
 
+        # An image that could not be read gets its reason in a column of its own, never where a reading goes,
+        # so that without colours (a log, a pipe) it cannot pass for one.
+        failed = any(r.error for r in results)
         table = Table("image", "text", "confidence", title=f"model {path}", title_justify="left")
+        if failed:
+            table.add_column("error", style="red")
         for r in results:
-            if r.error:
-                table.add_row(r.path, f"[red]{r.error}[/]", "")
-            else:
-                table.add_row(r.path, r.text, f"{r.confidence:.3f}")
+            row = [r.path, "-" if r.error else r.text, "" if r.error else f"{r.confidence:.3f}"]
+            table.add_row(*row, *([r.error or ""] if failed else []))
         Console().print(table, highlight=False)
     if any(r.error for r in results):
         sys.exit(1)

@@ -3,6 +3,7 @@ prediction."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -91,7 +92,11 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, name
     except Image.UnidentifiedImageError:
         raise BadImage(f"{name}: not an image", "not_image") from None
     except Image.DecompressionBombError as e:  # Pillow's own limit, checked before ours when opening
-        raise BadImage(f"{name}: {e}", "too_large") from None
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        pixels = int(found[1]) if found else None
+        if pixels is not None and pixels > max_pixels:  # ours is the limit that counts: say it, not Pillow's
+            raise BadImage(f"{name}: {pixels:,} pixels is more than the {max_pixels:,} allowed", "too_large") from None
+        raise BadImage(f"{name}: more pixels than Pillow will decode ({e})", "too_large") from None
     except (OSError, ValueError, SyntaxError) as e:
         raise BadImage(f"{name}: unreadable image ({e})") from None
 

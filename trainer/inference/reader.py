@@ -57,6 +57,10 @@ class Reader:
         """Read only the characters of `spec` (a preset such as `upper`, or the characters): the model's
         other characters are never output, and confidences are over the allowed ones. For a captcha whose
         alphabet is known, read by a model that knows more (the base model reads digits and both cases)."""
+        if not spec:
+            raise BadInput(
+                "`reads` is empty: give a preset (digits, upper, lower, alnum, hex) or the characters to read"
+            )
         try:
             chars = Alphabet.from_spec(spec).chars
         except ValueError as e:

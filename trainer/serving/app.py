@@ -192,7 +192,8 @@ def to_arrays(files: list[tuple[str, bytes]], reader: Reader, limits: Limits) ->
         try:
             image = open_image(io.BytesIO(data), max_pixels=limits.max_pixels, name=f"image {i + 1} ({name})")
         except BadImage as e:
-            raise ApiError(STATUS_OF_BAD_IMAGE.get(e.reason, 422), str(e)) from None
+            flag = " (--max-pixels)" if e.reason == "too_large" else ""  # the setting that decides it
+            raise ApiError(STATUS_OF_BAD_IMAGE.get(e.reason, 422), f"{e}{flag}") from None
         arrays.append(to_array(image, reader.pre))
     return np.stack(arrays)
 
