@@ -45,8 +45,9 @@ class MakeResult:
     images_selected: int
     images_rendered: int
     complete: bool
-    seconds: float
+    seconds: float  # the whole call: checks, rendering, manifest and preview
     preview: Path | None
+    render_seconds: float = 0.0  # rendering alone (worker start-up included): what img/s is measured over
 
 
 def parse_shards(spec: str, num_shards: int) -> range:
@@ -154,6 +155,7 @@ def _make_locked(
         atomic.write_json(out / manifest.MANIFEST, manifest.build(settings, list(records.values()), config.num_shards))
 
     rendered = 0
+    render_started = time.perf_counter()
     workers = max(1, min(workers or cpu_count(), pending_images // CHUNK + 1))
     chunks_left = {s: len(range(0, len(config.shard_range(s)), CHUNK)) for s in pending}
     results: dict[int, list[tuple[int, list[tuple[str, str, bool]]]]] = {s: [] for s in pending}
@@ -168,6 +170,7 @@ def _make_locked(
         if progress:
             progress(done, total)
 
+    render_seconds = time.perf_counter() - render_started
     write_manifest()
     preview_path = None
     if preview:
@@ -185,6 +188,7 @@ def _make_locked(
         complete=len(records) == config.num_shards,
         seconds=time.perf_counter() - started,
         preview=preview_path,
+        render_seconds=render_seconds,
     )
 
 

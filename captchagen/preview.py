@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 from itertools import islice
@@ -61,13 +62,16 @@ def write_grid(cells: list[tuple[Path | Image.Image, Caption]], out: Path, colum
                 im = opened.convert("RGB")
         scale = min(1.0, CELL_WIDTH / im.width)
         images.append((im.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale)))), caption))
+    font = ImageFont.truetype(str(_label_font()), 16)
     lines = max(len(caption) for _, caption in images)
-    cell_w = max(im.width for im, _ in images)
+    # Each tile is as wide as its widest image or caption line, so captions under small images (120x50, say)
+    # do not run into the next tile's.
+    text_w = max((math.ceil(font.getlength(text)) + 4 for _, caption in images for text, _ in caption), default=0)
+    cell_w = max(max(im.width for im, _ in images), text_w)
     cell_h = max(im.height for im, _ in images) + LABEL_HEIGHT * lines
     rows = -(-len(images) // columns)
     sheet = Image.new("RGB", (PAD + columns * (cell_w + PAD), PAD + rows * (cell_h + PAD)), "white")
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.truetype(str(_label_font()), 16)
     for i, (im, caption) in enumerate(images):
         x = PAD + (i % columns) * (cell_w + PAD)
         y = PAD + (i // columns) * (cell_h + PAD)

@@ -3,6 +3,7 @@ real `captchagen serve` process with a small stdlib HTTP client."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import json
@@ -25,6 +26,16 @@ from captchagen.make import make_dataset
 TINY = ["--width", "80", "--height", "32", "--max-len", "4"]
 
 
+# rich draws its live views (the training table, progress bars) only on a terminal; these make it think
+# the output is one, without colour codes or animation, so a test sees what a person at a terminal sees.
+AS_IN_A_TERMINAL = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "0", "NO_COLOR": "1"}
+
+
+def without_escapes(text: str) -> str:
+    """`text` less the terminal's control sequences (bold, cursor) that a terminal-like console writes."""
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     """Invoke the CLI in-process; return (exit code, everything it printed)."""
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
@@ -39,6 +50,20 @@ def shard_images(data: Path) -> list[Path]:
 def tree_digest(folder: Path, pattern: str = "shard-*/*.png") -> dict[str, str]:
     """{relative path: sha256} of the images under `folder`."""
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.glob(pattern)}
+
+
+@contextlib.contextmanager
+def sigint_as_in_a_terminal():
+    """Start children with SIGINT at its default, as a terminal's foreground job has it.
+
+    A child inherits an ignored SIGINT (SIG_IGN survives exec; a handler does not). pytest started as a
+    background job of a non-interactive shell (`pytest &`, as CI runners may) has SIGINT ignored, and make
+    then rightly ignores the Ctrl-C too: that, not a late signal, made this test fail now and then."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
 
 
 # ---- tiny datasets and training configs: a few epochs take seconds ----

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY, tree_digest
+from tests.helpers import TINY, sigint_as_in_a_terminal, tree_digest
 
 # Long enough (about 3 s on 2 cores) that the signal, sent once the first shard is done, always lands mid-run:
 # with 1,000 images a busy test process once sent it after make had already finished.
@@ -21,20 +20,6 @@ ARGS = ["--n", "3000", "--shard-size", "100", *TINY]
 
 def captchagen(*args: str) -> list[str]:
     return [sys.executable, "-m", "captchagen.cli", *args]
-
-
-@contextlib.contextmanager
-def sigint_as_in_a_terminal():
-    """Start children with SIGINT at its default, as a terminal's foreground job has it.
-
-    A child inherits an ignored SIGINT (SIG_IGN survives exec; a handler does not). pytest started as a
-    background job of a non-interactive shell (`pytest &`, as CI runners may) has SIGINT ignored, and make
-    then rightly ignores the Ctrl-C too: that, not a late signal, made this test fail now and then."""
-    old = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
 
 
 def start_and_interrupt(out: Path, sig: int, group: bool, when: str = "shard-00000") -> subprocess.CompletedProcess:

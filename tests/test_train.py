@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput
-from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
+from tests.helpers import AS_IN_A_TERMINAL, run_cli, tiny_dataset, tiny_train_args, tiny_train_config, without_escapes
 from trainer import checkpoint
 from trainer.data.loading import load, split
 from trainer.data.preprocess import Preprocessing
@@ -142,15 +142,16 @@ def test_a_partial_epoch_keeps_one_row_and_the_headline_one_line_in_80_columns(t
     # 6 ms of training: the time limit always cuts the first epoch (of 18 batches) short.
     code, output = run_cli(
         "train", str(data), "--epochs", "2", "--time-limit", "0.0001", *tiny_train_args(tmp_path),
-        env={"COLUMNS": "80"},
+        env={"COLUMNS": "80", **AS_IN_A_TERMINAL},
     )  # fmt: skip
     assert code == 0, output
+    output = without_escapes(output)
     rows = [line for line in output.splitlines() if line.startswith("│")]
     epoch_rows = [r for r in rows if r.count("│") == 9]  # the 8-column training table
     assert len(epoch_rows) == 1 and epoch_rows[0].split("│")[1].strip() == "1~*"
     assert "~ cut short by the time limit" in output
     headline = next(line for line in output.splitlines() if line.startswith("Best epoch 1:"))
-    assert "sequence accuracy" in headline and "(validation)" in headline
+    assert "sequence accuracy" in headline and "(validation, 30 images)" in headline
 
 
 def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):

@@ -15,8 +15,7 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput, CaptchagenError
-from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
-from tests.test_interrupt import sigint_as_in_a_terminal
+from tests.helpers import run_cli, sigint_as_in_a_terminal, tiny_dataset, tiny_train_args, tiny_train_config
 from trainer import checkpoint
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist

@@ -6,6 +6,7 @@ import functools
 import glob
 import math
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,41 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
         else:
             paths.append(item)
     return paths
+
+
+class LineProgress:
+    """Progress as plain lines, for output that is not a terminal (a log file, a pipe, CI), where a live bar
+    shows nothing until it ends: a line when work starts, then at most one every `every_s` seconds, and one
+    when it is done, each with the average rate since the start (the figure a summary gives too)."""
+
+    def __init__(
+        self,
+        echo: Callable[[str], None],
+        what: str,
+        unit: str = "images",
+        rate: str = "img/s",
+        every_s: float = 10.0,
+        announce: bool = True,
+    ) -> None:
+        """`announce`: a line as soon as the work starts (else the first comes after `every_s`)."""
+        self.echo, self.what, self.unit, self.rate, self.every_s = echo, what, unit, rate, every_s
+        self.announce = announce
+        self.started: tuple[float, int] | None = None
+        self.last = -math.inf
+        self.finished = False
+
+    def update(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if self.started is None:
+            self.started = (now, done)
+            if not self.announce:
+                self.last = now
+        end = bool(total) and done >= (total or 0)
+        if self.finished or not ((end and self.announce) or now - self.last >= self.every_s):
+            return
+        t0, done0 = self.started
+        rate = (done - done0) / (now - t0) if now > t0 and done > done0 else None
+        share = f" ({100 * done / total:.0f}%)" if total else ""
+        speed = f", {rate:,.0f} {self.rate}" if rate else ""
+        self.echo(f"{self.what}: {done:,}/{total or 0:,} {self.unit}{share}{speed}")
+        self.last, self.finished = now, end

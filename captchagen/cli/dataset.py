@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import click
 
 from captchagen import style
 from captchagen.alphabet import PRESETS, expand
-from captchagen.cli.common import library_errors
+from captchagen.cli.common import LineProgress, library_errors
 from captchagen.config import GenerationConfig
 from captchagen.pool import cpu_count
 
@@ -114,12 +115,22 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
     console = Console(stderr=True)
     workers = workers or cpu_count()
     bar = _progress(console)
-    task = bar.add_task("rendering", total=None)
+    task = bar.add_task("rendering", total=None, rate=None)
+    lines = LineProgress(lambda line: console.print(line, highlight=False), "rendering")
+    began: list[tuple[float, int]] = []
 
     def progress(done: int, total: int) -> None:
+        if not console.is_terminal:  # a log or a pipe: plain lines, as a live bar draws nothing there
+            lines.update(done, total)
+            return
         if not bar.live.is_started:  # only once the settings are checked: a bad one prints just its error
             bar.start()
-        bar.update(task, completed=done, total=total)
+        now = time.perf_counter()
+        began.append(began[0] if began else (now, done))
+        t0, done0 = began[0]
+        # The average since rendering began, as the summary gives it: not rich's speed over the last few updates.
+        rate = (done - done0) / (now - t0) if done > done0 else None
+        bar.update(task, completed=done, total=total, rate=rate)
 
     try:
         result = maker.make_dataset(config, out, shards=shards, workers=workers, overwrite=overwrite, progress=progress)
@@ -148,7 +159,8 @@ def _progress(console: Any) -> Any:
 
     class RateColumn(ProgressColumn):
         def render(self, task: Any) -> Text:
-            return Text(f"{task.speed:,.0f} img/s" if task.speed else "- img/s", style="cyan")
+            rate = task.fields.get("rate")
+            return Text(f"{rate:,.0f} img/s" if rate else "- img/s", style="cyan")
 
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -170,15 +182,16 @@ def _summary(result: Any, workers: int) -> Any:
     table = Table(title=f"Dataset {result.out}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    rate = result.images_rendered / result.seconds if result.seconds else 0
+    rate = result.images_rendered / result.render_seconds if result.render_seconds else 0
     rows = [
         ("status", "[green]complete[/]" if result.complete else "[yellow]partial (some shards not made here)[/]"),
         ("images", f"{s['n']:,} in {-(-s['n'] // s['shard_size'])} shard(s) of up to {s['shard_size']:,}"),
         (
             "this run",
             f"{result.shards_made} shard(s) made, {result.shards_kept} already complete; "
-            f"{result.images_rendered:,} images rendered in {result.seconds:.1f}s "
-            f"({rate:,.0f} img/s, {workers} workers)",
+            f"{result.images_rendered:,} images rendered in {result.render_seconds:.1f}s "
+            f"({rate:,.0f} img/s, {workers} workers); {result.seconds:.1f}s in all, with the checks, "
+            "manifest and preview",
         ),
         ("alphabet", f"{s['alphabet']} ({len(s['alphabet'])} characters)"),
         ("label length", f"{s['min_len']} to {s['max_len']}"),

@@ -132,6 +132,11 @@ def _show(n: dict[str, Any]) -> None:
         f"{100 * n['cer']:.2f}%",
     )
     console.print(overall)
+    from trainer.intervals import small_set_warning
+
+    warning = small_set_warning(round(n["seq_accuracy"] * n["samples"]), n["samples"], what="test")
+    if warning:
+        console.print(f"warning: {warning}", style="yellow", highlight=False)
     lengths = Table("label length", "images", "seq accuracy", title="By label length", title_justify="left")
     for k, v in n["by_length"].items():
         lengths.add_row(k, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import FiniteFloat, data_options, library_errors, positive_float
+from captchagen.cli.common import FiniteFloat, LineProgress, data_options, in_flags, library_errors, positive_float
 from trainer.shape import SHAPE
 from trainer.training.config import FINE_TUNE, TrainConfig  # plain dataclasses: importing them imports no torch
 from trainer.training.events import (
@@ -192,6 +192,12 @@ class TrainView:
         self.table_mode = False
         self.rows: list[tuple[str, ...]] = []
         self.partial = False
+        # Where output is not a terminal (`train ... > log`), a live view draws nothing until it ends: plain
+        # lines instead, one per epoch, and a progress line now and then, as pip and tqdm-based tools do.
+        self.plain = not self.console.is_terminal
+        self.lines: LineProgress | None = None
+        self.batches = 0
+        self.val = 0  # validation images, shown beside the validation figures
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -201,7 +207,9 @@ class TrainView:
             *self.COLUMNS,
             title="Training",
             title_justify="left",
-            caption="* best so far (best.pt)" + ("   ~ cut short by the time limit" if self.partial else ""),
+            caption="* best so far (best.pt)"
+            + ("   ~ cut short by the time limit" if self.partial else "")
+            + (f"   validation: {self.val:,} images" if self.val else ""),
             caption_justify="left",
         )
         for row in self.rows:
@@ -237,44 +245,78 @@ class TrainView:
         )
         self.live.start()
 
+    def _say(self, line: str, style: str | None = None) -> None:
+        self.console.print(line, style=style, highlight=False, soft_wrap=self.plain)
+
+    def _plain_event(self, e: Event) -> None:
+        if isinstance(e, Notice):
+            self._say(in_flags(e.message), style="yellow")
+        elif isinstance(e, CacheProgress):
+            if self.lines is None or self.lines.what != f"caching {e.path}":
+                # The first line after 10 s: caching a small set says nothing, so an error found in its
+                # labels is all that is printed.
+                self.lines = LineProgress(self._say, f"caching {e.path}", announce=False)
+            self.lines.update(e.done, e.total)
+        elif isinstance(e, Started):
+            self._say(self._started_line(e))
+        elif isinstance(e, EpochStarted):
+            self.batches = e.batches
+            # A line every 30 s within an epoch; its row says when it ends.
+            self.lines = LineProgress(
+                self._say, f"epoch {e.epoch}", unit="batches", rate="batches/s", every_s=30, announce=False
+            )
+            self.lines.update(e.done, e.batches)
+        elif isinstance(e, BatchDone) and self.lines is not None:
+            self.lines.update(e.batch, self.batches)
+        elif isinstance(e, EpochEnded):
+            row = self._row(e)
+            self.rows.append(row)
+            self._say("  ".join(f"{name} {value}" for name, value in zip(self.COLUMNS, row, strict=True)))
+
+    def _started_line(self, e: Started) -> str:
+        self.val = e.val
+        return (
+            f"run [bold]{e.run}[/]: {e.train:,} training "
+            + (f"(+{e.mixed:,} mixed in) " if e.mixed else "")
+            + f"and {e.val:,} validation images, "
+            f"alphabet {e.alphabet!r}, {e.params:,} parameters, {e.device} ({e.precision}, "
+            f"{e.threads} threads, {e.world} process(es))" + (f", {e.skipped} bad files skipped" if e.skipped else "")
+        )
+
+    def _row(self, e: EpochEnded) -> tuple[str, ...]:
+        self.partial = self.partial or not e.complete
+        return (
+            f"{e.epoch}{'' if e.complete else '~'}{'*' if e.best else ''}",
+            f"{e.train_loss:.4f}",
+            f"{e.val_loss:.4f}",
+            f"{100 * e.seq_accuracy:.2f}%",
+            f"{e.mean_edit_distance:.4f}",
+            f"{100 * e.cer:.2f}%",
+            f"{e.images_per_s:,.0f}",
+            _clock(e.elapsed_s),
+        )
+
     def event(self, e: Event) -> None:
+        if self.plain:
+            self._plain_event(e)
+            return
         if isinstance(e, Started):
             self.close()  # the caching bar
             self._start(table=True)
         elif self.live is None:
             self._start(table=False)
-        if isinstance(e, Notice):
-            self.console.print(e.message, style="yellow", highlight=False)
+        if isinstance(e, Notice):  # the library names settings by field; here they are flags
+            self.console.print(in_flags(e.message), style="yellow", highlight=False)
         elif isinstance(e, CacheProgress):
             self.progress.update(self.task, description="caching images", completed=e.done, total=e.total)
         elif isinstance(e, Started):
-            self.console.print(
-                f"run [bold]{e.run}[/]: {e.train:,} training "
-                + (f"(+{e.mixed:,} mixed in) " if e.mixed else "")
-                + f"and {e.val:,} validation images, "
-                f"alphabet {e.alphabet!r}, {e.params:,} parameters, {e.device} ({e.precision}, "
-                f"{e.threads} threads, {e.world} process(es))"
-                + (f", {e.skipped} bad files skipped" if e.skipped else ""),
-                highlight=False,
-            )
+            self.console.print(self._started_line(e), highlight=False)
         elif isinstance(e, EpochStarted):
             self.progress.update(self.task, description=f"epoch {e.epoch}", completed=e.done, total=e.batches, info="")
         elif isinstance(e, BatchDone):
             self.progress.update(self.task, completed=e.batch, info=f"loss {e.loss:.3f}")
         elif isinstance(e, EpochEnded):
-            self.partial = self.partial or not e.complete
-            self.rows.append(
-                (
-                    f"{e.epoch}{'' if e.complete else '~'}{'*' if e.best else ''}",
-                    f"{e.train_loss:.4f}",
-                    f"{e.val_loss:.4f}",
-                    f"{100 * e.seq_accuracy:.2f}%",
-                    f"{e.mean_edit_distance:.4f}",
-                    f"{100 * e.cer:.2f}%",
-                    f"{e.images_per_s:,.0f}",
-                    _clock(e.elapsed_s),
-                )
-            )
+            self.rows.append(self._row(e))
             self.live.update(self._render())
 
     def close(self) -> None:
@@ -294,13 +336,19 @@ class TrainView:
     def final(self, result: TrainResult) -> None:
         from rich.table import Table
 
+        from trainer.intervals import small_set_warning
+
         best = result.best
+        n = best.get("samples", 0)
         # The headline on its own line: as the narrow table's title it wrapped at the table's width.
         self.console.print(
             f"[bold]Best epoch {best.get('epoch')}[/]: {100 * best.get('seq_accuracy', 0):.2f}% sequence accuracy, "
-            f"CER {100 * best.get('cer', 0):.2f}% (validation)",
+            f"CER {100 * best.get('cer', 0):.2f}% (validation, {n:,} images)",
             highlight=False,
         )
+        warning = small_set_warning(round(best.get("seq_accuracy", 0) * n), n)
+        if warning:
+            self.console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=self.plain)
         table = Table("label length", "images", "seq accuracy")
         for length, v in best.get("by_length", {}).items():
             table.add_row(length, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")

@@ -21,6 +21,7 @@ from trainer.data.mixing import StreamBatchSampler, merge
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import open_source
 from trainer.device import Dist
+from trainer.intervals import SMALL_SET, wilson
 from trainer.model import check_input_size
 from trainer.shape import SHAPE
 from trainer.training import finetune
@@ -168,6 +169,14 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
         max([max_len, *(m.max_len for m in mixed)]),
         [len(train_rows), *(len(m.rows) for m in mixed)],
     )
+    if len(sets.val) < SMALL_SET:
+        lo, hi = wilson(len(sets.val) // 2, len(sets.val))
+        emit(
+            Notice(
+                f"only {len(sets.val)} validation images: an accuracy measured on them is good to about "
+                f"±{50 * (hi - lo):.0f} points (95%); give `val_data` or a larger `val_fraction` for a figure to trust"
+            )
+        )
     if cfg.steps_per_epoch is None and not cfg.mix and len(sets.train) < cfg.batch_size * info.world:
         raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {cfg.batch_size * info.world}")
     return sets

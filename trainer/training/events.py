@@ -70,6 +70,7 @@ class EpochEnded:
     images_per_s: float
     elapsed_s: float
     lr: float
+    val_images: int = 0  # what the validation figures are counted over
     best: bool = False  # the best validation accuracy so far: best.pt was written
 
     def row(self) -> dict[str, Any]:

@@ -117,6 +117,8 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
     sampler.set_epoch(0)
     steps_per_epoch = len(sampler)
     total_steps = steps_per_epoch * cfg.epochs
+    if state is None and not cfg.init_from and total_steps < STUCK_STEPS:
+        emit(Notice(too_few_steps(sets.sizes[0], steps_per_epoch, cfg)))
     limit = cfg.time_limit * 60 if cfg.time_limit else None
     emit(
         Started(
@@ -197,6 +199,7 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
             images_per_s=seen_total / train_seconds if train_seconds else 0.0,
             elapsed_s=elapsed(),
             lr=optimizer.param_groups[0]["lr"],
+            val_images=counts.samples,
         )
         if not finite(model) or not math.isfinite(counts.loss):
             raise Diverged(
@@ -238,6 +241,17 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
 
 # CTC models often read nothing for their first few hundred steps; past these, 0% means something is wrong.
 STUCK_EPOCHS, STUCK_STEPS = 3, 1500
+
+
+def too_few_steps(images: int, steps_per_epoch: int, cfg: TrainConfig) -> str:
+    """What a run from random weights planned with too few steps to learn says before it starts: with the
+    last partial batch dropped, 200 images in batches of 128 are one step an epoch."""
+    return (
+        f"{images:,} training images make {steps_per_epoch} step(s) of {cfg.batch_size} per epoch, "
+        f"{steps_per_epoch * cfg.epochs:,} in all: from random weights a CRNN needs thousands. Count epochs in "
+        "steps (`steps_per_epoch` 100 cycles the images), take a smaller `batch_size`, or fine-tune a trained "
+        "model (`init_from` base)"
+    )
 
 
 def stuck_notice(epochs: int, steps: int, inputs: Path, lr: float, from_scratch: bool) -> str:
