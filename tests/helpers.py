@@ -94,6 +94,7 @@ def tiny_train_config(data: Path, tmp: Path, **changes):
         cache_dir=str(tmp / "cache"),
         device="cpu",
         precision="fp32",
+        threads=1,  # fixed, not chosen from the machine's load: runs compared bit for bit must match
     )
     base.update(changes)
     return TrainConfig(**base)

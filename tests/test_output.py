@@ -8,6 +8,7 @@ import re
 import pytest
 
 from captchagen.cli.common import LineProgress
+from captchagen.pool import cpu_count
 from tests.helpers import run_cli, tiny_dataset, tiny_train_args
 from trainer.intervals import small_set_warning, wilson
 
@@ -109,3 +110,25 @@ def test_grid_tiles_are_as_wide_as_their_captions(tmp_path):
     for k in range(1, 4):
         gap = text_rows[:, k * tile : k * tile + 6]
         assert (gap == 255).all()
+
+
+@pytest.mark.skipif(cpu_count() < 2, reason="needs 2 cores: one for the busy process, one left")
+def test_training_threads_leave_out_a_core_another_process_keeps_busy():
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from trainer.device import Dist, set_threads
+
+    before = torch.get_num_threads()
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.5)  # running flat out
+        assert set_threads(torch.device("cpu"), Dist()) <= cpu_count() - 1
+        assert set_threads(torch.device("cpu"), Dist(), requested=cpu_count()) == cpu_count()  # asked: as asked
+    finally:
+        hog.kill()
+        hog.wait()
+        torch.set_num_threads(before)

@@ -131,6 +131,13 @@ def _mix(value: str) -> tuple[str, float]:
 @click.option("--name", help="Run folder name.  [default: the start time]")
 @click.option("--resume", metavar="RUN", help="Continue the run in this folder (or this last.pt).")
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPU threads for training.  [default: the cores not busy with other work when training starts; "
+    "threads on a busy core slow all the others down]",
+)
+@click.option(
     "--workers",
     type=click.IntRange(min=1),
     default=None,

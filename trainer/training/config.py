@@ -42,6 +42,7 @@ class TrainConfig:
     name: str | None = None
     cache_dir: str | None = None
     workers: int = 1  # processes decoding images into the cache
+    threads: int | None = None  # CPU threads for training; None: the cores not busy with other work at the start
     crop: tuple[float, float, float, float] | None = None  # border crop (fractions); chosen with the size
     channels: int | None = None  # 1: grayscale, 3: RGB (--colour); None: the parent's when fine-tuning, else 1
     # Fine-tuning: the checkpoint to start from, and (filled in by train) its name and sha256.

@@ -22,6 +22,7 @@ from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from captchagen.lock import FolderLock
+from captchagen.pool import cpu_count
 from trainer import checkpoint, runs
 from trainer.data import loading as data
 from trainer.data.preprocess import Preprocessing
@@ -81,7 +82,13 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
         )
     device = pick_device(cfg.device, info)
     precision = pick_precision(cfg.precision, device)
-    threads = set_threads(device, info)
+    threads = set_threads(device, info, cfg.threads)
+    if device.type == "cpu" and cfg.threads is None and threads * info.world < cpu_count():
+        notes = (
+            *notes,
+            f"other processes are busy on this machine: training on {threads} thread(s) of {cpu_count()} cores, "
+            "as threads on busy cores slow the others down (`threads` to choose)",
+        )
     torch.manual_seed(cfg.seed)
     try:
         check_input_size(cfg.height, cfg.width)  # before any image is decoded at that size
