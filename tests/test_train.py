@@ -110,6 +110,10 @@ def test_width_too_small_for_the_longest_label_is_refused(data, tmp_path):
         "train", str(data), "--height", "30", "--runs-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")
     )
     assert code == 2 and output.startswith("Error: input height must be a multiple of 16")
+    for size in (["--height", "16000"], ["--width", "100000"], ["--height", "4096", "--width", "4096"]):
+        code, output = run_cli("train", str(data), *size, "--runs-dir", str(tmp_path / "r"))
+        assert code == 2 and output.startswith("Error: input size") and "too large" in output, output
+    assert not (tmp_path / "r").exists()
 
 
 def test_cli_errors_are_one_line(tmp_path, data):

@@ -40,10 +40,18 @@ def min_time_steps(max_label_len: int) -> int:
     return 2 * max_label_len - 1
 
 
+MAX_HEIGHT, MAX_WIDTH = 128, 2048  # past these a batch's activations outgrow a machine's memory
+
+
 def check_input_size(height: int, width: int) -> None:
-    """The pooling halves the height four times and the width twice."""
+    """The pooling halves the height four times and the width twice; the bounds keep a batch in memory
+    (at 4096x4096 one batch asked for 25 GB, at 16000 pixels high the model had 17 M parameters)."""
     if height < 16 or width < 4 or height % 16 or width % 4:
         raise ValueError(f"input height must be a multiple of 16 and width of 4, got {height}x{width}")
+    if height > MAX_HEIGHT or width > MAX_WIDTH:
+        raise ValueError(
+            f"input size {height}x{width} is too large: height up to {MAX_HEIGHT}, width up to {MAX_WIDTH}"
+        )
 
 
 class CRNN(nn.Module):
