@@ -21,8 +21,9 @@ from trainer.data.preprocess import Preprocessing, to_array
 from trainer.data.sources import open_source
 from trainer.model import CRNN
 from trainer.runs import latest_run
+from trainer.training.advice import better, stuck_notice, zero_streak
 from trainer.training.finetune import _resample_rows, inherit_shape, load_parent, transplant
-from trainer.training.loop import better, stuck_notice, train, zero_streak
+from trainer.training.loop import train
 
 # ---- --init-from ----
 

@@ -28,6 +28,7 @@ from trainer.data import loading as data
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, all_sum, pick_device, pick_precision, set_threads, setup_distributed
 from trainer.model import CRNN, ModelConfig, check_input_size
+from trainer.training.advice import STUCK_EPOCHS, STUCK_STEPS, better, stuck_notice, too_few_steps, zero_streak
 from trainer.training.config import TrainConfig
 from trainer.training.datasets import (
     Data,
@@ -167,69 +168,72 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
 
     first_epoch, first_batch = at.epoch, at.batch
     warned = False
-    for epoch in range(first_epoch, cfg.epochs):
-        sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
-        emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=sampler.start))
-        epoch_started = time.perf_counter()
-        net.train()
-        try:
-            loss_sum, seen, batch_index, stopped = train_epoch(
-                step, train_loader, epoch, sampler.start, at, info, emit, should_stop
+    try:
+        for epoch in range(first_epoch, cfg.epochs):
+            sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
+            emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=sampler.start))
+            epoch_started = time.perf_counter()
+            net.train()
+            try:
+                loss_sum, seen, batch_index, stopped = train_epoch(
+                    step, train_loader, epoch, sampler.start, at, info, emit, should_stop
+                )
+            except Diverged as e:
+                raise Diverged(
+                    f"training diverged: {e}; {kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
+                ) from None
+            if stopped == "interrupt":
+                if info.main:
+                    at.epoch, at.batch = epoch, batch_index
+                    _save_last(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch, elapsed(), cuda)
+                raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
+            stopped_by_time = stopped == "time"
+            train_seconds = time.perf_counter() - epoch_started
+            seen_total = int(all_sum(torch.tensor([float(seen)]), info).item())
+            if stopped_by_time and seen_total == 0 and "epoch" in at.best:
+                break  # the time ran out before this epoch's first step: nothing new to validate, save or show
+            val_started = time.perf_counter()
+            counts = validate(model, val_loader, sets.alphabet, pre, device, precision, info)
+            val_seconds = time.perf_counter() - val_started
+            ended = EpochEnded(
+                epoch=epoch + 1,
+                complete=not stopped_by_time,
+                train_loss=float(all_sum(torch.tensor([loss_sum]), info).item()) / max(1, seen_total),
+                val_loss=counts.loss,
+                seq_accuracy=counts.accuracy,
+                mean_edit_distance=counts.mean_edit_distance,
+                cer=counts.cer,
+                images_per_s=seen_total / train_seconds if train_seconds else 0.0,
+                elapsed_s=elapsed(),
+                lr=optimizer.param_groups[0]["lr"],
+                val_images=counts.samples,
             )
-        except Diverged as e:
-            raise Diverged(
-                f"training diverged: {e}; {kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
-            ) from None
-        except KeyboardInterrupt:  # a second Ctrl-C: nothing more is saved
-            raise Interrupted(str(run), (run / "last.pt").exists()) from None
-        if stopped == "interrupt":
+            if not finite(model) or not math.isfinite(counts.loss):
+                raise Diverged(
+                    f"training diverged: the weights became NaN or infinite in epoch {epoch + 1}; "
+                    f"{kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
+                )
+            improved = False
             if info.main:
-                at.epoch, at.batch = epoch, batch_index
-                _save_last(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch, elapsed(), cuda)
-            raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
-        stopped_by_time = stopped == "time"
-        train_seconds = time.perf_counter() - epoch_started
-        seen_total = int(all_sum(torch.tensor([float(seen)]), info).item())
-        if stopped_by_time and seen_total == 0 and "epoch" in at.best:
-            break  # the time ran out before this epoch's first step: nothing new to validate, save or show
-        val_started = time.perf_counter()
-        counts = validate(model, val_loader, sets.alphabet, pre, device, precision, info)
-        val_seconds = time.perf_counter() - val_started
-        ended = EpochEnded(
-            epoch=epoch + 1,
-            complete=not stopped_by_time,
-            train_loss=float(all_sum(torch.tensor([loss_sum]), info).item()) / max(1, seen_total),
-            val_loss=counts.loss,
-            seq_accuracy=counts.accuracy,
-            mean_edit_distance=counts.mean_edit_distance,
-            cer=counts.cer,
-            images_per_s=seen_total / train_seconds if train_seconds else 0.0,
-            elapsed_s=elapsed(),
-            lr=optimizer.param_groups[0]["lr"],
-            val_images=counts.samples,
-        )
-        if not finite(model) or not math.isfinite(counts.loss):
-            raise Diverged(
-                f"training diverged: the weights became NaN or infinite in epoch {epoch + 1}; {kept(run, at.best)}. "
-                f"Try a lower `lr` (this run: {cfg.lr:g})"
-            )
-        improved = False
-        if info.main:
-            improved = better(counts.accuracy, counts.cer, at.best)
-            if improved:
-                at.best = {**counts.summary(), "epoch": epoch + 1}
-            at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
-            _end_epoch(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch + 1, improved, elapsed(), cuda)
-            runs.append_metrics(run, ended.row())
-            rows.append(ended.row())
-            runs.plot_curves(run, rows)
-        emit(replace(ended, best=improved))
-        zeros = zero_streak(rows)
-        if info.main and not warned and zeros >= STUCK_EPOCHS and at.step >= STUCK_STEPS:
-            warned = True  # said once
-            emit(Notice(stuck_notice(zeros, at.step, run / "inputs.png", cfg.lr, from_scratch=not cfg.init_from)))
-        if stopped_by_time:
-            break
+                improved = better(counts.accuracy, counts.cer, at.best)
+                if improved:
+                    at.best = {**counts.summary(), "epoch": epoch + 1}
+                at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
+                _end_epoch(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch + 1, improved, elapsed(), cuda)
+                runs.append_metrics(run, ended.row())
+                rows.append(ended.row())
+                runs.plot_curves(run, rows)
+            emit(replace(ended, best=improved))
+            zeros = zero_streak(rows)
+            if info.main and not warned and zeros >= STUCK_EPOCHS and at.step >= STUCK_STEPS:
+                warned = True  # said once
+                emit(Notice(stuck_notice(zeros, at.step, run / "inputs.png", cfg.lr, from_scratch=not cfg.init_from)))
+            if stopped_by_time:
+                break
+    except KeyboardInterrupt as e:  # a second Ctrl-C, or one during validation: nothing more is saved
+        if isinstance(e, Interrupted):
+            raise
+        raise Interrupted(str(run), (run / "last.pt").exists()) from None
 
     result = TrainResult(
         run=str(run),
@@ -244,47 +248,6 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
-
-
-# CTC models often read nothing for their first few hundred steps; past these, 0% means something is wrong.
-STUCK_EPOCHS, STUCK_STEPS = 3, 1500
-
-
-def too_few_steps(images: int, steps_per_epoch: int, cfg: TrainConfig) -> str:
-    """What a run from random weights planned with too few steps to learn says before it starts: with the
-    last partial batch dropped, 200 images in batches of 128 are one step an epoch."""
-    return (
-        f"{images:,} training images make {steps_per_epoch} step(s) of {cfg.batch_size} per epoch, "
-        f"{steps_per_epoch * cfg.epochs:,} in all: from random weights a CRNN needs thousands. Count epochs in "
-        "steps (`steps_per_epoch` 100 cycles the images), take a smaller `batch_size`, or fine-tune a trained "
-        "model (`init_from` base)"
-    )
-
-
-def stuck_notice(epochs: int, steps: int, inputs: Path, lr: float, from_scratch: bool) -> str:
-    """What a run still reading nothing says. From random weights a CRNN can stay at its starting loss on
-    hard captchas however much data it has (multicolorcaptcha, 19,000 images, README), where a trained
-    model's weights get it moving: so a run from scratch is also pointed at --init-from."""
-    line = (
-        f"validation accuracy is still 0% after {epochs} epochs ({steps:,} steps): look at {inputs} (can you read "
-        f"those images, and are their labels right?), and try a larger --height or a lower --lr (this run: {lr:g})"
-    )
-    return line + (", or start from a trained model: --init-from base" if from_scratch else "")
-
-
-def better(accuracy: float, cer: float, best: dict) -> bool:
-    """Higher sequence accuracy wins; at equal accuracy, the lower character error rate. Without the
-    tie-break a run that reads no whole captcha yet (0% for every epoch, as small fine-tuning runs begin)
-    would keep its first epoch as best.pt however much its CER fell."""
-    return (accuracy, -cer) > (best["seq_accuracy"], -best.get("cer", math.inf))
-
-
-def zero_streak(rows: list[dict]) -> int:
-    """How many of the last epochs in a row had 0% sequence accuracy."""
-    streak = 0
-    for row in rows:
-        streak = streak + 1 if row["seq_accuracy"] == 0 else 0
-    return streak
 
 
 def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[CRNN, ModelConfig]:

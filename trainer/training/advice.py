@@ -1,0 +1,49 @@
+"""What a run says about how it is going: a plan with too few steps to learn, a run still reading nothing,
+and which of two epochs is the better one."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from trainer.training.config import TrainConfig
+
+# CTC models often read nothing for their first few hundred steps; past these, 0% means something is wrong.
+STUCK_EPOCHS, STUCK_STEPS = 3, 1500
+
+
+def too_few_steps(images: int, steps_per_epoch: int, cfg: TrainConfig) -> str:
+    """What a run from random weights planned with too few steps to learn says before it starts: with the
+    last partial batch dropped, 200 images in batches of 128 are one step an epoch."""
+    return (
+        f"{images:,} training images make {steps_per_epoch} step(s) of {cfg.batch_size} per epoch, "
+        f"{steps_per_epoch * cfg.epochs:,} in all: from random weights a CRNN needs thousands. Count epochs in "
+        "steps (`steps_per_epoch` 100 cycles the images), take a smaller `batch_size`, or fine-tune a trained "
+        "model (`init_from` base)"
+    )
+
+
+def stuck_notice(epochs: int, steps: int, inputs: Path, lr: float, from_scratch: bool) -> str:
+    """What a run still reading nothing says. From random weights a CRNN can stay at its starting loss on
+    hard captchas however much data it has (multicolorcaptcha, 19,000 images, README), where a trained
+    model's weights get it moving: so a run from scratch is also pointed at --init-from."""
+    line = (
+        f"validation accuracy is still 0% after {epochs} epochs ({steps:,} steps): look at {inputs} (can you read "
+        f"those images, and are their labels right?), and try a larger --height or a lower --lr (this run: {lr:g})"
+    )
+    return line + (", or start from a trained model: --init-from base" if from_scratch else "")
+
+
+def better(accuracy: float, cer: float, best: dict) -> bool:
+    """Higher sequence accuracy wins; at equal accuracy, the lower character error rate. Without the
+    tie-break a run that reads no whole captcha yet (0% for every epoch, as small fine-tuning runs begin)
+    would keep its first epoch as best.pt however much its CER fell."""
+    return (accuracy, -cer) > (best["seq_accuracy"], -best.get("cer", math.inf))
+
+
+def zero_streak(rows: list[dict]) -> int:
+    """How many of the last epochs in a row had 0% sequence accuracy."""
+    streak = 0
+    for row in rows:
+        streak = streak + 1 if row["seq_accuracy"] == 0 else 0
+    return streak
