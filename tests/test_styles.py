@@ -402,10 +402,10 @@ def test_random_is_untouched_by_styled_rendering():
     assert random.getstate() == state
 
 
-def test_the_bench_styles_load_and_use_what_they_name():
+def test_the_experiment_styles_load_and_use_what_they_name():
     from pathlib import Path
 
-    styles = Path(__file__).resolve().parent.parent / "bench" / "styles"
+    styles = Path(__file__).resolve().parent.parent / "experiments" / "styles"
     files = sorted(styles.glob("*.toml"))
     assert files
     for path in files:

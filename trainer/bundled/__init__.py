@@ -2,8 +2,8 @@
 
 base.pt is the base model: trained on a broad mix of what `captchagen make` draws (every preset style;
 digits, upper and lower case; 1 to 10 characters). It reads captchas with no training, and is the starting
-point for `captchagen train --init-from base`. bench/base_model.py regenerates it from nothing; its model
-card (data, training time, accuracy by style and length) is in the README.
+point for `captchagen train --init-from base`. experiments/base_model.py regenerates it from nothing; its model
+card (data, training time, accuracy by style and length) is docs/studies/base-model.md.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def choose_input(
     ch = h * (crop[3] - crop[1]) if crop else h
     aspect = cw / ch
     # The aspect ratio kept: squashing make's 320x64 (5:1) into 4:1 cost 10-character labels 6 points
-    # (bench/results/width.json).
+    # (docs/studies/results/width.json).
     shaped = min(MAX_WIDTH, max(height, round(height * aspect / 4) * 4))
     width = max(shaped, 4 * min_time_steps(max_len))  # CTC needs time steps for the longest label
     cropped = f", cropped to {cw:.0f}x{ch:.0f} of content" if crop else ""

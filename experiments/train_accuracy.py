@@ -1,10 +1,10 @@
 """The default recipe's accuracy: train on `make --n 100000` (seed 0) under a time limit, then score the best
 checkpoint on 10,000 fresh images made with seed 1, overall and by label length.
 
-    python bench/train_accuracy.py --time-limit 60            # makes the data if missing, trains, scores
-    python bench/train_accuracy.py --time-limit 0 -- --epochs 20   # a fixed budget instead of the clock
-    python bench/train_accuracy.py --run runs/NAME            # only score an existing run
-    python bench/train_accuracy.py --time-limit 60 -- --init-from base --epochs 100 --steps-per-epoch 742 \
+    python -m experiments.train_accuracy --time-limit 60            # makes the data if missing, trains, scores
+    python -m experiments.train_accuracy --time-limit 0 -- --epochs 20   # a fixed budget instead of the clock
+    python -m experiments.train_accuracy --run runs/NAME            # only score an existing run
+    python -m experiments.train_accuracy --time-limit 60 -- --init-from base --epochs 100 --steps-per-epoch 742 \
         --batch-size 128 --lr 1e-3 --warmup 0.03                 # anything after -- goes to `train`
 """
 

@@ -1,7 +1,7 @@
 """Which of the real captchas' fonts a model reads: character accuracy on the curve's test set, by font.
 
 multicolorcaptcha draws each character in one of its 44 .ttf font files, picked at random. Replaying its
-generator with the seed of each test image (bench/foreign.py) tells which font drew each character; a
+generator with the seed of each test image (experiments/common.py) tells which font drew each character; a
 replayed image must have the test file's exact bytes, or the script stops (the attribution would be
 wrong). The model reads the test set (`--read`: the same files cut to the band, for a model trained
 without a crop of its own), and each true character counts as read when the edit-distance alignment of
@@ -10,7 +10,7 @@ hard to read: the share of its glyph left inside its square (the rest is cut off
 where the glyph is drawn big or rotated past them) and the contrast ratio of its colour to its square's.
 Writes them as JSON with `--json-out`.
 
-    python bench/by_font.py bench-out/curve6/runs/n200-d/best.pt bench-out/curve6/real-test
+    python -m experiments.by_font bench-out/curve6/runs/n200-d/best.pt bench-out/curve6/real-test
 """
 
 from __future__ import annotations
@@ -23,16 +23,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+from PIL import Image, ImageColor, ImageDraw
+from rapidfuzz.distance import Levenshtein
 
-import numpy as np  # noqa: E402
-from PIL import Image, ImageColor, ImageDraw  # noqa: E402
-from rapidfuzz.distance import Levenshtein  # noqa: E402
-
-from bench import foreign  # noqa: E402
-from captchagen import atomic  # noqa: E402
-from trainer.inference.reader import Reader  # noqa: E402
-from trainer.inference.scoring import score_dataset  # noqa: E402
+from captchagen import atomic
+from experiments import common as foreign
+from trainer.inference.reader import Reader
+from trainer.inference.scoring import score_dataset
 
 FAINT = 0.2  # a font the model reads fewer than this share of characters in is "hardly read"
 ROTATION = (-55, 55)  # multicolorcaptcha's rotation range: the randint draw that rotates a character's square
@@ -68,7 +66,7 @@ def _inside(size: tuple[int, int], pos: tuple[int, int], char: str, font, angle:
 
 
 def drawn_of(test: Path, seed: int, size: int) -> dict[str, list[Drawn]]:
-    """File name -> how each of its characters was drawn, by replaying bench/foreign.py's make with spies on
+    """File name -> how each of its characters was drawn, by replaying experiments/common.py's make with spies on
     the generator's font, character and rotation draws (each spy draws exactly what it replaces)."""
     from multicolorcaptcha import _generator  # the module whose `randint` draws the rotation
 
@@ -122,7 +120,7 @@ def _contrast(a: tuple[int, ...], b: tuple[int, ...]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path, help="a checkpoint (.pt) or exported model")
-    parser.add_argument("test", type=Path, help="the test set bench/foreign.py made")
+    parser.add_argument("test", type=Path, help="the test set experiments/common.py made")
     parser.add_argument("--read", type=Path, help="the folder of the same files to read (default: TEST)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--size", type=int, default=2, help="multicolorcaptcha size number it was made with")

@@ -1,26 +1,46 @@
-"""Stand-in "real" captchas: labelled images from a generator that is not the `captcha` library.
+"""What the experiments share: running captchagen, scoring a model, and stand-in "real" captchas.
+
+Stand-in "real" captchas are labelled images from a generator that is not the `captcha` library.
 
 multicolorcaptcha (PyPI, installed for benchmarks only: `pip install -e ".[bench]"`) draws 4 characters
 (A-Z, 0-9), each on its own coloured square, rotated up to 55 degrees and crossed by lines and circles, in
 a band across a 16:9 image with black margins. Nothing of captchagen drew them. Each image is seeded by
 (seed, index), so a set is reproducible.
 
-    python bench/foreign.py --n 1000 --seed 1 --out data/foreign-test
+    python -m experiments.common --n 1000 --seed 1 --out data/foreign-test
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
 import random
+import subprocess
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from captchagen import atomic  # noqa: E402
+from captchagen import atomic
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def captchagen(*args: str, capture: bool = False) -> str:
+    """Run `captchagen ARGS` in a process of its own, printing the command; its stdout if `capture`."""
+    print("+ captchagen", " ".join(args), flush=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "captchagen.cli", *args], check=True, text=True, capture_output=capture
+    )
+    return done.stdout if capture else ""
+
+
+def eval_scores(images: Path, model: Path, cache_dir: Path) -> dict:
+    """`captchagen eval --json` of `model` on `images`: seq_accuracy, cer, ..."""
+    printed = captchagen(
+        "eval", str(images), "--model", str(model), "--worst", "0", "--json", "--cache-dir", str(cache_dir),
+        capture=True,
+    )  # fmt: skip
+    return json.loads(printed)
 
 
 def generator(size: int = 0):  # a multicolorcaptcha CaptchaGenerator (a bench-only dependency, so untyped)
@@ -28,7 +48,7 @@ def generator(size: int = 0):  # a multicolorcaptcha CaptchaGenerator (a bench-o
     try:
         from multicolorcaptcha import CaptchaGenerator
     except ImportError:
-        sys.exit('bench/foreign.py needs multicolorcaptcha: pip install -e ".[bench]"')
+        sys.exit('experiments.common needs multicolorcaptcha: pip install -e ".[bench]"')
     return CaptchaGenerator(size)
 
 

@@ -4,10 +4,10 @@ Data: a broad mix of what `captchagen make` draws: alphanumeric labels (digits, 
 1 to 10 characters, in the default look (DATA, validated on its held-out split) and in every other preset
 style (each drawn as a --mix share of every batch). Then one training run with a time limit, and the
 model card: accuracy by style and by label length on fresh held-out sets (other seeds), as JSON in
-bench/results/base_model.json and as a table.
+docs/studies/results/base_model.json and as a table.
 
-    python bench/base_model.py --work bench-out/base            # make, train, install, card
-    python bench/base_model.py --work bench-out/base --stage card  # only re-score the bundled model
+    python -m experiments.base_model --work bench-out/base            # make, train, install, card
+    python -m experiments.base_model --work bench-out/base --stage card  # only re-score the bundled model
 
 Every command is printed. Each stage skips what is already done (made datasets resume; a finished run
 is not retrained), so an interrupted recipe is rerun with the same command.
@@ -23,17 +23,15 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from captchagen import atomic
+from captchagen.pool import cpu_count
+from trainer import checkpoint
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from captchagen import atomic  # noqa: E402
-from captchagen.pool import cpu_count  # noqa: E402
-from trainer import checkpoint  # noqa: E402
-
 BUNDLED = ROOT / "trainer" / "bundled" / "base.pt"
-RESULTS = ROOT / "bench" / "results" / "base_model.json"
+RESULTS = ROOT / "docs" / "studies" / "results" / "base_model.json"
 
 ALPHABET = "alnum"
 # name: (style, images, seed). The default look is DATA; the others are mixed into every batch.

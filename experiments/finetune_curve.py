@@ -1,6 +1,6 @@
 """Synthetic-to-real: held-out accuracy on captchas we did not make, against N real labelled images.
 
-Stand-in "real" captchas come from multicolorcaptcha (bench/foreign.py; `pip install -e ".[bench]"`):
+Stand-in "real" captchas come from multicolorcaptcha (experiments/common.py; `pip install -e ".[bench]"`):
 a pool of training images (seed 0) and a held-out test set (seed 1), 640x360 by default. For each N, four
 ways to use the first N of the pool:
 
@@ -9,7 +9,7 @@ ways to use the first N of the pool:
                   the presets)
   c  b + mix      the same, with --mix of a default-look synthetic set (half of every batch)
   d  styled       --init-from a model pre-trained (from the base model) on synthetic captchas in a style made
-                  by eye to resemble the real ones (--style, default bench/styles/multicolor.toml, in the
+                  by eye to resemble the real ones (--style, default experiments/styles/multicolor.toml, in the
                   fonts given with --styled-font, or in multicolorcaptcha's own with --their-fonts), with
                   --mix of that set. The pre-trained model alone is scored too (N=0). The pre-training
                   starts from --pretrain-from (default: the base model; a run folder continues it).
@@ -21,7 +21,7 @@ of its N (the only real labels it may see), and its best.pt is scored on the tes
 printed; results are appended to WORK/results.jsonl (a rerun skips cells already there), then a table and
 WORK/curve.png.
 
-    python bench/finetune_curve.py --work bench-out/curve --styled-font /usr/share/fonts/truetype/dejavu
+    python -m experiments.finetune_curve --work bench-out/curve --styled-font /usr/share/fonts/truetype/dejavu
 """
 
 from __future__ import annotations
@@ -29,41 +29,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from bench.foreign import ALPHABET  # noqa: E402
-from bench.foreign import ensure as ensure_foreign
-from bench.foreign import font_files as foreign_fonts
-from bench.foreign import make as make_foreign
-from captchagen.style import load as load_style  # noqa: E402
-from trainer.data.inputs import sampled_crop  # noqa: E402
+from captchagen.style import load as load_style
+from experiments.common import ALPHABET, captchagen, eval_scores
+from experiments.common import ensure as ensure_foreign
+from experiments.common import font_files as foreign_fonts
+from experiments.common import make as make_foreign
+from trainer.data.inputs import sampled_crop
 
 HERE = Path(__file__).resolve().parent
 METHODS = {"a": "scratch", "b": "fine-tune", "c": "fine-tune + mix", "d": "styled pre-train + fine-tune + mix"}
-
-
-def captchagen(*args: str, capture: bool = False) -> str:
-    print("+ captchagen", " ".join(args), flush=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "captchagen.cli", *args], check=True, text=True, capture_output=capture
-    )
-    return done.stdout if capture else ""
-
-
-def eval_scores(images: Path, model: Path, cache_dir: Path) -> dict:
-    """`captchagen eval --json` of `model` on `images`: seq_accuracy, cer, ..."""
-    printed = captchagen(
-        "eval", str(images), "--model", str(model), "--worst", "0", "--json", "--cache-dir", str(cache_dir),
-        capture=True,
-    )  # fmt: skip
-    return json.loads(printed)
 
 
 def list_file(pool: Path, n: int, out: Path) -> Path:

@@ -2,28 +2,24 @@
 trained on plenty of it (20,000 images by default, seed 2) rather than on a few hundred: from random weights
 or from the bundled base model, at one or more input heights. Every run sees the same number of images;
 each best.pt is scored on the curve's held-out test set (seed 1), so the figures sit beside
-bench/finetune_curve.py's.
+experiments/finetune_curve.py's.
 
 If the model cannot read these captchas even from thousands of real ones, no synthetic set will get it
 there, and the lever is the model's input and size; if it can, the lever is how much the synthetic images
 resemble the real ones.
 
-    python bench/real_ceiling.py --work bench-out/ceiling --heights 32,64 --starts scratch,base
+    python -m experiments.real_ceiling --work bench-out/ceiling --heights 32,64 --starts scratch,base
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.finetune_curve import captchagen, eval_scores  # noqa: E402
-from bench.foreign import ALPHABET  # noqa: E402
-from bench.foreign import ensure as ensure_foreign
+from experiments.common import ALPHABET, captchagen, eval_scores
+from experiments.common import ensure as ensure_foreign
 
 
 def main() -> None:

@@ -1,4 +1,6 @@
-"""The code is ruff clean (lint and format), and the README's test command is the one CI runs."""
+"""Checks on the repository itself: the code is ruff clean (lint and format), scripts run without
+sys.path edits, and the README's test command is the one CI runs. (The styles of captchas are tested in
+test_styles.py.)"""
 
 import subprocess
 import sys
@@ -27,10 +29,18 @@ def test_noqa_only_names_rules_that_are_enabled():
         *REPO.glob("trainer/**/*.py"),
         *REPO.glob("tests/*.py"),
         *REPO.glob("bench/*.py"),
+        *REPO.glob("experiments/*.py"),
     ]:
         for codes in re.findall(r"# noqa: ([A-Z0-9, ]+)", path.read_text()):
             for code in codes.replace(" ", "").split(","):
                 assert any(code.startswith(rule) for rule in selected), f"{path.name}: noqa {code} is not enabled"
+
+
+def test_bench_and_experiments_import_the_code_as_installed_not_by_path():
+    # bench scripts run as `python bench/X.py`, experiments as `python -m experiments.X`: neither edits sys.path
+    for path in [*REPO.glob("bench/*.py"), *REPO.glob("experiments/*.py")]:
+        text = path.read_text()
+        assert "sys.path" not in text and "from bench" not in text, path.name
 
 
 def test_ci_runs_the_readme_test_command():
