@@ -107,3 +107,13 @@ def test_out_with_other_files_in_it_is_left_alone(tmp_path):
     code, output = run_cli("make", "--n", "5", "--out", str(out), *TINY, "--overwrite")
     assert code == 2 and "holds no captchagen dataset" in output
     assert [p.name for p in out.iterdir()] == ["thesis.tex"]
+
+
+def test_the_cli_reference_is_current_and_goes_stale_when_a_help_string_changes(monkeypatch):
+    from captchagen.cli import cli
+    from captchagen.cli.reference import DOC, render
+
+    assert DOC.read_text("utf-8") == render(), "docs/cli.md is stale: python -m captchagen.cli.reference --write"
+    option = next(p for p in cli.commands["train"].params if p.name == "time_limit")
+    monkeypatch.setattr(option, "help", option.help + " Changed.")
+    assert DOC.read_text("utf-8") != render()

@@ -51,3 +51,22 @@ def test_ci_runs_the_readme_test_command():
     # every extra the tests import, and the browser the page tests drive
     assert '".[dev,serve,onnx]"' in commands[1] and "bash tests/setup-browser.sh" in commands[1]
     assert "awk '/^Run the whole test suite/" in (REPO / ".ci/run").read_text()
+
+
+def test_every_relative_link_in_the_readme_and_docs_leads_somewhere():
+    import re
+
+    pages = [REPO / "README.md", *REPO.glob("docs/**/*.md")]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path = (page.parent / target.split("#", 1)[0]).resolve()
+            if not path.exists():
+                broken.append(f"{page.relative_to(REPO)} -> {target}")
+    assert broken == []
+
+
+def test_the_readme_stays_a_guide():
+    assert len((REPO / "README.md").read_bytes()) < 20_000  # the reference lives in docs/
