@@ -25,8 +25,8 @@ def too_few_steps(images: int, steps_per_epoch: int, cfg: TrainConfig) -> str:
 
 def stuck_notice(epochs: int, steps: int, inputs: Path, lr: float, from_scratch: bool) -> str:
     """What a run still reading nothing says. From random weights a CRNN can stay at its starting loss on
-    hard captchas however much data it has (multicolorcaptcha, 19,000 images: docs/studies/real-ceiling.md), where a trained
-    model's weights get it moving: so a run from scratch is also pointed at --init-from."""
+    hard captchas however much data it has (multicolorcaptcha, 19,000 images: docs/studies/real-ceiling.md),
+    where a trained model's weights get it moving: so a run from scratch is also pointed at --init-from."""
     line = (
         f"validation accuracy is still 0% after {epochs} epochs ({steps:,} steps): look at {inputs} (can you read "
         f"those images, and are their labels right?), and try a larger --height or a lower --lr (this run: {lr:g})"
