@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -18,6 +19,7 @@ from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, pick_precision, set_threads
 from trainer.model import CRNN, ModelConfig
 from trainer.training.config import TrainConfig
+from trainer.training.datasets import settle_input
 from trainer.training.optim import make_optimizer
 from trainer.training.steps import train_step
 
@@ -27,24 +29,17 @@ def main() -> None:
     parser.add_argument("data", nargs="?", default="data/captchas")
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
-    cfg = TrainConfig(data=args.data)
+    # The input size and crop as `train` would choose them from these images.
+    cfg, _, _ = settle_input(TrainConfig(data=args.data))
     device = torch.device("cpu")
     precision = pick_precision(cfg.precision, device)
     threads = set_threads(device, Dist())
     torch.manual_seed(0)
-    pre = Preprocessing(height=cfg.height, width=cfg.width)
+    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop)
     loaded = data.load(Path(args.data), pre, default_cache_dir(), workers=2)
     dataset = data.CaptchaDataset(loaded)
     sampler = data.ShardedBatchSampler(len(dataset), cfg.batch_size, shuffle=True, seed=0)
-    mc = ModelConfig(
-        num_classes=loaded.alphabet.num_classes,
-        height=cfg.height,
-        width=cfg.width,
-        conv=cfg.conv,
-        hidden=cfg.hidden,
-        lstm_layers=cfg.lstm_layers,
-        dropout=cfg.dropout,
-    )
+    mc = ModelConfig.from_shape(cfg.shape, num_classes=loaded.alphabet.num_classes)
     model = CRNN(mc)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
