@@ -48,7 +48,7 @@ def test_mixing_data_into_itself_leaves_its_validation_images_out_of_training(da
     trained, validated = _trained_and_validated(sets)
     assert validated and not trained & validated
     dropped = [n for n in notices if "validation images too" in n]
-    assert len(dropped) == 1 and f"{len(validated):,} images" in dropped[0] and "--mix" in dropped[0]
+    assert len(dropped) == 1 and f"{len(validated):,} images" in dropped[0] and "`mix`" in dropped[0]
     assert sets.sizes[1] == 640 - len(validated)  # the rest of the mixed-in set is still drawn
 
 

@@ -157,7 +157,7 @@ def load_data(cfg: TrainConfig, pre: Preprocessing, info: Dist, emit: Events, gi
     if cfg.val_data:
         train_rows = _without_held_out(held_out, loaded, train_rows, "DATA", cfg.data, emit)
     mixed = [
-        replace(m, rows=m.rows[_without_held_out(held_out, m, np.arange(len(m.rows)), "--mix", path, emit)])
+        replace(m, rows=m.rows[_without_held_out(held_out, m, np.arange(len(m.rows)), "`mix`", path, emit)])
         for m, (path, _) in zip(mixed, cfg.mix, strict=True)
     ]
     merged = merge(loaded, train_rows, mixed)
