@@ -83,7 +83,8 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def set_threads(device: torch.device, info: Dist, requested: int | None = None) -> int:
     """On the CPU: `requested` threads, else the cores of this machine not busy with other work (measured
-    for a moment, see busy_cores), shared out between the processes of this machine.
+    for a moment, see busy_cores; under torchrun, every core), shared out between the processes of this
+    machine.
 
     Why not simply every core: each parallel region waits for its slowest thread, and a thread whose core
     another process holds is the slowest. Beside one busy process on 2 cores, 2 threads trained at 0.35x
@@ -95,7 +96,9 @@ def set_threads(device: torch.device, info: Dist, requested: int | None = None) 
         threads = requested
     else:
         cores = cpu_count()
-        free = cores - busy_cores() if cores > 1 else cores
+        # Under torchrun the other processes of this run are busy starting up beside us: not measured, the
+        # cores are shared out as they are.
+        free = cores - busy_cores() if cores > 1 and local == 1 else cores
         threads = max(1, int(free + 0.25) // local)  # a core three-quarters free still counts
     torch.set_num_threads(threads)
     return threads
