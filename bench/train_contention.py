@@ -22,7 +22,7 @@ import time
 # One training measurement, in a fresh process so that OpenMP reads its environment at start-up.
 CHILD = r"""
 import json, sys, time, torch
-from trainer.model import CRNN, ModelConfig
+from trainer.model import ModelConfig, build_model
 from trainer.training.optim import make_optimizer
 from trainer.training.validate import ctc_loss_sum
 steps, batch = int(sys.argv[2]), int(sys.argv[3])
@@ -32,7 +32,7 @@ if sys.argv[1] == "auto":  # what `captchagen train` chooses (trainer.device.set
 else:
     torch.set_num_threads(int(sys.argv[1]))
 torch.manual_seed(0)
-model = CRNN(ModelConfig(num_classes=27, height=32, width=160, max_label_len=10))
+model = build_model(ModelConfig(num_classes=27, height=32, width=160, max_label_len=10))
 opt = make_optimizer(model, 1e-3, 0.01)
 x = torch.rand(batch, 1, 32, 160)
 targets = torch.randint(1, 27, (batch * 6,))

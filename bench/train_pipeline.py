@@ -17,7 +17,7 @@ from trainer.data import loading as data
 from trainer.data.cache import default_cache_dir
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, pick_precision, set_threads
-from trainer.model import CRNN, ModelConfig
+from trainer.model import ModelConfig, build_model
 from trainer.training.config import TrainConfig
 from trainer.training.datasets import settle_input
 from trainer.training.optim import make_optimizer
@@ -40,7 +40,7 @@ def main() -> None:
     dataset = data.CaptchaDataset(loaded)
     sampler = data.ShardedBatchSampler(len(dataset), cfg.batch_size, shuffle=True, seed=0)
     mc = ModelConfig.from_shape(cfg.shape, num_classes=loaded.alphabet.num_classes)
-    model = CRNN(mc)
+    model = build_model(mc)
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=False)
     model.train()

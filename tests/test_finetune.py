@@ -19,7 +19,7 @@ from trainer.data.inputs import border_crop, choose_input
 from trainer.data.mixing import StreamBatchSampler, per_batch
 from trainer.data.preprocess import Preprocessing, to_array
 from trainer.data.sources import open_source
-from trainer.model import CRNN
+from trainer.models.crnn import CRNN
 from trainer.runs import latest_run
 from trainer.training.advice import better, stuck_notice, zero_streak
 from trainer.training.finetune import _resample_rows, inherit_shape, load_parent, transplant

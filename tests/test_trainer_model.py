@@ -12,7 +12,8 @@ from captchagen.errors import CaptchagenError
 from trainer import checkpoint
 from trainer.inference.decode import greedy
 from trainer.metrics import Counts
-from trainer.model import CRNN, ModelConfig, min_time_steps, time_steps
+from trainer.model import ModelConfig, min_time_steps, time_steps
+from trainer.models.crnn import CRNN
 
 
 def test_output_shape_follows_time_steps():

@@ -7,13 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 import captchagen
 from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import CaptchagenError, check_format
 from trainer.data.preprocess import Preprocessing
-from trainer.model import CRNN, ModelConfig
+from trainer.model import ModelConfig
+from trainer.model import build_model as make_network
 
 FORMAT = "captchagen-crnn"
 FORMAT_VERSION = 1
@@ -86,9 +88,13 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     return ModelConfig(**cfg)
 
 
-def build_model(data: dict[str, Any]) -> tuple[CRNN, Alphabet, Preprocessing]:
-    """The model with its weights, and the alphabet and preprocessing it was trained with."""
-    model = CRNN(model_config(data))
+def build_model(data: dict[str, Any]) -> tuple[nn.Module, Alphabet, Preprocessing]:
+    """The model with its weights, and the alphabet and preprocessing it was trained with. A checkpoint made
+    before architectures had names is a `crnn` (ModelConfig's default)."""
+    try:
+        model = make_network(model_config(data))
+    except ValueError as e:  # an architecture this version does not know
+        raise CaptchagenError(f"cannot build the model: {e}") from None
     model.load_state_dict(data["model"])
     model.eval()
     return model, Alphabet(data["alphabet"]), Preprocessing(**data["preprocessing"])

@@ -1,4 +1,8 @@
-"""The CRNN: convolutions, a bidirectional LSTM and a linear layer giving per-frame CTC logits."""
+"""The network's config, what an input size must be, and building a network by its architecture's name.
+
+Each architecture (trainer/models/) is a backbone of convolutions under the same head: a projection of
+each column of features into a bidirectional LSTM and a linear layer giving per-frame CTC logits.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ class ModelConfig:
     """The network: a ModelShape (flat here, as checkpoints store it) with its output size."""
 
     num_classes: int  # alphabet size + 1 for the CTC blank
+    arch: str = "crnn"  # trainer.models.ARCHS; checkpoints made before there was a choice are "crnn"
     height: int = SHAPE.height
     width: int = SHAPE.width
     channels: int = 1
@@ -54,61 +59,30 @@ def check_input_size(height: int, width: int) -> None:
         )
 
 
-class CRNN(nn.Module):
-    """Images [N, C, H, W] in, CTC logits [T, N, num_classes] out (T = time_steps(W))."""
-
-    def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        check_input_size(config.height, config.width)
-        if config.max_label_len and time_steps(config.width) < min_time_steps(config.max_label_len):
-            need = min_time_steps(config.max_label_len)
-            raise ValueError(
-                f"input width {config.width} gives {time_steps(config.width)} time steps, but labels of "
-                f"{config.max_label_len} characters need at least {need}: use a width of {4 * need} or more"
-            )
-        c1, c2, c3, c4 = config.conv
-
-        def block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
-            conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-            return [conv, nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
-
-        self.cnn = nn.Sequential(
-            *block(config.channels, c1, stride=2),  # H/2, W/2: a strided first layer costs a quarter of conv+pool
-            *block(c1, c2),
-            nn.MaxPool2d(2),  # H/4, W/4
-            *block(c2, c3),
-            *block(c3, c3),
-            nn.MaxPool2d((2, 1)),  # H/8, W/4
-            *block(c3, c4),
-            nn.MaxPool2d((2, 1)),  # H/16, W/4
+def check_time_steps(config: ModelConfig) -> None:
+    """The width must give CTC a frame per character of the longest label, and a blank between repeats."""
+    if config.max_label_len and time_steps(config.width) < min_time_steps(config.max_label_len):
+        need = min_time_steps(config.max_label_len)
+        raise ValueError(
+            f"input width {config.width} gives {time_steps(config.width)} time steps, but labels of "
+            f"{config.max_label_len} characters need at least {need}: use a width of {4 * need} or more"
         )
-        feat = c4 * (config.height // 16)
-        self.proj = nn.Linear(feat, config.hidden)
-        self.rnn = nn.LSTM(
-            config.hidden,
-            config.hidden,
-            num_layers=config.lstm_layers,
-            bidirectional=True,
-            dropout=config.dropout if config.lstm_layers > 1 else 0.0,
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(2 * config.hidden, config.num_classes)
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.cnn(images)  # [N, C4, H/16, W/4]
-        n, c, h, w = x.shape
-        x = x.permute(3, 0, 1, 2).reshape(w, n, c * h)  # [T, N, C4 * H/16], T = W/4
-        x = torch.relu(self.proj(x))  # [T, N, hidden]
-        x, _ = self.rnn(x)  # [T, N, 2 * hidden]
-        return self.head(self.dropout(x))  # [T, N, num_classes]
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The network `config.arch` names, with fresh weights (ValueError for a bad size or an unknown name)."""
+    from trainer.models import get  # here, not at the top: each architecture's module imports this one
+
+    check_input_size(config.height, config.width)
+    check_time_steps(config)
+    return get(config.arch).build(config)
 
 
 class ImageReader(nn.Module):
-    """The CRNN with its input normalisation: uint8 images [N, H, W] in, logits [N, T, num_classes] out.
+    """A network with its input normalisation: uint8 images [N, H, W] in, logits [N, T, num_classes] out.
     What prediction runs and what export writes, so the two compute the same function."""
 
-    def __init__(self, model: CRNN, pre: Preprocessing) -> None:
+    def __init__(self, model: nn.Module, pre: Preprocessing) -> None:
         super().__init__()
         self.model = model
         self.pre = pre

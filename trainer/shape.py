@@ -17,6 +17,14 @@ class ModelShape:
     hidden: int = 128  # LSTM units per direction
     lstm_layers: int = 1
     dropout: float = 0.1
+    arch: str = "crnn"  # the backbone (trainer.models.ARCHS)
 
 
 SHAPE = ModelShape()  # the defaults
+
+# The architectures (trainer/models/, one module each), with a line each for `train --help`; here, free of
+# torch, so that --help need not import it. trainer.models checks that it builds exactly these.
+ARCHS = {
+    "crnn": "5 convolutions (32-128 channels), 0.57 M parameters, fast, for captchas like ours",
+    "resnet": "a stem and 6 residual blocks (32-128 channels), 1.3 M parameters, for hard captchas",
+}

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from captchagen.cli.common import FiniteFloat, LineProgress, data_options, in_flags, library_errors, positive_float
-from trainer.shape import SHAPE
+from trainer.shape import ARCHS, SHAPE
 from trainer.training.config import FINE_TUNE, TrainConfig  # plain dataclasses: importing them imports no torch
 from trainer.training.events import (
     BatchDone,
@@ -117,6 +117,13 @@ def _mix(value: str) -> tuple[str, float]:
     type=int,
     help="Model input width, a multiple of 4.  [default: chosen from the images' aspect ratio after cropping flat "
     "borders (printed); with --init-from too, as the weights do not depend on it]",
+)
+@click.option(
+    "--arch",
+    type=click.Choice(list(ARCHS)),
+    help="The network's backbone (all end in a BiLSTM and CTC): "
+    + "; ".join(f"{name}: {summary}" for name, summary in ARCHS.items())
+    + ".  [default: crnn, or the --init-from model's]",
 )
 @click.option(
     "--colour/--gray",

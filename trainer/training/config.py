@@ -36,6 +36,7 @@ class TrainConfig:
     hidden: int = SHAPE.hidden
     lstm_layers: int = SHAPE.lstm_layers
     dropout: float = SHAPE.dropout
+    arch: str | None = None  # trainer.models.ARCHS; None: "crnn", or the parent's when fine-tuning
     augment: bool = True
     skip_bad: bool = False
     runs_dir: str = "runs"
@@ -59,7 +60,15 @@ class TrainConfig:
         """The shape, once the input size is chosen."""
         if self.height is None or self.width is None:
             raise ValueError("the input size is not chosen yet")
-        return ModelShape(self.height, self.width, tuple(self.conv), self.hidden, self.lstm_layers, self.dropout)
+        return ModelShape(
+            self.height,
+            self.width,
+            tuple(self.conv),
+            self.hidden,
+            self.lstm_layers,
+            self.dropout,
+            self.arch or SHAPE.arch,
+        )
 
 
 # What `train --init-from` uses for any of these not given: a few hundred images want a lower peak learning

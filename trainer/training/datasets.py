@@ -50,8 +50,8 @@ def settle_input(cfg: TrainConfig) -> tuple[TrainConfig, finetune.Parent | None,
     if cfg.init_from:
         parent = finetune.load_parent(cfg.init_from)
         # Height and width are None unless given; the other shape fields count as given when not the default.
-        given = {n for n in ("height", "width") if getattr(cfg, n) is not None} | {
-            n for n in finetune.SHAPE_FIELDS[2:] if getattr(cfg, n) != getattr(SHAPE, n)
+        given = {n for n in ("height", "width", "arch") if getattr(cfg, n) is not None} | {
+            n for n in finetune.SHAPE_FIELDS[2:-1] if getattr(cfg, n) != getattr(SHAPE, n)
         }
         cfg = finetune.inherit_shape(cfg, parent, given)
     cfg = replace(cfg, channels=cfg.channels or 1)

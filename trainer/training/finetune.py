@@ -22,14 +22,14 @@ import torch
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer import bundled, checkpoint
-from trainer.model import CRNN
+from trainer.models import get as get_arch
 from trainer.training.config import TrainConfig
 
 # PIL's grayscale conversion (ITU-R 601-2 luma): L = 0.299 R + 0.587 G + 0.114 B. The weights sum to 1, so
 # on normalised inputs the colour model's first layer gives what the grayscale one gave on L.
 LUMA = torch.tensor([0.299, 0.587, 0.114])
 
-SHAPE_FIELDS = ("height", "width", "conv", "hidden", "lstm_layers", "dropout")
+SHAPE_FIELDS = ("height", "width", "conv", "hidden", "lstm_layers", "dropout", "arch")
 # The weights do not depend on the input width (convolutions slide along it, the LSTM runs over its time
 # steps), and only the projection depends on the height (resampled, see `_resample_rows`), so a child may
 # read images of another size than its parent; every other field is fixed.
@@ -62,6 +62,7 @@ def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainCon
     error, except the width and height (FREE_FIELDS), which a given value sets. The crop is not inherited: it belongs
     to the images (the caller chooses it from the new data)."""
     mc = parent.payload["model_config"]
+    mc = {"arch": "crnn", **mc}  # made before architectures had names
     inherited = {name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}
     for name in SHAPE_FIELDS:
         theirs = inherited[name]
@@ -71,7 +72,8 @@ def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainCon
         elif name in given and ours != theirs:
             raise BadInput(
                 f"`init_from` {parent.path} has {name} {theirs}, but `{name}` {ours} was given: "
-                "fine-tuning keeps the parent's architecture (only the input size may change)"
+                "fine-tuning keeps the parent's architecture (only the input size may change); train another "
+                "architecture from random weights, or from a parent of its own"
             )
     theirs = mc.get("channels", 1)
     if cfg.channels is not None and (cfg.channels, theirs) == (1, 3):
@@ -79,12 +81,12 @@ def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainCon
     return replace(cfg, **inherited, channels=cfg.channels or theirs, parent=parent.record)
 
 
-def transplant(model: CRNN, parent: Parent, alphabet: Alphabet) -> str:
+def transplant(model: torch.nn.Module, parent: Parent, alphabet: Alphabet) -> str:
     """Copy the parent's weights into `model` (whose alphabet is `alphabet`); return a one-line summary."""
     theirs = Alphabet(parent.payload["alphabet"])
     state = dict(parent.payload["model"])
     own = model.state_dict()
-    first = "cnn.0.weight"  # [out, channels, 3, 3]
+    first = get_arch(model.config.arch).first_conv  # [out, channels, k, k]
     if state[first].shape[1] == 1 and own[first].shape[1] == 3:
         state[first] = state[first] * LUMA.view(1, 3, 1, 1).to(state[first].dtype)
     theirs_h, ours_h = parent.payload["model_config"]["height"], model.config.height

@@ -27,7 +27,7 @@ from trainer import checkpoint, runs
 from trainer.data import loading as data
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, all_sum, pick_device, pick_precision, set_threads, setup_distributed
-from trainer.model import CRNN, ModelConfig, check_input_size
+from trainer.model import ModelConfig, build_model, check_input_size
 from trainer.training.advice import STUCK_EPOCHS, STUCK_STEPS, better, stuck_notice, too_few_steps, zero_streak
 from trainer.training.config import TrainConfig
 from trainer.training.datasets import (
@@ -250,11 +250,11 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
     return result
 
 
-def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[CRNN, ModelConfig]:
+def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[torch.nn.Module, ModelConfig]:
     mc = ModelConfig.from_shape(cfg.shape, num_classes=sets.alphabet.num_classes, max_label_len=sets.max_len)
     mc = replace(mc, channels=cfg.channels or 1)
     try:
-        return CRNN(mc).to(device), mc
+        return build_model(mc).to(device), mc
     except ValueError as e:  # input size against the longest label, or not a multiple of the pooling
         raise BadInput(str(e)) from None
 
@@ -271,7 +271,7 @@ def _open_run(cfg: TrainConfig, mc: ModelConfig, pre: Preprocessing, info: Dist,
 
 def _end_epoch(
     run: Path,
-    model: CRNN,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     alphabet: Alphabet,
     pre: Preprocessing,
@@ -296,7 +296,7 @@ def _end_epoch(
 
 def _save_last(
     run: Path,
-    model: CRNN,
+    model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
     alphabet: Alphabet,
     pre: Preprocessing,

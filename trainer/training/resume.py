@@ -10,7 +10,6 @@ import torch
 
 from captchagen.errors import BadInput
 from trainer import checkpoint
-from trainer.model import CRNN
 from trainer.training.config import TrainConfig
 
 
@@ -54,7 +53,7 @@ def resume_state(cfg: TrainConfig, resume: Path | None) -> tuple[dict[str, Any] 
     return state, cfg
 
 
-def restore(state: dict[str, Any], model: CRNN, optimizer: torch.optim.Optimizer, cuda: bool) -> Progress:
+def restore(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer, cuda: bool) -> Progress:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     torch.set_rng_state(state["rng"]["torch"])

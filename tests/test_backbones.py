@@ -1,0 +1,130 @@
+"""Architectures chosen by name (`train --arch`): the registry, a toy architecture added as one module and
+one line, and every architecture through training, reading, scoring, export, fine-tuning and resuming."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
+from trainer import bundled, checkpoint, models, shape
+from trainer.inference.reader import Reader
+from trainer.model import ModelConfig, build_model
+from trainer.models.arch import Arch
+from trainer.runs import latest_run
+from trainer.training.config import TrainConfig
+from trainer.training.events import EpochEnded
+from trainer.training.loop import train
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
+
+
+@pytest.fixture(scope="module", params=sorted(shape.ARCHS))
+def trained(request, data, tmp_path_factory):
+    """(arch, run folder) of a tiny model of each architecture, trained a few epochs."""
+    root = tmp_path_factory.mktemp(f"arch-{request.param}")
+    result = train(tiny_train_config(data, root, epochs=3, arch=request.param))
+    return request.param, Path(result.run)
+
+
+def test_the_registry_builds_every_architecture_help_names(data):
+    assert set(models.ARCHS) == set(shape.ARCHS)
+    for name in shape.ARCHS:
+        net = build_model(ModelConfig(num_classes=11, arch=name, height=32, width=96))
+        assert net(torch.zeros(2, 1, 32, 96)).shape == (24, 2, 11)  # [T = W/4, N, classes]
+    with pytest.raises(ValueError, match="unknown architecture 'nope': choose one of crnn, resnet"):
+        build_model(ModelConfig(num_classes=11, arch="nope"))
+    code, out = run_cli("train", str(data), "--arch", "nope")
+    assert code == 2 and "'nope' is not one of 'crnn', 'resnet'" in out
+
+
+class Toy(nn.Module):
+    """The smallest network that keeps the contract: W/4 frames, `proj`, `rnn`, `head`."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.features = nn.Sequential(nn.Conv2d(config.channels, 8, 3, padding=1), nn.AvgPool2d((16, 4)))
+        self.proj = nn.Linear(8 * (config.height // 16), config.hidden)
+        self.rnn = nn.LSTM(config.hidden, config.hidden, bidirectional=True)
+        self.head = nn.Linear(2 * config.hidden, config.num_classes)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.features(images)  # [N, 8, H/16, W/4]
+        n, c, h, w = x.shape
+        x, _ = self.rnn(torch.relu(self.proj(x.permute(3, 0, 1, 2).reshape(w, n, c * h))))
+        return self.head(x)  # [T, N, classes]
+
+
+def test_a_new_architecture_is_one_module_and_one_registry_line(data, tmp_path, monkeypatch):
+    monkeypatch.setitem(models.ARCHS, "toy", Arch(name="toy", build=Toy, first_conv="features.0.weight"))
+    result = train(tiny_train_config(data, tmp_path, epochs=2, arch="toy"))
+    payload = checkpoint.load(Path(result.run) / "best.pt")
+    assert payload["model_config"]["arch"] == "toy"
+    reader = Reader(Path(result.run) / "best.pt")
+    assert isinstance(reader.net.model, Toy)
+    [reading] = reader.read_paths([str(next(data.glob("shard-*/*.png")))])
+    assert reading.error is None and isinstance(reading.text, str)
+
+
+def test_every_architecture_learns_reads_scores_and_exports(trained, data, tmp_path):
+    arch, run = trained
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert checkpoint.load(run / "best.pt")["model_config"]["arch"] == arch
+    image = str(next(data.glob("shard-*/*.png")))
+    code, out = run_cli("test", image, "--model", str(run), "--json")
+    assert code == 0 and json.loads(out)["error"] is None, out
+    code, out = run_cli("eval", str(data), "--model", str(run), "--json", "--worst", "0",
+                        "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    assert code == 0 and json.loads(out)["samples"] == 640, out
+    onnx = tmp_path / f"{arch}.onnx"
+    code, out = run_cli("export", "--model", str(run), "--out", str(onnx))
+    assert code == 0 and onnx.exists(), out  # the parity check passed
+    code, out = run_cli("test", image, "--model", str(onnx), "--json")
+    assert code == 0 and json.loads(out)["error"] is None, out
+
+
+def test_fine_tuning_keeps_the_architecture_and_another_is_one_line(trained, data, tmp_path):
+    arch, run = trained
+    child = train(tiny_train_config(data, tmp_path / "child", epochs=1, init_from=str(run), height=None))
+    assert checkpoint.load(Path(child.run) / "best.pt")["model_config"]["arch"] == arch
+    other = next(a for a in shape.ARCHS if a != arch)
+    code, out = run_cli("train", str(data), *tiny_train_args(tmp_path), "--init-from", str(run), "--arch", other)
+    errors = [line for line in out.splitlines() if line.startswith("Error:")]
+    assert code == 2 and len(errors) == 1 and f"has arch {arch}" in errors[0] and "--arch" in errors[0], out
+
+
+def test_every_architecture_resumes(trained, data, tmp_path):
+    arch, _ = trained
+
+    def stop_after_first_epoch(e):
+        if isinstance(e, EpochEnded) and e.epoch == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny_train_config(data, tmp_path, epochs=2, arch=arch), stop_after_first_epoch)
+    run = latest_run(tmp_path / "runs")
+    train(TrainConfig(), resume=run / "last.pt")
+    last = checkpoint.load(run / "last.pt")
+    assert last["position"] == {"epoch": 2, "batch": 0} and last["model_config"]["arch"] == arch
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_a_checkpoint_from_before_architectures_reads_as_crnn(tmp_path):
+    from trainer.models.crnn import CRNN
+
+    payload = checkpoint.load(bundled.base_model())
+    assert "arch" not in payload["model_config"]  # made before there was a choice
+    model, _, _ = checkpoint.build_model(payload)
+    assert isinstance(model, CRNN)
+    payload["model_config"] = {**payload["model_config"], "arch": "from-the-future"}
+    with pytest.raises(Exception, match="unknown architecture 'from-the-future'"):
+        checkpoint.build_model(payload)
