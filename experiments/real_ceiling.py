@@ -9,6 +9,7 @@ there, and the lever is the model's input and size; if it can, the lever is how 
 resemble the real ones.
 
     python -m experiments.real_ceiling --work bench-out/ceiling --heights 32,64 --starts scratch,base
+    python -m experiments.real_ceiling --work bench-out/ceiling --heights 64 --archs resnet --time-limit 30
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2, help="multicolorcaptcha size number (2: 640x360)")
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--archs", default="crnn", help="architectures to compare (train --arch)")
+    parser.add_argument("--time-limit", type=float, help="minutes of training per run (the schedule fits it)")
     args = parser.parse_args()
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
@@ -41,13 +44,21 @@ def main() -> None:
     cache = ["--cache-dir", str(w / "cache"), "--runs-dir", str(w / "runs")]
     results = w / "results.jsonl"
     rows = map(json.loads, results.read_text().splitlines()) if results.exists() else []
-    done = {(r["height"], r.get("start", "scratch")) for r in rows}
-    runs = [(int(h), start) for start in args.starts.split(",") for h in args.heights.split(",")]
+    done = {(r["height"], r.get("start", "scratch"), r.get("arch", "crnn"), r["n"]) for r in rows}
+    runs = [
+        (int(h), start, arch)
+        for arch in args.archs.split(",")
+        for start in args.starts.split(",")
+        for h in args.heights.split(",")
+    ]
     steps = (args.n - args.n // 20) // args.batch_size  # about a pass over the training split (5% validates)
-    for height, start in runs:
-        if (height, start) in done:
+    for height, start, arch in runs:
+        if (height, start, arch, args.n) in done:
             continue
-        name = f"h{height}" + ("" if start == "scratch" else f"-{start}")
+        name = f"h{height}" + ("" if start == "scratch" else f"-{start}") + ("" if arch == "crnn" else f"-{arch}")
+        name += "" if args.n == 20000 else f"-n{args.n}"
+        limit = ["--time-limit", str(args.time_limit)] if args.time_limit else []
+        arch_flag = [] if start != "scratch" else ["--arch", arch]  # from a parent: the parent's architecture
         # From the base model the fine-tuning defaults would apply (50-step epochs, lr 1e-3, batch 32): give
         # the same epochs and batches as from scratch, at the fine-tuning learning rate.
         init = [] if start == "scratch" else ["--init-from", start, "--steps-per-epoch", str(steps)]
@@ -55,10 +66,12 @@ def main() -> None:
         captchagen(
             "train", str(train), "--alphabet", ALPHABET, "--colour", "--height", str(height), *init,
             "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--name", name, *cache,
+            *arch_flag, *limit,
         )  # fmt: skip
         seconds = time.perf_counter() - started
         scores = eval_scores(test, w / "runs" / name / "best.pt", w / "cache")
-        row = {"height": height, "start": start, "n": args.n, "epochs": args.epochs, "batch_size": args.batch_size,
+        row = {"height": height, "start": start, "arch": arch, "n": args.n, "epochs": args.epochs,
+               "batch_size": args.batch_size, "time_limit_min": args.time_limit,
                "accuracy": scores["seq_accuracy"], "cer": scores["cer"], "train_s": round(seconds)}  # fmt: skip
         print(row, flush=True)
         with results.open("a") as f:
