@@ -132,3 +132,15 @@ def test_training_threads_leave_out_a_core_another_process_keeps_busy():
         hog.kill()
         hog.wait()
         torch.set_num_threads(before)
+
+
+def test_a_slow_rate_is_shown_with_its_digits_not_as_zero(monkeypatch):
+    import captchagen.cli.common as common
+
+    clock = iter([0.0, 30.0])
+    monkeypatch.setattr(common.time, "monotonic", lambda: next(clock))
+    said: list[str] = []
+    lines = LineProgress(said.append, "epoch 1", unit="batches", rate="batches/s", every_s=10, announce=False)
+    lines.update(0, 74)
+    lines.update(4, 74)  # 4 batches in 30 s
+    assert said == ["epoch 1: 4/74 batches (5%), 0.13 batches/s"]

@@ -183,6 +183,7 @@ class LineProgress:
         t0, done0 = self.started
         rate = (done - done0) / (now - t0) if now > t0 and done > done0 else None
         share = f" ({100 * done / total:.0f}%)" if total else ""
-        speed = f", {rate:,.0f} {self.rate}" if rate else ""
+        shown = f"{rate:,.0f}" if rate and rate >= 10 else f"{rate:.2g}" if rate else ""  # 0.13 batches/s, not 0
+        speed = f", {shown} {self.rate}" if rate else ""
         self.echo(f"{self.what}: {done:,}/{total or 0:,} {self.unit}{share}{speed}")
         self.last, self.finished = now, end
