@@ -61,6 +61,11 @@ def test_the_model_side_does_not_import_serving(part):
     assert offending(modules(REPO / "trainer" / part), ["trainer.serving"]) == []
 
 
+def test_the_data_side_does_not_import_the_network():
+    # trainer.model imports trainer.data (the normalisation inside ImageReader); the other way would be a cycle
+    assert offending(modules(REPO / "trainer" / "data"), ["trainer.model", "trainer.models"]) == []
+
+
 def test_inference_does_not_import_training():
     assert offending(modules(REPO / "trainer" / "inference"), ["trainer.training"]) == []
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from trainer.data.preprocess import Preprocessing, normalize
-from trainer.shape import SHAPE, ModelShape
+from trainer.shape import SHAPE, ModelShape, min_time_steps, time_steps
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,6 @@ class ModelConfig:
         return cls(num_classes=num_classes, **asdict(shape), max_label_len=max_label_len)
 
 
-def time_steps(width: int) -> int:
-    """Frames the model emits for an input `width` pixels wide: the first two stages halve the width."""
-    return width // 4
-
-
-def min_time_steps(max_label_len: int) -> int:
-    """CTC needs a frame per character plus a blank between repeated characters."""
-    return 2 * max_label_len - 1
-
-
 MAX_HEIGHT, MAX_WIDTH = 128, 2048  # past these a batch's activations outgrow a machine's memory
 
 
@@ -57,6 +47,9 @@ def check_input_size(height: int, width: int) -> None:
         raise ValueError(
             f"input size {height}x{width} is too large: height up to {MAX_HEIGHT}, width up to {MAX_WIDTH}"
         )
+
+
+__all__ = ["ImageReader", "ModelConfig", "build_model", "check_input_size", "min_time_steps", "time_steps"]
 
 
 def check_time_steps(config: ModelConfig) -> None:

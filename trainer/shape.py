@@ -1,7 +1,8 @@
 """The model's shape: the input size (which is also the preprocessed image size) and the layer widths.
 
-The one source of these defaults: TrainConfig's options, ModelConfig (the network) and Preprocessing (the
-images) all take them from here, so they cannot drift apart. Free of torch, so `--help` can show them.
+The one source of these defaults, of the architectures' names, and of the time steps an input width gives:
+TrainConfig's options, ModelConfig (the network) and Preprocessing (the images) all take them from here,
+so they cannot drift apart. Free of torch, so `--help` can show them.
 """
 
 from __future__ import annotations
@@ -28,3 +29,14 @@ ARCHS = {
     "crnn": "5 convolutions (32-128 channels), 0.57 M parameters, fast, for captchas like ours",
     "resnet": "a stem and 6 residual blocks (32-128 channels), 1.3 M parameters, for hard captchas",
 }
+
+
+def time_steps(width: int) -> int:
+    """Frames the model emits for an input `width` pixels wide: every architecture's first two stages halve
+    the width."""
+    return width // 4
+
+
+def min_time_steps(max_label_len: int) -> int:
+    """CTC needs a frame per character plus a blank between repeated characters."""
+    return 2 * max_label_len - 1

@@ -18,8 +18,7 @@ from PIL import Image
 
 from captchagen.preview import write_grid
 from trainer.data.preprocess import open_image, to_gray
-from trainer.model import min_time_steps
-from trainer.shape import SHAPE
+from trainer.shape import SHAPE, min_time_steps
 
 SAMPLE = 48  # images looked at
 MAX_WIDTH = 512
