@@ -74,6 +74,13 @@ def pick_precision(spec: str, device: torch.device) -> str:
     return "bf16" if amx else "fp32"
 
 
+def memory_format(device: torch.device) -> torch.memory_format:
+    """channels_last on the CPU, where oneDNN's convolutions are faster in it (bench/arch_speed.py, 1 core:
+    resnet trained at 67 img/s against 49, and both architectures read batches of 64 1.4-1.5x faster); the
+    default on CUDA, where mixed precision already picks its kernels."""
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     if precision == "fp32":
         return contextlib.nullcontext()

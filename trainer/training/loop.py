@@ -26,7 +26,7 @@ from captchagen.pool import cpu_count
 from trainer import checkpoint, runs
 from trainer.data import loading as data
 from trainer.data.preprocess import Preprocessing
-from trainer.device import Dist, all_sum, pick_device, pick_precision, set_threads, setup_distributed
+from trainer.device import Dist, all_sum, memory_format, pick_device, pick_precision, set_threads, setup_distributed
 from trainer.model import ModelConfig, build_model, check_input_size
 from trainer.training.advice import STUCK_EPOCHS, STUCK_STEPS, better, stuck_notice, too_few_steps, zero_streak
 from trainer.training.config import TrainConfig
@@ -254,7 +254,7 @@ def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[to
     mc = ModelConfig.from_shape(cfg.shape, num_classes=sets.alphabet.num_classes, max_label_len=sets.max_len)
     mc = replace(mc, channels=cfg.channels or 1)
     try:
-        return build_model(mc).to(device), mc
+        return build_model(mc).to(device, memory_format=memory_format(device)), mc
     except ValueError as e:  # input size against the longest label, or not a multiple of the pooling
         raise BadInput(str(e)) from None
 

@@ -13,7 +13,7 @@ from captchagen.errors import CaptchagenError
 from trainer.data import loading as data
 from trainer.data.augment import random_affine
 from trainer.data.preprocess import Preprocessing, normalize
-from trainer.device import Dist, all_sum, autocast
+from trainer.device import Dist, all_sum, autocast, memory_format
 from trainer.training.config import TrainConfig
 from trainer.training.events import BatchDone, Events
 from trainer.training.resume import Progress
@@ -31,9 +31,10 @@ def train_step(
     cfg: TrainConfig,
 ) -> float:
     """One optimisation step on a batch; returns the mean CTC loss per image."""
-    images = normalize(batch.images.to(device, non_blocking=True), pre)  # [N, 1, H, W]
+    images = normalize(batch.images.to(device, non_blocking=True), pre)  # [N, C, H, W]
     if cfg.augment:
         images = random_affine(images)
+    images = images.contiguous(memory_format=memory_format(device))
     with autocast(device, precision):
         logits = net(images)  # [T, N, C]
     loss = ctc_loss_sum(logits, batch.targets, batch.target_lengths) / len(batch.labels)

@@ -7,7 +7,7 @@ from torch import nn
 
 from captchagen.alphabet import Alphabet
 from trainer.data.preprocess import Preprocessing, normalize
-from trainer.device import Dist, all_sum, autocast
+from trainer.device import Dist, all_sum, autocast, memory_format
 from trainer.inference.decode import ctc_nll, greedy
 from trainer.metrics import Counts
 
@@ -34,6 +34,7 @@ def validate(
     counts = Counts()
     for batch in batches:
         images = normalize(batch.images.to(device, non_blocking=True), pre)
+        images = images.contiguous(memory_format=memory_format(device))
         with autocast(device, precision):
             logits = model(images)
         loss = ctc_loss_sum(logits, batch.targets, batch.target_lengths)
