@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
 from torch import nn
 
 
@@ -19,3 +20,30 @@ class Arch:
     name: str
     build: Callable[..., nn.Module]  # ModelConfig -> the network, with fresh weights
     first_conv: str
+
+
+class SequenceHead(nn.Module):
+    """What every architecture ends in: `proj` (each column of features, flattened, into the LSTM; the one
+    layer that depends on the height), a bidirectional LSTM `rnn`, and `head`, the CTC logits. A backbone
+    subclasses this, builds its layers, then calls `add_head` (last, so the backbone's weights are drawn
+    first from the seeded generator, as before there were architectures)."""
+
+    def add_head(self, config, features_per_column: int) -> None:  # config: trainer.model.ModelConfig
+        self.proj = nn.Linear(features_per_column, config.hidden)
+        self.rnn = nn.LSTM(
+            config.hidden,
+            config.hidden,
+            num_layers=config.lstm_layers,
+            bidirectional=True,
+            dropout=config.dropout if config.lstm_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(2 * config.hidden, config.num_classes)
+
+    def read_columns(self, x: torch.Tensor) -> torch.Tensor:
+        """Features [N, C, H', T] to logits [T, N, num_classes], a frame per column."""
+        n, c, h, w = x.shape
+        x = x.permute(3, 0, 1, 2).reshape(w, n, c * h)  # [T, N, C * H']
+        x = torch.relu(self.proj(x))  # [T, N, hidden]
+        x, _ = self.rnn(x)  # [T, N, 2 * hidden]
+        return self.head(self.dropout(x))  # [T, N, num_classes]

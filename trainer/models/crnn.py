@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from trainer.model import ModelConfig, check_input_size, check_time_steps
-from trainer.models.arch import Arch
+from trainer.models.arch import Arch, SequenceHead
 
 
-class CRNN(nn.Module):
+class CRNN(SequenceHead):
     """Images [N, C, H, W] in, CTC logits [T, N, num_classes] out (T = time_steps(W))."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -35,25 +35,10 @@ class CRNN(nn.Module):
             *block(c3, c4),
             nn.MaxPool2d((2, 1)),  # H/16, W/4
         )
-        feat = c4 * (config.height // 16)
-        self.proj = nn.Linear(feat, config.hidden)
-        self.rnn = nn.LSTM(
-            config.hidden,
-            config.hidden,
-            num_layers=config.lstm_layers,
-            bidirectional=True,
-            dropout=config.dropout if config.lstm_layers > 1 else 0.0,
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(2 * config.hidden, config.num_classes)
+        self.add_head(config, c4 * (config.height // 16))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.cnn(images)  # [N, C4, H/16, W/4]
-        n, c, h, w = x.shape
-        x = x.permute(3, 0, 1, 2).reshape(w, n, c * h)  # [T, N, C4 * H/16], T = W/4
-        x = torch.relu(self.proj(x))  # [T, N, hidden]
-        x, _ = self.rnn(x)  # [T, N, 2 * hidden]
-        return self.head(self.dropout(x))  # [T, N, num_classes]
+        return self.read_columns(self.cnn(images))  # features [N, C4, H/16, W/4]
 
 
 ARCH = Arch(

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from trainer.model import ModelConfig, check_input_size, check_time_steps
-from trainer.models.arch import Arch
+from trainer.models.arch import Arch, SequenceHead
 
 BLOCKS = (1, 1, 2, 2)  # residual blocks per stage
 
@@ -37,7 +37,7 @@ class BasicBlock(nn.Module):
         return torch.relu(self.bn2(self.conv2(y)) + self.shortcut(x))
 
 
-class ResNetCRNN(nn.Module):
+class ResNetCRNN(SequenceHead):
     """Images [N, C, H, W] in, CTC logits [T, N, num_classes] out (T = W / 4)."""
 
     def __init__(self, config: ModelConfig) -> None:
@@ -59,24 +59,10 @@ class ResNetCRNN(nn.Module):
                 blocks.append(BasicBlock(cin, cout, stride if i == 0 else (1, 1)))
                 cin = cout
         self.blocks = nn.Sequential(*blocks)
-        self.proj = nn.Linear(widths[-1] * (config.height // 16), config.hidden)
-        self.rnn = nn.LSTM(
-            config.hidden,
-            config.hidden,
-            num_layers=config.lstm_layers,
-            bidirectional=True,
-            dropout=config.dropout if config.lstm_layers > 1 else 0.0,
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(2 * config.hidden, config.num_classes)
+        self.add_head(config, widths[-1] * (config.height // 16))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.blocks(self.stem(images))  # [N, C, H/16, W/4]
-        n, c, h, w = x.shape
-        x = x.permute(3, 0, 1, 2).reshape(w, n, c * h)  # [T, N, C * H/16], T = W/4
-        x = torch.relu(self.proj(x))  # [T, N, hidden]
-        x, _ = self.rnn(x)  # [T, N, 2 * hidden]
-        return self.head(self.dropout(x))  # [T, N, num_classes]
+        return self.read_columns(self.blocks(self.stem(images)))  # features [N, C, H/16, W/4]
 
 
 ARCH = Arch(

@@ -185,7 +185,8 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
             if stopped == "interrupt":
                 if info.main:
                     at.epoch, at.batch = epoch, batch_index
-                    _save_last(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch, elapsed(), cuda)
+                    # last.pt where it stopped; best.pt is left as the last validated epoch made it
+                    _end_epoch(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch, False, elapsed(), cuda)
                 raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
             stopped_by_time = stopped == "time"
             train_seconds = time.perf_counter() - epoch_started
@@ -285,29 +286,12 @@ def _end_epoch(
 ) -> None:
     """best.pt when validation improved; last.pt always, with what a resume needs. The run is registered in
     runs/LATEST when its first best.pt is written: until then it holds no model for `test` to read."""
+    payload = checkpoint.model_payload(model, alphabet, pre, mc, asdict(cfg), at.best, epoch)
     if improved:
         first = not (run / "best.pt").exists()
-        payload = checkpoint.model_payload(model, alphabet, pre, mc, asdict(cfg), at.best, epoch)
         checkpoint.save(run / "best.pt", payload)
         if first:
             runs.register(run)
-    _save_last(run, model, optimizer, alphabet, pre, mc, cfg, at, epoch, elapsed, cuda)
-
-
-def _save_last(
-    run: Path,
-    model: torch.nn.Module,
-    optimizer: torch.optim.Optimizer,
-    alphabet: Alphabet,
-    pre: Preprocessing,
-    mc: ModelConfig,
-    cfg: TrainConfig,
-    at: Progress,
-    epoch: int,
-    elapsed: float,
-    cuda: bool,
-) -> None:
-    payload = checkpoint.model_payload(model, alphabet, pre, mc, asdict(cfg), at.best, epoch)
     rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if cuda else None}
     checkpoint.save(
         run / "last.pt",
