@@ -27,7 +27,7 @@ def missing_extra(what: str, extra: str, missing: str | list[str]) -> Captchagen
 
 
 # The modules each extra of setup.cfg brings that its commands import.
-EXTRA_MODULES = {"onnx": ("onnx", "onnxscript", "onnxruntime"), "serve": ("fastapi", "uvicorn", "multipart")}
+EXTRA_MODULES = {"onnx": ("onnx", "onnxscript", "onnxruntime")}
 
 
 def require_modules(what: str, extra: str, modules: tuple[str, ...]) -> None:

@@ -94,8 +94,8 @@ def set_threads(device: torch.device, info: Dist, requested: int | None = None) 
     machine.
 
     Why not simply every core: each parallel region waits for its slowest thread, and a thread whose core
-    another process holds is the slowest. Beside one busy process on 2 cores, 2 threads trained at 0.35x
-    of their idle speed and 1 thread at 1.07x of its own (bench/train_contention.py)."""
+    another process holds is the slowest. Beside one busy process on 2 cores, 2 threads trained at 0.34x
+    of their idle speed and 1 thread at 0.91x of its own (bench/train_contention.py)."""
     if device.type != "cpu":
         return torch.get_num_threads()
     local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", info.world)))

@@ -150,6 +150,20 @@ def expand_inputs(inputs: tuple[str, ...]) -> list[str]:
     return paths
 
 
+class AverageRate:
+    """Units per second since the first `rate` call: the figure a summary gives, not a moving window."""
+
+    def __init__(self) -> None:
+        self.started: tuple[float, int] | None = None
+
+    def rate(self, done: int, now: float | None = None) -> float | None:
+        now = time.monotonic() if now is None else now
+        if self.started is None:
+            self.started = (now, done)
+        t0, done0 = self.started
+        return (done - done0) / (now - t0) if now > t0 and done > done0 else None
+
+
 class LineProgress:
     """Progress as plain lines, for output that is not a terminal (a log file, a pipe, CI), where a live bar
     shows nothing until it ends: a line when work starts, then at most one every `every_s` seconds, and one
@@ -167,21 +181,19 @@ class LineProgress:
         """`announce`: a line as soon as the work starts (else the first comes after `every_s`)."""
         self.echo, self.what, self.unit, self.rate, self.every_s = echo, what, unit, rate, every_s
         self.announce = announce
-        self.started: tuple[float, int] | None = None
+        self.average = AverageRate()
         self.last = -math.inf
         self.finished = False
 
     def update(self, done: int, total: int | None) -> None:
         now = time.monotonic()
-        if self.started is None:
-            self.started = (now, done)
-            if not self.announce:
-                self.last = now
+        first = self.average.started is None
+        rate = self.average.rate(done, now)
+        if first and not self.announce:
+            self.last = now
         end = bool(total) and done >= (total or 0)
         if self.finished or not ((end and self.announce) or now - self.last >= self.every_s):
             return
-        t0, done0 = self.started
-        rate = (done - done0) / (now - t0) if now > t0 and done > done0 else None
         share = f" ({100 * done / total:.0f}%)" if total else ""
         shown = f"{rate:,.0f}" if rate and rate >= 10 else f"{rate:.2g}" if rate else ""  # 0.13 batches/s, not 0
         speed = f", {shown} {self.rate}" if rate else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ import click
 
 from captchagen import style
 from captchagen.alphabet import PRESETS, expand
-from captchagen.cli.common import LineProgress, library_errors
+from captchagen.cli.common import AverageRate, LineProgress, library_errors
 from captchagen.config import GenerationConfig
 from captchagen.pool import cpu_count
 
@@ -117,7 +116,7 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
     bar = _progress(console)
     task = bar.add_task("rendering", total=None, rate=None)
     lines = LineProgress(lambda line: console.print(line, highlight=False), "rendering")
-    began: list[tuple[float, int]] = []
+    average = AverageRate()  # since rendering began, as the summary gives it: not rich's recent speed
 
     def progress(done: int, total: int) -> None:
         if not console.is_terminal:  # a log or a pipe: plain lines, as a live bar draws nothing there
@@ -125,12 +124,7 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
             return
         if not bar.live.is_started:  # only once the settings are checked: a bad one prints just its error
             bar.start()
-        now = time.perf_counter()
-        began.append(began[0] if began else (now, done))
-        t0, done0 = began[0]
-        # The average since rendering began, as the summary gives it: not rich's speed over the last few updates.
-        rate = (done - done0) / (now - t0) if done > done0 else None
-        bar.update(task, completed=done, total=total, rate=rate)
+        bar.update(task, completed=done, total=total, rate=average.rate(done))
 
     try:
         result = maker.make_dataset(config, out, shards=shards, workers=workers, overwrite=overwrite, progress=progress)

@@ -84,7 +84,7 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
     device = pick_device(cfg.device, info)
     precision = pick_precision(cfg.precision, device)
     threads = set_threads(device, info, cfg.threads)
-    if device.type == "cpu" and cfg.threads is None and threads * info.world < cpu_count():
+    if device.type == "cpu" and cfg.threads is None and not info.enabled and threads < cpu_count():  # measured
         notes = (
             *notes,
             f"other processes are busy on this machine: training on {threads} thread(s) of {cpu_count()} cores, "
