@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from trainer.model import ModelConfig, check_input_size, check_time_steps
+
 
 @dataclass(frozen=True)
 class Arch:
@@ -26,9 +28,16 @@ class SequenceHead(nn.Module):
     """What every architecture ends in: `proj` (each column of features, flattened, into the LSTM; the one
     layer that depends on the height), a bidirectional LSTM `rnn`, and `head`, the CTC logits. A backbone
     subclasses this, builds its layers, then calls `add_head` (last, so the backbone's weights are drawn
-    first from the seeded generator, as before there were architectures)."""
+    first from the seeded generator, as before there were architectures). Its constructor checks the input
+    size and the time steps, for every architecture alike."""
 
-    def add_head(self, config, features_per_column: int) -> None:  # config: trainer.model.ModelConfig
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        check_input_size(config.height, config.width)
+        check_time_steps(config)
+
+    def add_head(self, config: ModelConfig, features_per_column: int) -> None:
         self.proj = nn.Linear(features_per_column, config.hidden)
         self.rnn = nn.LSTM(
             config.hidden,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainer.model import ModelConfig, check_input_size, check_time_steps
+from trainer.model import ModelConfig
 from trainer.models.arch import Arch, SequenceHead
 
 
@@ -15,10 +15,7 @@ class CRNN(SequenceHead):
     """Images [N, C, H, W] in, CTC logits [T, N, num_classes] out (T = time_steps(W))."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        check_input_size(config.height, config.width)
-        check_time_steps(config)
+        super().__init__(config)
         c1, c2, c3, c4 = config.conv
 
         def block(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainer.model import ModelConfig, check_input_size, check_time_steps
+from trainer.model import ModelConfig
 from trainer.models.arch import Arch, SequenceHead
 
 BLOCKS = (1, 1, 2, 2)  # residual blocks per stage
@@ -41,10 +41,7 @@ class ResNetCRNN(SequenceHead):
     """Images [N, C, H, W] in, CTC logits [T, N, num_classes] out (T = W / 4)."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
-        check_input_size(config.height, config.width)
-        check_time_steps(config)
+        super().__init__(config)
         widths = tuple(config.conv)
         strides = ((2, 2), (2, 2), (2, 1), (2, 1))  # H/16 and W/4 in all
         self.stem = nn.Sequential(
