@@ -8,19 +8,17 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from trainer.data import loading as data
 from trainer.data.cache import default_cache_dir
-from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, pick_precision, set_threads
 from trainer.model import ModelConfig, build_model
 from trainer.training.config import TrainConfig
-from trainer.training.datasets import settle_input
 from trainer.training.optim import make_optimizer
+from trainer.training.plan import make_plan
 from trainer.training.steps import train_step
 
 
@@ -30,13 +28,14 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     # The input size and crop as `train` would choose them from these images.
-    cfg, _, _ = settle_input(TrainConfig(data=args.data))
+    plan = make_plan(TrainConfig(data=args.data))
+    cfg = plan.cfg
     device = torch.device("cpu")
     precision = pick_precision(cfg.precision, device)
     threads = set_threads(device, Dist())
     torch.manual_seed(0)
-    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop)
-    loaded = data.load(Path(args.data), pre, default_cache_dir(), workers=2)
+    pre = plan.pre
+    loaded = data.load(Path(args.data), pre, default_cache_dir(), workers=2, source=plan.sources[args.data])
     dataset = data.CaptchaDataset(loaded)
     sampler = data.ShardedBatchSampler(len(dataset), cfg.batch_size, shuffle=True, seed=0)
     mc = ModelConfig.from_shape(cfg.shape, num_classes=loaded.alphabet.num_classes)

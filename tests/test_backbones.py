@@ -14,7 +14,7 @@ from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_con
 from trainer import bundled, checkpoint, models, shape
 from trainer.inference.reader import Reader
 from trainer.model import ModelConfig, build_model
-from trainer.models.arch import Arch
+from trainer.models.arch import Arch, SequenceHead
 from trainer.runs import latest_run
 from trainer.training.config import TrainConfig
 from trainer.training.events import EpochEnded
@@ -45,22 +45,16 @@ def test_the_registry_builds_every_architecture_help_names(data):
     assert code == 2 and "'nope' is not one of 'crnn', 'resnet'" in out
 
 
-class Toy(nn.Module):
-    """The smallest network that keeps the contract: W/4 frames, `proj`, `rnn`, `head`."""
+class Toy(SequenceHead):
+    """The smallest backbone: one convolution, pooled to H/16 and W/4, under the shared head."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__()
-        self.config = config
+        super().__init__(config)  # checks the input size and time steps
         self.features = nn.Sequential(nn.Conv2d(config.channels, 8, 3, padding=1), nn.AvgPool2d((16, 4)))
-        self.proj = nn.Linear(8 * (config.height // 16), config.hidden)
-        self.rnn = nn.LSTM(config.hidden, config.hidden, bidirectional=True)
-        self.head = nn.Linear(2 * config.hidden, config.num_classes)
+        self.add_head(config, 8 * (config.height // 16))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.features(images)  # [N, 8, H/16, W/4]
-        n, c, h, w = x.shape
-        x, _ = self.rnn(torch.relu(self.proj(x.permute(3, 0, 1, 2).reshape(w, n, c * h))))
-        return self.head(x)  # [T, N, classes]
+        return self.read_columns(self.features(images))  # features [N, 8, H/16, W/4] to [T, N, classes]
 
 
 def test_a_new_architecture_is_one_module_and_one_registry_line(data, tmp_path, monkeypatch):

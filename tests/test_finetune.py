@@ -319,7 +319,8 @@ def test_a_mixed_in_set_keeps_its_own_frame_not_the_crop_of_data(tmp_path):
     from dataclasses import replace
 
     from trainer.device import Dist
-    from trainer.training.datasets import load_data, settle_input
+    from trainer.training.datasets import load_data
+    from trainer.training.plan import make_plan
 
     synthetic = tiny_dataset(tmp_path / "synth", n=64, shard_size=64, seed=2)
     framed = tmp_path / "framed"
@@ -329,13 +330,13 @@ def test_a_mixed_in_set_keeps_its_own_frame_not_the_crop_of_data(tmp_path):
             canvas = Image.new("RGB", (im.width, im.height * 2))
             canvas.paste(im.convert("RGB"), (0, im.height // 2))
             canvas.save(framed / path.name)
-    cfg, _, _ = settle_input(tiny_train_config(framed, tmp_path, width=None, alphabet="0123456789"))
-    assert cfg.crop is not None and cfg.crop[1] > 0.2  # DATA's margins are cropped
-    cfg = replace(cfg, mix=((str(synthetic), 0.5),))
-    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop)
-    notices = []
-    sets = load_data(cfg, pre, Dist(), notices.append, None)
-    assert any("not cropped" in str(n) for n in notices)
+    cfg = tiny_train_config(framed, tmp_path, width=None, alphabet="0123456789", mix=((str(synthetic), 0.5),))
+    plan = make_plan(cfg)
+    assert plan.pre.crop is not None and plan.pre.crop[1] > 0.2  # DATA's margins are cropped
+    assert any("not cropped" in n for n in plan.notes)
+    assert plan.mix_pre[0].crop is None
+    sets = load_data(plan, Dist(), lambda event: None)
+    pre = plan.pre
     first_mixed = sets.train.__getitems__([sets.sizes[0]])
     g, r = sets.train.rows[sets.sizes[0]]
     with Image.open(sets.train.loaded.groups[g].paths[r]) as im:

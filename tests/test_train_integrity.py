@@ -17,7 +17,6 @@ import torch
 from captchagen.errors import BadInput, CaptchagenError
 from tests.helpers import run_cli, sigint_as_in_a_terminal, tiny_dataset, tiny_train_args, tiny_train_config
 from trainer import checkpoint
-from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist
 from trainer.runs import LATEST, new_run_dir
 from trainer.training.config import TrainConfig
@@ -25,6 +24,7 @@ from trainer.training.datasets import load_data
 from trainer.training.events import BatchDone
 from trainer.training.interrupt import Interrupted
 from trainer.training.loop import train
+from trainer.training.plan import make_plan
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,8 @@ def data(tmp_path_factory):
 
 
 def _sets(cfg):
-    pre = Preprocessing.for_shape(cfg.shape)
     notices = []
-    return load_data(cfg, pre, Dist(), notices.append, None), [n.message for n in notices if hasattr(n, "message")]
+    return load_data(make_plan(cfg), Dist(), notices.append), [n.message for n in notices if hasattr(n, "message")]
 
 
 def _trained_and_validated(sets) -> tuple[set[Path], set[Path]]:

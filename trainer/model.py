@@ -63,11 +63,10 @@ def check_time_steps(config: ModelConfig) -> None:
 
 
 def build_model(config: ModelConfig) -> nn.Module:
-    """The network `config.arch` names, with fresh weights (ValueError for a bad size or an unknown name)."""
+    """The network `config.arch` names, with fresh weights (ValueError for an unknown name, or from the
+    network's constructor, trainer.models.arch.SequenceHead, for a bad size)."""
     from trainer.models import get  # here, not at the top: each architecture's module imports this one
 
-    check_input_size(config.height, config.width)
-    check_time_steps(config)
     return get(config.arch).build(config)
 
 

@@ -10,7 +10,11 @@ import click
 
 from captchagen.cli.common import FiniteFloat, LineProgress, data_options, in_flags, library_errors, positive_float
 from trainer.shape import ARCHS, SHAPE
-from trainer.training.config import FINE_TUNE, TrainConfig  # plain dataclasses: importing them imports no torch
+from trainer.training.config import (  # plain dataclasses: importing them imports no torch
+    FINE_TUNE,
+    SCRATCH,
+    TrainConfig,
+)
 from trainer.training.events import (
     BatchDone,
     CacheProgress,
@@ -50,7 +54,7 @@ def _mix(value: str) -> tuple[str, float]:
 @click.option(
     "--epochs",
     type=click.IntRange(min=1),
-    help=f"Passes over the training data (or of --steps-per-epoch steps).  [default: {DEFAULTS.epochs}; "
+    help=f"Passes over the training data (or of --steps-per-epoch steps).  [default: {SCRATCH['epochs']}; "
     f"{FINE_TUNE['epochs']} with --init-from]",
 )
 @click.option(
@@ -62,19 +66,19 @@ def _mix(value: str) -> tuple[str, float]:
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    help=f"Images per step (per process under torchrun).  [default: {DEFAULTS.batch_size}; "
+    help=f"Images per step (per process under torchrun).  [default: {SCRATCH['batch_size']}; "
     f"{FINE_TUNE['batch_size']} with --init-from]",
 )
 @click.option(
     "--lr",
     type=positive_float(),
-    help=f"Peak AdamW learning rate (warm-up, then cosine decay).  [default: {DEFAULTS.lr:g}; "
+    help=f"Peak AdamW learning rate (warm-up, then cosine decay).  [default: {SCRATCH['lr']:g}; "
     f"{FINE_TUNE['lr']:g} with --init-from]",
 )
 @click.option(
     "--warmup",
     type=FiniteFloat(min=0, max=1),
-    help=f"Share of the run spent warming the learning rate up.  [default: {DEFAULTS.warmup:g}; "
+    help=f"Share of the run spent warming the learning rate up.  [default: {SCRATCH['warmup']:g}; "
     f"{FINE_TUNE['warmup']:g} with --init-from]",
 )
 @click.option(
@@ -162,10 +166,8 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
     from captchagen.pool import cpu_count
     from trainer.training.loop import train as run_training
 
-    base = {**{k: getattr(DEFAULTS, k) for k in FINE_TUNE}, **(FINE_TUNE if options["init_from"] else {})}
-    chosen = {k: base[k] if options[k] is None else options[k] for k in FINE_TUNE}
     channels = None if colour is None else 3 if colour else 1
-    config = TrainConfig(data=data, workers=workers or cpu_count(), channels=channels, **{**options, **chosen})
+    config = TrainConfig(data=data, workers=workers or cpu_count(), channels=channels, **options)
     resume_path = None
     if resume:
         resume_path = Path(resume) / "last.pt" if Path(resume).is_dir() else Path(resume)

@@ -15,7 +15,7 @@ from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer.data.cache import CachedGroup, load_or_build
 from trainer.data.preprocess import Preprocessing
-from trainer.data.sources import open_source
+from trainer.data.sources import Source, open_source
 
 
 @dataclass
@@ -52,11 +52,13 @@ def load(
     workers: int = 1,
     progress: Callable[[int, int], None] | None = None,
     notice: Callable[[str], None] | None = None,
+    source: Source | None = None,
 ) -> Loaded:
     """Open `path`, fill the cache, and check every label. The alphabet, unless given, comes from the
     dataset's manifest, else from the labels. A bad file is an error naming it, unless `skip_bad`.
-    `notice` gets one line for each thing worth knowing that is not an error (a cache entry rebuilt)."""
-    source = open_source(path)
+    `notice` gets one line for each thing worth knowing that is not an error (a cache entry rebuilt).
+    `source`: `path` already opened (trainer.data.sources), so a run opens each dataset once."""
+    source = source or open_source(path)
     for warning in source.warnings:
         if notice:
             notice(warning)

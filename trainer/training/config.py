@@ -5,7 +5,7 @@ Kept free of torch so that the CLI can show these defaults in --help without imp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 from trainer.shape import SHAPE, ModelShape
 
@@ -18,11 +18,12 @@ class TrainConfig:
     val_data: str | None = None
     val_fraction: float = 0.05
     alphabet: str | None = None
-    epochs: int = 30
-    batch_size: int = 128
-    lr: float = 3e-3
+    # The schedule: None takes SCRATCH's value, or FINE_TUNE's with `init_from` (`with_defaults`).
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
     weight_decay: float = 0.01
-    warmup: float = 0.03
+    warmup: float | None = None
     clip: float = 5.0
     seed: int = 0
     device: str = "auto"
@@ -50,7 +51,7 @@ class TrainConfig:
     init_from: str | None = None
     parent: dict | None = None
     mix: tuple[tuple[str, float], ...] = ()  # (dataset, share of every batch) drawn beside `data`
-    steps_per_epoch: int | None = None  # None: an epoch is a pass over the training images
+    steps_per_epoch: int | None = None  # an epoch in steps; None: a pass over the images (50 with `init_from`)
     # Filled in by train: each dataset read (data, val_data, mixes) and its manifest's sha256 (or the list
     # file's; None for a loose folder), so a model says exactly what it was trained on.
     sources: dict | None = None
@@ -60,17 +61,19 @@ class TrainConfig:
         """The shape, once the input size is chosen."""
         if self.height is None or self.width is None:
             raise ValueError("the input size is not chosen yet")
-        return ModelShape(
-            self.height,
-            self.width,
-            tuple(self.conv),
-            self.hidden,
-            self.lstm_layers,
-            self.dropout,
-            self.arch or SHAPE.arch,
-        )
+        values = {f.name: getattr(self, f.name) for f in fields(ModelShape)}
+        return ModelShape(**{**values, "conv": tuple(self.conv), "arch": self.arch or SHAPE.arch})
 
 
-# What `train --init-from` uses for any of these not given: a few hundred images want a lower peak learning
-# rate, a longer warm-up share, smaller batches, and epochs counted in steps rather than passes over them.
+# The schedule of a run from random weights, and of one from a parent (`init_from`), for any of these not
+# given: a few hundred images want a lower peak learning rate, a longer warm-up share, smaller batches, and
+# epochs counted in steps rather than passes over them.
+SCRATCH = {"lr": 3e-3, "warmup": 0.03, "batch_size": 128, "epochs": 30, "steps_per_epoch": None}
 FINE_TUNE = {"lr": 1e-3, "warmup": 0.1, "batch_size": 32, "epochs": 15, "steps_per_epoch": 50}
+
+
+def with_defaults(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with each schedule field left None set: from FINE_TUNE when it fine-tunes, else from SCRATCH.
+    The library and the CLI alike, so `train(TrainConfig(init_from=...))` fine-tunes as `train --init-from` does."""
+    base = FINE_TUNE if cfg.init_from else SCRATCH
+    return replace(cfg, **{k: base[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in base})

@@ -13,7 +13,7 @@ another scale). The run records the parent's name and hash.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +23,14 @@ from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer import bundled, checkpoint
 from trainer.models import get as get_arch
+from trainer.shape import ModelShape
 from trainer.training.config import TrainConfig
 
 # PIL's grayscale conversion (ITU-R 601-2 luma): L = 0.299 R + 0.587 G + 0.114 B. The weights sum to 1, so
 # on normalised inputs the colour model's first layer gives what the grayscale one gave on L.
 LUMA = torch.tensor([0.299, 0.587, 0.114])
 
-SHAPE_FIELDS = ("height", "width", "conv", "hidden", "lstm_layers", "dropout", "arch")
+SHAPE_FIELDS = tuple(f.name for f in fields(ModelShape))  # height, width, conv, hidden, lstm_layers, dropout, arch
 # The weights do not depend on the input width (convolutions slide along it, the LSTM runs over its time
 # steps), and only the projection depends on the height (resampled, see `_resample_rows`), so a child may
 # read images of another size than its parent; every other field is fixed.

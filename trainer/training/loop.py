@@ -1,9 +1,9 @@
 """The training loop: from a TrainConfig to a run folder with checkpoints, as a few named steps.
 
-train() resumes or starts (resume.resume_state), loads the data (`_load_data`), builds the model
-(`_build_model`), restores it or opens a run folder (resume.restore, `_open_run`), then for each epoch
-trains (steps.train_epoch), validates (validate.validate) and saves (`_end_epoch`). What it reports and
-returns are the dataclasses of trainer.training.events.
+train() works the run out once (plan.make_plan: defaults, size, crop, alphabet, every dataset opened),
+sets it up (`_set_up`: the machine, the data through datasets.load_data, the model, a restored state or a
+new run folder), then is the epoch loop: train (steps.train_epoch), validate (validate.validate), save
+(`_end_epoch`). What it reports and returns are the dataclasses of trainer.training.events.
 """
 
 from __future__ import annotations
@@ -12,33 +12,23 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from captchagen import atomic
-from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from captchagen.lock import FolderLock
 from captchagen.pool import cpu_count
 from trainer import checkpoint, runs
 from trainer.data import loading as data
-from trainer.data.preprocess import Preprocessing
 from trainer.device import Dist, all_sum, memory_format, pick_device, pick_precision, set_threads, setup_distributed
-from trainer.model import ModelConfig, build_model, check_input_size
+from trainer.model import ModelConfig, build_model
 from trainer.training.advice import STUCK_EPOCHS, STUCK_STEPS, better, stuck_notice, too_few_steps, zero_streak
 from trainer.training.config import TrainConfig
-from trainer.training.datasets import (
-    Data,
-    changed_sources,
-    load_data,
-    settle_input,
-    source_record,
-    train_sampler,
-    write_inputs,
-)
+from trainer.training.datasets import Data, load_data, train_sampler, write_inputs
 from trainer.training.events import (
     EpochEnded,
     EpochStarted,
@@ -50,13 +40,14 @@ from trainer.training.events import (
 from trainer.training.finetune import transplant
 from trainer.training.interrupt import Interrupted, StopRequest
 from trainer.training.optim import lr_at, make_optimizer, set_lr
-from trainer.training.resume import Progress, restore, resume_state
+from trainer.training.plan import Plan, make_plan
+from trainer.training.resume import Progress, restore
 from trainer.training.steps import Diverged, finite, kept, train_epoch, train_step
 from trainer.training.validate import validate
 
 
 def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = None) -> TrainResult:
-    """Train a CRNN as `cfg` says (or continue the run whose last.pt is `resume`); return the best metrics.
+    """Train a model as `cfg` says (or continue the run whose last.pt is `resume`); return the best metrics.
 
     A run folder has one writer: the run's process holds its lock (captchagen.lock) from the moment it is
     made or resumed until train returns, so a second `resume` of it, or a second run of the same name, is
@@ -65,92 +56,113 @@ def train(cfg: TrainConfig, events: Events | None = None, resume: Path | None = 
     with contextlib.ExitStack() as held:
         if resume is not None and int(os.environ.get("RANK", "0")) == 0 and Path(resume).parent.is_dir():
             held.enter_context(FolderLock(Path(resume).parent, "train"))
-        return _train(cfg, events, resume, held)
+        plan = make_plan(cfg, resume)
+        info = setup_distributed(plan.cfg.device)
+        emit: Events = events if (events and info.main) else (lambda event: None)
+        return _epochs(_set_up(plan, info, emit, held, resume), plan, info, emit)
 
 
-def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: contextlib.ExitStack) -> TrainResult:
-    state, cfg = resume_state(cfg, resume)
-    info = setup_distributed(cfg.device)
-    emit: Events = events if (events and info.main) else (lambda event: None)
-    if state is None:
-        cfg, parent, notes = settle_input(cfg)
-        cfg = replace(cfg, sources=source_record(cfg))
-    else:
-        parent = None
-        notes = tuple(
-            f"{p} is not the dataset this run started on (its manifest changed); training goes on with it"
-            for p in changed_sources(cfg)
-        )
+@dataclass
+class _Run:
+    """A run set up: what the epoch loop works on."""
+
+    folder: Path
+    model: torch.nn.Module
+    net: torch.nn.Module  # the model, or its DDP wrapper
+    mc: ModelConfig
+    sets: Data
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    sampler: data.ShardedBatchSampler
+    train_loader: torch.utils.data.DataLoader
+    val_loader: torch.utils.data.DataLoader
+    device: torch.device
+    precision: str
+    at: Progress
+    stop: StopRequest
+
+
+def _set_up(plan: Plan, info: Dist, emit: Events, held: contextlib.ExitStack, resume: Path | None) -> _Run:
+    cfg = plan.cfg
     device = pick_device(cfg.device, info)
     precision = pick_precision(cfg.precision, device)
     threads = set_threads(device, info, cfg.threads)
+    notes = list(plan.notes)
     if device.type == "cpu" and cfg.threads is None and not info.enabled and threads < cpu_count():  # measured
-        notes = (
-            *notes,
+        notes.append(
             f"other processes are busy on this machine: training on {threads} thread(s) of {cpu_count()} cores, "
-            "as threads on busy cores slow the others down (`threads` to choose)",
+            "as threads on busy cores slow the others down (`threads` to choose)"
         )
     torch.manual_seed(cfg.seed)
-    try:
-        check_input_size(cfg.height, cfg.width)  # before any image is decoded at that size
-    except ValueError as e:
-        raise BadInput(str(e)) from None
-    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop, channels=cfg.channels or 1)
-
-    sets = load_data(cfg, pre, info, emit, Alphabet(state["alphabet"]) if state else None)
-    model, mc = _build_model(cfg, sets, device)
+    sets = load_data(plan, info, emit)
+    model, mc = _build_model(plan, device)
     for note in notes:
         emit(Notice(note))
-    if parent is not None:
-        emit(Notice(transplant(model, parent, sets.alphabet)))
+    if plan.parent is not None:
+        emit(Notice(transplant(model, plan.parent, plan.alphabet)))
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     cuda = device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
     sampler = train_sampler(cfg, sets, info)
     val_sampler = data.ShardedBatchSampler(
         len(sets.val), 256, shuffle=False, rank=info.rank, world=info.world, drop_last=False
     )
-    train_loader = data.loader(sets.train, sampler, cuda)
-    val_loader = data.loader(sets.val, val_sampler, cuda)
-
-    at = restore(state, model, optimizer, cuda) if state is not None else Progress()
+    at = restore(plan.state, model, optimizer, cuda) if plan.state is not None else Progress()
     # From here on a Ctrl-C waits for the next batch boundary, where last.pt is saved: before this point
     # there is no run folder to leave half made (a Ctrl-C while caching just stops).
     stop = held.enter_context(StopRequest())
-    run = Path(resume).parent if resume is not None else _open_run(cfg, mc, pre, info, held)
+    folder = Path(resume).parent if resume is not None else _open_run(plan, mc, info, held)
     if info.main:
-        write_inputs(run, sets)
-    net = DistributedDataParallel(model) if info.enabled else model
-
+        write_inputs(folder, sets)
     sampler.set_epoch(0)
-    steps_per_epoch = len(sampler)
-    total_steps = steps_per_epoch * cfg.epochs
-    if state is None and not cfg.init_from and total_steps < STUCK_STEPS:
-        emit(Notice(too_few_steps(sets.sizes[0], steps_per_epoch, cfg)))
-    limit = cfg.time_limit * 60 if cfg.time_limit else None
+    if plan.state is None and not cfg.init_from and len(sampler) * cfg.epochs < STUCK_STEPS:
+        emit(Notice(too_few_steps(sets.sizes[0], len(sampler), cfg)))
     emit(
         Started(
-            run=str(run),
+            run=str(folder),
             train=sets.sizes[0],
             val=len(sets.val),
             device=str(device),
             precision=precision,
             threads=threads,
             world=info.world,
-            alphabet=sets.alphabet.chars,
+            alphabet=plan.alphabet.chars,
             params=sum(p.numel() for p in model.parameters()),
-            steps_per_epoch=steps_per_epoch,
+            steps_per_epoch=len(sampler),
             epochs=cfg.epochs,
-            resumed_epoch=at.epoch if state else None,
+            resumed_epoch=at.epoch if plan.state else None,
             skipped=len(sets.skipped),
             mixed=sum(sets.sizes[1:]),
         )
     )
+    return _Run(
+        folder=folder,
+        model=model,
+        net=DistributedDataParallel(model) if info.enabled else model,
+        mc=mc,
+        sets=sets,
+        optimizer=optimizer,
+        scaler=torch.amp.GradScaler("cuda", enabled=precision == "fp16"),
+        sampler=sampler,
+        train_loader=data.loader(sets.train, sampler, cuda),
+        val_loader=data.loader(sets.val, val_sampler, cuda),
+        device=device,
+        precision=precision,
+        at=at,
+        stop=stop,
+    )
 
+
+def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
+    """The epoch loop over a run set up: train, validate, save, report; until the epochs or the time run out."""
+    cfg, at, run, model, optimizer = plan.cfg, r.at, r.folder, r.model, r.optimizer
+    cuda = r.device.type == "cuda"
+    steps_per_epoch = len(r.sampler)
+    total_steps = steps_per_epoch * cfg.epochs
+    limit = cfg.time_limit * 60 if cfg.time_limit else None
     started = time.perf_counter()
     val_seconds = 0.0
     stopped_by_time = False
-    rows = runs.read_metrics(run) if state is not None else []
+    rows = runs.read_metrics(run) if plan.state is not None else []
 
     def elapsed() -> float:
         return at.elapsed_before + time.perf_counter() - started
@@ -158,25 +170,28 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
     def should_stop() -> str | None:
         # Every process stops at the same batch: the flags are summed over them.
         late = limit is not None and elapsed() + val_seconds * 1.1 >= limit
-        flags = all_sum(torch.tensor([float(late), float(stop.asked)]), info)
+        flags = all_sum(torch.tensor([float(late), float(r.stop.asked)]), info)
         return "interrupt" if flags[1] > 0 else "time" if flags[0] > 0 else None
 
     def step(batch: data.Batch) -> float:
         # The learning rate now: the larger of steps done / planned and time used / limit sets the progress.
         set_lr(optimizer, lr_at(max(at.step / total_steps, elapsed() / limit if limit else 0.0), cfg.lr, cfg.warmup))
-        return train_step(net, optimizer, scaler, batch, pre, device, precision, cfg)
+        return train_step(r.net, optimizer, r.scaler, batch, plan.pre, r.device, r.precision, cfg)
+
+    def save(epoch: int, improved: bool) -> None:
+        _end_epoch(run, model, optimizer, plan, r.mc, at, epoch, improved, elapsed(), cuda)
 
     first_epoch, first_batch = at.epoch, at.batch
     warned = False
     try:
         for epoch in range(first_epoch, cfg.epochs):
-            sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
-            emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=sampler.start))
+            r.sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
+            emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=r.sampler.start))
             epoch_started = time.perf_counter()
-            net.train()
+            r.net.train()
             try:
                 loss_sum, seen, batch_index, stopped = train_epoch(
-                    step, train_loader, epoch, sampler.start, at, info, emit, should_stop
+                    step, r.train_loader, epoch, r.sampler.start, at, info, emit, should_stop
                 )
             except Diverged as e:
                 raise Diverged(
@@ -185,8 +200,7 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
             if stopped == "interrupt":
                 if info.main:
                     at.epoch, at.batch = epoch, batch_index
-                    # last.pt where it stopped; best.pt is left as the last validated epoch made it
-                    _end_epoch(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch, False, elapsed(), cuda)
+                    save(epoch, False)  # last.pt where it stopped; best.pt stays as the last validated epoch made it
                 raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
             stopped_by_time = stopped == "time"
             train_seconds = time.perf_counter() - epoch_started
@@ -194,7 +208,7 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
             if stopped_by_time and seen_total == 0 and "epoch" in at.best:
                 break  # the time ran out before this epoch's first step: nothing new to validate, save or show
             val_started = time.perf_counter()
-            counts = validate(model, val_loader, sets.alphabet, pre, device, precision, info)
+            counts = validate(model, r.val_loader, plan.alphabet, plan.pre, r.device, r.precision, info)
             val_seconds = time.perf_counter() - val_started
             ended = EpochEnded(
                 epoch=epoch + 1,
@@ -220,7 +234,7 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
                 if improved:
                     at.best = {**counts.summary(), "epoch": epoch + 1}
                 at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
-                _end_epoch(run, model, optimizer, sets.alphabet, pre, mc, cfg, at, epoch + 1, improved, elapsed(), cuda)
+                save(epoch + 1, improved)
                 runs.append_metrics(run, ended.row())
                 rows.append(ended.row())
                 runs.plot_curves(run, rows)
@@ -240,8 +254,8 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
         run=str(run),
         best=at.best,
         stopped_by_time=stopped_by_time,
-        skipped=sets.skipped[:20],
-        skipped_count=len(sets.skipped),
+        skipped=r.sets.skipped[:20],
+        skipped_count=len(r.sets.skipped),
         elapsed_s=elapsed(),
     )
     emit(result)
@@ -251,22 +265,23 @@ def _train(cfg: TrainConfig, events: Events | None, resume: Path | None, held: c
     return result
 
 
-def _build_model(cfg: TrainConfig, sets: Data, device: torch.device) -> tuple[torch.nn.Module, ModelConfig]:
-    mc = ModelConfig.from_shape(cfg.shape, num_classes=sets.alphabet.num_classes, max_label_len=sets.max_len)
-    mc = replace(mc, channels=cfg.channels or 1)
+def _build_model(plan: Plan, device: torch.device) -> tuple[torch.nn.Module, ModelConfig]:
+    mc = ModelConfig.from_shape(plan.shape, num_classes=plan.alphabet.num_classes, max_label_len=plan.max_len)
+    mc = replace(mc, channels=plan.pre.channels)
     try:
         return build_model(mc).to(device, memory_format=memory_format(device)), mc
     except ValueError as e:  # input size against the longest label, or not a multiple of the pooling
         raise BadInput(str(e)) from None
 
 
-def _open_run(cfg: TrainConfig, mc: ModelConfig, pre: Preprocessing, info: Dist, held: contextlib.ExitStack) -> Path:
+def _open_run(plan: Plan, mc: ModelConfig, info: Dist, held: contextlib.ExitStack) -> Path:
     """A new run folder, locked for this process, with its config.json (rank 0 only; the others never write)."""
+    cfg = plan.cfg
     if not info.main:
         return Path(cfg.runs_dir) / "not-rank-0"
     run = runs.new_run_dir(Path(cfg.runs_dir), cfg.name)
     held.enter_context(FolderLock(run, "train"))
-    atomic.write_json(run / "config.json", {**asdict(cfg), "model": asdict(mc), "preprocessing": pre.to_dict()})
+    atomic.write_json(run / "config.json", {**asdict(cfg), "model": asdict(mc), "preprocessing": plan.pre.to_dict()})
     return run
 
 
@@ -274,10 +289,8 @@ def _end_epoch(
     run: Path,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    alphabet: Alphabet,
-    pre: Preprocessing,
+    plan: Plan,
     mc: ModelConfig,
-    cfg: TrainConfig,
     at: Progress,
     epoch: int,
     improved: bool,
@@ -286,7 +299,7 @@ def _end_epoch(
 ) -> None:
     """best.pt when validation improved; last.pt always, with what a resume needs. The run is registered in
     runs/LATEST when its first best.pt is written: until then it holds no model for `test` to read."""
-    payload = checkpoint.model_payload(model, alphabet, pre, mc, asdict(cfg), at.best, epoch)
+    payload = checkpoint.model_payload(model, plan.alphabet, plan.pre, mc, asdict(plan.cfg), at.best, epoch)
     if improved:
         first = not (run / "best.pt").exists()
         checkpoint.save(run / "best.pt", payload)
