@@ -1,16 +1,29 @@
 """Architectures chosen by name (`train --arch`): the registry, a toy architecture added as one module and
-one line, and every architecture through training, reading, scoring, export, fine-tuning and resuming."""
+one line, and every architecture through training, reading, scoring, serving, export, fine-tuning, resuming
+and torchrun."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
 from torch import nn
 
-from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
+from tests.helpers import (
+    Server,
+    expected_readings,
+    run_cli,
+    shard_images,
+    tiny_dataset,
+    tiny_train_args,
+    tiny_train_config,
+)
 from trainer import bundled, checkpoint, models, shape
 from trainer.inference.reader import Reader
 from trainer.model import ModelConfig, build_model
@@ -84,6 +97,47 @@ def test_every_architecture_learns_reads_scores_and_exports(trained, data, tmp_p
     assert code == 0 and onnx.exists(), out  # the parity check passed
     code, out = run_cli("test", image, "--model", str(onnx), "--json")
     assert code == 0 and json.loads(out)["error"] is None, out
+
+
+def test_every_architecture_serves_what_the_library_reads(trained, data):
+    arch, run = trained
+    paths = shard_images(data)[:3]
+    srv = Server(run / "best.pt")
+    try:
+        assert srv.health()["format"] == "checkpoint"
+        status, body = srv.predict([(p.name, p.read_bytes()) for p in paths])
+    finally:
+        code, err = srv.stop()
+    assert status == 200 and code == 0 and "Traceback" not in err, err
+    expected = expected_readings(run / "best.pt", paths)
+    assert [p["text"] for p in body["predictions"]] == [t for t, _ in expected]
+    assert [p["confidence"] for p in body["predictions"]] == pytest.approx([c for _, c in expected], rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("arch", sorted(set(shape.ARCHS) - {"crnn"}))  # crnn: test_train's torchrun test
+def test_every_architecture_trains_under_torchrun(arch, data, tmp_path):
+    """Two CPU processes on gloo; batch norm's running statistics go from rank 0 with every step (DDP's
+    broadcast_buffers), so the checkpoint rank 0 writes is one model, and it reads."""
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from tests.helpers import tiny_train_config\n"
+        "from trainer.training.loop import train\n"
+        "train(tiny_train_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=16, arch=sys.argv[3]))\n"
+    )
+    (tmp_path / "ddp.py").write_text(script)
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               str(tmp_path / "ddp.py"), str(data), str(tmp_path), arch]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
+    assert checkpoint.load(run / "best.pt")["model_config"]["arch"] == arch
+    [reading] = Reader(run / "best.pt").read_paths([str(shard_images(data)[0])])
+    assert reading.error is None
 
 
 def test_fine_tuning_keeps_the_architecture_and_another_is_one_line(trained, data, tmp_path):
