@@ -9,6 +9,7 @@ global, so one process renders one image at a time (we render in processes, not 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import random
@@ -20,9 +21,10 @@ import captcha
 import captcha.image
 from captcha.image import ImageCaptcha
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
+from PIL.ImageFont import FreeTypeFont, truetype
 
 from captchagen.config import Resolved
-from captchagen.style import Style
+from captchagen.style import Style, draw_style
 
 _swap_lock = threading.Lock()
 
@@ -107,9 +109,19 @@ def hollow(glyph: Image.Image, width: int) -> Image.Image:
     return out
 
 
+@functools.lru_cache(maxsize=1024)
+def _truetype(path: str, size: int) -> FreeTypeFont:
+    """A font at a size, loaded once per process: the `random` style makes a StyledCaptcha for every image."""
+    return truetype(path, size)
+
+
 class StyledCaptcha(ImageCaptcha):
     """ImageCaptcha with every drawing choice taken from a Style. With the default style it draws exactly
     what ImageCaptcha.generate_image draws, random number for random number; post-effects draw after."""
+
+    @property
+    def truefonts(self) -> list[FreeTypeFont]:  # the library's own list, from the cache
+        return [_truetype(n, s) for n in self._fonts for s in self._font_sizes]
 
     def __init__(self, width: int, height: int, fonts: list[str], style: Style) -> None:
         super().__init__(width, height, fonts=fonts, font_sizes=tuple(round(height * r) for r in style.font_sizes))
@@ -253,9 +265,14 @@ class Renderer:
         return rng, sample_label(rng, self.chars, self.config.min_len, self.config.max_len)
 
     def render(self, rng: random.Random, label: str) -> bytes:
-        """PNG bytes of `label`, drawn with the randomness of `rng`."""
+        """PNG bytes of `label`, drawn with the randomness of `rng` (which first draws the image's own style,
+        under `randomize`)."""
+        drawer = self.captcha
+        if self.config.style.randomize:
+            c = self.config
+            drawer = StyledCaptcha(c.width, c.height, drawer._fonts, draw_style(rng))
         with seeded_captcha(rng):
-            image = self.captcha.generate_image(label)
+            image = drawer.generate_image(label)
         buf = io.BytesIO()
         image.save(buf, format="PNG", compress_level=self.config.png_compression)
         return buf.getvalue()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import sys
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -21,63 +22,82 @@ else:  # the same parser, before it joined the standard library
 from captchagen.errors import BadInput
 
 
-def _field(default: object, kind: str, lo: float | None = None, hi: float | None = None, *, later: bool = False):
+def _field(
+    default: object,
+    kind: str,
+    lo: float | None = None,
+    hi: float | None = None,
+    *,
+    later: bool = False,
+    wide: tuple[float, float] | float | None = None,
+    off: float = 0.0,
+):
     """A Style field with its kind and its range: the one place that says what a setting may hold.
-    `later`: added after styles were first recorded, so left out of a manifest while at its default."""
-    return field(default=default, metadata={"kind": kind, "range": (lo, hi), "later": later})
+    `later`: added after styles were first recorded, so left out of a manifest while at its default.
+    `wide` and `off`: how the `random` style draws it for each image (see `draw_style`): from `wide` (a
+    range; for a flag, the chance of true), and left at its default (off) with chance `off`."""
+    meta = {"kind": kind, "range": (lo, hi), "later": later, "wide": wide, "off": off}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class Style:
-    # The characters, as captcha.image.ImageCaptcha draws them (its class attributes).
-    font_sizes: tuple[float, ...] = _field((0.70, 0.83, 0.93), "sizes", 0.1, 1.5)  # fractions of the height
-    character_offset_dx: tuple[int, int] = _field((0, 4), "int_range", 0, 100)  # pixels of padding left of a glyph
-    character_offset_dy: tuple[int, int] = _field((0, 6), "int_range", 0, 100)  # and above it
-    character_rotate: tuple[float, float] = _field((-30, 30), "float_range", -180, 180)  # degrees
+    # The characters, as captcha.image.ImageCaptcha draws them (its class attributes). Font sizes are
+    # fractions of the height; the offsets, pixels of padding left of and above a glyph.
+    font_sizes: tuple[float, ...] = _field((0.70, 0.83, 0.93), "sizes", 0.1, 1.5, wide=(0.5, 1.0))
+    character_offset_dx: tuple[int, int] = _field((0, 4), "int_range", 0, 100, wide=(0, 8))
+    character_offset_dy: tuple[int, int] = _field((0, 6), "int_range", 0, 100, wide=(0, 10))
+    character_rotate: tuple[float, float] = _field((-30, 30), "float_range", -180, 180, wide=(-45, 45))  # degrees
     # Quad warp, as a fraction of the glyph size.
-    character_warp_dx: tuple[float, float] = _field((0.1, 0.3), "float_range", 0, 1)
-    character_warp_dy: tuple[float, float] = _field((0.2, 0.3), "float_range", 0, 1)
+    character_warp_dx: tuple[float, float] = _field((0.1, 0.3), "float_range", 0, 1, wide=(0, 0.4))
+    character_warp_dy: tuple[float, float] = _field((0.2, 0.3), "float_range", 0, 1, wide=(0, 0.4))
     # Chance of NO extra space before a character (the library's naming).
-    word_space_probability: float = _field(0.5, "number", 0, 1)
-    word_offset_dx: float = _field(0.25, "number", 0, 1)  # how far characters may overlap (of their mean width)
+    word_space_probability: float = _field(0.5, "number", 0, 1, wide=(0, 1))
+    # How far characters may overlap (of their mean width).
+    word_offset_dx: float = _field(0.25, "number", 0, 1, wide=(0, 0.45))
     # Colours: a range [lo, hi] or a fixed [r, g, b]. The library pastes each glyph through a mask made from
     # its own brightness, so darker text colours come out fainter.
-    background: tuple[int, ...] = _field((238, 255), "colour", 0, 255)
-    text_color: tuple[int, ...] = _field((10, 200), "colour", 0, 255)
-    text_opacity: tuple[int, int] = _field((220, 255), "int_range", 0, 255)
+    background: tuple[int, ...] = _field((238, 255), "colour", 0, 255, wide=(0, 255))  # drawn with text_color
+    text_color: tuple[int, ...] = _field((10, 200), "colour", 0, 255, wide=(0, 255))
+    text_opacity: tuple[int, int] = _field((220, 255), "int_range", 0, 255, wide=(170, 255))
     # Noise, as the library draws it. The bounds keep one image's work small (a few thousand dots cover a
     # 320x64 image many times over).
-    noise_dots: int = _field(30, "count", 0, 5000)
-    noise_dot_width: int = _field(3, "count", 1, 20)
-    noise_curves: int = _field(1, "count", 0, 50)
-    smooth: bool = _field(True, "flag")  # the library's final PIL SMOOTH filter
-    # Post-effects of real captchas (all off in `default`).
-    lines: int = _field(0, "count", 0, 50)  # straight lines across the image, in the text colour (or line_color)
-    line_width: tuple[int, int] = _field((1, 3), "int_range", 1, 20)
-    blur: float = _field(0.0, "number", 0, 10)  # Gaussian blur radius in pixels
-    grayscale: bool = _field(False, "flag")
-    jpeg_quality: int = _field(0, "count", 0, 95)  # 1-95: re-encode as JPEG at this quality; 0: off
+    noise_dots: int = _field(30, "count", 0, 5000, wide=(0, 120), off=0.2)
+    noise_dot_width: int = _field(3, "count", 1, 20, wide=(1, 5))
+    noise_curves: int = _field(1, "count", 0, 50, wide=(0, 4))
+    smooth: bool = _field(True, "flag", wide=0.6)  # the library's final PIL SMOOTH filter
+    # Post-effects of real captchas (all off in `default`). Lines: straight across the image, in the text
+    # colour (or line_color).
+    lines: int = _field(0, "count", 0, 50, wide=(1, 5), off=0.5)
+    line_width: tuple[int, int] = _field((1, 3), "int_range", 1, 20, wide=(1, 4))
+    blur: float = _field(0.0, "number", 0, 10, wide=(0.3, 1.2), off=0.7)  # Gaussian blur radius in pixels
+    grayscale: bool = _field(False, "flag", wide=0.2)
+    # 1-95: re-encode as JPEG at this quality; 0: off
+    jpeg_quality: int = _field(0, "count", 0, 95, wide=(20, 90), off=0.6)
     # Layouts the library does not draw (off in every preset).
     # Each character in its own equal-width cell with its own background and text colour.
-    cells: bool = _field(False, "flag", later=True)
+    cells: bool = _field(False, "flag", later=True, wide=0.15)
     # With cells: lines drawn inside each cell in that cell's text colour, line_width wide, crossing its
     # character like strokes of it (strike-throughs in the text colour, as many real captchas draw).
-    cell_lines: int = _field(0, "count", 0, 20, later=True)
+    cell_lines: int = _field(0, "count", 0, 20, later=True, wide=(1, 2), off=0.5)
     # With cells: how far a character may reach past its cell's edges, as a share of its own width and
     # height; what falls outside is cut off, as in captchas that draw big glyphs into fixed squares. Past
     # half its size outside, a character would be mostly cut off.
-    cell_overflow: float = _field(0.0, "number", 0, 0.5, later=True)
+    cell_overflow: float = _field(0.0, "number", 0, 0.5, later=True, wide=(0, 0.3), off=0.5)
     # Redraw a text colour until its brightness differs this much from its background.
-    contrast: int = _field(0, "count", 0, 255, later=True)
+    contrast: int = _field(0, "count", 0, 255, later=True, wide=(60, 120))
     # Noise in colours of its own: empty is the text colour (as the library draws it); a range [lo, hi] is
     # drawn afresh for every dot or line, a fixed [r, g, b] paints them all. Dots with a colour of their own
     # are round, half to all of noise_dot_width across.
-    dot_color: tuple[int, ...] = _field((), "noise_colour", 0, 255, later=True)
-    line_color: tuple[int, ...] = _field((), "noise_colour", 0, 255, later=True)
+    dot_color: tuple[int, ...] = _field((), "noise_colour", 0, 255, later=True, wide=(0, 255), off=0.5)
+    line_color: tuple[int, ...] = _field((), "noise_colour", 0, 255, later=True, wide=(0, 255), off=0.5)
     # Hollow characters, as outline fonts draw them: each character is drawn as its outline alone, a ring
     # outline_width pixels wide inside its edge, with this probability (0: never, 1: always).
-    outline: float = _field(0.0, "number", 0, 1, later=True)
-    outline_width: tuple[int, int] = _field((1, 2), "int_range", 1, 20, later=True)
+    outline: float = _field(0.0, "number", 0, 1, later=True, wide=(0.3, 1), off=0.85)
+    outline_width: tuple[int, int] = _field((1, 2), "int_range", 1, 20, later=True, wide=(1, 3))
+    # Each image draws a style of its own: every other field from its `wide` range (draw_style), so one
+    # dataset spans the clean and the heavy end, dark-on-light and light-on-dark, one colour or many.
+    randomize: bool = _field(False, "flag", later=True)
 
     def to_dict(self) -> dict:
         """Plain data; without the fields added after styles were first recorded while they are off, so
@@ -123,6 +143,8 @@ PRESETS: dict[str, Style] = {
     "photocopy": Style(grayscale=True, blur=0.8, jpeg_quality=30, noise_dots=15),
     # Coloured text on a coloured background crossed by lines, in the spirit of many PHP captchas.
     "colour": Style(background=(120, 255), text_color=(0, 160), noise_dots=10, noise_curves=0, lines=4),
+    # A style of its own for every image, drawn from each field's wide range: domain randomisation.
+    "random": Style(randomize=True),
 }
 
 DESCRIPTIONS = {
@@ -131,7 +153,46 @@ DESCRIPTIONS = {
     "heavy": "overlapping, strongly rotated glyphs under dots, curves and lines: the hard end",
     "photocopy": "gray, blurred and JPEG-compressed, like a scanned or re-encoded captcha",
     "colour": "coloured backgrounds crossed by lines, as many PHP captchas are",
+    "random": "a style of its own per image, every setting drawn from a wide range (domain randomisation)",
 }
+
+LIGHT_ON_DARK = 0.25  # the `random` style's share of light text on a dark background
+
+
+def draw_style(rng: random.Random) -> Style:
+    """One image's style under `randomize`: each field drawn from its `wide` range (left at its default with
+    its `off` chance), as its kind holds values. Ranges are drawn as two values, sorted; a flag is true with
+    the chance `wide` gives; font sizes are three. The background and text colours are drawn together: dark
+    text on a light background, or (LIGHT_ON_DARK of the time) light on dark, as ranges of their own. The
+    draws come from `rng` in the fields' order, so an image's style is a function of its generator."""
+    values: dict[str, object] = {}
+    for name, f in FIELDS.items():
+        kind, wide, off = f.metadata["kind"], f.metadata["wide"], f.metadata["off"]
+        if wide is None:
+            continue
+        if off and rng.random() < off:
+            values[name] = f.default
+        elif kind == "flag":
+            values[name] = rng.random() < wide
+        elif kind == "count":
+            values[name] = rng.randint(*wide)
+        elif kind == "number":
+            values[name] = round(rng.uniform(*wide), 3)
+        elif kind == "int_range":
+            values[name] = tuple(sorted(rng.randint(*wide) for _ in range(2)))
+        elif kind in ("float_range", "sizes"):
+            values[name] = tuple(sorted(round(rng.uniform(*wide), 3) for _ in range(2 if kind != "sizes" else 3)))
+        elif kind == "noise_colour":
+            values[name] = tuple(sorted(rng.randint(*wide) for _ in range(2)))
+        elif kind == "colour":
+            continue  # the background and the text colour are drawn together, below
+        else:
+            raise AssertionError(f"style field {name} has no random draw for its kind {kind!r}")
+    light, dark = (rng.randint(140, 245), 255), (0, rng.randint(40, 150))
+    values["background"], values["text_color"] = (light, dark) if rng.random() >= LIGHT_ON_DARK else (dark, light)
+    if not values["cells"]:
+        values["cell_lines"], values["cell_overflow"] = 0, 0.0
+    return replace(DEFAULT, **values)  # type: ignore[arg-type]
 
 
 def _fail(key: str, why: str) -> BadInput:
@@ -215,11 +276,30 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
     for key in ("cell_lines", "cell_overflow"):
         if getattr(style, key) and not style.cells:
             raise _fail(key, "applies to the cells of the `cells` layout: set cells = true too")
+    fixed = [k for k, v in changes.items() if k != "randomize" and v != getattr(DEFAULT, k)]  # the manifest has all
+    if style.randomize and fixed:
+        raise _fail(fixed[0], "has no effect with `randomize`, which draws every setting for each image")
     return style
 
 
-def field_table() -> list[tuple[str, str, str, str]]:
-    """(name, what it holds, its range, the default) for every style field, for `captchagen styles --fields`."""
+def _drawn(f) -> str:  # a dataclasses.Field
+    """How the `random` style draws a field, in words."""
+    wide, off = f.metadata["wide"], f.metadata["off"]
+    if wide is None:
+        return ""
+    if f.metadata["kind"] == "flag":
+        drawn = f"true {100 * wide:.0f}% of images"
+    elif f.name in ("background", "text_color"):
+        drawn = f"together: dark on light, or light on dark {100 * LIGHT_ON_DARK:.0f}% of images"
+    else:
+        within = "ranges within " if f.metadata["kind"].endswith(("range", "colour", "sizes")) else ""
+        drawn = f"{within}{wide[0]:g} to {wide[1]:g}"
+    return drawn + (f" (off {100 * off:.0f}% of images)" if off else "")
+
+
+def field_table() -> list[tuple[str, str, str, str, str]]:
+    """(name, what it holds, its range, the default, how `random` draws it) for every style field, for
+    `captchagen styles --fields`."""
     kinds = {
         "int_range": "range [min, max], whole numbers",
         "float_range": "range [min, max]",
@@ -235,7 +315,7 @@ def field_table() -> list[tuple[str, str, str, str]]:
         lo, hi = f.metadata["range"]
         default = list(f.default) if isinstance(f.default, tuple) else f.default
         shown = json.dumps(default)
-        rows.append((name, kinds[f.metadata["kind"]], "" if lo is None else f"{lo:g} to {hi:g}", shown))
+        rows.append((name, kinds[f.metadata["kind"]], "" if lo is None else f"{lo:g} to {hi:g}", shown, _drawn(f)))
     return rows
 
 

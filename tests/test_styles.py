@@ -311,7 +311,7 @@ def test_a_bad_base_is_one_line_in_preview_and_styles_too(tmp_path, command):
 
 
 def test_every_style_field_has_a_check_and_a_range_in_the_table():
-    rows = {name: (kind, bounds) for name, kind, bounds, _ in style.field_table()}
+    rows = {name: (kind, bounds) for name, kind, bounds, _, _ in style.field_table()}
     assert set(rows) == set(style.FIELDS)
     numeric = [n for n, f in style.FIELDS.items() if f.metadata["kind"] not in ("flag",)]
     assert all(rows[n][1] for n in numeric)  # every numeric field states its range

@@ -277,7 +277,9 @@ def styles(out: Path | None, samples: int, also: tuple[str, ...], fields: bool) 
 
     console = Console()
     if fields:
-        table = Table("setting", "holds", "range", "default", title="Style file settings", title_justify="left")
+        table = Table(
+            "setting", "holds", "range", "default", "random draws", title="Style file settings", title_justify="left"
+        )
         for row in style.field_table():
             table.add_row(*(escape(cell) for cell in row))
         console.print(table)
@@ -287,9 +289,8 @@ def styles(out: Path | None, samples: int, also: tuple[str, ...], fields: bool) 
     table.add_column("name", style="bold")
     table.add_column("look")
     table.add_column("differs from default in")
-    default = style.DEFAULT.to_dict()
     for name, st in chosen:
-        changed = [k for k, v in st.to_dict().items() if v != default[k]]
+        changed = [k for k in style.FIELDS if getattr(st, k) != getattr(style.DEFAULT, k)]
         table.add_row(name, style.DESCRIPTIONS.get(name, "your file"), ", ".join(changed) or "-")
     console.print(table)
     if out is None:

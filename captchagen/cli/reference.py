@@ -52,9 +52,12 @@ def render() -> str:
         "",
         "What a style file (TOML or JSON, for `--style`) may set; `captchagen styles --fields` prints the same.",
         "",
-        "| setting | holds | range | default |",
-        "|---|---|---|---|",
-        *(f"| `{n}` | {kind} | {bounds or '-'} | `{default}` |" for n, kind, bounds, default in style.field_table()),
+        "| setting | holds | range | default | `random` draws |",
+        "|---|---|---|---|---|",
+        *(
+            f"| `{n}` | {kind} | {bounds or '-'} | `{default}` | {drawn or '-'} |"
+            for n, kind, bounds, default, drawn in style.field_table()
+        ),
     ]
     return "\n".join(parts) + "\n"
 

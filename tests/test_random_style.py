@@ -1,0 +1,71 @@
+"""The `random` style: every image draws a style of its own from each field's wide range, reproducibly."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+from dataclasses import asdict
+
+import pytest
+from PIL import Image
+
+from captchagen import style
+from captchagen.config import GenerationConfig, resolve
+from captchagen.render import Renderer
+from tests.helpers import TINY, run_cli, tree_digest
+
+
+def test_every_field_is_drawn_or_is_the_switch_itself():
+    """A field added without a `wide` range would stay at its default in every random image, unseen."""
+    undrawn = [name for name, f in style.FIELDS.items() if f.metadata["wide"] is None]
+    assert undrawn == ["randomize"]
+
+
+def test_each_drawn_style_is_a_valid_style_and_they_span_both_ends():
+    drawn = [style.draw_style(random.Random(i)) for i in range(300)]
+    for s in drawn:
+        data = {k: v for k, v in s.to_dict().items() if k != "randomize"}
+        assert style.from_dict(data) == s  # every value within its field's checked range
+    dark_text = sum(s.background[0] > s.text_color[1] for s in drawn)
+    assert 0.6 * 300 < dark_text < 0.9 * 300  # dark on light mostly, light on dark a quarter of the time
+    assert len({s.noise_dots for s in drawn}) > 50 and {s.cells for s in drawn} == {True, False}
+    assert {s.jpeg_quality == 0 for s in drawn} == {True, False} and {s.grayscale for s in drawn} == {True, False}
+    assert drawn == [style.draw_style(random.Random(i)) for i in range(300)]  # a function of the generator
+
+
+def test_random_images_differ_in_look_and_keep_the_seeds_labels():
+    config = GenerationConfig(n=6, width=120, height=40)
+    plain = Renderer(resolve(config))
+    randomized = Renderer(resolve(GenerationConfig(n=6, width=120, height=40, style=style.PRESETS["random"])))
+    images = [randomized.image(i) for i in range(6)]
+    assert [label for label, _ in images] == [plain.image(i)[0] for i in range(6)]
+    backgrounds = {Image.open(io.BytesIO(png)).convert("RGB").getpixel((0, 0)) for _, png in images}
+    assert len(backgrounds) >= 4  # each image its own colours
+    assert images == [randomized.image(i) for i in range(6)]
+
+
+def test_make_style_random_is_reproducible_and_recorded(tmp_path):
+    made = []
+    for run in ("a", "b"):
+        code, out = run_cli(
+            "make", "--n", "16", "--shard-size", "8", "--style", "random", *TINY, "--out", str(tmp_path / run)
+        )
+        assert code == 0, out
+        made.append(tree_digest(tmp_path / run))
+    assert made[0] == made[1] and len(made[0]) == 16
+    recorded = json.loads((tmp_path / "a" / "manifest.json").read_text())["settings"]["style"]
+    assert recorded["randomize"] is True and style.from_dict(recorded) == style.PRESETS["random"]
+    code, out = run_cli("preview", "--style", "random", "--count", "8", "--out", str(tmp_path / "sheet.png"), *TINY[:4])
+    assert code == 0 and (tmp_path / "sheet.png").exists(), out
+
+
+def test_a_setting_beside_randomize_is_one_line(tmp_path):
+    spec = tmp_path / "r.toml"
+    spec.write_text('base = "random"\nblur = 1.0\n')
+    code, out = run_cli("make", "--n", "4", "--style", str(spec), *TINY, "--out", str(tmp_path / "d"))
+    assert code == 2 and "`blur`" in out and "randomize" in out and len(out.strip().splitlines()) == 1, out
+    assert not (tmp_path / "d").exists()
+    with pytest.raises(Exception, match="randomize"):
+        style.from_dict({"randomize": True, "lines": 2})
+    assert asdict(style.from_dict({"randomize": True}))["randomize"] is True
