@@ -5,10 +5,10 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from captchagen import codec
-from captchagen.alphabet import PRESETS, Alphabet
+from captchagen import codec, fontpacks
+from captchagen.alphabet import PRESETS, Alphabet, describe_char
 from captchagen.errors import BadInput
-from captchagen.fonts import FontInfo, bundled_fonts, check_coverage, font_files, load_font
+from captchagen.fonts import REQUIRED_EXTRA, FontInfo, bundled_fonts, check_coverage, font_files, load_font
 from captchagen.style import DEFAULT, Style
 
 MIN_WIDTH = 24
@@ -26,7 +26,8 @@ class GenerationConfig:
     max_len: int = 10
     width: int = 320
     height: int = 64
-    fonts: tuple[str, ...] = ()  # font file paths; empty means the bundled fonts
+    fonts: tuple[str, ...] = ()  # font file paths; empty means the bundled fonts (unless a font pack is given)
+    font_pack: str | None = None  # a pack of captchagen.fontpacks, drawn with beside `fonts`
     seed: int = 0
     shard_size: int = 10_000
     png_compression: int = 1
@@ -57,6 +58,7 @@ class Resolved:
     config: GenerationConfig
     alphabet: Alphabet
     fonts: tuple[FontInfo, ...] = field(default=())
+    left_out: tuple[str, ...] = ()  # fonts of the pack left out, with why: one line each, to tell the user
 
     @property
     def font_paths(self) -> list[str]:
@@ -68,6 +70,8 @@ class Resolved:
         d["fonts"] = [{"file": f.name, "sha256": f.sha256} for f in self.fonts]
         d["font_sizes"] = list(self.config.font_sizes)
         d["style"] = self.config.style.to_dict()
+        if d["font_pack"] is None:  # added later: datasets made before packs keep their fingerprint
+            del d["font_pack"]
         return d
 
 
@@ -100,7 +104,20 @@ def resolve(config: GenerationConfig) -> Resolved:
             f"the limit is {codec.MAX_NAME_BYTES}",
             param="max_len",
         )
-    paths = [f for p in c.fonts for f in font_files(p)] if c.fonts else bundled_fonts()
+    paths = [f for p in c.fonts for f in font_files(p)] if c.fonts or c.font_pack else bundled_fonts()
     fonts = tuple(load_font(p) for p in paths)
     check_coverage(list(fonts), alphabet.chars)
-    return Resolved(config=c, alphabet=alphabet, fonts=fonts)
+    left_out: list[str] = []
+    if c.font_pack:
+        # A pack's fonts are many and of every kind: one that cannot draw this alphabet is left out, not an error.
+        packed = [load_font(p) for p in fontpacks.pack_files(c.font_pack)]
+        drawable = [f for f in packed if not f.missing(alphabet.chars + REQUIRED_EXTRA)]
+        left_out = [
+            f"{f.name}: no glyph for {', '.join(map(describe_char, f.missing(alphabet.chars + REQUIRED_EXTRA)[:3]))}"
+            for f in packed
+            if f not in drawable
+        ]
+        if not drawable:
+            raise BadInput(f"no font of pack {c.font_pack!r} draws every character of this alphabet", param="font_pack")
+        fonts = (*fonts, *drawable)
+    return Resolved(config=c, alphabet=alphabet, fonts=fonts, left_out=tuple(left_out))

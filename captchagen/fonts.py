@@ -41,7 +41,7 @@ class FontInfo:
         return [c for c in dict.fromkeys(chars) if ord(c) not in self.codepoints]
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=2048)  # a font pack holds hundreds
 def _load(path: Path, mtime_ns: int, size: int) -> FontInfo:
     from fontTools.ttLib import TTFont  # imported here: only `make` needs it
     from PIL import ImageFont

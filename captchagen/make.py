@@ -48,6 +48,7 @@ class MakeResult:
     seconds: float  # the whole call: checks, rendering, manifest and preview
     preview: Path | None
     render_seconds: float = 0.0  # rendering alone (worker start-up included): what img/s is measured over
+    notes: tuple[str, ...] = ()  # one line each: what is worth knowing and is not an error (fonts left out)
 
 
 def parse_shards(spec: str, num_shards: int) -> range:
@@ -189,6 +190,19 @@ def _make_locked(
         seconds=time.perf_counter() - started,
         preview=preview_path,
         render_seconds=render_seconds,
+        notes=left_out_note(resolved),
+    )
+
+
+def left_out_note(resolved: Resolved) -> tuple[str, ...]:
+    """One line on the fonts of a pack left out for this alphabet, or none."""
+    if not resolved.left_out:
+        return ()
+    kept = len(resolved.fonts)
+    shown = "; ".join(resolved.left_out[:3]) + ("; ..." if len(resolved.left_out) > 3 else "")
+    return (
+        f"font pack {resolved.config.font_pack}: {len(resolved.left_out)} font(s) left out, as they cannot draw "
+        f"this alphabet ({shown}); drawing with {kept}",
     )
 
 

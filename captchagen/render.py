@@ -87,6 +87,13 @@ def _luma(rgb: tuple[int, ...]) -> float:
     return 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2]
 
 
+def _pasted_luma(ink: tuple[int, ...], background: tuple[int, ...]) -> float:
+    """The brightness of `ink` as the library pastes it on `background`: through a mask of its own brightness
+    scaled by 1.97 (ImageCaptcha.lookup_table), so dark ink is mostly background."""
+    share = min(1.0, 1.97 * _luma(ink) / 255)
+    return share * _luma(ink) + (1 - share) * _luma(background)
+
+
 def _colour(spec: tuple[int, ...], opacity: int | None = None) -> tuple[int, ...]:
     """A fixed [r, g, b], or each channel drawn from [lo, hi] in the library's own order."""
     if len(spec) == 3:
@@ -109,7 +116,7 @@ def hollow(glyph: Image.Image, width: int) -> Image.Image:
     return out
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.cache  # fonts x sizes: a font pack's 400 fonts at the sizes `random` draws
 def _truetype(path: str, size: int) -> FreeTypeFont:
     """A font at a size, loaded once per process: the `random` style makes a StyledCaptcha for every image."""
     return truetype(path, size)
@@ -120,8 +127,10 @@ class StyledCaptcha(ImageCaptcha):
     what ImageCaptcha.generate_image draws, random number for random number; post-effects draw after."""
 
     @property
-    def truefonts(self) -> list[FreeTypeFont]:  # the library's own list, from the cache
-        return [_truetype(n, s) for n in self._fonts for s in self._font_sizes]
+    def truefonts(self) -> list[FreeTypeFont]:  # the library's own list, each font from the cache
+        if not self._truefonts:
+            self._truefonts = [_truetype(n, s) for n in self._fonts for s in self._font_sizes]
+        return self._truefonts
 
     def __init__(self, width: int, height: int, fonts: list[str], style: Style) -> None:
         super().__init__(width, height, fonts=fonts, font_sizes=tuple(round(height * r) for r in style.font_sizes))
@@ -169,11 +178,14 @@ class StyledCaptcha(ImageCaptcha):
     def _ink(self, background: tuple[int, ...], opacity: int) -> tuple[int, ...]:
         """A text colour (with `opacity`) for `background`: redrawn, at most CONTRAST_TRIES times, until
         its brightness differs from the background's by the style's `contrast` (never, when that is 0)."""
-        ink = _colour(self.style.text_color)
+        s = self.style
+        pasted = s.contrast_as_pasted and not s.cells  # cells paste their glyphs through their alpha
+        ink = _colour(s.text_color)
         for _ in range(CONTRAST_TRIES - 1):
-            if abs(_luma(ink) - _luma(background)) >= self.style.contrast:
+            seen = _pasted_luma(ink, background) if pasted else _luma(ink)
+            if abs(seen - _luma(background)) >= s.contrast:
                 break
-            ink = _colour(self.style.text_color)
+            ink = _colour(s.text_color)
         return (*ink, opacity)
 
     def _round_dots(self, im: Image.Image) -> None:

@@ -85,7 +85,10 @@ class Style:
     # half its size outside, a character would be mostly cut off.
     cell_overflow: float = _field(0.0, "number", 0, 0.5, later=True, wide=(0, 0.3), off=0.5)
     # Redraw a text colour until its brightness differs this much from its background.
-    contrast: int = _field(0, "count", 0, 255, later=True, wide=(60, 120))
+    contrast: int = _field(0, "count", 0, 255, later=True, wide=(50, 100))
+    # Measure `contrast` on the text as it is pasted, not on its colour: outside cells the library pastes a
+    # glyph through a mask made from its brightness, so dark text on a light background comes out faint.
+    contrast_as_pasted: bool = _field(False, "flag", later=True, wide=1.0)
     # Noise in colours of its own: empty is the text colour (as the library draws it); a range [lo, hi] is
     # drawn afresh for every dot or line, a fixed [r, g, b] paints them all. Dots with a colour of their own
     # are round, half to all of noise_dot_width across.

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from captchagen import __version__
-from captchagen.cli.dataset import make, preview, styles, verify
+from captchagen.cli.dataset import fonts, make, preview, styles, verify
 from captchagen.cli.evaluate import evaluate
 from captchagen.cli.export import export
 from captchagen.cli.read import test
@@ -41,7 +41,7 @@ def cli() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-for command in (make, preview, verify, styles, train, test, evaluate, serve, export):
+for command in (make, preview, verify, styles, fonts, train, test, evaluate, serve, export):
     cli.add_command(command)
 
 

@@ -13,6 +13,7 @@ from captchagen import style
 from captchagen.alphabet import PRESETS, expand
 from captchagen.cli.common import AverageRate, LineProgress, library_errors
 from captchagen.config import GenerationConfig
+from captchagen.fontpacks import PACKS
 from captchagen.pool import cpu_count
 
 DEFAULTS = GenerationConfig()
@@ -44,6 +45,12 @@ _LOOK = [
         multiple=True,
         metavar="PATH",
         help="A .ttf/.otf font to draw with, or a folder of them; repeat for several. Default: all bundled fonts.",
+    ),
+    click.option(
+        "--font-pack",
+        type=click.Choice(sorted(PACKS)),
+        help="Draw with every font of this pack that has the alphabet's glyphs (Debian font packages; "
+        "`captchagen fonts` says what is installed and how to install the rest).",
     ),
 ]
 
@@ -136,6 +143,8 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
     finally:
         if bar.live.is_started:
             bar.stop()
+    for note in result.notes:
+        console.print(f"[yellow]note[/]: {note}", highlight=False)
     Console().print(_summary(result, workers))
 
 
@@ -190,7 +199,7 @@ def _summary(result: Any, workers: int) -> Any:
         ("alphabet", f"{s['alphabet']} ({len(s['alphabet'])} characters)"),
         ("label length", f"{s['min_len']} to {s['max_len']}"),
         ("image size", f"{s['width']}x{s['height']}"),
-        ("fonts", ", ".join(f["file"] for f in s["fonts"])),
+        ("fonts", _fonts_row(s)),
         ("style", _style_name(s["style"])),
         ("seed", str(s["seed"])),
         ("manifest", str(result.out / "manifest.json")),
@@ -200,6 +209,14 @@ def _summary(result: Any, workers: int) -> Any:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _fonts_row(settings: dict) -> str:
+    names = [f["file"] for f in settings["fonts"]]
+    pack = f"pack {settings['font_pack']}: " if settings.get("font_pack") else ""
+    if len(names) <= 6:
+        return pack + ", ".join(names)
+    return f"{pack}{len(names)} fonts ({', '.join(names[:3])}, ...; all in the manifest)"
 
 
 def _style_name(resolved: dict) -> str:
@@ -297,6 +314,50 @@ def styles(out: Path | None, samples: int, also: tuple[str, ...], fields: bool) 
         console.print("Samples of each: captchagen styles --out styles.png; every setting: captchagen styles --fields")
     else:
         console.print(f"wrote {write_style_sheet(chosen, out, samples=samples)}")
+
+
+@click.command()
+@click.option(
+    "--pack", "pack_name", type=click.Choice(sorted(PACKS)), default="wide", show_default=True, help="The pack to show."
+)
+@click.option(
+    "--alphabet", default="alnum", show_default=True, help="Count the fonts that draw every character of this."
+)
+@library_errors
+def fonts(pack_name: str, alphabet: str) -> None:
+    """Show a font pack: its Debian packages by kind, which are installed, and how many of their fonts
+    draw the alphabet; with the command that installs the rest.
+
+    Example: captchagen fonts --pack wide --alphabet alnum
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from captchagen import fontpacks
+    from captchagen.fonts import REQUIRED_EXTRA, load_font
+
+    pack = fontpacks.pack(pack_name)
+    found, missing = fontpacks.installed(pack_name)
+    chars = expand(alphabet) + REQUIRED_EXTRA
+    table = Table("kind", "packages", "installed", "font files", "draw the alphabet", title=f"Font pack {pack.name}: "
+                  f"{pack.summary}", title_justify="left")  # fmt: skip
+    totals = [0, 0, 0, 0]
+    for kind in dict.fromkeys(pack.packages.values()):
+        packages = [p for p, k in pack.packages.items() if k == kind]
+        files = sorted({f.resolve() for p in packages for f in found.get(p, [])})
+        drawing = sum(not load_font(f).missing(chars) for f in files)
+        row = [len(packages), sum(p in found for p in packages), len(files), drawing]
+        totals = [a + b for a, b in zip(totals, row, strict=True)]
+        table.add_row(kind, *map(str, row))
+    table.add_row("[bold]all[/]", *(f"[bold]{v}[/]" for v in totals))
+    console = Console()
+    console.print(table)
+    if missing:
+        console.print(
+            f"{len(missing)} package(s) missing; install them with:\n  {pack.install_command}", highlight=False
+        )
+    else:
+        console.print(f"Every package is installed: captchagen make --font-pack {pack.name} ...", highlight=False)
 
 
 @click.command()
