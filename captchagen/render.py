@@ -116,10 +116,28 @@ def hollow(glyph: Image.Image, width: int) -> Image.Image:
     return out
 
 
-@functools.cache  # fonts x sizes: a font pack's 400 fonts at the sizes `random` draws
+@functools.lru_cache(maxsize=512)
 def _truetype(path: str, size: int) -> FreeTypeFont:
-    """A font at a size, loaded once per process: the `random` style makes a StyledCaptcha for every image."""
+    """A font at a size, loaded when first drawn with and kept for the next images (up to 512 of them: a
+    font pack's 400 fonts at every size the `random` style draws would hold gigabytes)."""
     return truetype(path, size)
+
+
+class LazyFonts(Sequence):
+    """The library's `truefonts` list (every font at every size, font by font) as a sequence that loads a
+    font only when it is picked. The library picks with `secrets.choice`, which needs only the length and
+    an index, so the draws and the bytes are the same as with the loaded list."""
+
+    def __init__(self, fonts: Sequence[str], sizes: Sequence[int]) -> None:
+        self.fonts, self.sizes = list(fonts), list(sizes)
+
+    def __len__(self) -> int:
+        return len(self.fonts) * len(self.sizes)
+
+    def __getitem__(self, i):  # an int (what choice asks); Sequence's own methods only ask for ints too
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        return _truetype(self.fonts[i // len(self.sizes)], self.sizes[i % len(self.sizes)])
 
 
 class StyledCaptcha(ImageCaptcha):
@@ -127,10 +145,8 @@ class StyledCaptcha(ImageCaptcha):
     what ImageCaptcha.generate_image draws, random number for random number; post-effects draw after."""
 
     @property
-    def truefonts(self) -> list[FreeTypeFont]:  # the library's own list, each font from the cache
-        if not self._truefonts:
-            self._truefonts = [_truetype(n, s) for n in self._fonts for s in self._font_sizes]
-        return self._truefonts
+    def truefonts(self) -> LazyFonts:  # type: ignore[override]
+        return LazyFonts(self._fonts, self._font_sizes)
 
     def __init__(self, width: int, height: int, fonts: list[str], style: Style) -> None:
         super().__init__(width, height, fonts=fonts, font_sizes=tuple(round(height * r) for r in style.font_sizes))
