@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import math
 import random
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 
 import captcha
 import captcha.image
+import numpy as np
 from captcha.image import ImageCaptcha
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from PIL.ImageFont import FreeTypeFont, truetype
@@ -169,6 +171,11 @@ class StyledCaptcha(ImageCaptcha):
         color = fg_color or color
         if s.cells:
             im = self._cells(chars, color[3] if len(color) > 3 else 255)
+        elif s.layout == "word":
+            im = self._word(chars, color, self._backdrop(background))
+        elif s.backdrop != "flat":
+            with self._drawing_on(self._backdrop(background)):
+                im = self.create_captcha_image(chars, color, background)  # type: ignore[arg-type]
         else:
             im = self.create_captcha_image(chars, color, background)  # type: ignore[arg-type]
         if s.noise_dots and not s.dot_color:
@@ -180,6 +187,68 @@ class StyledCaptcha(ImageCaptcha):
         if s.smooth:
             im = im.filter(ImageFilter.SMOOTH)
         return self._post_effects(im, color)
+
+    def _backdrop(self, background: tuple[int, ...]) -> Image.Image:
+        """The style's backdrop at the image size: flat `background`; a gradient from it to a second colour
+        of the background range, across or down; a grid of lines darker than it; or speckle (each pixel's
+        brightness jittered by up to 10-40 levels)."""
+        s = self.style
+        w, h = self._width, self._height
+        im = Image.new("RGB", (w, h), background[:3])
+        if s.backdrop == "gradient":
+            other = np.asarray(_colour(s.background)[:3], dtype=np.float32)
+            across = bool(_draw(2))
+            t = np.linspace(0, 1, w if across else h, dtype=np.float32)
+            t = t[None, :, None] if across else t[:, None, None]
+            base = np.asarray(background[:3], dtype=np.float32)
+            im = Image.fromarray(np.broadcast_to(base + t * (other - base), (h, w, 3)).astype(np.uint8))
+        elif s.backdrop == "grid":
+            step = 6 + _draw(11)
+            line = tuple(int(0.8 * v) for v in background[:3])
+            draw = ImageDraw.Draw(im)
+            for x in range(_draw(step), w, step):
+                draw.line(((x, 0), (x, h)), fill=line)
+            for y in range(_draw(step), h, step):
+                draw.line(((0, y), (w, y)), fill=line)
+        elif s.backdrop == "speckle":
+            noise = np.random.default_rng(_draw(2**31)).integers(-1, 2, (h, w, 1)) * (10 + _draw(31))
+            im = Image.fromarray(np.clip(np.asarray(im, dtype=np.int16) + noise, 0, 255).astype(np.uint8))
+        return im
+
+    @contextmanager
+    def _drawing_on(self, backdrop: Image.Image) -> Iterator[None]:
+        """The library's create_captcha_image, drawing on `backdrop` instead of a flat image: its one call
+        that makes the RGB canvas gets the backdrop (the glyphs' own RGBA images are made as before)."""
+        make = captcha.image.createImage
+        size = (self._width, self._height)
+
+        def canvas(mode: str, at: tuple[int, int], *args):
+            return backdrop.copy() if (mode, tuple(at)) == ("RGB", size) else make(mode, at, *args)
+
+        captcha.image.createImage = canvas  # the render lock is held (seeded_captcha): one image at a time
+        try:
+            yield
+        finally:
+            captcha.image.createImage = make
+
+    def _word(self, chars: str, color: tuple[int, ...], im: Image.Image) -> Image.Image:
+        """The `word` layout: the whole label in one font, drawn on one baseline as a font spaces it, turned
+        by a third of a character rotation, shrunk to fit if need be, and placed at random on `im`."""
+        s = self.style
+        w, h = im.size
+        font = captcha.image.secrets.choice(self.truefonts)
+        left, top, right, bottom = ImageDraw.Draw(Image.new("RGBA", (1, 1))).textbbox((0, 0), chars, font=font)
+        layer = Image.new("RGBA", (right - left + 4, bottom - top + 4))
+        ImageDraw.Draw(layer).text((2 - left, 2 - top), chars, font=font, fill=tuple(color))
+        lo, hi = s.character_rotate
+        layer = layer.rotate((lo + _draw(1001) / 1000 * (hi - lo)) / 3, Image.Resampling.BILINEAR, expand=True)
+        fit = min(1.0, 0.95 * w / layer.width, 0.95 * h / layer.height)
+        if fit < 1:
+            layer = layer.resize(
+                (max(1, int(layer.width * fit)), max(1, int(layer.height * fit))), Image.Resampling.BILINEAR
+            )
+        im.paste(layer, (_draw(w - layer.width + 1), _draw(h - layer.height + 1)), layer.getchannel("A"))
+        return im
 
     def _draw_character(self, c: str, draw: ImageDraw.ImageDraw, color: tuple[int, ...]) -> Image.Image:
         """The library's glyph (font, offsets, rotation, warp), hollowed with the style's `outline`
@@ -195,7 +264,8 @@ class StyledCaptcha(ImageCaptcha):
         """A text colour (with `opacity`) for `background`: redrawn, at most CONTRAST_TRIES times, until
         its brightness differs from the background's by the style's `contrast` (never, when that is 0)."""
         s = self.style
-        pasted = s.contrast_as_pasted and not s.cells  # cells paste their glyphs through their alpha
+        # Cells and the word layout paste their text through its alpha; the library, through its brightness.
+        pasted = s.contrast_as_pasted and not s.cells and s.layout != "word"
         ink = _colour(s.text_color)
         for _ in range(CONTRAST_TRIES - 1):
             seen = _pasted_luma(ink, background) if pasted else _luma(ink)
@@ -257,6 +327,17 @@ class StyledCaptcha(ImageCaptcha):
         lo, hi = self.style.line_width
         return lo + _draw(hi - lo + 1)
 
+    def _wave(self, im: Image.Image) -> Image.Image:
+        """Each column shifted up or down along a sine of amplitude `wave` x height, with a period of one to
+        three heights and a random phase; the rows shifted in past an edge repeat the edge row."""
+        w, h = im.size
+        period = h * (1 + _draw(2001) / 1000)
+        phase = _draw(1000) / 1000 * 2 * math.pi
+        shift = np.round(self.style.wave * h * np.sin(2 * math.pi * np.arange(w) / period + phase)).astype(int)
+        rows = np.clip(np.arange(h)[:, None] - shift[None, :], 0, h - 1)  # [h, w]: the source row of each pixel
+        arr = np.asarray(im)
+        return Image.fromarray(arr[rows, np.arange(w)[None, :]])
+
     def _post_effects(self, im: Image.Image, color: tuple[int, ...]) -> Image.Image:
         s = self.style
         w, h = im.size
@@ -266,6 +347,8 @@ class StyledCaptcha(ImageCaptcha):
             end = (w - 1 - _draw(w // 4 + 1), _draw(h + 1))
             fill = _colour(s.line_color) if s.line_color else color[:3]
             draw.line((start, end), fill=fill, width=self._line_width())
+        if s.wave > 0:
+            im = self._wave(im)
         if s.blur > 0:
             im = im.filter(ImageFilter.GaussianBlur(s.blur))
         if s.grayscale:

@@ -29,14 +29,16 @@ def _field(
     hi: float | None = None,
     *,
     later: bool = False,
-    wide: tuple[float, float] | float | None = None,
+    wide: tuple[float, ...] | float | None = None,
     off: float = 0.0,
+    choices: tuple[str, ...] = (),
 ):
     """A Style field with its kind and its range: the one place that says what a setting may hold.
     `later`: added after styles were first recorded, so left out of a manifest while at its default.
     `wide` and `off`: how the `random` style draws it for each image (see `draw_style`): from `wide` (a
-    range; for a flag, the chance of true), and left at its default (off) with chance `off`."""
-    meta = {"kind": kind, "range": (lo, hi), "later": later, "wide": wide, "off": off}
+    range; for a flag, the chance of true; for a choice, each choice's weight), and left at its default
+    (off) with chance `off`. `choices`: what a "choice" field may name."""
+    meta = {"kind": kind, "range": (lo, hi), "later": later, "wide": wide, "off": off, "choices": choices}
     return field(default=default, metadata=meta)
 
 
@@ -98,6 +100,17 @@ class Style:
     # outline_width pixels wide inside its edge, with this probability (0: never, 1: always).
     outline: float = _field(0.0, "number", 0, 1, later=True, wide=(0.3, 1), off=0.85)
     outline_width: tuple[int, int] = _field((1, 2), "int_range", 1, 20, later=True, wide=(1, 3))
+    # Drawing beyond the library's. layout "word": the whole label in one font on one baseline (as many
+    # generators draw it), not glyph by glyph; with cells, the cells are the layout.
+    layout: str = _field("glyphs", "choice", later=True, choices=("glyphs", "word"), wide=(0.6, 0.4))
+    # Each column of the image shifted up or down along a sine wave of this amplitude (a share of the
+    # height), a period of one to three times the height: text warped as a whole.
+    wave: float = _field(0.0, "number", 0, 0.4, later=True, wide=(0.02, 0.12), off=0.4)
+    # What lies under the text: flat (the background colour), a gradient between two background colours,
+    # a grid of lines, or speckle (every pixel's brightness jittered).
+    backdrop: str = _field(
+        "flat", "choice", later=True, choices=("flat", "gradient", "grid", "speckle"), wide=(0.4, 0.25, 0.15, 0.2)
+    )
     # Each image draws a style of its own: every other field from its `wide` range (draw_style), so one
     # dataset spans the clean and the heavy end, dark-on-light and light-on-dark, one colour or many.
     randomize: bool = _field(False, "flag", later=True)
@@ -177,6 +190,8 @@ def draw_style(rng: random.Random) -> Style:
             values[name] = f.default
         elif kind == "flag":
             values[name] = rng.random() < wide
+        elif kind == "choice":
+            values[name] = rng.choices(f.metadata["choices"], weights=wide)[0]
         elif kind == "count":
             values[name] = rng.randint(*wide)
         elif kind == "number":
@@ -247,6 +262,11 @@ def _checked(key: str, value: object) -> object:
         return _colour(key, value)
     if kind == "noise_colour":
         return ()
+    if kind == "choice":
+        options = FIELDS[key].metadata["choices"]
+        if value not in options:
+            raise _fail(key, f"must be one of {', '.join(options)}, got {value!r}")
+        return value
     if kind == "flag":
         if not isinstance(value, bool):
             raise _fail(key, f"must be true or false, got {value!r}")
@@ -292,6 +312,9 @@ def _drawn(f) -> str:  # a dataclasses.Field
         return ""
     if f.metadata["kind"] == "flag":
         drawn = f"true {100 * wide:.0f}% of images"
+    elif f.metadata["kind"] == "choice":
+        total = sum(wide)
+        drawn = ", ".join(f"{c} {100 * w / total:.0f}%" for c, w in zip(f.metadata["choices"], wide, strict=True))
     elif f.name in ("background", "text_color"):
         drawn = f"together: dark on light, or light on dark {100 * LIGHT_ON_DARK:.0f}% of images"
     else:
@@ -312,13 +335,17 @@ def field_table() -> list[tuple[str, str, str, str, str]]:
         "count": "whole number",
         "number": "number",
         "sizes": "list of fractions of the image height",
+        "choice": "one of",
     }
     rows = []
     for name, f in FIELDS.items():
         lo, hi = f.metadata["range"]
         default = list(f.default) if isinstance(f.default, tuple) else f.default
         shown = json.dumps(default)
-        rows.append((name, kinds[f.metadata["kind"]], "" if lo is None else f"{lo:g} to {hi:g}", shown, _drawn(f)))
+        holds = kinds[f.metadata["kind"]]
+        if f.metadata["choices"]:
+            holds += " " + ", ".join(f.metadata["choices"])
+        rows.append((name, holds, "" if lo is None else f"{lo:g} to {hi:g}", shown, _drawn(f)))
     return rows
 
 

@@ -84,3 +84,28 @@ def test_contrast_as_pasted_keeps_dark_text_from_fading_into_a_light_background(
         return sum(im.getextrema()[0] for im in images) / len(images)
 
     assert darkest(True) < darkest(False) - 15  # 153 against 174 grey levels, the same seeds
+
+
+def test_the_word_layout_backdrops_and_wave_each_draw_what_they_say():
+    base = GenerationConfig(n=3, width=160, height=48)
+    plain = Renderer(resolve(base))
+
+    def rendered(**look) -> list[tuple[str, bytes]]:
+        renderer = Renderer(resolve(GenerationConfig(n=3, width=160, height=48, style=style.from_dict(look))))
+        return [renderer.image(i) for i in range(3)]
+
+    expected = [plain.image(i) for i in range(3)]
+    looks = [{"layout": "word"}, {"wave": 0.1}, *({"backdrop": b} for b in ("gradient", "grid", "speckle"))]
+    for look in looks:
+        images = rendered(**look)
+        assert [label for label, _ in images] == [label for label, _ in expected], look
+        assert all(a != b for (_, a), (_, b) in zip(images, expected, strict=True)), look
+        assert images == rendered(**look), look  # the same bytes again
+    speckled = Image.open(io.BytesIO(rendered(backdrop="speckle", noise_dots=0, noise_curves=0)[0][1]))
+    corner = speckled.convert("L").crop((0, 0, 12, 12))
+    assert corner.getextrema()[1] - corner.getextrema()[0] >= 10  # the background itself is jittered
+    with pytest.raises(Exception, match="must be one of glyphs, word"):
+        style.from_dict({"layout": "cursive"})
+    drawn = [style.draw_style(random.Random(i)) for i in range(300)]
+    assert {s.layout for s in drawn} == {"glyphs", "word"}
+    assert {s.backdrop for s in drawn} == {"flat", "gradient", "grid", "speckle"}

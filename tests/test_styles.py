@@ -313,8 +313,10 @@ def test_a_bad_base_is_one_line_in_preview_and_styles_too(tmp_path, command):
 def test_every_style_field_has_a_check_and_a_range_in_the_table():
     rows = {name: (kind, bounds) for name, kind, bounds, _, _ in style.field_table()}
     assert set(rows) == set(style.FIELDS)
-    numeric = [n for n, f in style.FIELDS.items() if f.metadata["kind"] not in ("flag",)]
+    numeric = [n for n, f in style.FIELDS.items() if f.metadata["kind"] not in ("flag", "choice")]
     assert all(rows[n][1] for n in numeric)  # every numeric field states its range
+    choices = [n for n, f in style.FIELDS.items() if f.metadata["kind"] == "choice"]
+    assert all(", ".join(style.FIELDS[n].metadata["choices"]) in rows[n][0] for n in choices)  # a choice: its options
     for name, f in style.FIELDS.items():  # and the default passes its own check
         value = list(f.default) if isinstance(f.default, tuple) else f.default
         assert style.from_dict({name: value}) == style.DEFAULT or name in ("cells",)
