@@ -43,7 +43,8 @@ def _ours(model: str, reads: str):
     return lambda paths: [p.text or "" for p in reader.read_paths([str(p) for p in paths])]
 
 
-def score(read, paths: list[Path]) -> dict:
+def score(read, paths: list[Path]) -> tuple[dict, list[str]]:
+    """The figures of one reader on `paths`, and what it read in each."""
     labels = [p.stem.split("_", 1)[1] for p in paths]
     started = time.perf_counter()
     texts = read(paths)
@@ -51,8 +52,9 @@ def score(read, paths: list[Path]) -> dict:
     exact = sum(t == y for t, y in zip(texts, labels, strict=True))
     nocase = sum(t.upper() == y.upper() for t, y in zip(texts, labels, strict=True))
     errors = sum(Levenshtein.distance(t.upper(), y.upper()) for t, y in zip(texts, labels, strict=True))
-    return {"exact": exact / len(paths), "ignoring_case": nocase / len(paths),
-            "cer": errors / sum(map(len, labels)), "ms_per_image": round(ms, 2), "images": len(paths)}  # fmt: skip
+    figures = {"exact": exact / len(paths), "ignoring_case": nocase / len(paths),
+               "cer": errors / sum(map(len, labels)), "ms_per_image": round(ms, 2), "images": len(paths)}  # fmt: skip
+    return figures, texts
 
 
 def main() -> None:
@@ -63,19 +65,33 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--no-ddddocr", action="store_true")
     parser.add_argument("--results", type=Path, help="append each row as a JSON line here")
+    parser.add_argument("--figure", type=Path, help="a PNG of the first images of each generator and what each read")
+    parser.add_argument("--per-generator", type=int, default=4, help="images of each generator in the figure")
     args = parser.parse_args()
     readers = [] if args.no_ddddocr else [("ddddocr", lambda reads: _ddddocr())]
     readers += [(m, lambda reads, m=m: _ours(m, reads)) for m in args.models.split(",") if m]
     print(f"{'generator':<12}{'reader':<40}{'exact':>8}{'no case':>9}{'CER':>8}{'ms/img':>8}")
+    cells = []
     for gen in args.generators.split(","):
         paths = sorted(make(gen, args.test, 1, args.work / gen).glob("*.png"))[: args.test]
+        shown = paths[: args.per_generator]
+        captions: list[list[tuple[str, str]]] = [[(f"{gen}: {p.stem.split('_', 1)[1]}", "black")] for p in shown]
         for name, build in readers:
-            row = {"generator": gen, "reader": name, **score(build(READS[gen]), paths)}
+            figures, texts = score(build(READS[gen]), paths)
+            row = {"generator": gen, "reader": name, **figures}
+            for caption, p, text in zip(captions, shown, texts, strict=False):
+                right = text.upper() == p.stem.split("_", 1)[1].upper()
+                caption.append((f"{Path(name).parent.name or name}: {text}", "green" if right else "red"))
             print(f"{gen:<12}{name:<40}{row['exact']:>8.1%}{row['ignoring_case']:>9.1%}{row['cer']:>8.1%}"
                   f"{row['ms_per_image']:>8.1f}", flush=True)  # fmt: skip
             if args.results:
                 with args.results.open("a") as f:
                     f.write(json.dumps(row) + "\n")
+        cells += list(zip(shown, captions, strict=True))
+    if args.figure:
+        from captchagen.preview import write_grid
+
+        print(write_grid(cells, args.figure, columns=args.per_generator))
 
 
 if __name__ == "__main__":

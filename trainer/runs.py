@@ -66,10 +66,12 @@ def default_model(runs: Path, model: str | Path | None = None) -> Path:
 
 def resolve_model(runs: Path, model: str | Path | None = None) -> tuple[Path, str | None]:
     """The model a command uses, and a line to show when the user did not choose it: `model` if given
-    (`base` names the bundled base model; a run folder, its best.pt), else best.pt of the run that
-    runs/LATEST names, else, when nothing was ever trained there, the bundled base model."""
-    if model is not None and str(model) == bundled.BASE:
-        return bundled.base_model(), None
+    (`base` or `base-v2` names a bundled model, trainer.bundled.MODELS; a run folder, its best.pt), else
+    best.pt of the run that runs/LATEST names, else, when nothing was ever trained there, the bundled base
+    model."""
+    shipped = bundled.named(model)
+    if shipped is not None:
+        return shipped, None
     if model:
         path = Path(model)
         return (path / "best.pt" if path.is_dir() else path), None  # a run folder names its best model

@@ -11,10 +11,19 @@ from __future__ import annotations
 from pathlib import Path
 
 BASE = "base"  # what `--model base` and `--init-from base` name
+# Every bundled model by the name `--model` and `--init-from` take: base (v1, experiments/base_model.py)
+# and base-v2 (trained on the randomised family, experiments/base_model_v2.py).
+MODELS = {BASE: "base.pt", "base-v2": "base-v2.pt"}
 
 
 def base_model() -> Path:
     return Path(__file__).resolve().parent / "base.pt"
+
+
+def named(spec: str | Path | None) -> Path | None:
+    """The bundled model `spec` names (`base`, `base-v2`), or None if it names none."""
+    name = MODELS.get(str(spec)) if spec is not None else None
+    return Path(__file__).resolve().parent / name if name else None
 
 
 def beside(model: Path, name: str) -> Path:

@@ -50,8 +50,8 @@ class Parent:
 
 
 def load_parent(spec: str) -> Parent:
-    """A checkpoint file, a run folder (its best.pt), or `base` (the bundled base model)."""
-    path = bundled.base_model() if spec == bundled.BASE else Path(spec)
+    """A checkpoint file, a run folder (its best.pt), or a bundled model's name (`base`, `base-v2`)."""
+    path = bundled.named(spec) or Path(spec)
     if path.is_dir():
         path = path / "best.pt"
     payload = checkpoint.load(path)
