@@ -2,11 +2,12 @@
 
 For each generator (experiments/foreign.py) it makes `--test` images (seed 1: the held-out sets of the other
 experiments, never trained on here or used to design a style) and reads them with ddddocr (PyPI, a
-bench-only dependency) and with each `--models` model (a .pt, a run folder or `base`), each restricted to the
+bench-only dependency) and with each `--models` model (a .pt, a run folder, or a bundled model's name:
+`base`, `base-v2`), each restricted to the
 generator's alphabet (`--reads`, as `eval --reads` does). It prints sequence accuracy exact and ignoring
 case, the character error rate, and ms/image, and appends every row to `--results`.
 
-    python -m experiments.zero_shot --models base --generators multicolor,wheezy,simple
+    python -m experiments.zero_shot --models base,base-v2 --generators multicolor,wheezy,simple
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _ours(model: str, reads: str):
     from trainer import bundled
     from trainer.inference.reader import Reader
 
-    path = bundled.base_model() if model == bundled.BASE else Path(model)
+    path = bundled.named(model) or Path(model)
     reader = Reader(path / "best.pt" if path.is_dir() else path)
     reader.restrict(reads)
     return lambda paths: [p.text or "" for p in reader.read_paths([str(p) for p in paths])]
@@ -61,7 +62,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("bench-out/zero-shot"))
     parser.add_argument("--generators", default="multicolor,wheezy,simple")
-    parser.add_argument("--models", default="base", help="comma-separated: .pt files, run folders or base")
+    parser.add_argument("--models", default="base,base-v2", help="comma-separated: .pt files, run folders, base...")
     parser.add_argument("--test", type=int, default=1000)
     parser.add_argument("--no-ddddocr", action="store_true")
     parser.add_argument("--results", type=Path, help="append each row as a JSON line here")

@@ -106,3 +106,25 @@ def test_export_of_the_base_model_writes_beside_the_user_not_into_the_package(tm
     assert code == 0, out
     assert (tmp_path / "base.onnx").is_file()
     assert sorted(p.name for p in BASE.parent.iterdir()) == before
+
+
+def test_every_bundled_model_is_found_by_its_name_and_base_v2_records_where_it_came_from(tmp_path):
+    import hashlib
+
+    for name in bundled.MODELS:
+        path = bundled.named(name)
+        assert path is not None and path.is_file(), name
+        assert resolve_model(tmp_path / "runs", name) == (path, None)
+        assert load_parent(name).path == path
+    assert bundled.named("base-v3") is None and bundled.named(None) is None
+    v2 = checkpoint.load(bundled.named("base-v2"))
+    assert "optimizer" not in v2
+    # Fine-tuned from the base model (v1) on three made datasets, each named with its manifest's hash.
+    assert v2["train_config"]["parent"]["sha256"] == hashlib.sha256(BASE.read_bytes()).hexdigest()
+    assert len(v2["train_config"]["sources"]) == 3 and all(v2["train_config"]["sources"].values())
+    from captchagen.make import make_dataset
+
+    made = make_dataset(GenerationConfig(n=1), tmp_path / "d", workers=1, preview=False)
+    image = str(next(made.out.glob("shard-*/*.png")))
+    code, out = run_cli("test", image, "--model", "base-v2", "--json")
+    assert code == 0 and json.loads(out)["error"] is None, out

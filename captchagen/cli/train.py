@@ -84,7 +84,7 @@ def _mix(value: str) -> tuple[str, float]:
 @click.option(
     "--init-from",
     metavar="MODEL",
-    help="Start from this model's weights (a .pt, a run folder, or `base`: the bundled base model) instead "
+    help="Start from this model's weights (a .pt, a run folder, or a bundled model: `base`, `base-v2`) instead "
     "of random ones, to fine-tune it on DATA. Its input size and architecture are kept; characters both "
     "alphabets share keep their outputs.",
 )

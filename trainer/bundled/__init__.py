@@ -3,7 +3,8 @@
 base.pt is the base model: trained on a broad mix of what `captchagen make` draws (every preset style;
 digits, upper and lower case; 1 to 10 characters). It reads captchas with no training, and is the starting
 point for `captchagen train --init-from base`. experiments/base_model.py regenerates it from nothing; its model
-card (data, training time, accuracy by style and length) is docs/studies/base-model.md.
+card (data, training time, accuracy by style and length) is docs/studies/base-model.md. base-v2.pt was
+trained from it on the randomised family (experiments/base_model_v2.py; docs/studies/base-model-v2.md).
 """
 
 from __future__ import annotations
