@@ -110,13 +110,13 @@ def resolve(config: GenerationConfig) -> Resolved:
     left_out: list[str] = []
     if c.font_pack:
         # A pack's fonts are many and of every kind: one that cannot draw this alphabet is left out, not an error.
-        packed = [load_font(p) for p in fontpacks.pack_files(c.font_pack)]
-        drawable = [f for f in packed if not f.missing(alphabet.chars + REQUIRED_EXTRA)]
-        left_out = [
-            f"{f.name}: no glyph for {', '.join(map(describe_char, f.missing(alphabet.chars + REQUIRED_EXTRA)[:3]))}"
-            for f in packed
-            if f not in drawable
-        ]
+        drawable = []
+        for font in (load_font(p) for p in fontpacks.pack_files(c.font_pack)):
+            lacks = font.missing(alphabet.chars + REQUIRED_EXTRA)
+            if lacks:
+                left_out.append(f"{font.name}: no glyph for {', '.join(map(describe_char, lacks[:3]))}")
+            else:
+                drawable.append(font)
         if not drawable:
             raise BadInput(f"no font of pack {c.font_pack!r} draws every character of this alphabet", param="font_pack")
         fonts = (*fonts, *drawable)

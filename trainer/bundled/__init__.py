@@ -18,7 +18,7 @@ MODELS = {BASE: "base.pt", "base-v2": "base-v2.pt"}
 
 
 def base_model() -> Path:
-    return Path(__file__).resolve().parent / "base.pt"
+    return named(BASE)  # type: ignore[return-value]
 
 
 def named(spec: str | Path | None) -> Path | None:

@@ -34,7 +34,6 @@ class Plan:
     config.json and the checkpoints record, and what a resume starts from."""
 
     cfg: TrainConfig
-    shape: ModelShape
     pre: Preprocessing  # DATA's and validation's
     mix_pre: tuple[Preprocessing, ...]  # each mixed-in set's: the model's size and colour, its own crop
     alphabet: Alphabet
@@ -43,6 +42,10 @@ class Plan:
     parent: finetune.Parent | None
     state: dict[str, Any] | None  # the checkpoint a resumed run continues from
     notes: tuple[str, ...]  # lines to tell the user once the data has loaded
+
+    @property
+    def shape(self) -> ModelShape:
+        return self.cfg.shape
 
 
 def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
@@ -73,13 +76,12 @@ def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
             f"{p} is not the dataset this run started on (its manifest changed); training goes on with it"
             for p in changed_sources(cfg)
         )
-    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop, channels=cfg.channels or 1)
+    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop, channels=cfg.channels)
     mix_pre, mix_notes = _mix_crops(cfg, sources, pre)
     alphabet = Alphabet(state["alphabet"]) if state else _alphabet(cfg, sources)
     labels = (label for s in sources.values() for g in s.groups for label in g.labels)
     return Plan(
         cfg=cfg,
-        shape=cfg.shape,
         pre=pre,
         mix_pre=mix_pre,
         alphabet=alphabet,
