@@ -96,6 +96,34 @@ def _mix(value: str) -> tuple[str, float]:
     help="Draw this share of every batch from another dataset (repeatable), e.g. --mix data/synthetic:0.5, so "
     "a few hundred real images are not memorised. Validation stays on DATA.",
 )
+@click.option(
+    "--unlabeled",
+    metavar="PATH",
+    help="Also learn from unlabelled images (a folder of any images, or a list file of their paths): a teacher, "
+    "the moving average of the model, reads them, and the readings it is sure of are learnt (semi-supervised; "
+    "validation stays on labelled images, and copies of labelled images are left out of the pool).",
+)
+@click.option(
+    "--unlabeled-share",
+    type=FiniteFloat(min=0, max=1, min_open=True, max_open=True),
+    default=DEFAULTS.unlabeled_share,
+    show_default=True,
+    help="Share of every batch drawn from the --unlabeled images.",
+)
+@click.option(
+    "--pseudo-threshold",
+    type=FiniteFloat(min=0, max=1, min_open=True, max_open=True),
+    default=DEFAULTS.pseudo_threshold,
+    show_default=True,
+    help="Whole-string confidence the teacher's reading of an unlabelled image needs to be learnt.",
+)
+@click.option(
+    "--ema-decay",
+    type=FiniteFloat(min=0, max=1, min_open=True, max_open=True),
+    default=DEFAULTS.ema_decay,
+    show_default=True,
+    help="How much of the teacher each step keeps (the moving average of the model's weights).",
+)
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed for weights and data order.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
@@ -199,6 +227,7 @@ class TrainView:
     """Renders training events: a cache bar, a per-epoch bar, a table that grows by a row each epoch."""
 
     COLUMNS = ("epoch", "train loss", "val loss", "seq acc", "edit dist", "CER", "img/s", "elapsed")
+    PSEUDO = "pseudo-labels"  # a column with --unlabeled: readings learnt of those made, and how many are right
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -214,18 +243,25 @@ class TrainView:
         self.lines: LineProgress | None = None
         self.batches = 0
         self.val = 0  # validation images, shown beside the validation figures
+        self.columns = self.COLUMNS
 
     def _table(self) -> Any:
         from rich.table import Table
 
         # Markers, not words, in the epoch column: "3 (part) *" wrapped onto two rows in an 80-column terminal.
         table = Table(
-            *self.COLUMNS,
+            *self.columns,
             title="Training",
             title_justify="left",
             caption="* best so far (best.pt)"
             + ("   ~ cut short by the time limit" if self.partial else "")
-            + (f"   validation: {self.val:,} images" if self.val else ""),
+            + (f"   validation: {self.val:,} images" if self.val else "")
+            + (
+                "\npseudo-labels: readings of unlabelled images learnt / made; of the teacher's readings of the "
+                "validation images that would pass, the share right"
+                if self.PSEUDO in self.columns
+                else ""
+            ),
             caption_justify="left",
         )
         for row in self.rows:
@@ -287,13 +323,16 @@ class TrainView:
         elif isinstance(e, EpochEnded):
             row = self._row(e)
             self.rows.append(row)
-            self._say("  ".join(f"{name} {value}" for name, value in zip(self.COLUMNS, row, strict=True)))
+            self._say("  ".join(f"{name} {value}" for name, value in zip(self.columns, row, strict=True)))
 
     def _started_line(self, e: Started) -> str:
         self.val = e.val
+        if e.unlabeled:
+            self.columns = (*self.COLUMNS, self.PSEUDO)
         return (
             f"run [bold]{e.run}[/]: {e.train:,} training "
             + (f"(+{e.mixed:,} mixed in) " if e.mixed else "")
+            + (f"(+{e.unlabeled:,} unlabelled) " if e.unlabeled else "")
             + f"and {e.val:,} validation images, "
             f"alphabet {e.alphabet!r}, {e.params:,} parameters, {e.device} ({e.precision}, "
             f"{e.threads} threads, {e.world} process(es))" + (f", {e.skipped} bad files skipped" if e.skipped else "")
@@ -310,6 +349,7 @@ class TrainView:
             f"{100 * e.cer:.2f}%",
             f"{e.images_per_s:,.0f}",
             _clock(e.elapsed_s),
+            *([pseudo_cell(e.pseudo)] if e.pseudo is not None else []),
         )
 
     def event(self, e: Event) -> None:
@@ -377,6 +417,13 @@ class TrainView:
                 self.console.print(f"  {reason}", highlight=False)
         run = Path(result.run)
         self.console.print(f"best model: {run / 'best.pt'}\ncurves: {run / 'curves.png'}", highlight=False)
+
+
+def pseudo_cell(p: dict[str, int]) -> str:
+    """`812/1,600, 97% right`: readings learnt of those made, and of the teacher's confident readings of the
+    validation images, the share that are right (what the learnt ones are likely worth)."""
+    right = f"{100 * p['val_right'] / p['val_confident']:.0f}% right" if p["val_confident"] else "none sure on val"
+    return f"{p['passed']:,}/{p['read']:,}, {right}"
 
 
 def _clock(seconds: float) -> str:

@@ -15,7 +15,7 @@ from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer.data.cache import CachedGroup, load_or_build
 from trainer.data.preprocess import Preprocessing
-from trainer.data.sources import Source, open_source
+from trainer.data.sources import Source, open_source, open_unlabeled
 
 
 @dataclass
@@ -68,14 +68,7 @@ def load(
     if alphabet is None:
         labels = (label for g in source.groups for label in g.labels)
         alphabet = Alphabet(source.alphabet) if source.alphabet else Alphabet.from_labels(labels)
-    done = [0]
-
-    def advance(k: int) -> None:
-        done[0] += k
-        if progress:
-            progress(done[0], source.size)
-
-    groups = [load_or_build(g, pre, cache_dir, workers, advance, notice) for g in source.groups]
+    groups = _cached(source, pre, cache_dir, workers, progress, notice)
     rows = []
     for gi, group in enumerate(groups):
         for ri, label in enumerate(group.labels):
@@ -95,6 +88,48 @@ def load(
         raise BadInput(f"no usable images in {path}")
     max_len = max(len(groups[g].labels[r]) for g, r in rows)
     return Loaded(groups, np.asarray(rows, dtype=np.int64), alphabet, skipped, max_len)
+
+
+def load_unlabeled(
+    path: Path,
+    pre: Preprocessing,
+    cache_dir: Path,
+    alphabet: Alphabet,
+    *,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+    source: Source | None = None,
+) -> Loaded:
+    """The images of an unlabelled pool (sources.open_unlabeled), cached, each with the label UNLABELED.
+    Images that cannot be read are left out, and `notice` says how many: a pool is collected, not curated."""
+    source = source or open_unlabeled(path)
+    groups = _cached(source, pre, cache_dir, workers, progress, notice)
+    rows = [(gi, ri) for gi, g in enumerate(groups) for ri in range(len(g.paths)) if ri not in g.bad]
+    unreadable = [reason for g in groups for reason in g.bad.values()]
+    if not rows:
+        raise BadInput(f"none of the {source.size:,} images in {path} can be read (e.g. {unreadable[0]})")
+    if unreadable and notice:
+        notice(f"{path}: {len(unreadable):,} of {source.size:,} images cannot be read; left out (e.g. {unreadable[0]})")
+    return Loaded(groups, np.asarray(rows, dtype=np.int64), alphabet, [], 0)
+
+
+def _cached(
+    source: Source,
+    pre: Preprocessing,
+    cache_dir: Path,
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    notice: Callable[[str], None] | None,
+) -> list[CachedGroup]:
+    done = [0]
+
+    def advance(k: int) -> None:
+        done[0] += k
+        if progress:
+            progress(done[0], source.size)
+
+    return [load_or_build(g, pre, cache_dir, workers, advance, notice) for g in source.groups]
 
 
 def split(loaded: Loaded, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

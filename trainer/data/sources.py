@@ -1,4 +1,5 @@
-"""Where samples come from: a made dataset, a folder of `<anything>_<label>.<ext>` files, or a list file."""
+"""Where samples come from: a made dataset, a folder of `<anything>_<label>.<ext>` files, or a list file;
+and, for `train --unlabeled`, a folder of images with any names or a list file of image paths."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from captchagen import codec, manifest
 from captchagen.errors import BadInput, CaptchagenError
 
 GROUP_SIZE = 10_000  # samples per cache file for folders and list files (made datasets use their shards)
+UNLABELED = ""  # an unlabelled image's label: no labelled set may have an empty one (trainer.data.loading)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,29 @@ def open_source(path: Path) -> Source:
         why = f" ({len(source.bad)} files without a label in their name, e.g. {source.bad[0][0]})" if source.bad else ""
         raise BadInput(f"no labelled images found in {path}{why}")
     return source
+
+
+def open_unlabeled(path: Path) -> Source:
+    """Every image under the folder `path` (whatever its name says; a made dataset's shards), or each path
+    listed in the list file `path` (one per line; relative to the list file), with the label UNLABELED;
+    BadInput if there are none."""
+    path = Path(path)
+    if not path.exists():
+        raise BadInput(f"{path} does not exist (`unlabeled` takes a folder of images or a list file of their paths)")
+    if path.is_dir() and (path / manifest.MANIFEST).exists():
+        items = [(p, UNLABELED) for g in _dataset(path).groups for p in g.paths]  # not its preview.png
+    elif path.is_dir():
+        items = [(p, UNLABELED) for p in codec.image_files(path)]
+    else:
+        try:
+            lines = path.read_text("utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            raise BadInput(f"cannot read list file {path}: {e}") from None
+        named = (Path(line.strip()) for line in lines if line.strip() and not line.lstrip().startswith("#"))
+        items = [(p if p.is_absolute() else path.parent / p, UNLABELED) for p in named]
+    if not items:
+        raise BadInput(f"no images found in {path} (`unlabeled`: {', '.join(codec.IMAGE_SUFFIXES)} files)")
+    return Source("unlabeled", path if path.is_dir() else path.parent, _groups(items, "unlabeled"))
 
 
 def _dataset(root: Path) -> Source:

@@ -51,6 +51,14 @@ class TrainConfig:
     init_from: str | None = None
     parent: dict | None = None
     mix: tuple[tuple[str, float], ...] = ()  # (dataset, share of every batch) drawn beside `data`
+    # Semi-supervised (`unlabeled`, trainer.training.semi): a folder or list file of unlabelled images; this
+    # share of every batch is drawn from them, and each one the teacher (an exponential moving average of
+    # the model, `ema_decay` per step) reads with a whole-string confidence of at least `pseudo_threshold`
+    # is learnt as that string.
+    unlabeled: str | None = None
+    unlabeled_share: float = 0.5
+    pseudo_threshold: float = 0.9
+    ema_decay: float = 0.99
     steps_per_epoch: int | None = None  # an epoch in steps; None: a pass over the images (50 with `init_from`)
     # Filled in by train: each dataset read (data, val_data, mixes) and its manifest's sha256 (or the list
     # file's; None for a loose folder), so a model says exactly what it was trained on.

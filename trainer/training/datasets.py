@@ -3,6 +3,7 @@ sampler, and inputs.png."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from trainer.data.cache import default_cache_dir
 from trainer.data.inputs import write_inputs_png
 from trainer.data.mixing import StreamBatchSampler, merge
 from trainer.data.preprocess import Preprocessing
+from trainer.data.sources import UNLABELED
 from trainer.device import Dist
 from trainer.intervals import SMALL_SET, wilson
 from trainer.training.config import TrainConfig
@@ -28,7 +30,13 @@ class Data:
     train: data.CaptchaDataset
     val: data.CaptchaDataset
     skipped: list[tuple[str, str]]
-    sizes: list[int]  # training images of each source: the main one, then each mixed-in one
+    sizes: list[int]  # training images of each source: the main one, each mixed-in one, then the unlabelled
+    unlabeled: int = 0  # unlabelled images (the last of `sizes` when there are any)
+
+    @property
+    def mixed(self) -> int:
+        """Images of the mixed-in sets."""
+        return sum(self.sizes[1 : len(self.sizes) - (1 if self.unlabeled else 0)])
 
 
 def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
@@ -37,16 +45,16 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
     cfg = plan.cfg
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
 
-    def load(path: str, how: Preprocessing) -> data.Loaded:
+    def load(path: str, how: Preprocessing, unlabeled: bool = False) -> data.Loaded:
         # Rank 0 fills the cache; the others wait for it and then read it.
         if info.enabled and not info.main:
             torch.distributed.barrier()
-        loaded = data.load(
+        read = data.load_unlabeled if unlabeled else functools.partial(data.load, skip_bad=cfg.skip_bad)
+        loaded = read(
             Path(path),
             how,
             cache,
             alphabet=plan.alphabet,
-            skip_bad=cfg.skip_bad,
             workers=cfg.workers,
             progress=lambda done, total: emit(CacheProgress(done=done, total=total, path=path)),
             notice=lambda message: emit(Notice(message)),
@@ -74,12 +82,16 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
         replace(m, rows=m.rows[_without_held_out(held_out, m, np.arange(len(m.rows)), "`mix`", path, emit)])
         for m, (path, _) in zip(mixed, cfg.mix, strict=True)
     ]
-    merged = merge(loaded, train_rows, mixed)
+    pool = []
+    if cfg.unlabeled:  # read at DATA's preprocessing: the pool is more of DATA's kind of captcha
+        pool = [_pool(load(cfg.unlabeled, plan.pre, unlabeled=True), cfg.unlabeled, val, loaded, train_rows, emit)]
+    merged = merge(loaded, train_rows, mixed + pool)
     sets = Data(
         data.CaptchaDataset(merged),
         val,
         skipped + [s for m in mixed for s in m.skipped],
-        [len(train_rows), *(len(m.rows) for m in mixed)],
+        [len(train_rows), *(len(m.rows) for m in mixed + pool)],
+        unlabeled=sum(len(p.rows) for p in pool),
     )
     if len(sets.val) < SMALL_SET:
         lo, hi = wilson(len(sets.val) // 2, len(sets.val))
@@ -89,9 +101,25 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
                 f"±{50 * (hi - lo):.0f} points (95%); give `val_data` or a larger `val_fraction` for a figure to trust"
             )
         )
-    if cfg.steps_per_epoch is None and not cfg.mix and len(sets.train) < cfg.batch_size * info.world:
+    streamed = cfg.steps_per_epoch is not None or cfg.mix or cfg.unlabeled  # batches cycle the images
+    if not streamed and len(sets.train) < cfg.batch_size * info.world:
         raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {cfg.batch_size * info.world}")
     return sets
+
+
+def _pool(
+    pool: data.Loaded, path: str, val: data.CaptchaDataset, loaded: data.Loaded, train_rows: np.ndarray, emit: Events
+) -> data.Loaded:
+    """The unlabelled pool less its copies (under any name) of labelled images: a validation image learnt
+    from its pseudo-label would be validated on after all, and a training image already has its label."""
+    labelled = overlap.Copies([*val.paths(), *(loaded.groups[g].paths[r] for g, r in loaded.rows[train_rows])])
+    keep = np.asarray([not labelled.holds(pool.groups[g].paths[r]) for g, r in pool.rows], dtype=bool)
+    dropped = int((~keep).sum())
+    if dropped == len(keep):
+        raise BadInput(f"every image of `unlabeled` {path} is a labelled training or validation image too")
+    if dropped:
+        emit(Notice(f"`unlabeled` {path}: {dropped:,} images are labelled ones too; they are left out of the pool"))
+    return replace(pool, rows=pool.rows[keep])
 
 
 def _without_held_out(
@@ -112,11 +140,12 @@ def _without_held_out(
 
 
 def train_sampler(cfg: TrainConfig, sets: Data, info: Dist) -> data.ShardedBatchSampler | StreamBatchSampler:
-    """Passes over shuffled images, or (with mixed-in sets or steps per epoch) a stream of mixed batches."""
-    if cfg.mix or cfg.steps_per_epoch:
+    """Passes over shuffled images, or (with mixed-in sets, unlabelled images or steps per epoch) a stream
+    of mixed batches: the unlabelled pool is one more source, at `unlabeled_share`."""
+    if cfg.mix or cfg.unlabeled or cfg.steps_per_epoch:
         return StreamBatchSampler(
             sets.sizes,
-            [f for _, f in cfg.mix],
+            [f for _, f in cfg.mix] + ([cfg.unlabeled_share] if sets.unlabeled else []),
             cfg.batch_size,
             steps=cfg.steps_per_epoch,
             seed=cfg.seed,
@@ -136,5 +165,8 @@ def write_inputs(run: Path, sets: Data, count: int = 24, per_mix: int = 8) -> Pa
     rows = list(range(min(count - sum(shown), sets.sizes[0])))
     rows += [int(start) + i for start, n in zip(starts[1:-1], shown, strict=True) for i in range(n)]
     batch = sets.train.__getitems__(rows)
-    labels = [label if i < sets.sizes[0] else f"{label} (mix)" for i, label in zip(rows, batch.labels, strict=True)]
+    labels = [
+        label if i < sets.sizes[0] else "(unlabelled)" if label == UNLABELED else f"{label} (mix)"
+        for i, label in zip(rows, batch.labels, strict=True)
+    ]
     return write_inputs_png(batch.images.numpy(), labels, run / "inputs.png")

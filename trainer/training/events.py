@@ -40,6 +40,7 @@ class Started:
     resumed_epoch: int | None
     skipped: int  # bad files skipped
     mixed: int = 0  # images of --mix sets drawn into the batches beside the training images
+    unlabeled: int = 0  # unlabelled images drawn into the batches (`unlabeled`)
 
 
 @dataclass(frozen=True)
@@ -71,10 +72,13 @@ class EpochEnded:
     elapsed_s: float
     lr: float
     val_images: int = 0  # what the validation figures are counted over
+    # With `unlabeled` (trainer.training.semi.PseudoCounts): readings of unlabelled images and how many
+    # passed the threshold, and the teacher's readings of the validation images at or over it, and right.
+    pseudo: dict[str, int] | None = None
     best: bool = False  # the best validation accuracy so far: best.pt was written
 
     def row(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k != "best"}
+        return {k: v for k, v in asdict(self).items() if k != "best" and not (k == "pseudo" and v is None)}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from trainer.training.interrupt import Interrupted, StopRequest
 from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.plan import Plan, make_plan
 from trainer.training.resume import Progress, restore
+from trainer.training.semi import PseudoCounts, Teacher, check_readings, semi_step
 from trainer.training.steps import Diverged, finite, kept, train_epoch, train_step
 from trainer.training.validate import validate
 
@@ -80,6 +81,7 @@ class _Run:
     precision: str
     at: Progress
     stop: StopRequest
+    teacher: Teacher | None  # with `unlabeled`: the moving average that pseudo-labels the pool
 
 
 def _set_up(plan: Plan, info: Dist, emit: Events, held: contextlib.ExitStack, resume: Path | None) -> _Run:
@@ -107,6 +109,9 @@ def _set_up(plan: Plan, info: Dist, emit: Events, held: contextlib.ExitStack, re
         len(sets.val), 256, shuffle=False, rank=info.rank, world=info.world, drop_last=False
     )
     at = restore(plan.state, model, optimizer, cuda) if plan.state is not None else Progress()
+    teacher = Teacher(model, cfg.ema_decay) if cfg.unlabeled else None
+    if teacher is not None and plan.state is not None and "teacher" in plan.state:
+        teacher.load_state_dict(plan.state["teacher"])
     # From here on a Ctrl-C waits for the next batch boundary, where last.pt is saved: before this point
     # there is no run folder to leave half made (a Ctrl-C while caching just stops).
     stop = held.enter_context(StopRequest())
@@ -131,7 +136,8 @@ def _set_up(plan: Plan, info: Dist, emit: Events, held: contextlib.ExitStack, re
             epochs=cfg.epochs,
             resumed_epoch=at.epoch if plan.state else None,
             skipped=len(sets.skipped),
-            mixed=sum(sets.sizes[1:]),
+            mixed=sets.mixed,
+            unlabeled=sets.unlabeled,
         )
     )
     return _Run(
@@ -149,6 +155,7 @@ def _set_up(plan: Plan, info: Dist, emit: Events, held: contextlib.ExitStack, re
         precision=precision,
         at=at,
         stop=stop,
+        teacher=teacher,
     )
 
 
@@ -173,13 +180,18 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
         flags = all_sum(torch.tensor([float(late), float(r.stop.asked)]), info)
         return "interrupt" if flags[1] > 0 else "time" if flags[0] > 0 else None
 
+    pseudo = PseudoCounts()
+
     def step(batch: data.Batch) -> float:
         # The learning rate now: the larger of steps done / planned and time used / limit sets the progress.
         set_lr(optimizer, lr_at(max(at.step / total_steps, elapsed() / limit if limit else 0.0), cfg.lr, cfg.warmup))
+        if r.teacher is not None:
+            how = (plan.pre, r.device, r.precision, cfg, plan.alphabet, pseudo)
+            return semi_step(r.net, r.teacher, optimizer, r.scaler, batch, *how)
         return train_step(r.net, optimizer, r.scaler, batch, plan.pre, r.device, r.precision, cfg)
 
     def save(epoch: int, improved: bool) -> None:
-        _end_epoch(run, model, optimizer, plan, r.mc, at, epoch, improved, elapsed(), cuda)
+        _end_epoch(run, model, optimizer, plan, r.mc, at, epoch, improved, elapsed(), cuda, r.teacher)
 
     first_epoch, first_batch = at.epoch, at.batch
     warned = False
@@ -188,6 +200,7 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
             r.sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
             emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=r.sampler.start))
             epoch_started = time.perf_counter()
+            pseudo = PseudoCounts()
             r.net.train()
             try:
                 loss_sum, seen, batch_index, stopped = train_epoch(
@@ -209,6 +222,11 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
                 break  # the time ran out before this epoch's first step: nothing new to validate, save or show
             val_started = time.perf_counter()
             counts = validate(model, r.val_loader, plan.alphabet, plan.pre, r.device, r.precision, info)
+            if r.teacher is not None:
+                check_readings(
+                    r.teacher, r.val_loader, plan.alphabet, plan.pre, r.device, r.precision, cfg.pseudo_threshold,
+                    pseudo, info,
+                )  # fmt: skip
             val_seconds = time.perf_counter() - val_started
             ended = EpochEnded(
                 epoch=epoch + 1,
@@ -222,6 +240,7 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
                 elapsed_s=elapsed(),
                 lr=optimizer.param_groups[0]["lr"],
                 val_images=counts.samples,
+                pseudo=pseudo.as_row() if r.teacher is not None else None,
             )
             if not finite(model) or not math.isfinite(counts.loss):
                 raise Diverged(
@@ -296,6 +315,7 @@ def _end_epoch(
     improved: bool,
     elapsed: float,
     cuda: bool,
+    teacher: Teacher | None,
 ) -> None:
     """best.pt when validation improved; last.pt always, with what a resume needs. The run is registered in
     runs/LATEST when its first best.pt is written: until then it holds no model for `test` to read."""
@@ -306,9 +326,9 @@ def _end_epoch(
         if first:
             runs.register(run)
     rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if cuda else None}
-    checkpoint.save(
-        run / "last.pt",
-        checkpoint.resumable_payload(
-            payload, optimizer, rng, {"epoch": at.epoch, "batch": at.batch}, {"step": at.step, "elapsed": elapsed}
-        ),
+    resumable = checkpoint.resumable_payload(
+        payload, optimizer, rng, {"epoch": at.epoch, "batch": at.batch}, {"step": at.step, "elapsed": elapsed}
     )
+    if teacher is not None:
+        resumable["teacher"] = teacher.state_dict()
+    checkpoint.save(run / "last.pt", resumable)

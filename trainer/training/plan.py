@@ -19,7 +19,7 @@ from captchagen.errors import BadInput
 from captchagen.manifest import MANIFEST
 from trainer.data.inputs import choose_input, sampled_crop
 from trainer.data.preprocess import Preprocessing
-from trainer.data.sources import Source, open_source
+from trainer.data.sources import Source, open_source, open_unlabeled
 from trainer.model import check_input_size
 from trainer.shape import SHAPE, ModelShape
 from trainer.training import finetune
@@ -53,9 +53,11 @@ def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
     state, cfg = resume_state(request, resume)
     if state is None:
         cfg = with_defaults(cfg)
-    shares = sum(f for _, f in cfg.mix)
+    _check_semi(cfg)
+    shares = sum(f for _, f in cfg.mix) + (cfg.unlabeled_share if cfg.unlabeled else 0.0)
     if shares >= 1:
-        raise BadInput(f"the `mix` shares add up to {shares:g}; they must leave some of each batch to DATA")
+        what = " and ".join(["`mix`"] * bool(cfg.mix) + ["`unlabeled_share`"] * bool(cfg.unlabeled))
+        raise BadInput(f"the {what} shares add up to {shares:g}; they must leave some of each batch to DATA")
     parent = finetune.load_parent(cfg.init_from) if state is None and cfg.init_from else None
     width_given = cfg.width is not None  # before the parent's is taken: a width not given is chosen from the images
     if parent is not None:
@@ -68,6 +70,10 @@ def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
         raise BadInput(str(e)) from None
     paths = [cfg.data, *([cfg.val_data] if cfg.val_data else []), *(p for p, _ in cfg.mix)]
     sources = {p: open_source(Path(p)) for p in dict.fromkeys(paths)}
+    if cfg.unlabeled:
+        if cfg.unlabeled in sources:
+            raise BadInput(f"`unlabeled` {cfg.unlabeled} is also DATA, `val_data` or a `mix` set; give other images")
+        sources[cfg.unlabeled] = open_unlabeled(Path(cfg.unlabeled))
     if state is None:
         cfg, notes = _settle_size(cfg, sources[cfg.data], parent, width_given)
         cfg = replace(cfg, sources={p: _describing_hash(Path(p)) for p in sources})
@@ -91,6 +97,18 @@ def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
         state=state,
         notes=(*notes, *mix_notes),
     )
+
+
+def _check_semi(cfg: TrainConfig) -> None:
+    """The semi-supervised settings are each within (0, 1), whether or not `unlabeled` is given."""
+    for name, why in (
+        ("unlabeled_share", "the share of every batch drawn from the unlabelled images"),
+        ("pseudo_threshold", "the whole-string confidence a reading needs to be learnt"),
+        ("ema_decay", "how much of the teacher each step keeps"),
+    ):
+        value = getattr(cfg, name)
+        if not 0 < value < 1:
+            raise BadInput(f"`{name}` must be between 0 and 1 ({why}), got {value:g}")
 
 
 def _given_shape(cfg: TrainConfig) -> set[str]:

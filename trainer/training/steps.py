@@ -38,14 +38,19 @@ def train_step(
     with autocast(device, precision):
         logits = net(images)  # [T, N, C]
     loss = ctc_loss_sum(logits, batch.targets, batch.target_lengths) / len(batch.labels)
+    optimise(loss, optimizer, scaler, cfg.clip)
+    return float(loss.detach())
+
+
+def optimise(loss: torch.Tensor, optimizer, scaler, clip: float) -> None:
+    """Backward through `loss`, clip the gradients' norm to `clip`, and step (through the fp16 scaler)."""
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)
     params = [p for group in optimizer.param_groups for p in group["params"]]
-    torch.nn.utils.clip_grad_norm_(params, cfg.clip)
+    torch.nn.utils.clip_grad_norm_(params, clip)
     scaler.step(optimizer)
     scaler.update()
-    return float(loss.detach())
 
 
 class Diverged(CaptchagenError):

@@ -1,0 +1,188 @@
+"""Semi-supervised training (`train --unlabeled`): the pool's share of every batch, the teacher's readings and
+their counts, the pool kept out of validation, its settings checked, and a resume that keeps the teacher."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from captchagen.errors import BadInput
+from tests.helpers import (
+    run_cli,
+    shard_images,
+    sigint_as_in_a_terminal,
+    tiny_dataset,
+    tiny_train_args,
+    tiny_train_config,
+)
+from trainer import checkpoint
+from trainer.data.preprocess import load_array, normalize
+from trainer.data.sources import UNLABELED, open_unlabeled
+from trainer.inference.reader import Reader
+from trainer.training.events import BatchDone, EpochEnded, Notice, Started
+from trainer.training.interrupt import Interrupted
+from trainer.training.loop import train
+from trainer.training.semi import Teacher, confident_readings
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    """(labelled digits, an unlabelled pool: a folder of the images of another seed under names that are not labels)."""
+    root = tmp_path_factory.mktemp("semi")
+    labelled = tiny_dataset(root / "labelled", n=320, shard_size=320, seed=5)
+    made = tiny_dataset(root / "made-pool", n=120, shard_size=120, seed=6)
+    pool = root / "pool"
+    pool.mkdir()
+    for i, p in enumerate(shard_images(made)):
+        shutil.copy(p, pool / f"collected-{i:04d}.png")
+    return labelled, pool
+
+
+def events_of(cfg, **kwargs) -> list:
+    seen: list = []
+    train(cfg, seen.append, **kwargs)
+    return seen
+
+
+def test_every_batch_draws_its_share_from_the_pool_and_each_epoch_counts_the_readings(sets, reading_model, tmp_path):
+    labelled, pool = sets
+    cfg = tiny_train_config(
+        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=2, steps_per_epoch=6,
+        batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo_threshold=1e-6,
+    )  # fmt: skip
+    seen = events_of(cfg)
+    started = next(e for e in seen if isinstance(e, Started))
+    assert started.unlabeled == 120 and started.train == 320 - started.val
+    rows = [e for e in seen if isinstance(e, EpochEnded)]
+    assert len(rows) == 2
+    for row in rows:
+        p = row.pseudo
+        assert p["read"] == 6 * 8  # 6 steps of 32, a quarter of each from the pool
+        # The reading model reads digits, so at a confidence of 1e-6 nearly every reading passes.
+        assert 0 < p["passed"] <= p["read"]
+        assert p["val"] == started.val and p["val_right"] <= p["val_confident"] <= p["val"]
+    assert "(unlabelled)" not in (Path(seen[-1].run) / "metrics.jsonl").read_text()
+    assert '"pseudo": {"read": 48' in (Path(seen[-1].run) / "metrics.jsonl").read_text()
+
+
+def test_a_run_without_a_pool_records_no_pseudo_labels(sets, tmp_path):
+    labelled, _ = sets
+    seen = events_of(tiny_train_config(labelled, tmp_path, epochs=1))
+    assert all(e.pseudo is None for e in seen if isinstance(e, EpochEnded))
+    assert "pseudo" not in (Path(seen[-1].run) / "metrics.jsonl").read_text()
+
+
+def test_the_readings_learnt_are_the_ones_test_reports_with_the_same_confidence(reading_model):
+    data, model_path = reading_model
+    reader = Reader(model_path)
+    paths = [str(p) for p in shard_images(data)[:24]]
+    expected = [(p.text, p.confidence) for p in reader.read_paths(paths)]
+    images = normalize(torch.from_numpy(np.stack([load_array(p, reader.pre) for p in paths])), reader.pre)
+    teacher = Teacher(reader.net.model, 0.99)
+    threshold = float(np.median([c for _, c in expected]))
+    keep, texts = confident_readings(teacher.module, images, reader.alphabet, torch.device("cpu"), "fp32", threshold)
+    assert texts == [t for t, _ in expected]
+    assert keep.tolist() == [c >= threshold and bool(t) for t, c in expected]
+
+
+def test_the_teacher_moves_a_decay_share_of_the_way_each_step(reading_model):
+    model = Reader(reading_model[1]).net.model
+    teacher = Teacher(model, 0.75)
+    before = [p.detach().clone() for p in teacher.module.parameters()]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    teacher.update(model)
+    for old, new in zip(before, teacher.module.parameters(), strict=True):
+        torch.testing.assert_close(new, old + 0.25)
+    assert not teacher.module.training and not any(p.requires_grad for p in teacher.module.parameters())
+
+
+def test_copies_of_labelled_images_are_left_out_of_the_pool_so_none_is_validated_on(sets, tmp_path):
+    labelled, pool = sets
+    val = tiny_dataset(tmp_path / "val", n=40, shard_size=40, seed=7)
+    mixed_pool = tmp_path / "pool"
+    shutil.copytree(pool, mixed_pool)
+    for i, p in enumerate(shard_images(val)[:5]):  # copies of validation images, under names of the pool's kind
+        shutil.copy(p, mixed_pool / f"copied-val-{i}.png")
+    for i, p in enumerate(shard_images(labelled)[:3]):  # and of training images
+        shutil.copy(p, mixed_pool / f"copied-train-{i}.png")
+    cfg = tiny_train_config(
+        labelled, tmp_path, val_data=str(val), epochs=1, unlabeled=str(mixed_pool), steps_per_epoch=2
+    )
+    seen = events_of(cfg)
+    assert next(e for e in seen if isinstance(e, Started)).unlabeled == 120
+    notices = [e.message for e in seen if isinstance(e, Notice)]
+    assert any("8 images are labelled ones too; they are left out of the pool" in n for n in notices), notices
+
+
+def test_a_pool_of_only_labelled_images_or_the_training_set_itself_is_refused(sets, tmp_path):
+    labelled, _ = sets
+    with pytest.raises(BadInput, match="also DATA"):
+        train(tiny_train_config(labelled, tmp_path, unlabeled=str(labelled)))
+    copy = tmp_path / "copy"
+    shutil.copytree(labelled, copy)
+    with pytest.raises(BadInput, match="every image of `unlabeled`.*labelled training or validation image too"):
+        train(tiny_train_config(labelled, tmp_path, unlabeled=str(copy), steps_per_epoch=1))
+
+
+def test_a_made_dataset_as_a_pool_gives_its_shards_not_its_preview(tmp_path):
+    made = tiny_dataset(tmp_path / "made", n=20, shard_size=10)
+    (made / "preview.png").write_bytes((shard_images(made)[0]).read_bytes())
+    source = open_unlabeled(made)
+    paths = [p for g in source.groups for p in g.paths]
+    assert sorted(paths) == shard_images(made) and all(label == UNLABELED for g in source.groups for label in g.labels)
+    listed = tmp_path / "pool.txt"
+    listed.write_text("# a list file: one image per line\n" + "".join(f"{p}\n" for p in paths[:3]))
+    assert [p for g in open_unlabeled(listed).groups for p in g.paths] == paths[:3]
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--pseudo-threshold", "1.5"), ("--pseudo-threshold", "0"), ("--unlabeled-share", "1"), ("--ema-decay", "nan")],
+)
+def test_a_setting_out_of_range_is_a_one_line_usage_error(sets, tmp_path, flag, value):
+    labelled, pool = sets
+    code, out = run_cli("train", str(labelled), *tiny_train_args(tmp_path), "--unlabeled", str(pool), flag, value)
+    assert code == 2 and flag in out and "Traceback" not in out, out
+
+
+def test_the_library_checks_the_settings_and_the_shares_together(sets, tmp_path):
+    labelled, pool = sets
+    with pytest.raises(BadInput, match="`pseudo_threshold` must be between 0 and 1"):
+        train(tiny_train_config(labelled, tmp_path, unlabeled=str(pool), pseudo_threshold=1.0))
+    with pytest.raises(BadInput, match="`mix` and `unlabeled_share` shares add up to 1"):
+        train(tiny_train_config(labelled, tmp_path, unlabeled=str(pool), mix=((str(labelled), 0.5),)))
+    with pytest.raises(BadInput, match="no images found"):
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        train(tiny_train_config(labelled, tmp_path, unlabeled=str(empty)))
+
+
+def test_ctrl_c_then_resume_equals_the_uninterrupted_run_teacher_included(sets, tmp_path):
+    labelled, pool = sets
+
+    def cfg(where: str):
+        return tiny_train_config(
+            labelled, tmp_path / where, epochs=2, steps_per_epoch=5, unlabeled=str(pool), pseudo_threshold=0.01
+        )
+
+    whole = train(cfg("a"))
+
+    def ctrl_c_at_batch_3(e):
+        if isinstance(e, BatchDone) and e.epoch == 2 and e.batch == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with sigint_as_in_a_terminal(), pytest.raises(Interrupted) as stopped:
+        train(cfg("b"), ctrl_c_at_batch_3)
+    run = Path(stopped.value.run)
+    train(cfg("b"), resume=run / "last.pt")
+    a, b = checkpoint.load(Path(whole.run) / "last.pt"), checkpoint.load(run / "last.pt")
+    for part in ("model", "teacher"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part

@@ -1,0 +1,150 @@
+"""Semi-supervised training (`train --unlabeled`): a teacher reads unlabelled images, the model learns the
+readings it is sure of.
+
+The teacher is an exponential moving average of the model's weights (Mean Teacher), kept in eval mode and
+updated after every step (`ema_decay`). Each batch holds `unlabeled_share` unlabelled images
+(trainer.data.sources.UNLABELED marks them). The teacher reads them under the weak augmentation training
+always uses; a reading whose whole-string probability (the CTC sum over alignments, as `test` reports it)
+reaches `pseudo_threshold` becomes that image's label, and the model learns it under strong augmentation
+(augment.strong), beside the labelled images of the batch, in one forward pass (FixMatch). The unlabelled
+loss is summed over the pseudo-labelled images and divided by the batch's unlabelled images, so it weighs
+as much as the share that passed.
+
+Per epoch the run reports how many readings passed, and how good such readings are: the teacher reads the
+validation set (labelled, never drawn from the pool), and of its readings at or over the threshold, the
+share that are right.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from captchagen.alphabet import Alphabet
+from trainer.data import loading as data
+from trainer.data.augment import random_affine, strong
+from trainer.data.preprocess import Preprocessing, normalize
+from trainer.data.sources import UNLABELED
+from trainer.device import Dist, all_sum, autocast, memory_format
+from trainer.inference.decode import greedy, string_log_probs
+from trainer.training.config import TrainConfig
+from trainer.training.steps import optimise
+from trainer.training.validate import ctc_loss_sum
+
+
+class Teacher:
+    """An exponential moving average of a model's weights; its buffers (batch-norm statistics) are copied."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(model).eval()
+        self.module.requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for mine, theirs in zip(self.module.parameters(), model.parameters(), strict=True):
+            mine.lerp_(theirs.detach(), 1 - self.decay)
+        for mine, theirs in zip(self.module.buffers(), model.buffers(), strict=True):
+            mine.copy_(theirs)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.module.load_state_dict(state)
+
+
+@dataclass
+class PseudoCounts:
+    """An epoch's pseudo-labelling, summed over the processes: what the epoch's metrics row records."""
+
+    read: int = 0  # unlabelled images the teacher read
+    passed: int = 0  # readings at or over the threshold, learnt
+    val: int = 0  # validation images the teacher read at the end of the epoch
+    val_confident: int = 0  # of them, readings at or over the threshold
+    val_right: int = 0  # of those, readings equal to the label
+
+    def as_row(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("read", "passed", "val", "val_confident", "val_right")}
+
+
+@torch.no_grad()
+def confident_readings(
+    teacher: nn.Module, images: torch.Tensor, alphabet: Alphabet, device: torch.device, precision: str, threshold: float
+) -> tuple[torch.Tensor, list[str]]:
+    """(mask of the images read at or over `threshold`, every reading) for a normalised batch. An empty
+    reading never passes: every captcha has characters."""
+    if len(images) == 0:
+        return torch.zeros(0, dtype=torch.bool), []
+    with autocast(device, precision):
+        logits = teacher(images.contiguous(memory_format=memory_format(device)))
+    texts = greedy(logits, alphabet)
+    confidence = string_log_probs(logits.float().log_softmax(2), texts, alphabet).exp()
+    nonempty = torch.tensor([bool(t) for t in texts])
+    return (confidence >= threshold) & nonempty, texts
+
+
+def semi_step(
+    net: nn.Module,
+    teacher: Teacher,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    batch: data.Batch,
+    pre: Preprocessing,
+    device: torch.device,
+    precision: str,
+    cfg: TrainConfig,
+    alphabet: Alphabet,
+    counts: PseudoCounts,
+) -> float:
+    """One step on a batch of labelled and unlabelled images; returns the loss per image of the batch."""
+    images = normalize(batch.images.to(device, non_blocking=True), pre)
+    pooled = torch.tensor([label == UNLABELED for label in batch.labels])
+    labelled, pool = images[~pooled.to(device)], images[pooled.to(device)]
+    weak = random_affine(pool) if cfg.augment else pool
+    keep, texts = confident_readings(teacher.module, weak, alphabet, device, precision, cfg.pseudo_threshold)
+    learnt = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
+    counts.read += len(pool)
+    counts.passed += len(learnt)
+    inputs = torch.cat([random_affine(labelled) if cfg.augment else labelled, strong(pool[keep.to(device)])])
+    with autocast(device, precision):
+        logits = net(inputs.contiguous(memory_format=memory_format(device)))  # [T, N, C]
+    n = len(labelled)
+    loss = logits.new_zeros((), dtype=torch.float32)
+    if n:
+        loss = loss + ctc_loss_sum(logits[:, :n], batch.targets, batch.target_lengths[~pooled]) / n
+    if learnt:
+        encoded = [alphabet.encode(t) for t in learnt]
+        targets = torch.tensor([i for e in encoded for i in e], dtype=torch.long)
+        lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
+        loss = loss + ctc_loss_sum(logits[:, n:], targets, lengths) / len(pool)
+    optimise(loss, optimizer, scaler, cfg.clip)
+    teacher.update(net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net)
+    return float(loss.detach())
+
+
+@torch.no_grad()
+def check_readings(
+    teacher: Teacher,
+    batches,  # any iterable of data.Batch: the validation set
+    alphabet: Alphabet,
+    pre: Preprocessing,
+    device: torch.device,
+    precision: str,
+    threshold: float,
+    counts: PseudoCounts,
+    info: Dist,
+) -> None:
+    """Count, over the validation set, the teacher's readings at or over the threshold and how many are right."""
+    val = confident = right = 0
+    for batch in batches:
+        images = normalize(batch.images.to(device, non_blocking=True), pre)
+        keep, texts = confident_readings(teacher.module, images, alphabet, device, precision, threshold)
+        val += len(texts)
+        confident += int(keep.sum())
+        right += sum(k and t == label for k, t, label in zip(keep.tolist(), texts, batch.labels, strict=True))
+    summed = all_sum(torch.tensor([float(counts.read), float(counts.passed), val, confident, right]), info)
+    counts.read, counts.passed, counts.val, counts.val_confident, counts.val_right = (int(x) for x in summed.tolist())
