@@ -74,9 +74,8 @@ def chosen(method: str, model: str, n: int, pool: list[Path], reads: str, out: P
     if not method.startswith("al"):
         return pool[:n]
     if not out.exists():
-        from trainer.labeling import order
-
         from trainer.inference.reader import Reader
+        from trainer.labeling import order
 
         reader = Reader(model)
         reader.restrict(reads)

@@ -1,8 +1,10 @@
-"""Shared fixtures: tiny datasets that render in well under a second, and a tiny trained model (the helpers
-they use are in tests/helpers.py)."""
+"""Shared fixtures: tiny datasets that render in well under a second, a tiny trained model (the helpers
+they use are in tests/helpers.py), and headless Chromium for the page tests."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,32 @@ def exported_model(reading_model, tmp_path_factory) -> Path:
     code, output = run_cli("export", "--model", str(reading_model[1]), "--out", str(out))
     assert code == 0, output
     return out
+
+
+# ---- the page tests: Debian's chromium through Playwright; no browser is downloaded ----
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# Flags for a sandboxed machine with no network: no GPU, no background calls home, a fresh profile.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if CHROMIUM is None:
+        if os.environ.get("CAPTCHAGEN_REQUIRE_BROWSER") == "1":
+            pytest.fail("chromium is not installed, and CAPTCHAGEN_REQUIRE_BROWSER=1 requires the browser tests")
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

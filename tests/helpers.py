@@ -125,16 +125,16 @@ START_TIMEOUT_S = 60
 
 
 class Server:
-    """`captchagen serve --port 0 ...` in its own process; `url` is where it listens."""
+    """`captchagen serve --port 0 ...` (or another serving command: `verb`) in its own process; `url` is
+    where it listens."""
 
-    def __init__(self, model: Path, *args: str) -> None:
+    def __init__(self, model: Path | None, *args: str, verb: str = "serve") -> None:
         command = [
             sys.executable,
             "-c",
             "from captchagen.cli import main; main()",
-            "serve",
-            "--model",
-            str(model),
+            verb,
+            *(["--model", str(model)] if model is not None else []),
             "--port",
             "0",
             *args,
@@ -156,13 +156,13 @@ class Server:
         self.host, self.port = match.group(1), int(match.group(2))
 
     def stop(self) -> tuple[int, str]:
-        """Ctrl-C the server; (exit code, stderr)."""
+        """Ctrl-C the server; (exit code, stderr). What it printed after its first line is left in `output`."""
         self.process.send_signal(signal.SIGINT)
         try:
-            _, err = self.process.communicate(timeout=30)
+            self.output, err = self.process.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            _, err = self.process.communicate()
+            self.output, err = self.process.communicate()
         return self.process.returncode, err
 
     def request(
@@ -172,16 +172,17 @@ class Server:
         body=None,
         headers: dict | None = None,  # bytes or chunks
         chunked: bool = False,
-    ) -> tuple[int, dict | str]:
-        """(status, JSON body or text) of one request on a fresh connection."""
+    ) -> tuple[int, dict | str | bytes]:
+        """(status, JSON body, text, or an image's bytes) of one request on a fresh connection."""
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         try:
             conn.request(method, path, body=body, headers=headers or {}, encode_chunked=chunked)
             response = conn.getresponse()
-            data = response.read().decode()
-            if response.getheader("content-type", "").startswith("application/json"):
-                return response.status, json.loads(data)
-            return response.status, data
+            raw = response.read()
+            kind = response.getheader("content-type", "")
+            if kind.startswith("application/json"):
+                return response.status, json.loads(raw)
+            return response.status, raw if kind.startswith("image/") else raw.decode()
         finally:
             conn.close()
 

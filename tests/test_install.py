@@ -70,7 +70,9 @@ def test_plain_install_ships_the_fonts_and_the_base_model_as_package_data(source
     assert (target / "trainer" / "serving" / "web" / "index.html").is_file()  # the page `captchagen serve` shows at /
     assert (target / "trainer" / "labeling" / "web" / "label.html").is_file()  # the page `captchagen label` shows
     # Every package of the source is installed (setup.cfg lists them by hand; trainer.models was once missed).
-    packages = {p.parent.relative_to(REPO) for top in ("captchagen", "trainer") for p in (REPO / top).rglob("__init__.py")}
+    packages = {
+        p.parent.relative_to(REPO) for top in ("captchagen", "trainer") for p in (REPO / top).rglob("__init__.py")
+    }
     assert packages and all((target / package / "__init__.py").is_file() for package in packages), sorted(
         str(p) for p in packages if not (target / p / "__init__.py").is_file()
     )

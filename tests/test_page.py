@@ -5,38 +5,9 @@ Without chromium the tests skip, unless CAPTCHAGEN_REQUIRE_BROWSER=1 (set by .ci
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
 from tests.helpers import Server, expected_readings, shard_images
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags for a sandboxed machine with no network: no GPU, no background calls home, a fresh profile.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if CHROMIUM is None:
-        if os.environ.get("CAPTCHAGEN_REQUIRE_BROWSER") == "1":
-            pytest.fail("chromium is not installed, and CAPTCHAGEN_REQUIRE_BROWSER=1 requires the browser tests")
-        pytest.skip("chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

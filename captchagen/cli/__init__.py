@@ -11,6 +11,7 @@ from captchagen import __version__
 from captchagen.cli.dataset import fonts, make, preview, styles, verify
 from captchagen.cli.evaluate import evaluate
 from captchagen.cli.export import export
+from captchagen.cli.label import label
 from captchagen.cli.read import test
 from captchagen.cli.serve import serve
 from captchagen.cli.train import train
@@ -41,7 +42,7 @@ def cli() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-for command in (make, preview, verify, styles, fonts, train, test, evaluate, serve, export):
+for command in (make, preview, verify, styles, fonts, train, test, evaluate, serve, label, export):
     cli.add_command(command)
 
 

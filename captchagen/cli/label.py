@@ -1,0 +1,101 @@
+"""`captchagen label`: a page to label a pool of captchas, least sure first (importing this imports no torch)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import click
+
+from captchagen.cli.common import LineProgress, library_errors, open_reader, reads_option
+from captchagen.cli.serve import listen
+from captchagen.errors import missing_extra
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(socket.gethostbyname(host) if host == "localhost" else host).is_loopback
+    except (ValueError, OSError):
+        return False
+
+
+@click.command()
+@click.argument("pool", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder the labelled images go to, as <id>_<label>.<ext> (what `train` reads); an image labelled "
+    "there already is not offered again.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    metavar="PATH",
+    help="Read every image first with this model (a .pt, a run folder, .onnx, or `base`, `base-v2`): the page "
+    "offers the images it is least sure of first (active learning) with its reading filled in.  [default: no "
+    "model; images by name, blank]",
+)
+@reads_option
+@click.option("--alphabet", help="Refuse answers with characters outside this (a preset or the characters).")
+@click.option("--move", is_flag=True, help="Move each labelled image out of POOL instead of copying it.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(0, 65535), default=5051, show_default=True, help="Port; 0 picks a free one."
+)
+@library_errors
+def label(
+    pool: Path,
+    out: Path,
+    model_path: str | None,
+    reads: str | None,
+    alphabet: str | None,
+    move: bool,
+    host: str,
+    port: int,
+) -> None:
+    """Label the captchas in POOL on a local page, keyboard only, until Ctrl-C.
+
+    Each image is shown with the model's reading filled in: Enter saves it (typing first corrects it), Esc
+    skips, Ctrl+Z undoes the last. Every answer is written at once, atomically, so stopping loses nothing.
+    Then train on the labels and learn from the rest of the pool:
+
+    \b
+      captchagen train OUT --init-from base --unlabeled POOL
+
+    Example: captchagen label collected/ --out labelled/ --model base --reads upper
+    """
+    try:
+        import uvicorn
+
+        from trainer.labeling.app import create_app
+        from trainer.labeling.queue import LabelQueue
+        from trainer.serving.protocol import with_header_deadline
+    except ImportError as e:
+        raise missing_extra("captchagen label", "serve", str(e.name)) from None
+
+    if reads is not None and model_path is None:
+        raise click.UsageError("--reads narrows what the --model reads; give --model too")
+    reader = open_reader("runs", model_path, reads)[1] if model_path else None
+    lines = LineProgress(lambda line: click.echo(line, err=True), "reading the pool")
+    queue = LabelQueue(pool, out, reader=reader, alphabet=alphabet, move=move, progress=lines.update)
+    stats = queue.stats()
+    if queue.unreadable:
+        click.echo(f"note: {queue.unreadable:,} images in {pool} cannot be read; they are not offered", err=True)
+    sock = listen(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    app = create_app(queue, loopback_port=bound_port if _loopback(bound_host) else None)
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    click.echo(
+        f"Labelling {stats['remaining']:,} images of {pool} ({stats['labelled']:,} done, {stats['order']}) on "
+        f"http://{shown}:{bound_port}  (Ctrl-C stops)",
+        color=False,
+    )
+    config = uvicorn.Config(app, log_level="warning", http=with_header_deadline(10.0), server_header=False)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    done = queue.stats()
+    click.echo(f"Stopped: {done['this_session']:,} labelled this session, {done['labelled']:,} in {out}.")

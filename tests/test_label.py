@@ -1,0 +1,202 @@
+"""`captchagen label`: the queue (active-learning order, atomic labelled files, resuming, undo), the page's
+HTTP rules (token, loopback Host, no paths from requests), and keyboard-only labelling in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from captchagen import codec
+from captchagen.errors import BadInput
+from tests.helpers import Server, run_cli, shard_images
+from trainer.data.sources import open_source
+from trainer.inference.reader import Reader
+from trainer.labeling.queue import LabelQueue, image_id, order
+
+
+@pytest.fixture
+def pool(reading_model, tmp_path) -> Path:
+    """Twelve captchas under collected names (no labels in them), and a file that is not an image."""
+    folder = tmp_path / "pool"
+    folder.mkdir()
+    for i, p in enumerate(shard_images(reading_model[0])[:12]):
+        shutil.copy(p, folder / f"site_{i:03d}.png")
+    (folder / "broken.png").write_text("not a picture")
+    return folder
+
+
+def test_with_a_model_the_least_sure_images_come_first_with_its_reading(reading_model, pool, tmp_path):
+    reader = Reader(reading_model[1])
+    queue = LabelQueue(pool, tmp_path / "out", reader=reader)
+    readings = {p.path: (p.text, p.confidence) for p in reader.read_paths([str(p) for p in sorted(pool.iterdir())])}
+    offered = []
+    while (item := queue.next()) is not None:
+        assert (item.reading, item.confidence) == readings[str(item.path)]
+        offered.append(item.confidence)
+        queue.answer(item.key, "7")
+    assert offered == sorted(offered) and len(offered) == 12  # the broken file is not offered
+    assert queue.unreadable == 1
+    assert [p for p, _, _ in order(reader, [str(p) for p in pool.iterdir()])][:3] == [
+        str(p) for p, _ in sorted(readings.items(), key=lambda kv: (kv[1][1] if kv[1][1] is not None else 2, kv[0]))
+    ][:3]
+
+
+def test_an_answer_is_a_copy_named_for_train_and_a_new_session_goes_on_where_it_stopped(pool, tmp_path):
+    out = tmp_path / "out"
+    queue = LabelQueue(pool, out)
+    first = queue.next()
+    assert first.path.name == "broken.png" and first.reading == ""  # no model: by name, blank
+    queue.skip(first.key)
+    item = queue.next()
+    written = queue.answer(item.key, " 42 ")
+    assert written.name == "site-000_42.png" and written.read_bytes() == item.path.read_bytes()
+    assert item.path.exists()  # copied, not moved
+    assert codec.parse_name(written.name).label == "42" and image_id(item.path) == "site-000"
+    again = LabelQueue(pool, out)
+    assert again.stats()["labelled"] == 1 and again.stats()["remaining"] == 12
+    assert all(i.path.name != "site_000.png" for i in again.items)
+    (source,) = [open_source(out)]
+    assert [g.labels for g in source.groups] == [("42",)]  # what `train` reads
+
+
+def test_undo_takes_the_file_back_and_offers_the_image_again(pool, tmp_path):
+    queue = LabelQueue(pool, tmp_path / "out", move=True)
+    queue.skip(queue.next().key)  # broken.png
+    item = queue.next()
+    written = queue.answer(item.key, "5")
+    assert written.exists() and not item.path.exists()  # moved
+    undone = queue.undo()
+    assert undone.key == item.key and item.path.exists() and not written.exists()
+    assert queue.next().key == item.key
+    assert queue.undo() is None
+
+
+def test_bad_answers_are_refused_and_nothing_is_written(pool, tmp_path):
+    out = tmp_path / "out"
+    queue = LabelQueue(pool, out, alphabet="digits")
+    key = queue.next().key
+    for label, message in (("  ", "empty"), ("12a", "'a' is not in the alphabet"), ("9" * 65, "at most 64")):
+        with pytest.raises(BadInput, match=message):
+            queue.answer(key, label)
+    assert not out.exists()
+    queue.answer(key, "1")
+    with pytest.raises(KeyError):
+        queue.answer(key, "2")  # answered already
+
+
+def test_the_pool_cannot_be_its_own_output_and_clashing_ids_are_named(pool, tmp_path):
+    with pytest.raises(BadInput, match="is the pool itself"):
+        LabelQueue(pool, pool)
+    shutil.copy(pool / "site_001.png", pool / "site-001.png")
+    with pytest.raises(BadInput, match="2 images in .* would be labelled as 'site-001'"):
+        LabelQueue(pool, tmp_path / "out")
+
+
+# ---- the server ----
+
+
+@pytest.fixture
+def server(reading_model, pool, tmp_path):
+    srv = Server(reading_model[1], str(pool), "--out", str(tmp_path / "out"), verb="label")
+    yield srv
+    srv.stop()
+
+
+def token_of(srv: Server) -> str:
+    _, page = srv.request("GET", "/")
+    return page.split('const TOKEN = "', 1)[1].split('"', 1)[0]
+
+
+def post(srv: Server, path: str, body: dict, token: str | None, **headers: str):
+    sent = {"Content-Type": "application/json", **headers}
+    if token is not None:
+        sent["X-Label-Token"] = token
+    return srv.request("POST", path, json.dumps(body).encode(), sent)
+
+
+def test_the_server_writes_answers_only_with_its_token_and_names_images_by_key(server, tmp_path):
+    status, state = server.request("GET", "/api/next")
+    assert status == 200 and state["stats"]["remaining"] == 12 and state["stats"]["order"] == "least sure first"
+    key = state["item"]["key"]
+    assert post(server, "/api/answer", {"key": key, "label": "3"}, None)[0] == 403
+    assert post(server, "/api/answer", {"key": key, "label": "3"}, "wrong")[0] == 403
+    assert not (tmp_path / "out").exists()
+    status, image = server.request("GET", state["item"]["src"])
+    assert status == 200 and image.startswith(b"\x89PNG")
+    for path in ("/image/999", "/image/-1", "/image/..%2F..%2Fetc%2Fpasswd"):
+        assert server.request("GET", path)[0] in (404, 422), path
+    token = token_of(server)
+    status, answered = post(server, "/api/answer", {"key": key, "label": "3"}, token)
+    assert status == 200 and answered["stats"]["labelled"] == 1 and answered["item"]["key"] != key
+    assert (tmp_path / "out" / answered["written"]).is_file()
+    assert post(server, "/api/answer", {"key": key, "label": "3"}, token)[0] == 409
+    assert post(server, "/api/answer", {"key": "../x", "label": "3"}, token)[0] == 400
+    assert post(server, "/api/answer", {"key": answered["item"]["key"], "label": ""}, token)[0] == 422
+    assert post(server, "/api/answer", {"key": 1, "label": "x" * 5000}, token)[0] == 413
+    status, undone = post(server, "/api/undo", {}, token)
+    assert status == 200 and undone["item"]["key"] == key and not list((tmp_path / "out").iterdir())
+
+
+def test_a_request_for_another_host_name_is_refused(server):
+    status, body = server.request("GET", "/api/next", headers={"Host": "attacker.example:80"})
+    assert status == 421 and "loopback" in body["error"]
+    assert server.request("GET", "/api/next", headers={"Host": f"localhost:{server.port}"})[0] == 200
+
+
+def test_ctrl_c_stops_the_page_and_says_what_was_labelled(reading_model, pool, tmp_path):
+    srv = Server(None, str(pool), "--out", str(tmp_path / "out"), verb="label")
+    key = srv.request("GET", "/api/next")[1]["item"]["key"]
+    post(srv, "/api/answer", {"key": key, "label": "8"}, token_of(srv))
+    code, err = srv.stop()
+    assert code == 0 and "Traceback" not in err
+    assert "1 labelled this session, 1 in" in srv.output
+
+
+def test_bad_usage_is_a_one_line_error(pool, tmp_path):
+    code, out = run_cli("label", str(tmp_path / "missing"), "--out", str(tmp_path / "o"))
+    assert code == 2 and "is not a folder of images to label" in out and "Traceback" not in out
+    code, out = run_cli("label", str(pool), "--out", str(tmp_path / "o"), "--reads", "digits")
+    assert code == 2 and "--model" in out
+
+
+# ---- the page, in a real browser ----
+
+
+@pytest.fixture
+def page(browser, server):
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server.url + "/")
+    yield page
+    page.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def test_keyboard_only_labelling_in_a_browser(page, server, tmp_path):
+    out = tmp_path / "out"
+    page.wait_for_function("document.getElementById('progress').textContent.includes('12 remaining')")
+    first = server.request("GET", "/api/next")[1]["item"]
+    assert first["reading"]  # the reading model reads something: the page fills it in, selected
+    assert page.input_value("#label") == first["reading"]
+    assert page.evaluate("document.activeElement.id") == "label"
+    assert page.evaluate("document.getElementById('label').selectionEnd") == len(first["reading"])
+    page.keyboard.press("Enter")  # accept the model's reading as it is
+    page.wait_for_function("document.getElementById('progress').textContent.startsWith('1 labelled')")
+    second = server.request("GET", "/api/next")[1]["item"]
+    page.keyboard.type("123")  # typing replaces the selected reading
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.getElementById('progress').textContent.startsWith('2 labelled')")
+    names = {codec.parse_name(p.name) for p in out.iterdir()}
+    assert {(n.label) for n in names} == {first["reading"], "123"}
+    assert len(names) == 2
+    page.keyboard.press("Escape")  # skip the third
+    page.wait_for_function("document.getElementById('saved').textContent === 'skipped'")
+    page.keyboard.press("Control+z")  # undo the second answer: its file goes, and it is offered again
+    page.wait_for_function("document.getElementById('progress').textContent.startsWith('1 labelled')")
+    assert [codec.parse_name(p.name).label for p in out.iterdir()] == [first["reading"]]
+    assert page.get_attribute("#image", "src") == second["src"]
+    assert page.input_value("#label") == second["reading"]

@@ -1,0 +1,203 @@
+"""The labelling queue behind `captchagen label`: which image comes next, and each answer as a labelled file.
+
+Images come from a pool folder (any names). An answer writes `<id>_<label>.<ext>` into the output folder,
+atomically: a copy of the image's bytes, or with `move` the image itself, renamed. The folder is then a
+labelled set that `train` reads as it is. `<id>` is the image's file name without its suffix, with `_`
+written `-` (a label starts at the first `_`). An image whose id is in the output folder already counts as
+labelled, so a session can stop and go on another day.
+
+With a model, every image still to label is read first and offered least sure first (active learning: the
+images whose labels teach the model most), its reading filled in. Without one, in name order, blank.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from captchagen import atomic, codec
+from captchagen.alphabet import Alphabet
+from captchagen.errors import BadInput
+
+MAX_LABEL = 64  # characters in one answer
+
+
+@dataclass
+class Item:
+    key: int  # its place in the queue: what the page sends back (never a path)
+    path: Path
+    id: str
+    reading: str = ""  # the model's reading, or "" without a model
+    confidence: float | None = None  # the model's whole-string confidence in it
+
+
+def image_id(path: Path) -> str:
+    """The id of a pool image in labelled file names: its name less the suffix, `_` written `-`."""
+    return path.name[: -len(path.suffix)].replace("_", "-") if path.suffix else path.name.replace("_", "-")
+
+
+def labelled_ids(out: Path) -> set[str]:
+    """The ids already labelled in `out` (the part of each image's name before its first `_`)."""
+    if not out.is_dir():
+        return set()
+    ids = set()
+    for p in codec.image_files(out):
+        with contextlib.suppress(BadInput):
+            ids.add(codec.parse_name(p.name).stem)
+    return ids
+
+
+def order(reader, paths: list[str], progress: Callable[[int, int], None] | None = None) -> list[tuple[str, str, float]]:
+    """(path, reading, confidence) of each readable image, least sure first: the active-learning order.
+    Images that cannot be read are left out."""
+    read = []
+    for start in range(0, len(paths), 256):
+        read += [p for p in reader.read_paths(paths[start : start + 256]) if p.error is None]
+        if progress:
+            progress(min(start + 256, len(paths)), len(paths))
+    ranked = sorted(read, key=lambda p: (p.confidence, p.path))
+    return [(p.path, p.text, p.confidence) for p in ranked]
+
+
+class LabelQueue:
+    """The images of `pool` not yet labelled in `out`, in the order to label them. Thread-safe."""
+
+    def __init__(
+        self,
+        pool: Path,
+        out: Path,
+        *,
+        reader=None,  # trainer.inference.reader.Reader, or None
+        alphabet: str | None = None,  # answers must be drawn from it, when given
+        move: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        pool, out = Path(pool), Path(out)
+        if not pool.is_dir():
+            raise BadInput(f"{pool} is not a folder of images to label")
+        if out.resolve() == pool.resolve():
+            raise BadInput(f"--out {out} is the pool itself; give another folder for the labelled images")
+        self.pool, self.out, self.move = pool, out, move
+        self.alphabet = Alphabet.from_spec(alphabet) if alphabet else None
+        self.model = getattr(reader, "name", None)
+        have = labelled_ids(out)
+        files = [p for p in codec.image_files(pool) if out.resolve() not in p.resolve().parents]
+        self.already = sum(image_id(p) in have for p in files)
+        files = [p for p in files if image_id(p) not in have]
+        ids: dict[str, int] = {}
+        for p in files:
+            ids[image_id(p)] = ids.get(image_id(p), 0) + 1
+        clashes = [i for i, n in ids.items() if n > 1]
+        if clashes:
+            raise BadInput(f"{ids[clashes[0]]} images in {pool} would be labelled as {clashes[0]!r}; rename one")
+        if reader is not None:
+            ranked = order(reader, [str(p) for p in files], progress)
+            self.unreadable = len(files) - len(ranked)
+            self.items = [Item(k, Path(p), image_id(Path(p)), text, conf) for k, (p, text, conf) in enumerate(ranked)]
+        else:
+            self.unreadable = 0
+            self.items = [Item(k, p, image_id(p)) for k, p in enumerate(files)]
+        self.pending = [item.key for item in self.items]  # in order; the next is the first not skipped
+        self.skipped: set[int] = set()
+        self.written: list[tuple[int, Path]] = []  # (key, file) of this session's answers, for undo
+        self.shown: dict[int, float] = {}
+        self.seconds: list[float] = []  # time from showing an image to its answer
+        self.lock = threading.Lock()
+
+    def item(self, key: int) -> Item:
+        if not 0 <= key < len(self.items):
+            raise KeyError(key)
+        return self.items[key]
+
+    def next(self) -> Item | None:
+        """The next image to label, or None when every image is labelled. Skipped ones come back when only
+        they are left."""
+        with self.lock:
+            return self._next()
+
+    def _next(self) -> Item | None:
+        if self.pending and all(k in self.skipped for k in self.pending):
+            self.skipped.clear()
+        key = next((k for k in self.pending if k not in self.skipped), None)
+        if key is None:
+            return None
+        self.shown.setdefault(key, time.monotonic())
+        return self.items[key]
+
+    def answer(self, key: int, label: str) -> Path:
+        """Write image `key` as labelled `label`; BadInput for a label it cannot have, KeyError for a key
+        that is not waiting for one."""
+        label = label.strip()
+        if not label:
+            raise BadInput("the label is empty; type the characters the image shows (Esc skips it)")
+        if len(label) > MAX_LABEL:
+            raise BadInput(f"the label is {len(label)} characters long; at most {MAX_LABEL}")
+        if self.alphabet is not None:
+            bad = next((c for c in label if c not in self.alphabet), None)
+            if bad is not None:
+                raise BadInput(f"{bad!r} is not in the alphabet {self.alphabet.chars!r} (--alphabet)")
+        with self.lock:
+            if key not in self.pending:
+                raise KeyError(key)
+            item = self.items[key]
+            target = self.out / f"{item.id}_{codec.escape(label)}{item.path.suffix.lower()}"
+            if len(target.name.encode()) > codec.MAX_NAME_BYTES:
+                raise BadInput(f"the file name {target.name[:40]}... would be over {codec.MAX_NAME_BYTES} bytes")
+            self.out.mkdir(parents=True, exist_ok=True)
+            if self.move:
+                os.replace(item.path, target)  # a rename: atomic, and the pool no longer holds it
+            else:
+                atomic.write_bytes(target, item.path.read_bytes())
+            self.pending.remove(key)
+            self.skipped.discard(key)
+            self.written.append((key, target))
+            started = self.shown.pop(key, None)
+            if started is not None:
+                self.seconds.append(time.monotonic() - started)
+            return target
+
+    def skip(self, key: int) -> None:
+        with self.lock:
+            if key not in self.pending:
+                raise KeyError(key)
+            self.skipped.add(key)
+            self.shown.pop(key, None)
+
+    def undo(self) -> Item | None:
+        """Take back this session's last answer: its file goes (back to the pool, with `move`), and the image
+        is next again. None when there is nothing to undo."""
+        with self.lock:
+            if not self.written:
+                return None
+            key, target = self.written.pop()
+            item = self.items[key]
+            if self.move:
+                os.replace(target, item.path)
+            else:
+                target.unlink(missing_ok=True)
+            self.pending.insert(0, key)
+            self.shown.pop(key, None)
+            return item
+
+    def stats(self) -> dict:
+        with self.lock:
+            recent = self.seconds[-20:]
+            per_label = sum(recent) / len(recent) if recent else None
+            remaining = len(self.pending)
+            return {
+                "labelled": self.already + len(self.written),
+                "this_session": len(self.written),
+                "remaining": remaining,
+                "skipped": len(self.skipped),
+                "seconds_per_label": per_label,
+                "seconds_left": per_label * remaining if per_label is not None else None,
+                "order": "least sure first" if self.model else "by name",
+                "model": self.model,
+                "out": str(self.out),
+                "move": self.move,
+            }
