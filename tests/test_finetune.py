@@ -306,11 +306,13 @@ def test_a_run_from_scratch_that_reads_nothing_is_pointed_at_a_trained_start(tmp
     assert all(str(tmp_path / "inputs.png") in line and "1,500 steps" in line for line in (scratch, tuned))
 
 
-def test_best_prefers_accuracy_then_the_lower_character_error_rate():
-    best = {"seq_accuracy": 0.0, "cer": 0.9}
-    assert better(0.0, 0.8, best) and not better(0.0, 0.95, best)
-    assert better(0.1, 0.99, best)
-    assert better(0.0, 1.0, {"seq_accuracy": -1.0})  # the first epoch
+def test_best_prefers_accuracy_then_the_lower_character_error_rate_then_the_lower_loss():
+    best = {"seq_accuracy": 0.0, "cer": 0.9, "loss": 2.0}
+    assert better(0.0, 0.8, 9.0, best) and not better(0.0, 0.95, 0.1, best)
+    assert better(0.1, 0.99, 9.0, best)
+    assert better(0.0, 1.0, 9.0, {"seq_accuracy": -1.0})  # the first epoch
+    perfect = {"seq_accuracy": 1.0, "cer": 0.0, "loss": 0.17}  # a small validation set, all read
+    assert better(1.0, 0.0, 0.05, perfect) and not better(1.0, 0.0, 0.2, perfect)
 
 
 def test_a_mixed_in_set_keeps_its_own_frame_not_the_crop_of_data(tmp_path):

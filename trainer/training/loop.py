@@ -249,7 +249,7 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
                 )
             improved = False
             if info.main:
-                improved = better(counts.accuracy, counts.cer, at.best)
+                improved = better(counts.accuracy, counts.cer, counts.loss, at.best)
                 if improved:
                     at.best = {**counts.summary(), "epoch": epoch + 1}
                 at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
