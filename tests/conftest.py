@@ -85,3 +85,22 @@ def browser():
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """open_page(url): a new page at `url`; on teardown, the test fails if the page raised a JavaScript error."""
+    opened: list[tuple] = []
+
+    def open_at(url: str):
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(url)
+        opened.append((page, errors))
+        return page
+
+    yield open_at
+    for page, errors in opened:
+        page.close()
+        assert errors == [], f"JavaScript errors on the page: {errors}"

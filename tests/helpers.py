@@ -119,6 +119,33 @@ def tiny_train_args(tmp: Path) -> list[str]:
     ]
 
 
+# ---- torchrun: several CPU processes on gloo ----
+
+TRAIN_IN_TORCHRUN = (
+    "import sys\n"
+    "from pathlib import Path\n"
+    "from tests.helpers import tiny_train_config\n"
+    "from trainer.training.loop import train\n"
+    "import json\n"
+    "changes = json.loads(sys.argv[3])\n"
+    "changes.update({k: tuple(map(tuple, v)) for k, v in changes.items() if k == 'mix'})\n"
+    "train(tiny_train_config(Path(sys.argv[1]), Path(sys.argv[2]), **changes))\n"
+)
+
+
+def torchrun_train(data: Path, tmp: Path, processes: int = 2, **changes) -> Path:
+    """tiny_train_config(data, tmp, **changes) trained by torchrun in `processes` CPU processes; the run
+    folder. `--standalone` rendezvouses on a port it picks itself, so parallel runs never share one."""
+    script = tmp / "ddp.py"
+    script.write_text(TRAIN_IN_TORCHRUN)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+               str(script), str(data), str(tmp), json.dumps(changes)]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.returncode == 0, out.stderr[-3000:]
+    [run] = [p for p in (tmp / "runs").iterdir() if p.is_dir()]  # only rank 0 writes
+    return run
+
+
 # ---- a real server on a loopback port ----
 
 START_TIMEOUT_S = 60

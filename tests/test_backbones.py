@@ -5,10 +5,6 @@ and torchrun."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -23,6 +19,7 @@ from tests.helpers import (
     tiny_dataset,
     tiny_train_args,
     tiny_train_config,
+    torchrun_train,
 )
 from trainer import bundled, checkpoint, models, shape
 from trainer.inference.reader import Reader
@@ -118,22 +115,7 @@ def test_every_architecture_serves_what_the_library_reads(trained, data):
 def test_every_architecture_trains_under_torchrun(arch, data, tmp_path):
     """Two CPU processes on gloo; batch norm's running statistics go from rank 0 with every step (DDP's
     broadcast_buffers), so the checkpoint rank 0 writes is one model, and it reads."""
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from tests.helpers import tiny_train_config\n"
-        "from trainer.training.loop import train\n"
-        "train(tiny_train_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=16, arch=sys.argv[3]))\n"
-    )
-    (tmp_path / "ddp.py").write_text(script)
-    with socket.socket() as s:  # a free port for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               str(tmp_path / "ddp.py"), str(data), str(tmp_path), arch]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert out.returncode == 0, out.stderr[-3000:]
-    [run] = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    run = torchrun_train(data, tmp_path, epochs=2, batch_size=16, arch=arch)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     assert checkpoint.load(run / "best.pt")["model_config"]["arch"] == arch
     [reading] = Reader(run / "best.pt").read_paths([str(shard_images(data)[0])])

@@ -166,14 +166,8 @@ def test_bad_usage_is_a_one_line_error(pool, tmp_path):
 
 
 @pytest.fixture
-def page(browser, server):
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url + "/")
-    yield page
-    page.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+def page(open_page, server):
+    return open_page(server.url + "/")
 
 
 def test_keyboard_only_labelling_in_a_browser(page, server, tmp_path):

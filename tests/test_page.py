@@ -18,14 +18,8 @@ def server(reading_model):
 
 
 @pytest.fixture
-def page(browser, server):
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server.url + "/")
-    yield page
-    page.close()
-    assert errors == [], f"JavaScript errors on the page: {errors}"
+def page(open_page, server):
+    return open_page(server.url + "/")
 
 
 def test_upload_an_image_and_see_what_the_model_reads(page, reading_model):

@@ -7,9 +7,6 @@ import json
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +21,7 @@ from tests.helpers import (
     tiny_dataset,
     tiny_train_args,
     tiny_train_config,
+    torchrun_train,
 )
 from trainer import checkpoint
 from trainer.data.preprocess import load_array, normalize
@@ -195,24 +193,10 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run_teacher_included(sets, 
 def test_under_torchrun_with_mix_colour_and_resnet_the_counts_are_summed_over_processes(sets, tmp_path):
     """Two CPU processes on gloo, each drawing its own pool images; every combination the issue names at once."""
     labelled, pool = sets
-    script = (
-        "import sys\n"
-        "from pathlib import Path\n"
-        "from tests.helpers import tiny_train_config\n"
-        "from trainer.training.loop import train\n"
-        "data, tmp, pool = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]\n"
-        "train(tiny_train_config(data, tmp, epochs=2, batch_size=16, steps_per_epoch=3, arch='resnet', channels=3,\n"
-        "    mix=((str(data), 0.25),), unlabeled=pool, unlabeled_share=0.25, pseudo_threshold=0.01))\n"
-    )
-    (tmp_path / "ddp.py").write_text(script)
-    with socket.socket() as s:  # a free port for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
-               str(tmp_path / "ddp.py"), str(labelled), str(tmp_path), str(pool)]  # fmt: skip
-    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
-    assert out.returncode == 0, out.stderr[-3000:]
-    [run] = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    run = torchrun_train(
+        labelled, tmp_path, epochs=2, batch_size=16, steps_per_epoch=3, arch="resnet", channels=3,
+        mix=[[str(labelled), 0.25]], unlabeled=str(pool), unlabeled_share=0.25, pseudo_threshold=0.01,
+    )  # fmt: skip
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["pseudo"]["read"] for r in rows] == [2 * 3 * 4, 2 * 3 * 4]  # 2 processes, 3 steps, 4 of each 16
     last = checkpoint.load(run / "last.pt")

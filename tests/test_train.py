@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,7 +11,15 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput
-from tests.helpers import AS_IN_A_TERMINAL, run_cli, tiny_dataset, tiny_train_args, tiny_train_config, without_escapes
+from tests.helpers import (
+    AS_IN_A_TERMINAL,
+    run_cli,
+    tiny_dataset,
+    tiny_train_args,
+    tiny_train_config,
+    torchrun_train,
+    without_escapes,
+)
 from trainer import checkpoint
 from trainer.data.loading import load, split
 from trainer.data.preprocess import Preprocessing
@@ -159,36 +165,8 @@ def test_a_partial_epoch_keeps_one_row_and_the_headline_one_line_in_80_columns(t
 
 
 def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
-    script = (
-        "import sys\n"
-        "from tests.helpers import tiny_train_config\n"
-        "from trainer.training.loop import train\n"
-        "from pathlib import Path\n"
-        "train(tiny_train_config(Path(sys.argv[1]), Path(sys.argv[2]), epochs=2, batch_size=16))\n"
-    )
-    (tmp_path / "ddp.py").write_text(script)
-    env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            "29533",
-            str(tmp_path / "ddp.py"),
-            str(data),
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
-    assert len(runs) == 1  # only rank 0 writes
+    run = torchrun_train(data, tmp_path, epochs=2, batch_size=16)
+    runs = [run]
     rows = (runs[0] / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2
     # each rank took half of every epoch

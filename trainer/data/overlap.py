@@ -21,22 +21,29 @@ def _sha256(path: Path) -> str | None:
         return None
 
 
-class HeldOut:
-    """The validation images, asked one training image at a time whether it is one of them."""
+class _Digests:
+    """The SHA-256 of the set's own images, each read once, when first asked."""
 
-    def __init__(self, paths: Iterable[str | Path]) -> None:
-        self.resolved: set[str] = set()
-        self.by_name: dict[str, list[Path]] = {}
-        for p in paths:
-            p = Path(p)
-            self.resolved.add(os.path.realpath(p))
-            self.by_name.setdefault(p.name, []).append(p)
+    def __init__(self) -> None:
         self._digests: dict[Path, str | None] = {}
 
     def _digest(self, path: Path) -> str | None:
         if path not in self._digests:
             self._digests[path] = _sha256(path)
         return self._digests[path]
+
+
+class HeldOut(_Digests):
+    """The validation images, asked one training image at a time whether it is one of them."""
+
+    def __init__(self, paths: Iterable[str | Path]) -> None:
+        super().__init__()
+        self.resolved: set[str] = set()
+        self.by_name: dict[str, list[Path]] = {}
+        for p in paths:
+            p = Path(p)
+            self.resolved.add(os.path.realpath(p))
+            self.by_name.setdefault(p.name, []).append(p)
 
     def holds(self, path: str | Path) -> bool:
         """True when `path` is a validation image, or a byte-for-byte copy of one under the same name."""
@@ -54,10 +61,11 @@ class HeldOut:
         return bool(same_size) and _sha256(path) in {self._digest(t) for t in same_size}
 
 
-class Copies:
+class Copies(_Digests):
     """A set of images, asked one image at a time whether it is one of them or a copy of one under any name."""
 
     def __init__(self, paths: Iterable[str | Path]) -> None:
+        super().__init__()
         self.resolved: set[str] = set()
         self.by_size: dict[int, list[Path]] = {}
         for p in paths:
@@ -67,12 +75,6 @@ class Copies:
                 self.by_size.setdefault(p.stat().st_size, []).append(p)
             except OSError:
                 continue
-        self._digests: dict[Path, str | None] = {}
-
-    def _digest(self, path: Path) -> str | None:
-        if path not in self._digests:
-            self._digests[path] = _sha256(path)
-        return self._digests[path]
 
     def holds(self, path: str | Path) -> bool:
         path = Path(path)
