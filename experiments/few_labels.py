@@ -74,10 +74,11 @@ def chosen(method: str, model: str, n: int, pool: list[Path], reads: str, out: P
     if not method.startswith("al"):
         return pool[:n]
     if not out.exists():
+        from trainer import bundled
         from trainer.inference.reader import Reader
         from trainer.labeling import order
 
-        reader = Reader(model)
+        reader = Reader(bundled.named(model) or model)
         reader.restrict(reads)
         ranked = order(reader, [str(p) for p in pool])
         atomic.write_bytes(out, "".join(p + "\n" for p, _, _ in ranked[:n]).encode())
