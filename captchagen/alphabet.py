@@ -14,6 +14,7 @@ PRESETS: dict[str, str] = {
     "upper": string.ascii_uppercase,
     "lower": string.ascii_lowercase,
     "alnum": string.digits + string.ascii_uppercase + string.ascii_lowercase,
+    "upper-digits": string.digits + string.ascii_uppercase,  # what most captchas draw
     "hex": string.digits + "ABCDEF",
 }
 
@@ -64,7 +65,7 @@ class Alphabet:
 
     @classmethod
     def from_spec(cls, spec: str) -> Alphabet:
-        """A preset name (digits, upper, lower, alnum, hex) or the literal characters themselves."""
+        """A preset name (PRESETS: digits, upper, lower, alnum, upper-digits, hex) or the literal characters."""
         return cls(expand(spec))
 
     @classmethod

@@ -12,6 +12,7 @@ def test_presets():
     assert Alphabet.from_spec("digits").chars == "0123456789"
     assert Alphabet.from_spec("upper").chars == "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     assert len(Alphabet.from_spec("alnum")) == 62
+    assert Alphabet.from_spec("upper-digits").chars == "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     assert set(PRESETS) >= {"digits", "upper", "lower", "alnum"}
     assert Alphabet.from_spec("xyz").chars == "xyz"  # not a preset: the characters themselves
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captchagen.alphabet import BLANK, Alphabet
+from captchagen.alphabet import BLANK, PRESETS, Alphabet
 from captchagen.errors import BadInput
 from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
@@ -59,7 +59,7 @@ class Reader:
         alphabet is known, read by a model that knows more (the base model reads digits and both cases)."""
         if not spec:
             raise BadInput(
-                "`reads` is empty: give a preset (digits, upper, lower, alnum, hex) or the characters to read"
+                f"`reads` is empty: give a preset ({', '.join(PRESETS)}) or the characters to read"
             )
         try:
             chars = Alphabet.from_spec(spec).chars
