@@ -14,6 +14,12 @@ scores its best.pt on the test set:
   al    N chosen by active learning: the images of the pool the model is least sure of
         (trainer.labeling.order), fine-tuning alone
   alu   al, with the rest of the pool unlabelled
+  al2   active learning in two rounds, as a user of `captchagen label` would: the first N/2 of the pool
+        (at random), a fine-tune on them (the ft cell of N/2), then the N/2 of the rest that model is least
+        sure of; fine-tuned on all N from the bundled model
+  al2u  al2, with the rest of the pool unlabelled
+
+A cell is METHOD-MODEL-N, with `@EPOCHS` after it for a longer run than the defaults' 15 epochs of 50 steps.
 
 Models read the generators' characters only (A-Z, 0-9: `--alphabet`). multicolorcaptcha tells
 neighbouring characters apart by colour, so its cells train in colour (`--colour`). Every command is
@@ -40,16 +46,18 @@ MIX_SET = (
     ["--style", "random", "--font-pack", "wide", "--alphabet", foreign.ALPHANUMERIC]
     + ["--min-len", "4", "--max-len", "6", "--width", "160", "--height", "60", "--n", "10000", "--seed", "300"]
 )  # fmt: skip
-METHODS = ("ft", "mix", "u", "al", "alu")
+METHODS = ("ft", "mix", "u", "al", "alu", "al2", "al2u")
+UNLABELED = ("u", "alu", "al2u")
 
 
-def parse_cell(cell: str) -> tuple[str, str, int]:
-    """'ft-base-v2-200' -> ('ft', 'base-v2', 200)."""
+def parse_cell(cell: str) -> tuple[str, str, int, int | None]:
+    """'ft-base-v2-200' -> ('ft', 'base-v2', 200, None); 'u-base-200@30' -> ('u', 'base', 200, 30)."""
+    cell, _, epochs = cell.partition("@")
     method, rest = cell.split("-", 1)
     model, n = rest.rsplit("-", 1)
     if method not in METHODS:
         raise SystemExit(f"unknown method {method!r} in cell {cell!r}; one of {', '.join(METHODS)}")
-    return method, model, int(n)
+    return method, model, int(n), int(epochs) if epochs else None
 
 
 def sets(work: Path, name: str) -> tuple[Path, Path]:
@@ -68,51 +76,71 @@ def write_list(paths: list[Path], out: Path, labelled: bool) -> Path:
     return out
 
 
-def chosen(method: str, model: str, n: int, pool: list[Path], reads: str, out: Path) -> list[Path]:
-    """The N images to label: the first N (the pool is in the generator's random order), or the N the model
-    is least sure of (active learning), remembered in `out` so that a rerun labels the same ones."""
+def least_sure(model: str | Path, paths: list[Path], n: int, reads: str) -> list[Path]:
+    """The `n` of `paths` the model is least sure of (trainer.labeling.order, as `captchagen label` offers them)."""
+    from trainer import bundled
+    from trainer.inference.reader import Reader
+    from trainer.labeling import order
+
+    reader = Reader(bundled.named(str(model)) or model)
+    reader.restrict(reads)
+    return [Path(p) for p, _, _ in order(reader, [str(p) for p in paths])[:n]]
+
+
+def chosen(work: Path, name: str, method: str, model: str, n: int, pool: list[Path], threads: int) -> list[Path]:
+    """The N images to label: the first N (the pool is in the generator's random order), or those active
+    learning chooses, remembered in a list so that a rerun labels the same ones."""
     if not method.startswith("al"):
         return pool[:n]
+    out = work / name / "lists" / f"{method.rstrip('u')}-{model}-{n}.txt"
     if not out.exists():
-        from trainer import bundled
-        from trainer.inference.reader import Reader
-        from trainer.labeling import order
-
-        reader = Reader(bundled.named(model) or model)
-        reader.restrict(reads)
-        ranked = order(reader, [str(p) for p in pool])
-        atomic.write_bytes(out, "".join(p + "\n" for p, _, _ in ranked[:n]).encode())
+        if method in ("al", "alu"):
+            picked = least_sure(model, pool, n, foreign.ALPHANUMERIC)
+        else:  # two rounds: half at random, then half chosen by a model fine-tuned on the first half
+            first = pool[: n // 2]
+            run = fine_tune(work, name, f"ft-{model}-{n // 2}", first, model, threads, [])
+            rest = [p for p in pool if p not in set(first)]
+            picked = first + least_sure(run / "best.pt", rest, n - n // 2, foreign.ALPHANUMERIC)
+        atomic.write_bytes(out, "".join(f"{p}\n" for p in picked).encode())
     return [Path(line) for line in out.read_text().split()]
 
 
-def run_cell(work: Path, name: str, cell: str, threads: int) -> dict:
-    method, model, n = parse_cell(cell)
-    pool_dir, test_dir = sets(work, name)
-    pool = sorted(pool_dir.glob("*.png"))
+def fine_tune(
+    work: Path, name: str, cell: str, labelled: list[Path], model: str, threads: int, extra: list[str]
+) -> Path:
+    """`captchagen train` of cell `cell` (unless its best.pt exists); its run folder."""
     lists = work / name / "lists"
-    lists.mkdir(parents=True, exist_ok=True)
-    labelled = chosen(method, model, n, pool, foreign.ALPHANUMERIC, lists / f"al-{model}-{n}.txt")
     args = [
         "train", str(write_list(labelled, lists / f"{cell}.txt", True)),
         "--init-from", model, "--alphabet", foreign.ALPHANUMERIC, "--val-fraction", "0.2",
         "--runs-dir", str(work / "runs"), "--name", f"{name}-{cell}", "--cache-dir", str(work / "cache"),
-        "--threads", str(threads), "--seed", "0",
+        "--threads", str(threads), "--seed", "0", *(["--colour"] if name in COLOUR else []), *extra,
     ]  # fmt: skip
-    if name in COLOUR:
-        args.append("--colour")
+    run = work / "runs" / f"{name}-{cell}"
+    if not (run / "best.pt").exists():
+        captchagen(*args)
+    return run
+
+
+def run_cell(work: Path, name: str, cell: str, threads: int) -> dict:
+    method, model, n, epochs = parse_cell(cell)
+    pool_dir, test_dir = sets(work, name)
+    pool = sorted(pool_dir.glob("*.png"))
+    lists = work / name / "lists"
+    lists.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    labelled = chosen(work, name, method, model, n, pool, threads)
+    extra = ["--epochs", str(epochs)] if epochs else []
     if method == "mix":
         mix = work / "mix-random"
         if not (mix / "manifest.json").exists():
             captchagen("make", *MIX_SET, "--out", str(mix), "--workers", str(threads))
-        args += ["--mix", f"{mix}:0.5"]
-    if method in ("u", "alu"):
+        extra += ["--mix", f"{mix}:0.5"]
+    if method in UNLABELED:
         picked = set(labelled)
         rest = [p for p in pool if p not in picked][:N_MAX_UNLABELED]
-        args += ["--unlabeled", str(write_list(rest, lists / f"{cell}-unlabeled.txt", False))]
-    run = work / "runs" / f"{name}-{cell}"
-    started = time.time()
-    if not (run / "best.pt").exists():
-        captchagen(*args)
+        extra += ["--unlabeled", str(write_list(rest, lists / f"{cell}-unlabeled.txt", False))]
+    run = fine_tune(work, name, cell, labelled, model, threads, extra)
     scores = eval_scores(test_dir, run / "best.pt", work / "cache")
     return {
         "generator": name,
@@ -120,6 +148,7 @@ def run_cell(work: Path, name: str, cell: str, threads: int) -> dict:
         "method": method,
         "model": model,
         "n": n,
+        "epochs": epochs or 15,
         "seq_accuracy": scores["seq_accuracy"],
         "cer": scores["cer"],
         "test_images": scores["samples"],
