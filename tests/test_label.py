@@ -194,3 +194,17 @@ def test_keyboard_only_labelling_in_a_browser(page, server, tmp_path):
     assert [codec.parse_name(p.name).label for p in out.iterdir()] == [first["reading"]]
     assert page.get_attribute("#image", "src") == second["src"]
     assert page.input_value("#label") == second["reading"]
+
+
+def test_an_image_answered_in_another_tab_moves_the_stale_tab_on(open_page, server, tmp_path):
+    first, second = open_page(server.url + "/"), open_page(server.url + "/")
+    for page in (first, second):
+        page.wait_for_function("document.getElementById('progress').textContent.includes('12 remaining')")
+    shown = second.get_attribute("#image", "src")
+    first.keyboard.press("Enter")
+    first.wait_for_function("document.getElementById('saved').textContent.startsWith('saved')")
+    second.keyboard.press("Enter")  # the same image, answered already in the first tab
+    second.wait_for_function("document.getElementById('error').textContent.includes('not waiting')")
+    second.wait_for_function("document.getElementById('progress').textContent.startsWith('1 labelled')")
+    assert second.get_attribute("#image", "src") != shown
+    assert len(list((tmp_path / "out").iterdir())) == 1

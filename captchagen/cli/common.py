@@ -6,6 +6,7 @@ import functools
 import glob
 import math
 import re
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -199,3 +200,22 @@ class LineProgress:
         speed = f", {shown} {self.rate}" if rate else ""
         self.echo(f"{self.what}: {done:,}/{total or 0:,} {self.unit}{share}{speed}")
         self.last, self.finished = now, end
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound and listening on host:port (port 0 picks a free one), or a one-line error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        raise BadInput(f"--host {host!r} is not an address this machine can listen on ({e.strerror})") from None
+    sock = socket.socket(family, kind, proto)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise CaptchagenError(f"cannot listen on {host}:{port}: {e.strerror}") from None
+    return sock

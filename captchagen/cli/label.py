@@ -8,8 +8,7 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli.common import LineProgress, library_errors, open_reader, reads_option
-from captchagen.cli.serve import listen
+from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option
 from captchagen.errors import missing_extra
 
 

@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 
 import click
 
-from captchagen.cli.common import beam_option, library_errors, model_options, open_reader, positive_float, reads_option
-from captchagen.errors import BadInput, CaptchagenError, missing_extra
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A socket bound and listening on host:port (port 0 picks a free one), or a one-line error."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as e:
-        raise BadInput(f"--host {host!r} is not an address this machine can listen on ({e.strerror})") from None
-    sock = socket.socket(family, kind, proto)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(address)
-        sock.listen(2048)
-    except OSError as e:
-        sock.close()
-        raise CaptchagenError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    return sock
+from captchagen.cli.common import (
+    beam_option,
+    library_errors,
+    listen,
+    model_options,
+    open_reader,
+    positive_float,
+    reads_option,
+)
+from captchagen.errors import missing_extra
 
 
 def open_files_for(connections: int, spare: int = 64) -> int:
