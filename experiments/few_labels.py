@@ -92,7 +92,7 @@ def chosen(work: Path, name: str, method: str, model: str, n: int, pool: list[Pa
     learning chooses, remembered in a list so that a rerun labels the same ones."""
     if not method.startswith("al"):
         return pool[:n]
-    out = work / name / "lists" / f"{method.rstrip('u')}-{model}-{n}.txt"
+    out = work / name / "lists" / f"chosen-{method.rstrip('u')}-{model}-{n}.txt"  # not a cell's own list
     if not out.exists():
         if method in ("al", "alu"):
             picked = least_sure(model, pool, n, foreign.ALPHANUMERIC)
@@ -102,7 +102,7 @@ def chosen(work: Path, name: str, method: str, model: str, n: int, pool: list[Pa
             rest = [p for p in pool if p not in set(first)]
             picked = first + least_sure(run / "best.pt", rest, n - n // 2, foreign.ALPHANUMERIC)
         atomic.write_bytes(out, "".join(f"{p}\n" for p in picked).encode())
-    return [Path(line) for line in out.read_text().split()]
+    return [Path(line) for line in out.read_text().splitlines()]
 
 
 def fine_tune(
