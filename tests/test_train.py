@@ -47,7 +47,8 @@ def test_loss_falls_and_the_run_folder_is_complete(data, tmp_path):
     best = checkpoint.load(run / "best.pt")
     last = checkpoint.load(run / "last.pt")
     assert best["alphabet"] == "0123456789" and best["preprocessing"]["width"] == 48
-    assert best["metrics"]["epoch"] == max(rows, key=lambda r: r["seq_accuracy"])["epoch"]
+    # The best epoch: the highest accuracy, then the lowest CER, then the lowest validation loss.
+    assert best["metrics"]["epoch"] == max(rows, key=lambda r: (r["seq_accuracy"], -r["cer"], -r["val_loss"]))["epoch"]
     assert set(best["metrics"]["by_length"]) <= {"1", "2", "3"}
     assert {"optimizer", "rng", "position", "scheduler"} <= set(last) and "optimizer" not in best
     assert last["position"] == {"epoch": 3, "batch": 0}

@@ -58,9 +58,7 @@ class Reader:
         other characters are never output, and confidences are over the allowed ones. For a captcha whose
         alphabet is known, read by a model that knows more (the base model reads digits and both cases)."""
         if not spec:
-            raise BadInput(
-                f"`reads` is empty: give a preset ({', '.join(PRESETS)}) or the characters to read"
-            )
+            raise BadInput(f"`reads` is empty: give a preset ({', '.join(PRESETS)}) or the characters to read")
         try:
             chars = Alphabet.from_spec(spec).chars
         except ValueError as e:
