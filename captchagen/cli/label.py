@@ -63,7 +63,7 @@ def label(
     \b
       captchagen train OUT --init-from base --unlabeled POOL
 
-    Example: captchagen label collected/ --out labelled/ --model base --reads upper
+    Example: captchagen label collected/ --out labelled/ --model base --reads upper-digits
     """
     try:
         import uvicorn
