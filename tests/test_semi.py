@@ -26,7 +26,10 @@ from tests.helpers import (
 from trainer import checkpoint
 from trainer.data.preprocess import load_array, normalize
 from trainer.data.sources import UNLABELED, open_unlabeled
+from trainer.device import Dist
 from trainer.inference.reader import Reader
+from trainer.training.config import TrainConfig
+from trainer.training.datasets import Data, train_sampler
 from trainer.training.events import BatchDone, EpochEnded, Notice, Started
 from trainer.training.interrupt import Interrupted
 from trainer.training.loop import train
@@ -65,12 +68,28 @@ def test_every_batch_draws_its_share_from_the_pool_and_each_epoch_counts_the_rea
     assert len(rows) == 2
     for row in rows:
         p = row.pseudo
-        assert p["read"] == 6 * 8  # 6 steps of 32, a quarter of each from the pool
+        assert p["read"] == 6 * 11  # 6 steps, each of 32 labelled images and 11 from the pool (a quarter of 43)
         # The reading model reads digits, so at a confidence of 1e-6 nearly every reading passes.
         assert 0 < p["passed"] <= p["read"]
         assert p["val"] == started.val and p["val_right"] <= p["val_confident"] <= p["val"]
     assert "(unlabelled)" not in (Path(seen[-1].run) / "metrics.jsonl").read_text()
-    assert '"pseudo": {"read": 48' in (Path(seen[-1].run) / "metrics.jsonl").read_text()
+    assert '"pseudo": {"read": 66' in (Path(seen[-1].run) / "metrics.jsonl").read_text()
+
+
+@pytest.mark.parametrize(("share", "mix", "pool"), [(0.5, 0.0, 32), (0.25, 0.5, 11), (0.9, 0.25, 288)])
+def test_the_pool_is_added_to_the_labelled_images_of_every_batch(share, mix, pool):
+    """Fine-tuning on the labels gets its whole batch with a pool as without one; the pool adds its share."""
+    cfg = TrainConfig(batch_size=32, unlabeled="pool", unlabeled_share=share, mix=(("synthetic", mix),) if mix else ())
+    sizes = [200, *([5000] if mix else []), 5000]
+    sets = Data(train=None, val=None, skipped=[], sizes=sizes, unlabeled=5000)
+    sampler = train_sampler(cfg, sets, Dist())
+    sampler.set_epoch(0)
+    starts = np.cumsum([0, *sizes])
+    for batch in list(sampler)[:20]:
+        counts = [sum(lo <= i < hi for i in batch) for lo, hi in zip(starts[:-1], starts[1:], strict=True)]
+        assert counts[-1] == pool and sum(counts[:-1]) == 32
+        if mix:
+            assert counts[1] == 32 * mix
 
 
 def test_a_run_without_a_pool_records_no_pseudo_labels(sets, tmp_path):
@@ -159,8 +178,8 @@ def test_the_library_checks_the_settings_and_the_shares_together(sets, tmp_path)
     labelled, pool = sets
     with pytest.raises(BadInput, match="`pseudo_threshold` must be between 0 and 1"):
         train(tiny_train_config(labelled, tmp_path, unlabeled=str(pool), pseudo_threshold=1.0))
-    with pytest.raises(BadInput, match="`mix` and `unlabeled_share` shares add up to 1"):
-        train(tiny_train_config(labelled, tmp_path, unlabeled=str(pool), mix=((str(labelled), 0.5),)))
+    with pytest.raises(BadInput, match="`mix` shares add up to 1"):
+        train(tiny_train_config(labelled, tmp_path, unlabeled=str(pool), mix=((str(labelled), 0.6), (str(pool), 0.4))))
     with pytest.raises(BadInput, match="no images found"):
         empty = tmp_path / "empty"
         empty.mkdir()
@@ -198,7 +217,7 @@ def test_under_torchrun_with_mix_colour_and_resnet_the_counts_are_summed_over_pr
         mix=[[str(labelled), 0.25]], unlabeled=str(pool), unlabeled_share=0.25, pseudo_threshold=0.01,
     )  # fmt: skip
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    assert [r["pseudo"]["read"] for r in rows] == [2 * 3 * 4, 2 * 3 * 4]  # 2 processes, 3 steps, 4 of each 16
+    assert [r["pseudo"]["read"] for r in rows] == [2 * 3 * 5, 2 * 3 * 5]  # 2 processes, 3 steps, 5 beside 16
     last = checkpoint.load(run / "last.pt")
     assert last["model_config"]["arch"] == "resnet" and last["model_config"]["channels"] == 3
     assert set(last["teacher"]) == set(last["model"])

@@ -108,7 +108,8 @@ def _mix(value: str) -> tuple[str, float]:
     type=FiniteFloat(min=0, max=1, min_open=True, max_open=True),
     default=DEFAULTS.unlabeled_share,
     show_default=True,
-    help="Share of every batch drawn from the --unlabeled images.",
+    help="Share of every batch drawn from the --unlabeled images, added to the --batch-size labelled ones "
+    "(0.5: as many again).",
 )
 @click.option(
     "--pseudo-threshold",

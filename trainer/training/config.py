@@ -51,10 +51,10 @@ class TrainConfig:
     init_from: str | None = None
     parent: dict | None = None
     mix: tuple[tuple[str, float], ...] = ()  # (dataset, share of every batch) drawn beside `data`
-    # Semi-supervised (`unlabeled`, trainer.training.semi): a folder or list file of unlabelled images; this
-    # share of every batch is drawn from them, and each one the teacher (an exponential moving average of
-    # the model, `ema_decay` per step) reads with a whole-string confidence of at least `pseudo_threshold`
-    # is learnt as that string.
+    # Semi-supervised (`unlabeled`, trainer.training.semi): a folder or list file of unlabelled images; as
+    # many are added to the `batch_size` labelled images of every batch as make `unlabeled_share` of it,
+    # and each one the teacher (an exponential moving average of the model, `ema_decay` per step) reads
+    # with a whole-string confidence of at least `pseudo_threshold` is learnt as that string.
     unlabeled: str | None = None
     unlabeled_share: float = 0.5
     pseudo_threshold: float = 0.9

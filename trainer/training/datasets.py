@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -139,14 +140,24 @@ def _without_held_out(
     return rows[keep]
 
 
+def pool_per_batch(batch_size: int, share: float) -> int:
+    """Unlabelled images added to a batch of `batch_size` labelled ones, so that they are `share` of it."""
+    return max(1, round(batch_size * share / (1 - share)))
+
+
 def train_sampler(cfg: TrainConfig, sets: Data, info: Dist) -> data.ShardedBatchSampler | StreamBatchSampler:
     """Passes over shuffled images, or (with mixed-in sets, unlabelled images or steps per epoch) a stream
-    of mixed batches: the unlabelled pool is one more source, at `unlabeled_share`."""
+    of mixed batches. The unlabelled pool is one more source, added to the `batch_size` labelled images (as
+    FixMatch does): fine-tuning on the labels gets as many of them per step with the pool as without it.
+    The shares are exact fractions, so every batch holds the same number of each."""
     if cfg.mix or cfg.unlabeled or cfg.steps_per_epoch:
+        total = cfg.batch_size + (pool_per_batch(cfg.batch_size, cfg.unlabeled_share) if sets.unlabeled else 0)
+        labelled = Fraction(cfg.batch_size, total)
+        fractions = [Fraction(f) * labelled for _, f in cfg.mix]
         return StreamBatchSampler(
             sets.sizes,
-            [f for _, f in cfg.mix] + ([cfg.unlabeled_share] if sets.unlabeled else []),
-            cfg.batch_size,
+            fractions + ([1 - labelled] if sets.unlabeled else []),
+            total,
             steps=cfg.steps_per_epoch,
             seed=cfg.seed,
             rank=info.rank,

@@ -54,10 +54,9 @@ def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
     if state is None:
         cfg = with_defaults(cfg)
     _check_semi(cfg)
-    shares = sum(f for _, f in cfg.mix) + (cfg.unlabeled_share if cfg.unlabeled else 0.0)
+    shares = sum(f for _, f in cfg.mix)  # of the labelled images; the pool's are added to them
     if shares >= 1:
-        what = " and ".join(["`mix`"] * bool(cfg.mix) + ["`unlabeled_share`"] * bool(cfg.unlabeled))
-        raise BadInput(f"the {what} shares add up to {shares:g}; they must leave some of each batch to DATA")
+        raise BadInput(f"the `mix` shares add up to {shares:g}; they must leave some of each batch to DATA")
     parent = finetune.load_parent(cfg.init_from) if state is None and cfg.init_from else None
     width_given = cfg.width is not None  # before the parent's is taken: a width not given is chosen from the images
     if parent is not None:

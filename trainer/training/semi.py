@@ -2,13 +2,13 @@
 readings it is sure of.
 
 The teacher is an exponential moving average of the model's weights (Mean Teacher), kept in eval mode and
-updated after every step (`ema_decay`). Each batch holds `unlabeled_share` unlabelled images
-(trainer.data.sources.UNLABELED marks them). The teacher reads them under the weak augmentation training
-always uses; a reading whose whole-string probability (the CTC sum over alignments, as `test` reports it)
-reaches `pseudo_threshold` becomes that image's label, and the model learns it under strong augmentation
-(augment.strong), beside the labelled images of the batch, in one forward pass (FixMatch). The unlabelled
-loss is summed over the pseudo-labelled images and divided by the batch's unlabelled images, so it weighs
-as much as the share that passed.
+updated after every step (`ema_decay`). Each batch holds `batch_size` labelled images and as many
+unlabelled ones as make `unlabeled_share` of it (trainer.data.sources.UNLABELED marks them). The teacher
+reads those under the weak augmentation training always uses; a reading whose whole-string probability
+(the CTC sum over alignments, as `test` reports it) reaches `pseudo_threshold` becomes that image's label,
+and the model learns it under strong augmentation (augment.strong), beside the labelled images of the
+batch, in one forward pass (FixMatch). The unlabelled loss is summed over the pseudo-labelled images and
+divided by the batch's unlabelled images, so it weighs as much as the share that passed.
 
 Per epoch the run reports how many readings passed, and how good such readings are: the teacher reads the
 validation set (labelled, never drawn from the pool), and of its readings at or over the threshold, the
