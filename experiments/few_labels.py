@@ -21,7 +21,8 @@ scores its best.pt on the test set:
   ftu   two runs: the ft cell, then the rest of the pool unlabelled from its best.pt (the teacher starts
         from a model that reads the generator already), another 750 steps on the same labels
 
-A cell is METHOD-MODEL-N, with `@EPOCHS` after it for a longer run than the defaults' 15 epochs of 50 steps.
+A cell is METHOD-MODEL-N, with `@EPOCHS` after it for a longer run than the defaults' 15 epochs of 50 steps,
+and `:sSEED` for another seed of the weights' new rows, the batches and the augmentation (default 0).
 
 Models read the generators' characters only (A-Z, 0-9: `--alphabet`). multicolorcaptcha tells
 neighbouring characters apart by colour, so its cells train in colour (`--colour`). Every command is
@@ -52,14 +53,15 @@ METHODS = ("ft", "mix", "u", "al", "alu", "al2", "al2u", "ftu")
 UNLABELED = ("u", "alu", "al2u", "ftu")
 
 
-def parse_cell(cell: str) -> tuple[str, str, int, int | None]:
-    """'ft-base-v2-200' -> ('ft', 'base-v2', 200, None); 'u-base-200@30' -> ('u', 'base', 200, 30)."""
+def parse_cell(cell: str) -> tuple[str, str, int, int | None, int]:
+    """'ft-base-v2-200' -> ('ft', 'base-v2', 200, None, 0); 'u-base-200@30:s1' -> ('u', 'base', 200, 30, 1)."""
+    cell, _, seed = cell.partition(":s")
     cell, _, epochs = cell.partition("@")
     method, rest = cell.split("-", 1)
     model, n = rest.rsplit("-", 1)
     if method not in METHODS:
         raise SystemExit(f"unknown method {method!r} in cell {cell!r}; one of {', '.join(METHODS)}")
-    return method, model, int(n), int(epochs) if epochs else None
+    return method, model, int(n), int(epochs) if epochs else None, int(seed or 0)
 
 
 def sets(work: Path, name: str) -> tuple[Path, Path]:
@@ -116,7 +118,7 @@ def fine_tune(
         "train", str(write_list(labelled, lists / f"{cell}.txt", True)),
         "--init-from", model, "--alphabet", foreign.ALPHANUMERIC, "--val-fraction", "0.2",
         "--runs-dir", str(work / "runs"), "--name", f"{name}-{cell}", "--cache-dir", str(work / "cache"),
-        "--threads", str(threads), "--seed", "0", *(["--colour"] if name in COLOUR else []), *extra,
+        "--threads", str(threads), *(["--colour"] if name in COLOUR else []), *extra,
     ]  # fmt: skip
     run = work / "runs" / f"{name}-{cell}"
     if not (run / "best.pt").exists():
@@ -125,14 +127,14 @@ def fine_tune(
 
 
 def run_cell(work: Path, name: str, cell: str, threads: int) -> dict:
-    method, model, n, epochs = parse_cell(cell)
+    method, model, n, epochs, seed = parse_cell(cell)
     pool_dir, test_dir = sets(work, name)
     pool = sorted(pool_dir.glob("*.png"))
     lists = work / name / "lists"
     lists.mkdir(parents=True, exist_ok=True)
     started = time.time()
     labelled = chosen(work, name, method, model, n, pool, threads)
-    extra = ["--epochs", str(epochs)] if epochs else []
+    extra = (["--epochs", str(epochs)] if epochs else []) + ["--seed", str(seed)]
     if method == "mix":
         mix = work / "mix-random"
         if not (mix / "manifest.json").exists():
@@ -154,6 +156,7 @@ def run_cell(work: Path, name: str, cell: str, threads: int) -> dict:
         "model": model,
         "n": n,
         "epochs": epochs or 15,
+        "seed": seed,
         "seq_accuracy": scores["seq_accuracy"],
         "cer": scores["cer"],
         "test_images": scores["samples"],
