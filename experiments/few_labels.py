@@ -20,6 +20,7 @@ scores its best.pt on the test set:
   al2u  al2, with the rest of the pool unlabelled
   ftu   two runs: the ft cell, then the rest of the pool unlabelled from its best.pt (the teacher starts
         from a model that reads the generator already), another 750 steps on the same labels
+  ft2   ftu's control: the same two runs, the second without the pool
 
 A cell is METHOD-MODEL-N, with `@EPOCHS` after it for a longer run than the defaults' 15 epochs of 50 steps,
 and `:sSEED` for another seed of the weights' new rows, the batches and the augmentation (default 0).
@@ -49,7 +50,7 @@ MIX_SET = (
     ["--style", "random", "--font-pack", "wide", "--alphabet", foreign.ALPHANUMERIC]
     + ["--min-len", "4", "--max-len", "6", "--width", "160", "--height", "60", "--n", "10000", "--seed", "300"]
 )  # fmt: skip
-METHODS = ("ft", "mix", "u", "al", "alu", "al2", "al2u", "ftu")
+METHODS = ("ft", "mix", "u", "al", "alu", "al2", "al2u", "ftu", "ft2")
 UNLABELED = ("u", "alu", "al2u", "ftu")
 
 
@@ -145,7 +146,7 @@ def run_cell(work: Path, name: str, cell: str, threads: int) -> dict:
         rest = [p for p in pool if p not in picked][:N_MAX_UNLABELED]
         extra += ["--unlabeled", str(write_list(rest, lists / f"{cell}-unlabeled.txt", False))]
     parent = model
-    if method == "ftu":  # start from the ft cell's model
+    if method in ("ftu", "ft2"):  # start from the ft cell's model
         parent = str(fine_tune(work, name, f"ft-{model}-{n}", labelled, model, threads, []) / "best.pt")
     run = fine_tune(work, name, cell, labelled, parent, threads, extra)
     scores = eval_scores(test_dir, run / "best.pt", work / "cache")
