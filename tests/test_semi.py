@@ -24,6 +24,7 @@ from tests.helpers import (
     torchrun_train,
 )
 from trainer import checkpoint
+from trainer.data.mixing import per_batch
 from trainer.data.preprocess import load_array, normalize
 from trainer.data.sources import UNLABELED, open_unlabeled
 from trainer.device import Dist
@@ -221,3 +222,12 @@ def test_under_torchrun_with_mix_colour_and_resnet_the_counts_are_summed_over_pr
     last = checkpoint.load(run / "last.pt")
     assert last["model_config"]["arch"] == "resnet" and last["model_config"]["channels"] == 3
     assert set(last["teacher"]) == set(last["model"])
+
+
+def test_without_a_pool_the_mix_counts_are_those_of_the_share_as_given():
+    """Runs without a pool draw the batches they drew before pools existed (float shares, carried rounding)."""
+    cfg = TrainConfig(batch_size=32, mix=(("synthetic", 0.3),), steps_per_epoch=40)
+    sampler = train_sampler(cfg, Data(train=None, val=None, skipped=[], sizes=[200, 5000]), Dist())
+    sampler.set_epoch(0)
+    mixed = [sum(i >= 200 for i in batch) for batch in sampler]
+    assert mixed == [per_batch(0.3, 32, b) for b in range(40)]

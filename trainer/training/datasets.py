@@ -149,14 +149,18 @@ def train_sampler(cfg: TrainConfig, sets: Data, info: Dist) -> data.ShardedBatch
     """Passes over shuffled images, or (with mixed-in sets, unlabelled images or steps per epoch) a stream
     of mixed batches. The unlabelled pool is one more source, added to the `batch_size` labelled images (as
     FixMatch does): fine-tuning on the labels gets as many of them per step with the pool as without it.
-    The shares are exact fractions, so every batch holds the same number of each."""
+    With a pool the shares are exact fractions, so every batch holds the same number of each; without one
+    they are the `mix` shares as given, so runs without a pool draw the batches they always drew."""
     if cfg.mix or cfg.unlabeled or cfg.steps_per_epoch:
-        total = cfg.batch_size + (pool_per_batch(cfg.batch_size, cfg.unlabeled_share) if sets.unlabeled else 0)
-        labelled = Fraction(cfg.batch_size, total)
-        fractions = [Fraction(f) * labelled for _, f in cfg.mix]
+        fractions: list[float | Fraction] = [f for _, f in cfg.mix]
+        total = cfg.batch_size
+        if sets.unlabeled:
+            total += pool_per_batch(cfg.batch_size, cfg.unlabeled_share)
+            labelled = Fraction(cfg.batch_size, total)
+            fractions = [Fraction(f) * labelled for f in fractions] + [1 - labelled]
         return StreamBatchSampler(
             sets.sizes,
-            fractions + ([1 - labelled] if sets.unlabeled else []),
+            fractions,
             total,
             steps=cfg.steps_per_epoch,
             seed=cfg.seed,
