@@ -27,7 +27,7 @@ TOKEN_HEADER = "x-label-token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
-def _item(queue: LabelQueue, item: Item | None) -> dict | None:
+def _item(item: Item | None) -> dict | None:
     if item is None:
         return None
     return {
@@ -40,7 +40,7 @@ def _item(queue: LabelQueue, item: Item | None) -> dict | None:
 
 
 def _state(queue: LabelQueue, **extra) -> dict:
-    return {"item": _item(queue, queue.next()), "stats": queue.stats(), **extra}
+    return {"item": _item(queue.next()), "stats": queue.stats(), **extra}
 
 
 def create_app(queue: LabelQueue, *, loopback_port: int | None = None, token: str | None = None) -> FastAPI:

@@ -16,6 +16,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ class Item:
 
 def image_id(path: Path) -> str:
     """The id of a pool image in labelled file names: its name less the suffix, `_` written `-`."""
-    return path.name[: -len(path.suffix)].replace("_", "-") if path.suffix else path.name.replace("_", "-")
+    return path.stem.replace("_", "-")
 
 
 def labelled_ids(out: Path) -> set[str]:
@@ -86,22 +87,21 @@ class LabelQueue:
         self.alphabet = Alphabet.from_spec(alphabet) if alphabet else None
         self.model = getattr(reader, "name", None)
         have = labelled_ids(out)
-        files = [p for p in codec.image_files(pool) if out.resolve() not in p.resolve().parents]
-        self.already = sum(image_id(p) in have for p in files)
-        files = [p for p in files if image_id(p) not in have]
-        ids: dict[str, int] = {}
-        for p in files:
-            ids[image_id(p)] = ids.get(image_id(p), 0) + 1
-        clashes = [i for i, n in ids.items() if n > 1]
-        if clashes:
-            raise BadInput(f"{ids[clashes[0]]} images in {pool} would be labelled as {clashes[0]!r}; rename one")
+        inside = out.resolve()
+        ids = {p: image_id(p) for p in codec.image_files(pool) if inside not in p.resolve().parents}
+        self.already = sum(i in have for i in ids.values())
+        files = [p for p, i in ids.items() if i not in have]
+        counts = Counter(ids[p] for p in files)
+        clash = next((i for i, n in counts.items() if n > 1), None)
+        if clash is not None:
+            raise BadInput(f"{counts[clash]} images in {pool} would be labelled as {clash!r}; rename one")
         if reader is not None:
             ranked = order(reader, [str(p) for p in files], progress)
             self.unreadable = len(files) - len(ranked)
-            self.items = [Item(k, Path(p), image_id(Path(p)), text, conf) for k, (p, text, conf) in enumerate(ranked)]
+            self.items = [Item(k, Path(p), ids[Path(p)], text, conf) for k, (p, text, conf) in enumerate(ranked)]
         else:
             self.unreadable = 0
-            self.items = [Item(k, p, image_id(p)) for k, p in enumerate(files)]
+            self.items = [Item(k, p, ids[p]) for k, p in enumerate(files)]
         self.pending = [item.key for item in self.items]  # in order; the next is the first not skipped
         self.skipped: set[int] = set()
         self.written: list[tuple[int, Path]] = []  # (key, file) of this session's answers, for undo

@@ -138,7 +138,8 @@ def check_readings(
     counts: PseudoCounts,
     info: Dist,
 ) -> None:
-    """Count, over the validation set, the teacher's readings at or over the threshold and how many are right."""
+    """Count, over the validation set, the teacher's readings at or over the threshold and how many are right;
+    and sum the epoch's counts (these and the pool's) over the processes, once, here at the epoch's end."""
     val = confident = right = 0
     for batch in batches:
         images = normalize(batch.images.to(device, non_blocking=True), pre)
