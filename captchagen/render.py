@@ -338,6 +338,39 @@ class StyledCaptcha(ImageCaptcha):
         arr = np.asarray(im)
         return Image.fromarray(arr[rows, np.arange(w)[None, :]])
 
+    def _arc(self, im: Image.Image) -> Image.Image:
+        """Columns shifted along a parabola, so the text follows an arc: the middle raised (or, half the
+        time, lowered) by `arc` x height against the two ends; rows shifted in repeat the edge row."""
+        w, h = im.size
+        sign = 1 if _draw(2) else -1
+        x = np.linspace(-1, 1, w)
+        shift = np.round(sign * self.style.arc * h * (1 - x * x) - sign * self.style.arc * h / 2).astype(int)
+        rows = np.clip(np.arange(h)[:, None] + shift[None, :], 0, h - 1)  # [h, w]
+        return Image.fromarray(np.asarray(im)[rows, np.arange(w)[None, :]])
+
+    def _perspective(self, im: Image.Image) -> Image.Image:
+        """The image seen at an angle: each corner moved inwards or outwards by up to `perspective` of the
+        width and height, the uncovered edges filled with the edge pixels' colours (the corner's)."""
+        w, h = im.size
+        p = self.style.perspective
+
+        def jitter(size: int) -> float:
+            return (_draw(2001) / 1000 - 1) * p * size
+
+        corners = [(0, 0), (w, 0), (w, h), (0, h)]
+        moved = [(x + jitter(w), y + jitter(h)) for x, y in corners]
+        # The coefficients map each output pixel to where it is read in the input (PIL's PERSPECTIVE).
+        a = []
+        for (x, y), (u, v) in zip(corners, moved, strict=True):
+            a.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
+            a.append([0, 0, 0, x, y, 1, -v * x, -v * y])
+        b = np.array([c for uv in moved for c in uv], dtype=np.float64)
+        coeffs = np.linalg.solve(np.array(a, dtype=np.float64), b)
+        fill = im.getpixel((0, 0))
+        return im.transform(
+            (w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BILINEAR, fillcolor=fill
+        )
+
     def _post_effects(self, im: Image.Image, color: tuple[int, ...]) -> Image.Image:
         s = self.style
         w, h = im.size
@@ -349,6 +382,10 @@ class StyledCaptcha(ImageCaptcha):
             draw.line((start, end), fill=fill, width=self._line_width())
         if s.wave > 0:
             im = self._wave(im)
+        if s.arc > 0:
+            im = self._arc(im)
+        if s.perspective > 0:
+            im = self._perspective(im)
         if s.blur > 0:
             im = im.filter(ImageFilter.GaussianBlur(s.blur))
         if s.grayscale:
@@ -381,7 +418,7 @@ class Renderer:
         drawer = self.captcha
         if self.config.style.randomize:
             c = self.config
-            drawer = StyledCaptcha(c.width, c.height, drawer._fonts, draw_style(rng))
+            drawer = StyledCaptcha(c.width, c.height, drawer._fonts, draw_style(rng, c.style.readable))
         with seeded_captcha(rng):
             image = drawer.generate_image(label)
         buf = io.BytesIO()

@@ -111,9 +111,17 @@ class Style:
     backdrop: str = _field(
         "flat", "choice", later=True, choices=("flat", "gradient", "grid", "speckle"), wide=(0.4, 0.25, 0.15, 0.2)
     )
+    # The whole image bent: along an arc (the middle columns raised or lowered by this share of the height
+    # against the ends), and in perspective (each corner moved by up to this share of the size). Drawn by
+    # the `varied` family only, so images of `random` keep their bytes.
+    arc: float = _field(0.0, "number", 0, 0.4, later=True)
+    perspective: float = _field(0.0, "number", 0, 0.3, later=True)
     # Each image draws a style of its own: every other field from its `wide` range (draw_style), so one
     # dataset spans the clean and the heavy end, dark-on-light and light-on-dark, one colour or many.
     randomize: bool = _field(False, "flag", later=True)
+    # With randomize: bound each drawn style to what stays readable (READABLE), and bend some images along
+    # an arc or in perspective. The `varied` preset.
+    readable: bool = _field(False, "flag", later=True)
 
     def to_dict(self) -> dict:
         """Plain data; without the fields added after styles were first recorded while they are off, so
@@ -161,6 +169,8 @@ PRESETS: dict[str, Style] = {
     "colour": Style(background=(120, 255), text_color=(0, 160), noise_dots=10, noise_curves=0, lines=4),
     # A style of its own for every image, drawn from each field's wide range: domain randomisation.
     "random": Style(randomize=True),
+    # The same draws bounded to readable images, some bent along an arc or in perspective (base model v3).
+    "varied": Style(randomize=True, readable=True),
 }
 
 DESCRIPTIONS = {
@@ -170,17 +180,43 @@ DESCRIPTIONS = {
     "photocopy": "gray, blurred and JPEG-compressed, like a scanned or re-encoded captcha",
     "colour": "coloured backgrounds crossed by lines, as many PHP captchas are",
     "random": "a style of its own per image, every setting drawn from a wide range (domain randomisation)",
+    "varied": "as random, bounded to readable images (contrast, noise, blur), some bent along an arc or in perspective",
 }
+
+# How `varied` (randomize + readable) bounds a drawn style: the random draws are made as for `random`, then
+# each of these fields is clamped into its bound, so no image is unreadable for faint text, heavy noise or
+# blur (a quarter of `random`'s images are; its own held-out set reads 15%). (lo, hi) per value.
+READABLE = {
+    "font_sizes": (0.6, 1.0),
+    "character_rotate": (-35, 35),
+    "character_warp_dx": (0, 0.3),
+    "character_warp_dy": (0, 0.3),
+    "text_opacity": (210, 255),
+    "noise_dots": (0, 60),
+    "noise_dot_width": (1, 3),
+    "noise_curves": (0, 2),
+    "lines": (0, 3),
+    "line_width": (1, 3),
+    "blur": (0, 0.8),
+    "jpeg_quality": (40, 95),  # 0 (no JPEG) stays 0
+    "contrast": (90, 255),
+    "outline_width": (1, 2),
+    "cell_overflow": (0, 0.2),
+    "wave": (0, 0.08),
+}
+DARK_INK_MIN = 110
+BENDS = {"arc": (0.03, 0.15), "perspective": (0.03, 0.12)}  # each drawn for half of `varied`'s images
 
 LIGHT_ON_DARK = 0.25  # the `random` style's share of light text on a dark background
 
 
-def draw_style(rng: random.Random) -> Style:
+def draw_style(rng: random.Random, readable: bool = False) -> Style:
     """One image's style under `randomize`: each field drawn from its `wide` range (left at its default with
     its `off` chance), as its kind holds values. Ranges are drawn as two values, sorted; a flag is true with
     the chance `wide` gives; font sizes are three. The background and text colours are drawn together: dark
     text on a light background, or (LIGHT_ON_DARK of the time) light on dark, as ranges of their own. The
-    draws come from `rng` in the fields' order, so an image's style is a function of its generator."""
+    draws come from `rng` in the fields' order, so an image's style is a function of its generator.
+    `readable` (the `varied` preset): the same draws clamped into READABLE, then the BENDS drawn."""
     values: dict[str, object] = {}
     for name, f in FIELDS.items():
         kind, wide, off = f.metadata["kind"], f.metadata["wide"], f.metadata["off"]
@@ -210,7 +246,28 @@ def draw_style(rng: random.Random) -> Style:
     values["background"], values["text_color"] = (light, dark) if rng.random() >= LIGHT_ON_DARK else (dark, light)
     if not values["cells"]:
         values["cell_lines"], values["cell_overflow"] = 0, 0.0
+    if readable:
+        _bound(values)
+        for name, (lo, hi) in BENDS.items():  # drawn after every `random` draw: its sequence is unchanged
+            values[name] = round(rng.uniform(lo, hi), 3) if rng.random() < 0.5 else 0.0
     return replace(DEFAULT, **values)  # type: ignore[arg-type]
+
+
+def _bound(values: dict[str, object]) -> None:
+    """Clamp a drawn style's values into READABLE, in place. Dark text is kept to a range that reaches
+    DARK_INK_MIN: the library pastes it through its own brightness, so near-black ink fades into the
+    background and no redraw meets the contrast."""
+    text, background = values["text_color"], values["background"]
+    if text[1] < background[0]:  # type: ignore[index]
+        values["text_color"] = (text[0], max(text[1], DARK_INK_MIN))  # type: ignore[index]
+    for name, (lo, hi) in READABLE.items():
+        value = values[name]
+        if name == "jpeg_quality" and value == 0:
+            continue
+        if isinstance(value, tuple):
+            values[name] = tuple(type(v)(min(max(v, lo), hi)) for v in value)
+        else:
+            values[name] = type(value)(min(max(value, lo), hi))  # type: ignore[call-overload]
 
 
 def _fail(key: str, why: str) -> BadInput:
@@ -299,7 +356,11 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
     for key in ("cell_lines", "cell_overflow"):
         if getattr(style, key) and not style.cells:
             raise _fail(key, "applies to the cells of the `cells` layout: set cells = true too")
-    fixed = [k for k, v in changes.items() if k != "randomize" and v != getattr(DEFAULT, k)]  # the manifest has all
+    fixed = [
+        k for k, v in changes.items() if k not in ("randomize", "readable") and v != getattr(DEFAULT, k)
+    ]  # the manifest has all
+    if style.readable and not style.randomize:
+        raise _fail("readable", "bounds the styles `randomize` draws: set randomize = true too")
     if style.randomize and fixed:
         raise _fail(fixed[0], "has no effect with `randomize`, which draws every setting for each image")
     return style

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import pytest
 from PIL import Image
@@ -16,10 +16,44 @@ from captchagen.render import Renderer
 from tests.helpers import TINY, run_cli, tree_digest
 
 
-def test_every_field_is_drawn_or_is_the_switch_itself():
-    """A field added without a `wide` range would stay at its default in every random image, unseen."""
+def test_every_field_is_drawn_or_is_a_switch_or_a_bend_of_varied():
+    """A field added without a `wide` range would stay at its default in every random image, unseen. The
+    bends are drawn by `varied` alone (after every `random` draw), so images of `random` keep their bytes."""
     undrawn = [name for name, f in style.FIELDS.items() if f.metadata["wide"] is None]
-    assert undrawn == ["randomize"]
+    assert sorted(undrawn) == sorted(["randomize", "readable", *style.BENDS])
+    drawn = [style.draw_style(random.Random(i), readable=True) for i in range(300)]
+    for name in style.BENDS:
+        assert 0.3 * 300 < sum(getattr(s, name) > 0 for s in drawn) < 0.7 * 300, name
+
+
+def test_varied_draws_what_random_draws_bounded_to_readable():
+    for i in range(300):
+        wide, varied = style.draw_style(random.Random(i)), style.draw_style(random.Random(i), readable=True)
+        for name, (lo, hi) in style.READABLE.items():
+            value = getattr(varied, name)
+            values = value if isinstance(value, tuple) else (value,)
+            if name == "jpeg_quality" and value == 0:
+                assert wide.jpeg_quality == 0
+                continue
+            assert all(lo <= v <= hi for v in values), (i, name, value)
+            unclamped = getattr(wide, name)
+            if all(lo <= v <= hi for v in (unclamped if isinstance(unclamped, tuple) else (unclamped,))):
+                assert value == unclamped, (i, name)  # the same draw, where it was readable already
+        assert (varied.layout, varied.cells, varied.backdrop) == (wide.layout, wide.cells, wide.backdrop)
+        if varied.text_color[1] < varied.background[0]:  # dark text: never so dark that it fades when pasted
+            assert varied.text_color[1] >= style.DARK_INK_MIN
+        data = {k: v for k, v in varied.to_dict().items() if k not in ("randomize", "readable")}
+        assert style.from_dict(data) == replace(varied, randomize=False, readable=False)  # within every range
+    assert style.from_dict({"randomize": True, "readable": True}) == style.PRESETS["varied"]
+    with pytest.raises(Exception, match="set randomize = true too"):
+        style.from_dict({"readable": True})
+
+
+def test_the_random_presets_manifest_entry_is_what_it_was_before_varied():
+    """Datasets made with `random` keep their fingerprint: the fields added since are left out at their
+    defaults (and the draws are the same, as the test above shows field by field)."""
+    assert style.PRESETS["random"].to_dict() == {**style.DEFAULT.to_dict(), "randomize": True}
+    assert not {"arc", "perspective", "readable"} & set(style.PRESETS["random"].to_dict())
 
 
 def test_each_drawn_style_is_a_valid_style_and_they_span_both_ends():
@@ -95,7 +129,8 @@ def test_the_word_layout_backdrops_and_wave_each_draw_what_they_say():
         return [renderer.image(i) for i in range(3)]
 
     expected = [plain.image(i) for i in range(3)]
-    looks = [{"layout": "word"}, {"wave": 0.1}, *({"backdrop": b} for b in ("gradient", "grid", "speckle"))]
+    looks = [{"layout": "word"}, {"wave": 0.1}, {"arc": 0.15}, {"perspective": 0.1},
+             *({"backdrop": b} for b in ("gradient", "grid", "speckle"))]  # fmt: skip
     for look in looks:
         images = rendered(**look)
         assert [label for label, _ in images] == [label for label, _ in expected], look
