@@ -9,6 +9,8 @@ reproducible and is extended by making only the images it lacks.
   200x75. Its fonts are the caller's: Debian's DejaVu Serif Bold and Sans Mono Bold here.
 - simple: flask-simple-captcha with digits on: 6 characters (A-Z, 2-9 less look-alikes) in white on black,
   each in its own slot at a random height, crossed by lines and ellipses, in its own Roboto Mono fonts.
+- gvcode, kaptcha (held out: measured on, never looked at while designing styles or recipes): two small
+  PyPI generators at their defaults, both cases and digits.
 
     python -m experiments.foreign wheezy --n 2000 --seed 2 --out bench-out/wheezy/train
 """
@@ -96,7 +98,49 @@ def _simple() -> Render:
     return render
 
 
-GENERATORS: dict[str, Callable[[], Render]] = {"multicolor": _multicolor, "wheezy": _wheezy, "simple": _simple}
+def _gvcode() -> Render:
+    try:
+        from gvcode import VFCode
+    except ImportError:
+        _needs("gvcode")
+
+    def render(seed: int, index: int) -> tuple[str, bytes]:
+        random.seed(f"gvcode:{seed}:{index}")  # the library draws from the `random` module
+        code = VFCode()  # its defaults: 200x80, Arial, 5 letters and digits in 7 colours, lines
+        code.generate_mix()
+        return code.code, _png(code._img)
+
+    return render
+
+
+def _kaptcha() -> Render:
+    try:
+        from kaptcha import Captcha
+    except ImportError:
+        _needs("kaptcha")
+    # Its painter's default size, 260x125: at Captcha's own 200x80 a chip may get a negative height, which
+    # Pillow refuses. Four fonts, coloured chips and lines, JPEG.
+    gen = Captcha(width=260, height=125, imageObj=True)
+
+    def render(seed: int, index: int) -> tuple[str, bytes]:
+        random.seed(f"kaptcha:{seed}:{index}")  # the library draws from the `random` module
+        label, image = gen.letter_digit()
+        buf = io.BytesIO()
+        image.save(buf, format="JPEG")  # as the library encodes it (it returns the image before encoding)
+        return label, _png(Image.open(io.BytesIO(buf.getvalue())))
+
+    return render
+
+
+# multicolor, wheezy and simple are the development generators; gvcode and kaptcha are held out: never
+# used to design a style, a font list or a recipe, only to measure (issue 32).
+GENERATORS: dict[str, Callable[[], Render]] = {
+    "multicolor": _multicolor,
+    "wheezy": _wheezy,
+    "simple": _simple,
+    "gvcode": _gvcode,
+    "kaptcha": _kaptcha,
+}
 
 
 def make(name: str, n: int, seed: int, out: Path) -> Path:

@@ -22,7 +22,10 @@ from rapidfuzz.distance import Levenshtein
 
 from experiments.foreign import ALPHANUMERIC, make
 
-READS = {"multicolor": ALPHANUMERIC, "wheezy": ALPHANUMERIC, "simple": ALPHANUMERIC}  # each generator's characters
+BOTH_CASES = ALPHANUMERIC + "abcdefghijklmnopqrstuvwxyz"
+# Each generator's characters: what our models may read (`--reads`).
+READS = {"multicolor": ALPHANUMERIC, "wheezy": ALPHANUMERIC, "simple": ALPHANUMERIC, "gvcode": BOTH_CASES,
+         "kaptcha": BOTH_CASES}  # fmt: skip
 
 
 def _ddddocr():
