@@ -129,7 +129,10 @@ def model_options(what: str, onnx: bool = True) -> Callable[[Callable[..., Any]]
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         fn = click.option("--runs-dir", default="runs", show_default=True, help="Where to look for the newest run.")(fn)
         default = "[default: best.pt of the run named in RUNS_DIR/LATEST, or the base model if none]"
-        also = "`base` names the bundled base model, `base-v2` the one trained on the randomised family"
+        also = (
+            "`base` names the bundled base model, `base-v2` the one trained on the randomised family, `base-v3` "
+            "the generalist"
+        )
         return click.option("--model", "model_path", metavar="PATH", help=f"{kinds} {what}; {also}.  {default}")(fn)
 
     return decorate

@@ -32,9 +32,9 @@ def _loopback(host: str) -> bool:
     "--model",
     "model_path",
     metavar="PATH",
-    help="Read every image first with this model (a .pt, a run folder, .onnx, or `base`, `base-v2`): the page "
-    "offers the images it is least sure of first (active learning) with its reading filled in.  [default: no "
-    "model; images by name, blank]",
+    help="Read every image first with this model (a .pt, a run folder, .onnx, or a bundled model: `base`, "
+    "`base-v2`, `base-v3`): the page offers the images it is least sure of first (active learning) with its "
+    "reading filled in.  [default: no model; images by name, blank]",
 )
 @reads_option
 @click.option("--alphabet", help="Refuse answers with characters outside this (a preset or the characters).")

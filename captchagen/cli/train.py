@@ -84,9 +84,9 @@ def _mix(value: str) -> tuple[str, float]:
 @click.option(
     "--init-from",
     metavar="MODEL",
-    help="Start from this model's weights (a .pt, a run folder, or a bundled model: `base`, `base-v2`) instead "
-    "of random ones, to fine-tune it on DATA. Its input size and architecture are kept; characters both "
-    "alphabets share keep their outputs.",
+    help="Start from this model's weights (a .pt, a run folder, or a bundled model: `base`, `base-v2`, "
+    "`base-v3`) instead of random ones, to fine-tune it on DATA. Its input size and architecture are kept; "
+    "characters both alphabets share keep their outputs.",
 )
 @click.option(
     "--mix",

@@ -5,6 +5,8 @@ digits, upper and lower case; 1 to 10 characters). It reads captchas with no tra
 point for `captchagen train --init-from base`. experiments/base_model.py regenerates it from nothing; its model
 card (data, training time, accuracy by style and length) is docs/studies/base-model.md. base-v2.pt was
 trained from it on the randomised family (experiments/base_model_v2.py; docs/studies/base-model-v2.md).
+base-v3.pt, a resnet, was trained from random weights on the `varied` family at several sizes on a GPU
+(experiments/base_model_v3.py; docs/studies/base-model-v3.md): the generalist `adapt` starts from.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 
 BASE = "base"  # what `--model base` and `--init-from base` name
 # Every bundled model by the name `--model` and `--init-from` take: base (v1, experiments/base_model.py)
-# and base-v2 (trained on the randomised family, experiments/base_model_v2.py).
-MODELS = {BASE: "base.pt", "base-v2": "base-v2.pt"}
+# base-v2 (trained on the randomised family, experiments/base_model_v2.py) and base-v3 (the generalist:
+# the readable `varied` family, experiments/base_model_v3.py).
+MODELS = {BASE: "base.pt", "base-v2": "base-v2.pt", "base-v3": "base-v3.pt"}
 
 
 def base_model() -> Path:
