@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from captchagen import __version__
+from captchagen.cli.adapt import adapt, fit_style
 from captchagen.cli.dataset import fonts, make, preview, styles, verify
 from captchagen.cli.evaluate import evaluate
 from captchagen.cli.export import export
@@ -42,7 +43,7 @@ def cli() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-for command in (make, preview, verify, styles, fonts, train, test, evaluate, serve, label, export):
+for command in (make, preview, verify, styles, fonts, fit_style, train, test, evaluate, serve, label, adapt, export):
     cli.add_command(command)
 
 

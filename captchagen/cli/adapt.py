@@ -1,0 +1,219 @@
+"""`captchagen fit-style` and `captchagen adapt`: read a site's captchas with no labels (importing this
+imports no torch)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from captchagen.alphabet import PRESETS, expand
+from captchagen.cli.common import LineProgress, library_errors
+from captchagen.errors import BadInput
+from captchagen.fontpacks import PACKS
+from captchagen.pool import cpu_count
+
+
+def _length(value: str) -> tuple[int, int]:
+    lo, _, hi = value.partition("-")
+    try:
+        pair = (int(lo), int(hi or lo))
+    except ValueError:
+        raise click.BadParameter(f"must be a length or a range such as 4-6, got {value!r}") from None
+    if not 1 <= pair[0] <= pair[1] <= 40:
+        raise click.BadParameter(f"must be 1 to 40 characters, the shorter first, got {value!r}")
+    return pair
+
+
+def _fit_options(fn: Any) -> Any:
+    options = [
+        click.option("--alphabet", default="alnum", show_default=True,
+                     help=f"Characters the captchas use: a preset ({', '.join(PRESETS)}) or the characters."),
+        click.option("--length", default="4-6", show_default=True, help="Label length, or a range: 5, 4-6."),
+        click.option("--font", "fonts", multiple=True, metavar="PATH",
+                     help="Fonts the fit may choose from (files or folders; repeatable).  [default: the `wide` "
+                     "pack if installed, else the bundled fonts]"),
+        click.option("--font-pack", type=click.Choice(sorted(PACKS)), help="Also choose from this font pack."),
+        click.option("--rounds", type=click.IntRange(1, 200), default=12, show_default=True,
+                     help="Rounds of the search (each renders 24 candidate styles)."),
+        click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                     help="Seed of the search: the same pool and options give the same style."),
+        click.option("--workers", type=click.IntRange(min=1), help="Processes rendering candidates.  [default: all "
+                     "cores]"),
+    ]  # fmt: skip
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def _default_pack(fonts: tuple[str, ...], font_pack: str | None) -> str | None:
+    """The `wide` pack when no font is named and it is installed (the fit has 415 fonts to choose from)."""
+    if fonts or font_pack:
+        return font_pack
+    from captchagen.fontpacks import installed
+
+    have, _missing = installed("wide")
+    return "wide" if any(have.values()) else None
+
+
+@click.command("fit-style")
+@click.argument("pool", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for style.toml (what `make --style` reads), fit.json and sheet.png.")  # fmt: skip
+@click.option("--sample", type=click.IntRange(min=4), default=200, show_default=True,
+              help="Pool images the fit compares with (a seeded sample).")  # fmt: skip
+@_fit_options
+@library_errors
+def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: str, fonts: tuple[str, ...],
+              font_pack: str | None, rounds: int, seed: int, workers: int | None) -> None:  # fmt: skip
+    """Fit a style to a folder of unlabelled captchas (analysis by synthesis).
+
+    Searches the style space (size, rotation, warp, colours, noise, lines, blur, JPEG, layout, bends) and
+    the fonts for captchas whose image statistics match the pool's, and writes OUT/style.toml, the fonts
+    chosen (OUT/fit.json, with how close the fit is) and OUT/sheet.png (pool images above fitted ones).
+
+    Example: captchagen fit-style collected/ --out fitted/ --alphabet upper-digits --length 4-6
+    """
+    from captchagen.fitting.pool_fit import candidate_fonts, fit_pool
+    from captchagen.fitting.search import Settings
+
+    lo, hi = _length_param(length)
+    chars = expand(alphabet)
+    from captchagen.alphabet import Alphabet
+
+    Alphabet(chars)  # a bad alphabet is a one-line error before any work
+    candidates = candidate_fonts(fonts, _default_pack(fonts, font_pack), chars)
+    settings = Settings(alphabet=chars, min_len=lo, max_len=hi, width=0, height=0, rounds=rounds, seed=seed)
+    lines: dict[str, LineProgress] = {}
+    nearest = [0.0]  # the best distance so far, as the latest progress call gave it
+
+    def progress(phase: str, done: int, total: int, best: float) -> None:
+        nearest[0] = best
+        what = {"style": "searching styles (rounds)", "fonts": "scoring fonts"}[phase]
+        lines.setdefault(phase, LineProgress(lambda s: click.echo(f"{s}, nearest {nearest[0]:.3f}", err=True), what,
+                                             unit="", rate="/s", every_s=5.0)).update(done, total)  # fmt: skip
+
+    click.echo(f"Fitting a style to {pool} ({len(candidates)} candidate fonts)", err=True)
+    result, sampled = fit_pool(pool, out, settings, candidates, sample, workers or cpu_count(), progress)
+    _report(result, sampled, out)
+
+
+def _length_param(value: str) -> tuple[int, int]:
+    try:
+        return _length(value)
+    except click.BadParameter as e:
+        raise BadInput(f"`length` {e.message}", param="length") from None
+
+
+def _report(result: Any, pool: Any, out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Style fitted to {pool.total:,} images ({len(pool.paths)} sampled)", title_justify="left")
+    table.add_column("aspect")
+    table.add_column("distance", justify="right")
+    for group, d in sorted(result.groups.items(), key=lambda kv: -kv[1]):
+        table.add_row(group, f"{d:.3f}")
+    table.add_row("[bold]all[/]", f"[bold]{result.distance:.3f}[/]")
+    table.add_row("pool vs pool", f"{result.floor:.3f}")
+    console = Console()
+    console.print(table)
+    console.print(f"size {pool.size[0]}x{pool.size[1]}; fonts: {', '.join(Path(f).name for f in result.fonts)}",
+                  highlight=False)  # fmt: skip
+    console.print(f"style: {out / 'style.toml'}\nsheet: {out / 'sheet.png'} (pool above, fitted below)",
+                  highlight=False)  # fmt: skip
+
+
+@click.command()
+@click.argument("pool", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), required=True,
+              help="Folder for every step's output: fit/, data/, runs/synthetic, runs/adapted.")  # fmt: skip
+@click.option("--n", type=click.IntRange(min=100), default=20000, show_default=True,
+              help="Synthetic images to make in the fitted style.")  # fmt: skip
+@click.option("--base", default="base-v3", show_default=True,
+              help="Model to fine-tune (a bundled name, .pt or run folder).")  # fmt: skip
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
+              help="Training on the synthetic set.")  # fmt: skip
+@click.option("--self-minutes", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
+              help="Self-training on the pool (train --unlabeled).")  # fmt: skip
+@_fit_options
+@library_errors
+def adapt(pool: Path, out: Path, n: int, base: str, minutes: float, self_minutes: float, alphabet: str,
+          length: str, fonts: tuple[str, ...], font_pack: str | None, rounds: int, seed: int,
+          workers: int | None) -> None:  # fmt: skip
+    """Learn to read a site's captchas from an unlabelled pool of them: fit, make, train, self-train.
+
+    Runs four commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
+    `make` draws N labelled captchas in it; `train --init-from BASE` fine-tunes on them; `train --unlabeled
+    POOL` self-trains on the pool (a teacher's confident readings are learnt). Run the same command again
+    to resume after an interruption; finished steps are skipped.
+
+    Example: captchagen adapt collected/ --out adapted/ --alphabet upper-digits --length 4-6
+    """
+    from captchagen.fitting import pipeline
+    from captchagen.fitting.pool_fit import open_pool, read_record
+
+    lo, hi = _length_param(length)
+    chars = expand(alphabet)
+    from captchagen.alphabet import Alphabet
+
+    Alphabet(chars)
+    open_pool(pool, 4, seed)  # a missing or empty pool is an error before any step
+    o = pipeline.Options(pool, out, chars, lo, hi, n, base, minutes, self_minutes, seed, fonts,
+                         _default_pack(fonts, font_pack), rounds, workers)  # fmt: skip
+    state = pipeline.State(out)
+    fit = pipeline.fit_step(o)
+    record = read_record(out / pipeline.FIT)
+    fresh = record is not None and record["pool"]["digest"] == open_pool(pool, 200, seed).digest()
+    if state.is_done(fit) and not fresh:
+        click.echo("note: the pool changed since the style was fitted; fitting again", err=True)
+    steps_run = []
+    if not (state.is_done(fit) and fresh):
+        _run(fit)
+        state.mark(fit, finished=True)
+        steps_run.append(fit.name)
+        record = read_record(out / pipeline.FIT)
+    else:
+        click.echo(f"fit: done ({out / pipeline.FIT / 'style.toml'})", err=True)
+    assert record is not None
+    for step in pipeline.later_steps(o, record):
+        if steps_run:  # an upstream step ran again: this one's inputs changed
+            state.forget_after([step.name])
+        if state.is_done(step):
+            click.echo(f"{step.name}: done", err=True)
+            continue
+        if step.run is not None and state.resumable(step):
+            _run(step, step.resume_args())
+        elif step.run is None:  # make: a set drawn from an earlier fit is replaced, else an interrupted one finished
+            _run(step, step.args + (("--overwrite",) if steps_run else ()))
+        else:
+            notice = state.clear_stale(step)
+            if notice:
+                click.echo(f"note: {notice}", err=True)
+            state.mark(step, finished=False)
+            _run(step)
+        state.mark(step, finished=True)
+        steps_run.append(step.name)
+    model = out / pipeline.RUNS / pipeline.ADAPTED / "best.pt"
+    click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {model} IMAGES", err=False)
+
+
+def _run(step: Any, args: tuple[str, ...] | None = None) -> None:
+    """One step as its own `captchagen` process (its progress and tables shown as they come)."""
+    argv = args or step.args
+    click.echo(f"+ captchagen {' '.join(argv)}", err=True)
+    proc = subprocess.Popen([sys.executable, "-m", "captchagen.cli", *argv])
+    while True:
+        try:
+            code = proc.wait()
+            break
+        except KeyboardInterrupt:
+            continue  # the step had the same Ctrl-C and is stopping cleanly (train saves last.pt): wait for it
+    if code == 130 or code < 0:
+        click.echo(f"Interrupted in step {step.name}; run the same command again to go on.", err=True)
+        sys.exit(130)
+    if code:
+        raise click.ClickException(f"step {step.name} failed (exit code {code}); its output is above")

@@ -1,0 +1,1 @@
+"""Fitting a style to a pool of unlabelled captchas (analysis by synthesis)."""

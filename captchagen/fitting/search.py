@@ -1,0 +1,171 @@
+"""Fit a style to a pool of unlabelled captchas by analysis by synthesis: a cross-entropy search.
+
+Each round draws candidate points of the style space (fitting.space) from a distribution, renders a few
+captchas in each (the same labels and seeds for every candidate, so they differ only in style), and keeps
+the candidates whose images' statistics lie nearest the pool's (fitting.features). The distribution
+moves to those: a Gaussian per knob, a probability per choice. Midway, every candidate font is scored on
+its own in the best style so far, and the search goes on with the nearest fonts. Every draw comes from
+one seeded generator: the same pool and settings give the same style.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from captchagen.fitting.features import Summary, distance, group_distances, summarise
+from captchagen.fitting.space import CHOICES, KNOBS, Point, to_style
+from captchagen.pool import WorkerPool
+from captchagen.render import StyledCaptcha, image_rng, sample_label, seeded_captcha
+from captchagen.style import Style
+
+Progress = Callable[[str, int, int, float], None]  # (phase, done, total, best distance so far)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user knows (alphabet, lengths) and how hard to search."""
+
+    alphabet: str
+    min_len: int
+    max_len: int
+    width: int
+    height: int
+    rounds: int = 12
+    population: int = 24
+    images: int = 12  # rendered per candidate
+    keep_fonts: int = 8
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Fit:
+    style: Style
+    fonts: tuple[str, ...]
+    distance: float
+    floor: float  # the distance between two halves of the pool: what "as close as it gets" looks like
+    groups: dict[str, float]
+    history: tuple[float, ...]  # the best distance after each round
+    font_scores: dict[str, float] = field(default_factory=dict)
+
+
+def render(style: Style, fonts: Sequence[str], s: Settings, seed: int, n: int) -> list[Image.Image]:
+    """`n` captchas of random labels in `style`, image i drawn from image_rng(seed, i)."""
+    drawer = StyledCaptcha(s.width, s.height, list(fonts), style)
+    images = []
+    for i in range(n):
+        rng = image_rng(seed, i)
+        label = sample_label(rng, s.alphabet, s.min_len, s.max_len)
+        with seeded_captcha(rng):
+            images.append(drawer.generate_image(label))
+    return images
+
+
+def _summary(task: tuple[Style, tuple[str, ...], Settings, int, int]) -> Summary:
+    style, fonts, s, seed, n = task
+    return summarise(render(style, fonts, s, seed, n))
+
+
+class _Distribution:
+    """A Gaussian per knob (clipped to [0, 1]) and a probability vector per choice."""
+
+    def __init__(self, pool: Summary) -> None:
+        self.mean = np.full(len(KNOBS), 0.5)
+        self.std = np.full(len(KNOBS), 0.3)
+        self.probs = [np.full(len(options), 1 / len(options)) for options in CHOICES.values()]
+        # What the pool shows outright starts the search near it: its background and ink colours, whether
+        # they change from image to image, and whether it has colour at all.
+        palette, spread = pool.mean["palette"], pool.std["palette"]
+        for i, name in enumerate(("background_r", "background_g", "background_b", "text_r", "text_g", "text_b")):
+            self.mean[KNOBS.index(name)] = palette[i]
+            self.std[KNOBS.index(name)] = 0.08
+        self._lean("background_colour", "fixed" if spread[:3].mean() < 0.06 else "ranges")
+        self._lean("text_colour", "fixed" if spread[3:6].mean() < 0.06 else "ranges")
+        self._lean("grayscale", "on" if pool.mean["colour"][-1] < 0.03 else "off")
+
+    def _lean(self, choice: str, option: str, weight: float = 0.7) -> None:
+        options = CHOICES[choice]
+        j = list(CHOICES).index(choice)
+        probs = np.full(len(options), (1 - weight) / (len(options) - 1))
+        probs[options.index(option)] = weight
+        self.probs[j] = probs
+
+    def draw(self, rng: np.random.Generator) -> Point:
+        knobs = np.clip(rng.normal(self.mean, self.std), 0, 1)
+        choices = tuple(int(rng.choice(len(p), p=p)) for p in self.probs)
+        return Point(tuple(float(round(k, 4)) for k in knobs), choices)
+
+    def update(self, elite: list[Point], smoothing: float = 0.7) -> None:
+        knobs = np.array([p.knobs for p in elite])
+        self.mean = smoothing * knobs.mean(axis=0) + (1 - smoothing) * self.mean
+        self.std = np.maximum(smoothing * knobs.std(axis=0) + (1 - smoothing) * self.std, 0.03)
+        for j, probs in enumerate(self.probs):
+            counts = np.bincount([p.choices[j] for p in elite], minlength=len(probs)) / len(elite)
+            mixed = smoothing * counts + (1 - smoothing) * probs
+            self.probs[j] = np.maximum(mixed, 0.02) / np.maximum(mixed, 0.02).sum()
+
+
+def fit(
+    pool: Sequence[Image.Image],
+    fonts: Sequence[str],
+    s: Settings,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> Fit:
+    """The style (and fonts) whose renders look most like `pool`. `pool`: images at the fit's size."""
+    if len(pool) < 4:
+        raise ValueError("a fit needs at least 4 pool images")
+    target = summarise(pool)
+    half = len(pool) // 2
+    floor = distance(summarise(pool[:half]), summarise(pool[half:]))
+    rng = np.random.default_rng(s.seed)
+    # A first font set: a seeded sample, so each round renders in the same few fonts.
+    start_fonts = tuple(random.Random(s.seed).sample(list(fonts), min(len(fonts), s.keep_fonts)))
+    dist = _Distribution(target)
+    best: tuple[float, Point] | None = None
+    history: list[float] = []
+    font_scores: dict[str, float] = {}
+    chosen = start_fonts
+    elite_n = max(2, s.population // 4)
+    rounds_before_fonts = max(1, (2 * s.rounds) // 3)
+    with WorkerPool(max(1, workers)) as wp:
+        for r in range(s.rounds):
+            if r == rounds_before_fonts and len(fonts) > s.keep_fonts and best is not None:
+                font_scores = _score_fonts(wp, to_style(best[1]), fonts, s, target, progress)
+                chosen = tuple(sorted(font_scores, key=lambda f: font_scores[f])[: s.keep_fonts])
+                best = None  # the fonts changed: the old best's distance is not comparable
+            points = [dist.draw(rng) for _ in range(s.population)]
+            if best is not None:
+                points[0] = best[1]  # the best so far competes again (elitism)
+            tasks = [(to_style(p), chosen, s, s.seed + 1 + r, s.images) for p in points]
+            scores = [distance(target, summary) for summary in wp.map(_summary, tasks)]
+            order = np.argsort(scores, kind="stable")
+            if best is None or scores[order[0]] < best[0]:
+                best = (scores[order[0]], points[order[0]])
+            dist.update([points[i] for i in order[:elite_n]])
+            history.append(best[0])
+            if progress:
+                progress("style", r + 1, s.rounds, best[0])
+        assert best is not None
+        style = to_style(best[1])
+        # The final figure on fresh images (another seed, more of them): not the draw the search kept.
+        final = _summary((style, chosen, s, s.seed + 10_000, max(len(pool), 2 * s.images)))
+    return Fit(style, chosen, distance(target, final), floor, group_distances(target, final), tuple(history),
+               font_scores)  # fmt: skip
+
+
+def _score_fonts(
+    wp: WorkerPool, style: Style, fonts: Sequence[str], s: Settings, target: Summary, progress: Progress | None
+) -> dict[str, float]:
+    """Each font's distance to the pool, rendering `s.images` captchas in `style` with that font alone."""
+    scores: dict[str, float] = {}
+    tasks = [(style, (f,), s, s.seed + 5_000, s.images) for f in fonts]
+    for i, (f, summary) in enumerate(zip(fonts, wp.map(_summary, tasks), strict=True)):
+        scores[f] = distance(target, summary)
+        if progress:
+            progress("fonts", i + 1, len(fonts), min(scores.values()))
+    return scores

@@ -1,0 +1,86 @@
+"""Zero labels: `captchagen adapt` on a pool of each third-party generator's captchas, scored on held-out ones.
+
+For each generator: a pool of `--pool` images (seed 0) copied under label-free names (<index>.png: adapt
+never sees a label), 1,000 held-out images (seed 1), then `captchagen adapt POOL` with what a user knows
+(the alphabet and the length), and the held-out accuracy of its two models (trained on the fitted style
+alone; then self-trained on the pool), exact and ignoring case, beside the fit's distance and the
+teacher's pseudo-label counts. Rows are appended to --results as JSON lines.
+
+    python -m experiments.adapt_study --work bench-out/adapt --generators wheezy,simple --minutes 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from experiments.foreign import make
+from experiments.zero_shot import READS, _ours, score
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "studies" / "results" / "adapt.jsonl"
+# What a user would know of each generator: its alphabet (an adapt preset) and label length.
+KNOWN = {
+    "wheezy": ("upper-digits", "4"),
+    "simple": ("upper-digits", "6"),
+    "multicolor": ("upper-digits", "4"),
+    "gvcode": ("alnum", "5"),
+    "kaptcha": ("alnum", "4"),
+}
+
+
+def pool(gen: str, n: int, work: Path) -> Path:
+    """The first `n` images of the generator's set 0, as <index>.png (no label in the name)."""
+    labelled = make(gen, n, 0, work / "pool-labelled")
+    out = work / "pool"
+    out.mkdir(parents=True, exist_ok=True)
+    for p in sorted(labelled.glob("*.png"))[:n]:
+        target = out / f"{p.name.split('_', 1)[0]}.png"
+        if not target.exists():
+            shutil.copyfile(p, target)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("bench-out/adapt"))
+    parser.add_argument("--generators", default="wheezy,simple,multicolor,gvcode,kaptcha")
+    parser.add_argument("--pool", type=int, default=5000)
+    parser.add_argument("--n", type=int, default=20000, help="synthetic images adapt makes")
+    parser.add_argument("--minutes", type=float, default=6.0)
+    parser.add_argument("--self-minutes", type=float, default=6.0)
+    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    for gen in args.generators.split(","):
+        w = args.work / gen
+        alphabet, length = KNOWN[gen]
+        unlabelled = pool(gen, args.pool, w)
+        test = sorted(make(gen, 1000, 1, w / "test").glob("*.png"))[:1000]
+        out = w / "adapt"
+        cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
+               str(args.n), "--minutes", f"{args.minutes:g}", "--self-minutes", f"{args.self_minutes:g}",
+               "--rounds", str(args.rounds)]  # fmt: skip
+        print("+ captchagen", " ".join(cmd), flush=True)
+        subprocess.run([sys.executable, "-m", "captchagen.cli", *cmd], check=True)
+        fit = json.loads((out / "fit" / "fit.json").read_text())
+        metrics = [json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()]
+        pseudo = [m["pseudo"] for m in metrics if m.get("pseudo")]
+        row = {"generator": gen, "alphabet": alphabet, "length": length, "command": "captchagen " + " ".join(cmd),
+               "fit_distance": fit["distance"], "fit_floor": fit["floor"], "pseudo_last_epoch": pseudo[-1] if pseudo
+               else None}  # fmt: skip
+        for stage in ("synthetic", "adapted"):
+            figures, _ = score(_ours(str(out / "runs" / stage / "best.pt"), READS[gen]), test)
+            row[stage] = figures
+            print(f"{gen:<12}{stage:<10}{figures['exact']:>8.1%}{figures['ignoring_case']:>9.1%}{figures['cer']:>8.1%}",
+                  flush=True)  # fmt: skip
+        with args.results.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""`captchagen fit-style` and `captchagen adapt` on tiny pools of unlabelled captchas."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from captchagen import style
+from captchagen.fitting import pipeline
+from tests.helpers import TINY, run_cli, shard_images
+
+
+@pytest.fixture(scope="module")
+def pool(tmp_path_factory) -> Path:
+    """12 captchas of one look (light text on dark), named without their labels, as a site's would be."""
+    root = tmp_path_factory.mktemp("pool")
+    spec = root / "site.toml"
+    spec.write_text('base = "clean"\nbackground = [20, 30, 90]\ntext_color = [230, 230, 120]\n')
+    code, out = run_cli("make", "--n", "12", "--style", str(spec), *TINY, "--min-len", "4", "--alphabet",
+                        "ABCD1234", "--seed", "5", "--out", str(root / "made"))  # fmt: skip
+    assert code == 0, out
+    folder = root / "pool"
+    folder.mkdir()
+    for i, p in enumerate(shard_images(root / "made")):
+        shutil.copyfile(p, folder / f"site-{i:03d}.png")
+    return folder
+
+
+FIT = ["--alphabet", "ABCD1234", "--length", "4", "--rounds", "2", "--workers", "1", "--font", "fonts/"]
+
+
+def test_fit_style_writes_a_style_file_that_make_draws(pool, tmp_path):
+    code, out = run_cli("fit-style", str(pool), "--out", str(tmp_path / "fit"), *FIT)
+    assert code == 0, out
+    assert "pool vs pool" in out and "sheet.png" in out
+    record = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert record["size"] == [80, 32] and record["pool"]["images"] == 12 and record["fonts"]
+    assert record["distance"] > 0 and len(record["history"]) == 2
+    fitted = style.load(str(tmp_path / "fit" / "style.toml"))[1]
+    assert fitted.to_dict() == record["style"]
+    fonts = [a for f in record["fonts"] for a in ("--font", f["path"])]
+    code, out = run_cli("make", "--n", "4", "--style", str(tmp_path / "fit" / "style.toml"), *fonts, *TINY,
+                        "--out", str(tmp_path / "data"))  # fmt: skip
+    assert code == 0, out and len(shard_images(tmp_path / "data")) == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--length", "6-4"], "--length"),
+        (["--length", "four"], "--length"),
+        (["--alphabet", ""], "alphabet"),
+    ],
+)
+def test_bad_fit_options_are_one_line_usage_errors(pool, tmp_path, args, message):
+    code, out = run_cli("fit-style", str(pool), "--out", str(tmp_path / "fit"), *FIT, *args)
+    assert code == 2 and message in out and "Traceback" not in out
+    assert not (tmp_path / "fit").exists()
+
+
+def test_a_pool_that_is_not_a_folder_of_images_is_refused(tmp_path):
+    (tmp_path / "few").mkdir()
+    (tmp_path / "few" / "a.png").write_bytes(b"not an image")
+    for folder in (tmp_path / "missing", tmp_path / "few"):
+        code, out = run_cli("adapt", str(folder), "--out", str(tmp_path / "out"), *FIT)
+        assert code == 2 and "pool" in out and "Traceback" not in out
+    assert not (tmp_path / "out").exists()
+
+
+def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(pool, tmp_path, capfd):
+    site = tmp_path / "site"
+    shutil.copytree(pool, site)
+    args = ["adapt", str(site), "--out", str(tmp_path / "a"), *FIT, "--n", "100", "--base", "base", "--minutes",
+            "0.03", "--self-minutes", "0.03"]  # fmt: skip
+    code, out = run_cli(*args)
+    err = capfd.readouterr().err
+    assert code == 0, out + err
+    steps = [line for line in (out + err).splitlines() if line.startswith("+ captchagen ")]
+    assert [s.split()[2] for s in steps] == ["fit-style", "make", "train", "train"]
+    assert "--unlabeled" in steps[3] and str(site) in steps[3]
+    adapted = tmp_path / "a" / "runs" / "adapted"
+    assert (adapted / "best.pt").exists() and str(adapted / "best.pt") in out
+    pseudo = [json.loads(line).get("pseudo") for line in (adapted / "metrics.jsonl").read_text().splitlines()]
+    assert any(pseudo)  # the teacher's readings of the pool were counted
+
+    code, out = run_cli(*args)  # again: nothing left to do
+    assert code == 0 and "+ captchagen" not in out + capfd.readouterr().err
+
+    shutil.copyfile(next(site.iterdir()), site / "one-more.png")  # the pool changed: fit again, redo the rest
+    code, out = run_cli(*args)
+    err = capfd.readouterr().err
+    assert code == 0, out + err
+    assert "pool changed" in out + err and "removed" in out + err
+    assert [s.split()[2] for s in (out + err).splitlines() if s.startswith("+ captchagen ")] == [
+        "fit-style", "make", "train", "train"]  # fmt: skip
+
+
+def test_a_run_folder_adapt_did_not_make_is_never_removed(tmp_path):
+    o = pipeline.Options(tmp_path / "pool", tmp_path / "a", "AB", 4, 4, 100, "base", 1, 1, 0, (), None, 2, 1)
+    step = pipeline.later_steps(o, {"size": [80, 32], "fonts": []})[1]
+    assert step.run is not None
+    step.run.mkdir(parents=True)
+    (step.run / "mine.txt").write_text("keep")
+    state = pipeline.State(tmp_path / "a")
+    with pytest.raises(Exception, match="not made by this adapt"):
+        state.clear_stale(step)
+    assert (step.run / "mine.txt").exists()
+    state.mark(step, finished=False)  # adapt's own run, begun with these arguments but no last.pt yet
+    assert not state.resumable(step) and "removed" in (state.clear_stale(step) or "")
+    assert not step.run.exists()

@@ -1,0 +1,65 @@
+"""Fitting a style to a pool: the image statistics, the style space, the search and the style file."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from captchagen import style
+from captchagen.fitting import features, space
+from captchagen.fitting.pool_fit import style_toml
+from captchagen.fitting.search import Settings, fit, render
+from captchagen.fonts import bundled_fonts
+
+FONTS = [str(f) for f in bundled_fonts()]
+SMALL = Settings(alphabet="ABCDEFGH123", min_len=4, max_len=4, width=100, height=40, rounds=3, population=6,
+                 images=4, keep_fonts=2)  # fmt: skip
+# A look far from the default: light text on a dark, fixed background, upright, no noise.
+TARGET = replace(style.PRESETS["clean"], background=(20, 30, 90), text_color=(230, 230, 120), smooth=False)
+
+
+def test_a_set_is_near_itself_and_far_from_another_look():
+    pool = features.summarise(render(TARGET, FONTS, SMALL, seed=1, n=16))
+    same_look = features.summarise(render(TARGET, FONTS, SMALL, seed=2, n=16))
+    other_look = features.summarise(render(style.PRESETS["heavy"], FONTS, SMALL, seed=2, n=16))
+    assert features.distance(pool, same_look) < 0.5 * features.distance(pool, other_look)
+    gaps = features.group_distances(pool, other_look)
+    assert set(gaps) == set(features.GROUPS) and gaps["palette"] > gaps["orientation"]
+
+
+def test_every_group_has_one_length_whatever_the_image_size():
+    small = features.image_features(Image.new("RGB", (60, 20), "white"))
+    large = features.image_features(Image.new("RGB", (300, 90), "white"))
+    assert {g: v.shape for g, v in small.items()} == {g: v.shape for g, v in large.items()}
+    assert all(np.isfinite(v).all() for v in small.values())  # a blank image gives numbers, not NaN
+
+
+def test_every_point_of_the_space_is_a_valid_style_and_its_file_reads_back(tmp_path):
+    rng = random.Random(0)
+    for i in range(200):
+        knobs = tuple(rng.choice([0.0, 1.0, rng.random()]) for _ in space.KNOBS)
+        choices = tuple(rng.randrange(len(options)) for options in space.CHOICES.values())
+        fitted = space.to_style(space.Point(knobs, choices))
+        path = tmp_path / f"s{i}.toml"
+        path.write_text(style_toml(fitted))
+        assert style.load(str(path))[1] == fitted  # checked by the style file's own rules, and exact
+
+
+def test_the_search_moves_towards_the_pool_and_repeats_with_its_seed():
+    pool = render(TARGET, FONTS, SMALL, seed=7, n=12)
+    first = fit(pool, FONTS, SMALL, workers=1)
+    again = fit(pool, FONTS, SMALL, workers=1)
+    assert first == again  # the same pool and settings give the same style, fonts and figures
+    start = features.distance(features.summarise(pool), features.summarise(render(style.DEFAULT, FONTS, SMALL, 3, 12)))
+    assert first.distance < start  # nearer than the default look it would otherwise draw
+    assert len(first.history) == SMALL.rounds and len(first.fonts) == SMALL.keep_fonts
+    assert np.mean(first.style.background) < 128  # the pool's dark background, from its statistics
+
+
+def test_a_pool_of_too_few_images_is_refused():
+    with pytest.raises(ValueError, match="at least 4"):
+        fit(render(TARGET, FONTS, SMALL, seed=1, n=3), FONTS, SMALL)
