@@ -4,7 +4,10 @@ For each generator: a pool of `--pool` images (seed 0) copied under label-free n
 never sees a label), 1,000 held-out images (seed 1), then `captchagen adapt POOL` with what a user knows
 (the alphabet and the length), and the held-out accuracy of its two models (trained on the fitted style
 alone; then self-trained on the pool), exact and ignoring case, beside the fit's distance and the
-teacher's pseudo-label counts. Rows are appended to --results as JSON lines.
+teacher's pseudo-label counts. With `--labels N`, also N labelled pool images (the first N of the pool, its
+labels now used) fine-tuned on from the adapted model with the rest of the pool unlabelled. Rows are
+appended to --results as JSON lines; `--figure` draws, per generator, pool images, fitted ones, and
+held-out ones with what each model read.
 
     python -m experiments.adapt_study --work bench-out/adapt --generators wheezy,simple --minutes 6
 """
@@ -53,9 +56,13 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20000, help="synthetic images adapt makes")
     parser.add_argument("--minutes", type=float, default=6.0)
     parser.add_argument("--self-minutes", type=float, default=6.0)
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=24)
+    parser.add_argument("--labels", type=int, default=0, help="also fine-tune on this many labelled pool images")
+    parser.add_argument("--label-minutes", type=float, default=4.0)
     parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--figure", type=Path, help="a PNG of pool, fitted and held-out images per generator")
     args = parser.parse_args()
+    cells: list = []
     for gen in args.generators.split(","):
         w = args.work / gen
         alphabet, length = KNOWN[gen]
@@ -73,13 +80,55 @@ def main() -> None:
         row = {"generator": gen, "alphabet": alphabet, "length": length, "command": "captchagen " + " ".join(cmd),
                "fit_distance": fit["distance"], "fit_floor": fit["floor"], "pseudo_last_epoch": pseudo[-1] if pseudo
                else None}  # fmt: skip
-        for stage in ("synthetic", "adapted"):
-            figures, _ = score(_ours(str(out / "runs" / stage / "best.pt"), READS[gen]), test)
+        stages = ["synthetic", "adapted"]
+        if args.labels:
+            stages.append(labelled(gen, args, w, out, alphabet))
+        read: dict[str, list[str]] = {}
+        for stage in stages:
+            figures, read[stage] = score(_ours(str(out / "runs" / stage / "best.pt"), READS[gen]), test)
             row[stage] = figures
-            print(f"{gen:<12}{stage:<10}{figures['exact']:>8.1%}{figures['ignoring_case']:>9.1%}{figures['cer']:>8.1%}",
+            print(f"{gen:<12}{stage:<14}{figures['exact']:>8.1%}{figures['ignoring_case']:>9.1%}{figures['cer']:>8.1%}",
                   flush=True)  # fmt: skip
         with args.results.open("a") as f:
             f.write(json.dumps(row) + "\n")
+        cells += figure_cells(gen, unlabelled, out, test, read)
+    if args.figure:
+        from captchagen.preview import write_grid
+
+        print(write_grid(cells, args.figure, columns=6))
+
+
+def labelled(gen: str, args: argparse.Namespace, w: Path, out: Path, alphabet: str) -> str:
+    """Fine-tune the adapted model on the first `--labels` pool images (labelled) with the pool unlabelled;
+    the run's name. The labelled images' copies in the pool are left out of it by `train` itself."""
+    name = f"labels-{args.labels}"
+    if (out / "runs" / name / "best.pt").exists():
+        return name
+    chosen = w / name
+    chosen.mkdir(exist_ok=True)
+    for p in sorted((w / "pool-labelled").glob("*.png"))[: args.labels]:
+        shutil.copyfile(p, chosen / p.name)
+    cmd = ["train", str(chosen), "--init-from", str(out / "runs" / "adapted" / "best.pt"), "--unlabeled",
+           str(w / "pool"), "--alphabet", alphabet, "--val-fraction", "0.2", "--time-limit",
+           f"{args.label_minutes:g}", "--epochs", "1000", "--runs-dir", str(out / "runs"), "--name", name,
+           "--cache-dir", str(out / "cache")]  # fmt: skip
+    print("+ captchagen", " ".join(cmd), flush=True)
+    subprocess.run([sys.executable, "-m", "captchagen.cli", *cmd], check=True)
+    return name
+
+
+def figure_cells(gen: str, pool_dir: Path, out: Path, test: list[Path], read: dict[str, list[str]]) -> list:
+    """Two pool images, two fitted ones, two held-out ones with what each model read (green: right)."""
+    fitted = sorted((out / "data").glob("shard-*/*.png"))[:2]
+    cells: list = [(p, [(f"{gen}: pool", "black")]) for p in sorted(pool_dir.glob("*.png"))[:2]]
+    cells += [(p, [(f"{gen}: fitted style", "blue")]) for p in fitted]
+    for i, p in enumerate(test[:2]):
+        truth = p.stem.split("_", 1)[1]
+        caption = [(f"{gen}: held out {truth}", "black")]
+        caption += [(f"{stage}: {texts[i]}", "green" if texts[i].upper() == truth.upper() else "red")
+                    for stage, texts in read.items()]  # fmt: skip
+        cells.append((p, caption))
+    return cells
 
 
 if __name__ == "__main__":

@@ -56,6 +56,17 @@ def test_loss_falls_and_the_run_folder_is_complete(data, tmp_path):
     assert kinds.count(EpochEnded) == 3 and kinds[-1] is TrainResult and BatchDone in kinds
 
 
+def test_keep_last_puts_every_epoch_in_best_pt_and_the_headline_says_so(data, tmp_path):
+    """For a run whose validation is not its target (adapt's self-training), best.pt follows the last epoch."""
+    result = train(tiny_train_config(data, tmp_path, epochs=3, keep="last"))
+    assert result.keep == "last" and result.best["epoch"] == 3
+    assert checkpoint.load(Path(result.run) / "best.pt")["metrics"]["epoch"] == 3
+    code, out = run_cli("train", str(data), *tiny_train_args(tmp_path / "cli"), "--epochs", "2", "--keep", "last")
+    assert code == 0 and "Kept the last epoch (--keep last), 2" in without_escapes(out), out
+    code, out = run_cli("train", str(data), *tiny_train_args(tmp_path / "bad"), "--keep", "newest")
+    assert code == 2 and "--keep" in out
+
+
 def test_stopped_after_epoch_one_and_resumed_equals_uninterrupted(data, tmp_path):
     whole = train(tiny_train_config(data, tmp_path / "a", epochs=2))
 

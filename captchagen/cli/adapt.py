@@ -37,7 +37,7 @@ def _fit_options(fn: Any) -> Any:
                      help="Fonts the fit may choose from (files or folders; repeatable).  [default: the `wide` "
                      "pack if installed, else the bundled fonts]"),
         click.option("--font-pack", type=click.Choice(sorted(PACKS)), help="Also choose from this font pack."),
-        click.option("--rounds", type=click.IntRange(1, 200), default=12, show_default=True,
+        click.option("--rounds", type=click.IntRange(1, 200), default=24, show_default=True,
                      help="Rounds of the search (each renders 24 candidate styles)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
                      help="Seed of the search: the same pool and options give the same style."),

@@ -125,6 +125,14 @@ def _mix(value: str) -> tuple[str, float]:
     show_default=True,
     help="How much of the teacher each step keeps (the moving average of the model's weights).",
 )
+@click.option(
+    "--keep",
+    type=click.Choice(["best", "last"]),
+    default=DEFAULTS.keep,
+    show_default=True,
+    help="Which epoch best.pt holds: the best on validation, or the last. `last` when validation is not what "
+    "counts: labelled synthetic images while the --unlabeled pool is the target (what `adapt` does).",
+)
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seed for weights and data order.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
 @click.option(
@@ -398,8 +406,9 @@ class TrainView:
         best = result.best
         n = best.get("samples", 0)
         # The headline on its own line: as the narrow table's title it wrapped at the table's width.
+        which = "Best epoch" if result.keep == "best" else "Kept the last epoch (--keep last),"
         self.console.print(
-            f"[bold]Best epoch {best.get('epoch')}[/]: {100 * best.get('seq_accuracy', 0):.2f}% sequence accuracy, "
+            f"[bold]{which} {best.get('epoch')}[/]: {100 * best.get('seq_accuracy', 0):.2f}% sequence accuracy, "
             f"CER {100 * best.get('cer', 0):.2f}% (validation, {n:,} images)",
             highlight=False,
         )

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-GROUPS = ("brightness", "colour", "palette", "edges", "orientation", "ink_columns", "ink_rows", "ink", "spectrum")
+GROUPS = ("brightness", "colour", "palette", "edges", "orientation", "ink_columns", "ink_rows", "ink", "strokes",
+          "spectrum")  # fmt: skip
 INK_LEVEL = 40  # an ink pixel differs from the image's background colour by this much (0-255, any channel)
 
 
@@ -58,11 +59,27 @@ def image_features(image: Image.Image) -> dict[str, np.ndarray]:
         "ink_columns": columns,
         "ink_rows": rows,
         "ink": np.array([ink.mean(), (magnitude > 30).mean(), (ink.mean() + 1e-3) / ((magnitude > 30).mean() + 1e-3)]),
+        "strokes": _strokes(ink),
         "spectrum": bands,
     }
 
 
 _BANDS = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 1.5)
+
+
+def _strokes(ink: np.ndarray) -> np.ndarray:
+    """How thick the ink runs across and down (a solid bold glyph against a hollow or thin one), as shares of
+    the height, and how far the inked rows and columns extend (the text's height and width, as shares)."""
+    h, w = ink.shape
+    across = ink[:, 0].sum() + (ink[:, 1:] & ~ink[:, :-1]).sum()  # runs of ink along the rows
+    down = ink[0, :].sum() + (ink[1:, :] & ~ink[:-1, :]).sum()
+    rows, columns = np.flatnonzero(ink.mean(axis=1) > 0.02), np.flatnonzero(ink.mean(axis=0) > 0.02)
+    return np.array([
+        ink.sum() / max(across, 1) / h,
+        ink.sum() / max(down, 1) / h,
+        (rows[-1] - rows[0] + 1) / h if rows.size else 0.0,
+        (columns[-1] - columns[0] + 1) / w if columns.size else 0.0,
+    ])  # fmt: skip
 
 
 @dataclass(frozen=True)

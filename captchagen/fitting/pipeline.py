@@ -72,8 +72,11 @@ def later_steps(o: Options, record: dict) -> list[Step]:
     common = ("--runs-dir", str(runs), "--seed", str(o.seed), "--cache-dir", str(o.out / "cache"))
     train = ("train", str(data), "--init-from", o.base, "--time-limit", f"{o.minutes:g}", "--epochs", "1000",
              "--name", SYNTHETIC, *common)  # fmt: skip
+    # Its validation images are synthetic: the epoch that reads them best is not the one that has learnt the
+    # pool longest (on wheezy.captcha, epoch 1 of 56 read 76.9% of held-out captchas, the last 90.9%).
     adapted = ("train", str(data), "--init-from", str(runs / SYNTHETIC / "best.pt"), "--unlabeled", str(o.pool),
-               "--time-limit", f"{o.self_minutes:g}", "--epochs", "1000", "--name", ADAPTED, *common)  # fmt: skip
+               "--keep", "last", "--time-limit", f"{o.self_minutes:g}", "--epochs", "1000", "--name", ADAPTED,
+               *common)  # fmt: skip
     return [Step("make", make), Step("train", train, runs / SYNTHETIC), Step("self-train", adapted, runs / ADAPTED)]
 
 

@@ -60,6 +60,9 @@ class TrainConfig:
     pseudo_threshold: float = 0.9
     ema_decay: float = 0.99
     steps_per_epoch: int | None = None  # an epoch in steps; None: a pass over the images (50 with `init_from`)
+    # Which epoch best.pt holds: "best" on validation, or "last" (each epoch replaces it), for runs whose
+    # validation is not their target: synthetic labelled images while the --unlabeled pool is what counts.
+    keep: str = "best"
     # Filled in by train: each dataset read (data, val_data, mixes) and its manifest's sha256 (or the list
     # file's; None for a loose folder), so a model says exactly what it was trained on.
     sources: dict | None = None

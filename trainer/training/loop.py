@@ -249,7 +249,7 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
                 )
             improved = False
             if info.main:
-                improved = better(counts.accuracy, counts.cer, counts.loss, at.best)
+                improved = cfg.keep == "last" or better(counts.accuracy, counts.cer, counts.loss, at.best)
                 if improved:
                     at.best = {**counts.summary(), "epoch": epoch + 1}
                 at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
@@ -276,6 +276,7 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
         skipped=r.sets.skipped[:20],
         skipped_count=len(r.sets.skipped),
         elapsed_s=elapsed(),
+        keep=cfg.keep,
     )
     emit(result)
     if info.enabled:
