@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,8 +35,9 @@ def model_payload(
     metrics: dict[str, Any],
     epoch: int,
 ) -> dict[str, Any]:
-    """Everything needed to read with the model (best.pt): plain data, no code."""
-    return {
+    """Everything needed to read with the model (best.pt): plain data, no code; `binding` ties the alphabet,
+    preprocessing and model config to these weights."""
+    payload = {
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "alphabet": alphabet.chars,
         "preprocessing": pre.to_dict(),
@@ -44,6 +47,21 @@ def model_payload(
         "epoch": epoch,
         "captchagen_version": captchagen.__version__,
     }
+    return {**payload, "binding": binding(payload)}
+
+
+def binding(data: dict[str, Any]) -> str:
+    """SHA-256 of what a reading depends on beyond the code: the weights, the alphabet (which class is which
+    character), the preprocessing and the model config. An alphabet or preprocessing edited after saving, or
+    weights from another model, no longer match it."""
+    h = hashlib.sha256()
+    described = {key: data[key] for key in ("alphabet", "preprocessing", "model_config")}
+    h.update(json.dumps(described, sort_keys=True).encode())
+    for key in sorted(data["model"]):
+        tensor = data["model"][key].detach().cpu().contiguous()
+        h.update(key.encode() + str(tensor.dtype).encode() + str(tuple(tensor.shape)).encode())
+        h.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
 
 
 def resumable_payload(
@@ -88,16 +106,43 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     return ModelConfig(**cfg)
 
 
-def build_model(data: dict[str, Any]) -> tuple[nn.Module, Alphabet, Preprocessing]:
-    """The model with its weights, and the alphabet and preprocessing it was trained with. A checkpoint made
-    before architectures had names is a `crnn` (ModelConfig's default)."""
+def build_model(
+    data: dict[str, Any], source: str | Path = "the checkpoint"
+) -> tuple[nn.Module, Alphabet, Preprocessing]:
+    """The model with its weights, and the alphabet and preprocessing it was trained with, once they are
+    checked to belong together (CaptchagenError, naming `source`, if not: a mismatch would read shifted or
+    empty strings with no error). A checkpoint made before architectures had names is a `crnn`
+    (ModelConfig's default); one made before `binding` is checked on the class count alone."""
     try:
-        model = make_network(model_config(data))
+        alphabet = Alphabet(data["alphabet"])
+        pre = Preprocessing(**data["preprocessing"])
+        config = model_config(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise CaptchagenError(f"{source}: its description is damaged ({type(e).__name__}: {e})") from None
+    if "binding" in data and data["binding"] != binding(data):
+        raise CaptchagenError(
+            f"{source}: its alphabet, preprocessing or model config no longer match its weights (edited after "
+            "it was saved?); it would read wrong characters"
+        )
+    if config.num_classes != alphabet.num_classes:
+        raise CaptchagenError(
+            f"{source}: its alphabet has {len(alphabet)} characters but the model has {config.num_classes} output "
+            f"classes ({len(alphabet) + 1} expected: one per character and the CTC blank)"
+        )
+    bad = [k for k, v in data["model"].items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CaptchagenError(f"{source}: its weights hold NaN or infinite values ({bad[0]}); it cannot read")
+    try:
+        model = make_network(config)
     except ValueError as e:  # an architecture this version does not know
         raise CaptchagenError(f"cannot build the model: {e}") from None
-    model.load_state_dict(data["model"])
+    try:
+        model.load_state_dict(data["model"])
+    except RuntimeError as e:  # missing or extra keys, or shapes other than the config's
+        first = str(e).strip().splitlines()[0][:200]
+        raise CaptchagenError(f"{source}: its weights do not fit its model config ({first})") from None
     model.eval()
-    return model, Alphabet(data["alphabet"]), Preprocessing(**data["preprocessing"])
+    return model, alphabet, pre
 
 
 def model_name(path: Path) -> str:

@@ -3,6 +3,7 @@ prediction."""
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -47,6 +48,8 @@ class Preprocessing:
             object.__setattr__(self, "crop", tuple(float(v) for v in self.crop))  # a list when read from JSON
         if self.channels not in (1, 3):
             raise ValueError(f"input channels must be 1 (grayscale) or 3 (RGB), got {self.channels}")
+        if not (math.isfinite(self.mean) and math.isfinite(self.std) and self.std > 0):
+            raise ValueError(f"normalisation needs a finite mean and a std above 0, got {self.mean} and {self.std}")
 
     @property
     def array_shape(self) -> tuple[int, ...]:

@@ -109,7 +109,7 @@ def export_onnx(
     """Export, add metadata, check parity on a temp file, then rename it to `out`."""
     require_modules("captchagen export", "onnx", EXTRA_MODULES["onnx"])
     data = checkpoint.load(checkpoint_path)
-    model, alphabet, pre = checkpoint.build_model(data)
+    model, alphabet, pre = checkpoint.build_model(data, checkpoint_path)
     net = ImageReader(model, pre).eval()
     max_len = model.config.max_label_len
     if check_paths:
@@ -148,6 +148,8 @@ def export_onnx(
         except Exception as e:  # the exporter raises many types; all mean the same to the user
             first = (str(e).strip().splitlines() or [""])[0][:300]
             raise CaptchagenError(f"ONNX export of {checkpoint_path} failed: {type(e).__name__}: {first}") from None
+        bound = {k: meta[onnx_model.PREFIX + k] for k in ("alphabet", "preprocessing", "max_label_len")}
+        meta[onnx_model.PREFIX + "binding"] = onnx_model.binding(bound, onnx_model.initializers(proto))
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         proto.doc_string = f"captchagen CRNN {name}: {meta['captchagen.input']} -> {meta['captchagen.output']}"

@@ -9,6 +9,7 @@ to read its output is in the file's metadata (keys below).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from types import ModuleType
@@ -48,6 +49,24 @@ def metadata(
     return {PREFIX + k: v for k, v in values.items()}
 
 
+def binding(values: dict[str, str], initializers: list[tuple[str, bytes]]) -> str:
+    """SHA-256 of what reading an export depends on beyond the graph's code: its alphabet, preprocessing and
+    longest label (the metadata strings as written) and its weights (the graph's initializers, by name)."""
+    h = hashlib.sha256()
+    for key in ("alphabet", "preprocessing", "max_label_len"):
+        h.update(key.encode() + b"=" + values[key].encode() + b"\n")
+    for name, data in sorted(initializers):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()
+
+
+def initializers(proto: Any) -> list[tuple[str, bytes]]:
+    """(name, bytes) of an ONNX model's weights."""
+    from onnx import numpy_helper
+
+    return [(t.name, numpy_helper.to_array(t).tobytes()) for t in proto.graph.initializer]
+
+
 def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
     """Parse captchagen metadata from an ONNX model's custom metadata; CaptchagenError if it is not ours."""
     values = {k[len(PREFIX) :]: v for k, v in raw.items() if k.startswith(PREFIX)}
@@ -63,12 +82,17 @@ def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
         "captchagen ONNX model",
     )
     try:
-        return {
+        meta = {
             "name": values["name"],
             "alphabet": json.loads(values["alphabet"]),
             "preprocessing": Preprocessing(**json.loads(values["preprocessing"])),
             "max_label_len": json.loads(values["max_label_len"]),
+            "binding": values.get("binding"),
+            "raw": {k: values[k] for k in ("alphabet", "preprocessing", "max_label_len")},
         }
+        if not isinstance(meta["alphabet"], str) or not isinstance(meta["max_label_len"], int | None):
+            raise TypeError("alphabet must be a string and max_label_len a whole number or null")
+        return meta
     except (KeyError, TypeError, ValueError) as e:
         raise CaptchagenError(f"{path}: damaged captchagen metadata ({type(e).__name__}: {e})") from None
 
@@ -100,6 +124,29 @@ class OnnxModel:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CaptchagenError(f"{path} is not a readable ONNX model ({first[:200]})") from None
         self.meta = read_metadata(self.session.get_modelmeta().custom_metadata_map, path)
+        self._check(path)
+
+    def _check(self, path: Path) -> None:
+        """The metadata belongs to these weights (its binding, when the export wrote one) and names one class
+        per output but the blank; CaptchagenError if not, as the readings would be shifted or empty."""
+        classes = self.session.get_outputs()[0].shape[-1]
+        if isinstance(classes, int) and classes != len(self.meta["alphabet"]) + 1:
+            raise CaptchagenError(
+                f"{path}: its metadata names {len(self.meta['alphabet'])} characters but the model has {classes} "
+                f"output classes ({len(self.meta['alphabet']) + 1} expected: one per character and the CTC blank)"
+            )
+        if self.meta["binding"] is None:
+            return  # exported before bindings: the class count above is what can be checked
+        try:
+            import onnx
+        except ImportError:
+            raise missing_extra("checking an exported model", "onnx", "onnx") from None
+        proto = onnx.load(str(path))
+        if binding(self.meta["raw"], initializers(proto)) != self.meta["binding"]:
+            raise CaptchagenError(
+                f"{path}: its alphabet, preprocessing or label length no longer match its weights (metadata edited "
+                "after export?); it would read wrong characters"
+            )
 
     def __call__(self, arrays: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W] to logits [N, T, C]."""

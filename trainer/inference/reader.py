@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from captchagen.alphabet import BLANK, PRESETS, Alphabet
-from captchagen.errors import BadInput
+from captchagen.errors import BadInput, CaptchagenError
 from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
 from trainer.inference.decode import decode
@@ -45,7 +45,7 @@ class Reader:
             self.kind = "checkpoint"
             data = checkpoint.load(self.path)
             self.name = checkpoint.model_name(self.path)
-            model, self.alphabet, self.pre = checkpoint.build_model(data)
+            model, self.alphabet, self.pre = checkpoint.build_model(data, self.path)
             self.max_label_len = model.config.max_label_len
             self.metrics = data.get("metrics", {})
             self.net = ImageReader(model, self.pre).eval()
@@ -83,8 +83,12 @@ class Reader:
         return out if self._suppressed is None else out.masked_fill(self._suppressed, float("-inf"))
 
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
-        """(text, confidence) per image of uint8 [N, *pre.array_shape] from preprocess.to_array."""
-        return decode(self.logits(arrays).transpose(0, 1), self.alphabet, beam)
+        """(text, confidence) per image of uint8 [N, *pre.array_shape] from preprocess.to_array. A model
+        whose output is not finite reads nothing: CaptchagenError, never a NaN confidence."""
+        logits = self.logits(arrays)
+        if bool(torch.isnan(logits).any()) or bool(torch.isposinf(logits).any()):
+            raise CaptchagenError(f"{self.name} gives NaN or infinite outputs; its readings would be meaningless")
+        return decode(logits.transpose(0, 1), self.alphabet, beam)
 
     def read_paths(self, paths: list[str], beam: int = 0, batch_size: int = 64) -> list[Prediction]:
         """One Prediction per path, in order; a file that cannot be read gets an error, the rest are read."""

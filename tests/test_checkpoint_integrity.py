@@ -1,0 +1,153 @@
+"""A checkpoint or export that no longer describes its weights is refused in one line, never read wrongly."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from tests.helpers import run_cli
+from trainer import bundled, checkpoint
+
+
+def _edited(reading_model, tmp_path, edit) -> str:
+    data = checkpoint.load(reading_model[1])
+    edit(data)
+    path = tmp_path / "edited.pt"
+    torch.save(data, path)
+    return str(path)
+
+
+def _rotate(d):
+    d["alphabet"] = d["alphabet"][1:] + d["alphabet"][0]
+
+
+def _permute(d):
+    d["alphabet"] = d["alphabet"][::-1]
+
+
+def _one_short(d):
+    d["alphabet"] = d["alphabet"][:-1]
+
+
+def _nan_weights(d):
+    key = next(k for k, v in d["model"].items() if v.is_floating_point())
+    d["model"][key] = torch.full_like(d["model"][key], float("nan"))
+
+
+def _zero_std(d):
+    d["preprocessing"]["std"] = 0.0
+
+
+def _other_arch(d):
+    d["model_config"]["arch"] = "resnet"
+
+
+def _extra_key(d):
+    d["model"]["stowaway.weight"] = torch.zeros(3)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_rotate, "no longer match its weights"),
+        (_permute, "no longer match its weights"),
+        (_one_short, "no longer match its weights"),
+        (_nan_weights, "no longer match its weights"),
+        (_zero_std, "std above 0"),
+        (_other_arch, "no longer match its weights"),
+        (_extra_key, "no longer match its weights"),
+    ],
+)
+def test_an_edited_checkpoint_is_a_one_line_error_in_test_and_eval(reading_model, tmp_path, edit, message):
+    data, _ = reading_model
+    model = _edited(reading_model, tmp_path, edit)
+    image = str(next(data.glob("shard-*/*.png")))
+    for command in (["test", image, "--json"], ["eval", str(data), "--worst", "0"]):
+        code, out = run_cli(*command, "--model", model)
+        assert code == 1 and message in out and len(out.strip().splitlines()) == 1, out
+        assert "NaN" not in out.replace("NaN or infinite", "")
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_one_short, "output classes"),
+        (_nan_weights, "NaN or infinite"),
+        (_other_arch, "do not fit its model config"),
+        (_extra_key, "do not fit its model config"),
+    ],
+)
+def test_a_checkpoint_from_before_binding_is_still_checked_on_what_it_holds(reading_model, tmp_path, edit, message):
+    """Checkpoints saved before `binding` existed (the bundled ones among them) are checked on their class
+    count, the finiteness of their weights and the fit of weights to config."""
+
+    def unbound(d):
+        edit(d)
+        del d["binding"]
+
+    code, out = run_cli("test", str(next(reading_model[0].glob("shard-*/*.png"))), "--model",
+                        _edited(reading_model, tmp_path, unbound))  # fmt: skip
+    assert code == 1 and message in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_new_checkpoints_carry_a_binding_that_the_bundled_ones_lack_and_all_load(reading_model):
+    data = checkpoint.load(reading_model[1])
+    assert data["binding"] == checkpoint.binding(data)
+    for name in bundled.MODELS:
+        model, alphabet, pre = checkpoint.build_model(checkpoint.load(bundled.named(name)), name)
+        assert model.config.num_classes == alphabet.num_classes and pre.std > 0
+
+
+def test_the_json_of_test_has_no_nan(reading_model):
+    code, out = run_cli("test", str(next(reading_model[0].glob("shard-*/*.png"))), "--json", "--model",
+                        str(reading_model[1]))  # fmt: skip
+    assert code == 0
+    row = json.loads(out.strip().splitlines()[0], parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert 0 <= row["confidence"] <= 1
+
+
+def _edited_export(exported_model, tmp_path, edit) -> str:
+    import onnx
+
+    proto = onnx.load(str(exported_model))
+    props = {p.key: p.value for p in proto.metadata_props}
+    edit(props)
+    del proto.metadata_props[:]
+    for key, value in props.items():
+        proto.metadata_props.add(key=key, value=value)
+    path = tmp_path / "edited.onnx"
+    onnx.save_model(proto, str(path))
+    return str(path)
+
+
+def _reverse_alphabet(props):
+    props["captchagen.alphabet"] = json.dumps(json.loads(props["captchagen.alphabet"])[::-1])
+
+
+def _unbound_one_short(props):
+    props["captchagen.alphabet"] = json.dumps(json.loads(props["captchagen.alphabet"])[:-1])
+    del props["captchagen.binding"]
+
+
+def _wrong_type(props):
+    props["captchagen.alphabet"] = "[1, 2, 3]"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (_reverse_alphabet, "no longer match its weights"),
+        (_unbound_one_short, "output classes"),
+        (_wrong_type, "damaged captchagen metadata"),
+    ],
+)
+def test_an_export_with_edited_metadata_is_a_one_line_error(reading_model, exported_model, tmp_path, edit, message):
+    data, _ = reading_model
+    model = _edited_export(exported_model, tmp_path, edit)
+    for command in (["test", str(next(data.glob("shard-*/*.png")))], ["eval", str(data), "--worst", "0"]):
+        code, out = run_cli(*command, "--model", model)
+        assert code == 1 and message in out and len(out.strip().splitlines()) == 1, out
+    code, out = run_cli("test", str(next(data.glob("shard-*/*.png"))), "--model", str(exported_model))
+    assert code == 0, out  # the export as written reads
