@@ -93,6 +93,17 @@ def test_the_pool_is_added_to_the_labelled_images_of_every_batch(share, mix, poo
             assert counts[1] == 32 * mix
 
 
+def test_a_share_that_rounds_far_from_what_was_asked_says_what_it_is(sets, tmp_path):
+    labelled, pool = sets
+    base = dict(epochs=1, steps_per_epoch=1, batch_size=8, unlabeled=str(pool))
+    notices = [e.message for e in events_of(tiny_train_config(labelled, tmp_path / "a", unlabeled_share=0.01,
+                                                               **base)) if isinstance(e, Notice)]  # fmt: skip
+    assert any("`unlabeled_share` 0.01" in n and "1 unlabelled image(s) per batch, 11%" in n for n in notices)
+    notices = [e.message for e in events_of(tiny_train_config(labelled, tmp_path / "b", unlabeled_share=0.5,
+                                                               **base)) if isinstance(e, Notice)]  # fmt: skip
+    assert not any("unlabeled_share" in n for n in notices)  # 8 of 16: as asked
+
+
 def test_a_run_without_a_pool_records_no_pseudo_labels(sets, tmp_path):
     labelled, _ = sets
     seen = events_of(tiny_train_config(labelled, tmp_path, epochs=1))

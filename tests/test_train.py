@@ -144,6 +144,12 @@ def test_cli_errors_are_one_line(tmp_path, data):
     )
     assert code == 2 and "not in the alphabet" in output and "--skip-bad" in output
     assert len(output.strip().splitlines()) == 1
+    where = ["--runs-dir", str(tmp_path / "r"), "--cache-dir", str(tmp_path / "c")]
+    for bad, flag in ((["--width", "0"], "--width"), (["--height", "-16"], "--height"),
+                      (["--init-from", str(tmp_path / "gone.pt")], "--init-from")):  # fmt: skip
+        code, output = run_cli("train", str(data), *bad, *where)
+        last = output.strip().splitlines()[-1]  # click's usage lines may come first
+        assert code == 2 and last.startswith("Error:") and flag in last and "Traceback" not in output, output
 
 
 def test_cli_train_prints_the_epoch_table_and_length_table(tmp_path, data):

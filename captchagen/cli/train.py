@@ -150,12 +150,12 @@ def _mix(value: str) -> tuple[str, float]:
 )
 @click.option(
     "--height",
-    type=int,
+    type=click.IntRange(min=16),
     help=f"Model input height, a multiple of 16.  [default: {SHAPE.height}, or the --init-from model's]",
 )
 @click.option(
     "--width",
-    type=int,
+    type=click.IntRange(min=4),
     help="Model input width, a multiple of 4.  [default: chosen from the images' aspect ratio after cropping flat "
     "borders (printed); with --init-from too, as the weights do not depend on it]",
 )

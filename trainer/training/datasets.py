@@ -86,6 +86,11 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
     pool = []
     if cfg.unlabeled:  # read at DATA's preprocessing: the pool is more of DATA's kind of captcha
         pool = [_pool(load(cfg.unlabeled, plan.pre, unlabeled=True), cfg.unlabeled, val, loaded, train_rows, emit)]
+        extra = pool_per_batch(cfg.batch_size, cfg.unlabeled_share)
+        actual = extra / (cfg.batch_size + extra)
+        if abs(actual - cfg.unlabeled_share) > 0.2 * cfg.unlabeled_share:  # rounded to whole images, far off
+            emit(Notice(f"`unlabeled_share` {cfg.unlabeled_share:g} of batches of {cfg.batch_size} labelled images "
+                        f"is {extra} unlabelled image(s) per batch, {actual:.0%} of it"))  # fmt: skip
     merged = merge(loaded, train_rows, mixed + pool)
     sets = Data(
         data.CaptchaDataset(merged),

@@ -54,6 +54,9 @@ def load_parent(spec: str) -> Parent:
     path = bundled.named(spec) or Path(spec)
     if path.is_dir():
         path = path / "best.pt"
+    if not path.is_file():  # bad usage, as any other option naming something that is not there
+        raise BadInput(f"`init_from` {spec!r} is not a checkpoint, a run folder with a best.pt, or a bundled "
+                       f"model ({', '.join(bundled.MODELS)})")  # fmt: skip
     payload = checkpoint.load(path)
     return Parent(path, payload, hashlib.sha256(path.read_bytes()).hexdigest())
 
