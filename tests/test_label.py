@@ -3,7 +3,9 @@ HTTP rules (token, loopback Host, no paths from requests), and keyboard-only lab
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -48,23 +50,24 @@ def test_an_answer_is_a_copy_named_for_train_and_a_new_session_goes_on_where_it_
     out = tmp_path / "out"
     queue = LabelQueue(pool, out)
     first = queue.next()
-    assert first.path.name == "broken.png" and first.reading == ""  # no model: by name, blank
+    # No model: by name, blank; broken.png (not an image) is never offered
+    assert first.path.name == "site_000.png" and first.reading == "" and queue.unreadable == 1
     queue.skip(first.key)
     item = queue.next()
     written = queue.answer(item.key, " 42 ")
-    assert written.name == "site-000_42.png" and written.read_bytes() == item.path.read_bytes()
+    assert written.name == "site-001_42.png" and written.read_bytes() == item.path.read_bytes()
     assert item.path.exists()  # copied, not moved
-    assert codec.parse_name(written.name).label == "42" and image_id(item.path) == "site-000"
+    assert codec.parse_name(written.name).label == "42" and image_id(item.path) == "site-001"
     again = LabelQueue(pool, out)
-    assert again.stats()["labelled"] == 1 and again.stats()["remaining"] == 12
-    assert all(i.path.name != "site_000.png" for i in again.items)
+    assert again.stats()["labelled"] == 1 and again.stats()["remaining"] == 11
+    assert all(i.path.name != "site_001.png" for i in again.items)
     (source,) = [open_source(out)]
     assert [g.labels for g in source.groups] == [("42",)]  # what `train` reads
 
 
 def test_undo_takes_the_file_back_and_offers_the_image_again(pool, tmp_path):
     queue = LabelQueue(pool, tmp_path / "out", move=True)
-    queue.skip(queue.next().key)  # broken.png
+    queue.skip(queue.next().key)  # site_000.png
     item = queue.next()
     written = queue.answer(item.key, "5")
     assert written.exists() and not item.path.exists()  # moved
@@ -77,7 +80,7 @@ def test_undo_takes_the_file_back_and_offers_the_image_again(pool, tmp_path):
 def test_bad_answers_are_refused_and_nothing_is_written(pool, tmp_path):
     out = tmp_path / "out"
     queue = LabelQueue(pool, out, alphabet="digits")
-    key = queue.next().key
+    key = next(i.key for i in queue.items if i.id != "broken")
     for label, message in (("  ", "empty"), ("12a", "'a' is not in the alphabet"), ("9" * 65, "at most 64")):
         with pytest.raises(BadInput, match=message):
             queue.answer(key, label)
@@ -85,6 +88,70 @@ def test_bad_answers_are_refused_and_nothing_is_written(pool, tmp_path):
     queue.answer(key, "1")
     with pytest.raises(KeyError):
         queue.answer(key, "2")  # answered already
+
+
+def test_odd_labels_names_and_files_are_refused_or_named_so_train_reads_them(pool, tmp_path):
+    out = tmp_path / "out"
+    queue = LabelQueue(pool, out)
+    key = next(i.key for i in queue.items if i.id != "broken")
+    for label, message in (("1 2", "spaces"), ("1\x002", "control"), ("ü" * 60, "over 255 bytes")):
+        with pytest.raises(BadInput, match=message):
+            queue.answer(key, label)
+    assert queue.unreadable == 1 and "broken" not in {i.id for i in queue.items}  # never offered
+    item = queue.next()
+    item.path.write_text("overwritten since")  # no longer an image when answered: not copied into OUT
+    with pytest.raises(BadInput, match="not an image"):
+        queue.answer(item.key, "1")
+    assert not out.exists() or not list(out.iterdir())
+    only_suffix = pool / ".png"
+    shutil.copy(pool / "site_005.png", only_suffix)
+    queue = LabelQueue(pool, out)
+    item = next(i for i in queue.items if i.path == only_suffix)
+    assert queue.answer(item.key, "12").name == "unnamed_12.png"  # not `.png_12`, which train would not see
+    with pytest.raises(BadInput, match="empty"):
+        LabelQueue(pool, out, alphabet="")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(BadInput, match="is a file"):
+        LabelQueue(pool, tmp_path / "file")
+
+
+def test_links_out_of_the_pool_are_not_offered(pool, tmp_path):
+    outside = tmp_path / "secret.png"
+    shutil.copy(pool / "site_000.png", outside)
+    (pool / "link.png").symlink_to(outside)
+    (pool / "inside.png").symlink_to(pool / "site_001.png")
+    offered = {i.path.name for i in LabelQueue(pool, tmp_path / "out").items}
+    assert "link.png" not in offered and "inside.png" in offered and "site_000.png" in offered
+
+
+def test_a_deleted_pool_image_or_labelled_file_is_a_one_line_refusal(pool, tmp_path):
+    queue = LabelQueue(pool, tmp_path / "out", move=True)
+    first = next(i for i in queue.items if i.id != "broken")
+    first.path.unlink()
+    with pytest.raises(BadInput, match="cannot write"):
+        queue.answer(first.key, "1")
+    second = next(i for i in queue.items if i.key != first.key and i.path.exists() and i.id != "broken")
+    written = queue.answer(second.key, "2")
+    written.unlink()  # deleted from OUT after a --move: nothing can go back
+    with pytest.raises(BadInput, match="deleted meanwhile"):
+        queue.undo()
+    assert queue.undo() is None
+
+
+def test_a_move_across_file_systems_copies_then_removes(pool, tmp_path, monkeypatch):
+    queue = LabelQueue(pool, tmp_path / "out", move=True)
+    item = next(i for i in queue.items if i.id != "broken")
+    data = item.path.read_bytes()
+    real = os.replace
+
+    def replace(src, dst):  # a rename of the pool's file fails as it does across file systems
+        if Path(src) == item.path:
+            raise OSError(errno.EXDEV, "Invalid cross-device link", str(src))
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace)
+    written = queue.answer(item.key, "7")
+    assert written.read_bytes() == data and not item.path.exists()
 
 
 def test_the_pool_cannot_be_its_own_output_and_clashing_ids_are_named(pool, tmp_path):

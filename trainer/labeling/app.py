@@ -22,6 +22,7 @@ from captchagen.errors import BadInput
 from trainer.labeling.queue import Item, LabelQueue
 from trainer.serving.app import ApiError, error, read_body
 
+NO_FLAGS = ("", "")  # label has no option for its body limits: the errors name none
 MAX_BODY = 4096  # bytes of an answer
 TOKEN_HEADER = "x-label-token"
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
@@ -64,7 +65,7 @@ def create_app(queue: LabelQueue, *, loopback_port: int | None = None, token: st
         return error(exc.status, exc.message)
 
     async def body(request: Request) -> dict:
-        raw = await read_body(request, MAX_BODY, 10.0)
+        raw = await read_body(request, MAX_BODY, 10.0, flags=NO_FLAGS)
         try:
             data = json.loads(raw)
             key = data["key"]
@@ -117,8 +118,11 @@ def create_app(queue: LabelQueue, *, loopback_port: int | None = None, token: st
 
     @app.post("/api/undo")
     async def undo(request: Request) -> dict:
-        await read_body(request, MAX_BODY, 10.0)
-        undone = await run_in_threadpool(queue.undo)
+        await read_body(request, MAX_BODY, 10.0, flags=NO_FLAGS)
+        try:
+            undone = await run_in_threadpool(queue.undo)
+        except BadInput as e:
+            raise ApiError(422, str(e)) from None
         return _state(queue, undone=undone.path.name if undone else None)
 
     return app

@@ -13,6 +13,8 @@ images whose labels teach the model most), its reading filled in. Without one, i
 from __future__ import annotations
 
 import contextlib
+import errno
+import io
 import os
 import threading
 import time
@@ -21,11 +23,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image
+
 from captchagen import atomic, codec
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 
 MAX_LABEL = 64  # characters in one answer
+
+
+def _is_image(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+    except Exception:  # PIL raises many kinds for a file that is not an image
+        return False
+    return True
 
 
 @dataclass
@@ -37,9 +50,15 @@ class Item:
     confidence: float | None = None  # the model's whole-string confidence in it
 
 
+def image_suffix(path: Path) -> str:
+    """The image suffix a pool file's name ends in (`.png` for `.png` itself, which Path calls a stem)."""
+    return next(s for s in codec.IMAGE_SUFFIXES if path.name.lower().endswith(s))
+
+
 def image_id(path: Path) -> str:
-    """The id of a pool image in labelled file names: its name less the suffix, `_` written `-`."""
-    return path.stem.replace("_", "-")
+    """The id of a pool image in labelled file names: its name less the suffix, `_` written `-` (a name
+    that is only a suffix, such as `.png`, is `unnamed`)."""
+    return path.name[: -len(image_suffix(path))].replace("_", "-") or "unnamed"
 
 
 def labelled_ids(out: Path) -> set[str]:
@@ -81,14 +100,24 @@ class LabelQueue:
         pool, out = Path(pool), Path(out)
         if not pool.is_dir():
             raise BadInput(f"{pool} is not a folder of images to label")
+        if out.exists() and not out.is_dir():
+            raise BadInput(f"--out {out} is a file; give a folder for the labelled images")
+        if alphabet is not None and not alphabet:
+            raise BadInput("--alphabet is empty: give a preset or the characters the answers may use")
         if out.resolve() == pool.resolve():
             raise BadInput(f"--out {out} is the pool itself; give another folder for the labelled images")
         self.pool, self.out, self.move = pool, out, move
         self.alphabet = Alphabet.from_spec(alphabet) if alphabet else None
         self.model = getattr(reader, "name", None)
         have = labelled_ids(out)
-        inside = out.resolve()
-        ids = {p: image_id(p) for p in codec.image_files(pool) if inside not in p.resolve().parents}
+        inside, root = out.resolve(), pool.resolve()
+        # Not the labelled folder's own files, and nothing a link leads to outside the pool (a link to
+        # /etc/passwd would be served and copied).
+        ids = {
+            p: image_id(p)
+            for p in codec.image_files(pool)
+            if inside not in p.resolve().parents and root in p.resolve().parents
+        }
         self.already = sum(i in have for i in ids.values())
         files = [p for p, i in ids.items() if i not in have]
         counts = Counter(ids[p] for p in files)
@@ -99,9 +128,10 @@ class LabelQueue:
             ranked = order(reader, [str(p) for p in files], progress)
             self.unreadable = len(files) - len(ranked)
             self.items = [Item(k, Path(p), ids[Path(p)], text, conf) for k, (p, text, conf) in enumerate(ranked)]
-        else:
-            self.unreadable = 0
-            self.items = [Item(k, p, ids[p]) for k, p in enumerate(files)]
+        else:  # files that are not images are not offered (a model's reading leaves them out the same way)
+            readable = [p for p in files if _is_image(p.read_bytes())]
+            self.unreadable = len(files) - len(readable)
+            self.items = [Item(k, p, ids[p]) for k, p in enumerate(readable)]
         self.pending = [item.key for item in self.items]  # in order; the next is the first not skipped
         self.skipped: set[int] = set()
         self.written: list[tuple[int, Path]] = []  # (key, file) of this session's answers, for undo
@@ -135,6 +165,9 @@ class LabelQueue:
         label = label.strip()
         if not label:
             raise BadInput("the label is empty; type the characters the image shows (Esc skips it)")
+        odd = next((c for c in label if c.isspace() or not c.isprintable()), None)
+        if odd is not None:  # train reads a label up to the first space: it would be refused there
+            raise BadInput(f"the label holds {odd!r}: spaces and control characters cannot be in a label")
         if len(label) > MAX_LABEL:
             raise BadInput(f"the label is {len(label)} characters long; at most {MAX_LABEL}")
         if self.alphabet is not None:
@@ -145,14 +178,15 @@ class LabelQueue:
             if key not in self.pending:
                 raise KeyError(key)
             item = self.items[key]
-            target = self.out / f"{item.id}_{codec.escape(label)}{item.path.suffix.lower()}"
-            if len(target.name.encode()) > codec.MAX_NAME_BYTES:
+            target = self.out / f"{item.id}_{codec.escape(label)}{image_suffix(item.path).lower()}"
+            staged = atomic.temp_path(target).name  # the longer of the two names a write makes
+            if len(staged.encode()) > codec.MAX_NAME_BYTES:
                 raise BadInput(f"the file name {target.name[:40]}... would be over {codec.MAX_NAME_BYTES} bytes")
-            self.out.mkdir(parents=True, exist_ok=True)
-            if self.move:
-                os.replace(item.path, target)  # a rename: atomic, and the pool no longer holds it
-            else:
-                atomic.write_bytes(target, item.path.read_bytes())
+            try:
+                self.out.mkdir(parents=True, exist_ok=True)
+                self._write(item, target)
+            except OSError as e:  # a pool image deleted meanwhile, a read-only pool or OUT, a full disk
+                raise BadInput(f"cannot write {target.name}: {e.strerror or e} ({e.filename or item.path})") from None
             self.pending.remove(key)
             self.skipped.discard(key)
             self.written.append((key, target))
@@ -160,6 +194,23 @@ class LabelQueue:
             if started is not None:
                 self.seconds.append(time.monotonic() - started)
             return target
+
+    def _write(self, item: Item, target: Path) -> None:
+        """The labelled file: a copy, or with `move` the image itself (a rename, or across file systems a copy
+        and then the pool's file removed). Only images: a file that is not one stays in the pool."""
+        data = item.path.read_bytes()
+        if not _is_image(data):
+            raise OSError(errno.EINVAL, "not an image", str(item.path))
+        if not self.move:
+            atomic.write_bytes(target, data)
+            return
+        try:
+            os.replace(item.path, target)  # a rename: atomic, and the pool no longer holds it
+        except OSError as e:
+            if e.errno != errno.EXDEV:
+                raise
+            atomic.write_bytes(target, data)
+            item.path.unlink()
 
     def skip(self, key: int) -> None:
         with self.lock:
@@ -174,12 +225,19 @@ class LabelQueue:
         with self.lock:
             if not self.written:
                 return None
-            key, target = self.written.pop()
+            key, target = self.written[-1]
             item = self.items[key]
-            if self.move:
-                os.replace(target, item.path)
-            else:
-                target.unlink(missing_ok=True)
+            try:
+                if self.move:
+                    os.replace(target, item.path)
+                else:
+                    target.unlink(missing_ok=True)
+            except FileNotFoundError:  # moved, then deleted from OUT meanwhile: the image is nowhere now
+                self.written.pop()
+                raise BadInput(f"{target.name} was deleted meanwhile; the image cannot go back to the pool") from None
+            except OSError as e:  # a read-only pool or OUT: the answer stands
+                raise BadInput(f"cannot take back {target.name}: {e.strerror or e}") from None
+            self.written.pop()
             self.pending.insert(0, key)
             self.shown.pop(key, None)
             return item

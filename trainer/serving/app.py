@@ -111,16 +111,23 @@ class Batcher:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def read_body(request: Request, limit: int, timeout: float | None = None) -> bytes:
+async def read_body(
+    request: Request,
+    limit: int,
+    timeout: float | None = None,
+    flags: tuple[str, str] = ("--max-body-mb", "--body-timeout"),
+) -> bytes:
     """The whole body, or ApiError 413 once it passes `limit` bytes (by Content-Length or by counting), or
-    ApiError 408 if it has not all arrived `timeout` seconds after the head (a client sending it slowly)."""
+    ApiError 408 if it has not all arrived `timeout` seconds after the head (a client sending it slowly).
+    `flags`: the options that set the two limits, named in the errors ("" where no option sets one)."""
+    size_flag, time_flag = (f" ({f})" if f else "" for f in flags)
     try:
-        return await asyncio.wait_for(_read_body(request, limit), timeout)
+        return await asyncio.wait_for(_read_body(request, limit, size_flag), timeout)
     except asyncio.TimeoutError:
-        raise ApiError(408, f"the request body did not arrive within {timeout:g} s (--body-timeout)") from None
+        raise ApiError(408, f"the request body did not arrive within {timeout:g} s{time_flag}") from None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, limit: int, size_flag: str) -> bytes:
     declared = request.headers.get("content-length")
     too_big = False
     if declared is not None:
@@ -128,7 +135,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             too_big = int(declared) > limit
         except ValueError:
             raise ApiError(400, f"bad Content-Length header {declared[:40]!r}") from None
-    too_big_error = ApiError(413, f"request body is over the {limit:,}-byte limit (--max-body-mb)")
+    too_big_error = ApiError(413, f"request body is over the {limit:,}-byte limit{size_flag}")
     if too_big and request.headers.get("expect", "").lower() == "100-continue":
         raise too_big_error  # the client waits for a go-ahead before sending the body: it never gets one
     body = bytearray()
