@@ -213,6 +213,11 @@ def test_a_request_for_another_host_name_is_refused(server):
     assert server.request("GET", "/api/next", headers={"Host": f"localhost:{server.port}"})[0] == 200
 
 
+def test_an_answer_too_large_is_refused_without_naming_an_option_label_lacks(server):
+    status, body = post(server, "/api/answer", {"key": 0, "label": "1" * 5000}, token_of(server))
+    assert status == 413 and "limit" in body["error"] and "--" not in body["error"]
+
+
 def test_ctrl_c_stops_the_page_and_says_what_was_labelled(reading_model, pool, tmp_path):
     srv = Server(None, str(pool), "--out", str(tmp_path / "out"), verb="label")
     key = srv.request("GET", "/api/next")[1]["item"]["key"]
