@@ -190,7 +190,7 @@ def test_the_server_writes_answers_only_with_its_token_and_names_images_by_key(s
     key = state["item"]["key"]
     assert post(server, "/api/answer", {"key": key, "label": "3"}, None)[0] == 403
     assert post(server, "/api/answer", {"key": key, "label": "3"}, "wrong")[0] == 403
-    assert not (tmp_path / "out").exists()
+    assert not list((tmp_path / "out").glob("*.png"))  # the folder exists (locked by the page), with no answer
     status, image = server.request("GET", state["item"]["src"])
     assert status == 200 and image.startswith(b"\x89PNG")
     for path in ("/image/999", "/image/-1", "/image/..%2F..%2Fetc%2Fpasswd"):
@@ -204,13 +204,26 @@ def test_the_server_writes_answers_only_with_its_token_and_names_images_by_key(s
     assert post(server, "/api/answer", {"key": answered["item"]["key"], "label": ""}, token)[0] == 422
     assert post(server, "/api/answer", {"key": 1, "label": "x" * 5000}, token)[0] == 413
     status, undone = post(server, "/api/undo", {}, token)
-    assert status == 200 and undone["item"]["key"] == key and not list((tmp_path / "out").iterdir())
+    assert status == 200 and undone["item"]["key"] == key and not list((tmp_path / "out").glob("*.png"))
 
 
 def test_a_request_for_another_host_name_is_refused(server):
     status, body = server.request("GET", "/api/next", headers={"Host": "attacker.example:80"})
     assert status == 421 and "loopback" in body["error"]
     assert server.request("GET", "/api/next", headers={"Host": f"localhost:{server.port}"})[0] == 200
+
+
+def test_a_second_session_on_the_same_out_is_refused_while_the_first_runs(server, pool, tmp_path):
+    code, out = run_cli("label", str(pool), "--out", str(tmp_path / "out"), "--port", "0")
+    assert code == 1 and "in use by another captchagen label" in out and len(out.strip().splitlines()) == 1
+
+
+def test_a_restart_after_move_counts_what_out_holds(pool, tmp_path):
+    queue = LabelQueue(pool, tmp_path / "out", move=True)
+    for _ in range(2):
+        queue.answer(queue.next().key, "3")
+    again = LabelQueue(pool, tmp_path / "out", move=True)
+    assert again.stats()["labelled"] == 2 and again.stats()["remaining"] == 10
 
 
 def test_an_answer_too_large_is_refused_without_naming_an_option_label_lacks(server):
@@ -256,14 +269,14 @@ def test_keyboard_only_labelling_in_a_browser(page, server, tmp_path):
     page.keyboard.type("123")  # typing replaces the selected reading
     page.keyboard.press("Enter")
     page.wait_for_function("document.getElementById('progress').textContent.startsWith('2 labelled')")
-    names = {codec.parse_name(p.name) for p in out.iterdir()}
+    names = {codec.parse_name(p.name) for p in codec.image_files(out)}
     assert {(n.label) for n in names} == {first["reading"], "123"}
     assert len(names) == 2
     page.keyboard.press("Escape")  # skip the third
     page.wait_for_function("document.getElementById('saved').textContent === 'skipped'")
     page.keyboard.press("Control+z")  # undo the second answer: its file goes, and it is offered again
     page.wait_for_function("document.getElementById('progress').textContent.startsWith('1 labelled')")
-    assert [codec.parse_name(p.name).label for p in out.iterdir()] == [first["reading"]]
+    assert [codec.parse_name(p.name).label for p in codec.image_files(out)] == [first["reading"]]
     assert page.get_attribute("#image", "src") == second["src"]
     assert page.input_value("#label") == second["reading"]
 
@@ -279,4 +292,4 @@ def test_an_image_answered_in_another_tab_moves_the_stale_tab_on(open_page, serv
     second.wait_for_function("document.getElementById('error').textContent.includes('not waiting')")
     second.wait_for_function("document.getElementById('progress').textContent.startsWith('1 labelled')")
     assert second.get_attribute("#image", "src") != shown
-    assert len(list((tmp_path / "out").iterdir())) == 1
+    assert len(codec.image_files(tmp_path / "out")) == 1

@@ -5,11 +5,13 @@ from __future__ import annotations
 import ipaddress
 import socket
 from pathlib import Path
+from typing import Any
 
 import click
 
 from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option
 from captchagen.errors import missing_extra
+from captchagen.lock import FolderLock
 
 
 def _loopback(host: str) -> bool:
@@ -66,16 +68,44 @@ def label(
     Example: captchagen label collected/ --out labelled/ --model base --reads upper-digits
     """
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 (the extra is there: _serve imports what it needs)
 
-        from trainer.labeling.app import create_app
-        from trainer.labeling.queue import LabelQueue
-        from trainer.serving.protocol import with_header_deadline
+        import trainer.labeling.app  # noqa: F401 (fastapi and python-multipart)
     except ImportError as e:
         raise missing_extra("captchagen label", "serve", str(e.name)) from None
 
     if reads is not None and model_path is None:
         raise click.UsageError("--reads narrows what the --model reads; give --model too")
+    if not pool.is_dir():
+        raise click.BadParameter(f"{pool} is not a folder of images to label", param_hint="POOL")
+    if out.exists() and not out.is_dir():
+        raise click.BadParameter(f"{out} is a file; give a folder for the labelled images", param_hint="--out")
+    # One labelling session per OUT: two would both accept an answer for the same image.
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(out, "label")
+        lock.acquire()
+    except OSError as e:
+        raise click.ClickException(f"cannot write to --out {out}: {e.strerror or e}") from None
+    try:
+        queue = _serve(pool, out, model_path, reads, alphabet, move, host, port)
+    finally:
+        lock.release()
+    done = queue.stats()
+    click.echo(f"Stopped: {done['this_session']:,} labelled this session, {done['labelled']:,} in {out}.")
+
+
+def _serve(
+    pool: Path, out: Path, model_path: str | None, reads: str | None, alphabet: str | None, move: bool, host: str,
+    port: int,
+) -> Any:  # fmt: skip
+    """Read the pool (with the model, if any), serve the page until Ctrl-C; the queue, for the summary."""
+    import uvicorn
+
+    from trainer.labeling.app import create_app
+    from trainer.labeling.queue import LabelQueue
+    from trainer.serving.protocol import with_header_deadline
+
     reader = open_reader("runs", model_path, reads)[1] if model_path else None
     lines = LineProgress(lambda line: click.echo(line, err=True), "reading the pool")
     queue = LabelQueue(pool, out, reader=reader, alphabet=alphabet, move=move, progress=lines.update)
@@ -96,5 +126,4 @@ def label(
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
-    done = queue.stats()
-    click.echo(f"Stopped: {done['this_session']:,} labelled this session, {done['labelled']:,} in {out}.")
+    return queue

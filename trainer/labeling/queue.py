@@ -118,7 +118,7 @@ class LabelQueue:
             for p in codec.image_files(pool)
             if inside not in p.resolve().parents and root in p.resolve().parents
         }
-        self.already = sum(i in have for i in ids.values())
+        self.already = len(have)  # labelled in OUT: after --move those images are no longer in the pool
         files = [p for p, i in ids.items() if i not in have]
         counts = Counter(ids[p] for p in files)
         clash = next((i for i, n in counts.items() if n > 1), None)
