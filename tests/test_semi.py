@@ -219,6 +219,12 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run_teacher_included(sets, 
     a, b = checkpoint.load(Path(whole.run) / "last.pt"), checkpoint.load(run / "last.pt")
     for part in ("model", "teacher"):
         assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    # The resumed epoch's row counts the whole epoch, the batches before the Ctrl-C too.
+    rows_a = [json.loads(line) for line in (Path(whole.run) / "metrics.jsonl").read_text().splitlines()]
+    rows_b = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows_b] == [1, 2] and rows_b[-1]["pseudo"] == rows_a[-1]["pseudo"]
+    assert rows_b[-1]["train_loss"] == pytest.approx(rows_a[-1]["train_loss"], rel=1e-6)
+    assert "partial" not in b  # an epoch's end carries nothing on
 
 
 def test_under_torchrun_with_mix_colour_and_resnet_the_counts_are_summed_over_processes(sets, tmp_path):

@@ -211,8 +211,11 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
                     f"training diverged: {e}; {kept(run, at.best)}. Try a lower `lr` (this run: {cfg.lr:g})"
                 ) from None
             if stopped == "interrupt":
+                # Every process stops at the same batch, so the counts so far can be summed over them.
+                sofar = all_sum(torch.tensor([loss_sum, float(seen), float(pseudo.read), float(pseudo.passed)]), info)
                 if info.main:
                     at.epoch, at.batch = epoch, batch_index
+                    at.partial = _carried(at.partial, sofar.tolist())
                     save(epoch, False)  # last.pt where it stopped; best.pt stays as the last validated epoch made it
                 raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
             stopped_by_time = stopped == "time"
@@ -228,15 +231,23 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
                     pseudo, info,
                 )  # fmt: skip
             val_seconds = time.perf_counter() - val_started
+            loss_total = float(all_sum(torch.tensor([loss_sum]), info).item())
+            seen_here = seen_total  # by this process group since it started: the speed
+            if at.partial:  # this epoch began before an interrupted process stopped: its counts come too
+                loss_total += at.partial["loss_sum"]
+                seen_total += int(at.partial["seen"])
+                pseudo.read += int(at.partial["read"])
+                pseudo.passed += int(at.partial["passed"])
+                at.partial = {}
             ended = EpochEnded(
                 epoch=epoch + 1,
                 complete=not stopped_by_time,
-                train_loss=float(all_sum(torch.tensor([loss_sum]), info).item()) / max(1, seen_total),
+                train_loss=loss_total / max(1, seen_total),
                 val_loss=counts.loss,
                 seq_accuracy=counts.accuracy,
                 mean_edit_distance=counts.mean_edit_distance,
                 cer=counts.cer,
-                images_per_s=seen_total / train_seconds if train_seconds else 0.0,
+                images_per_s=seen_here / train_seconds if train_seconds else 0.0,
                 elapsed_s=elapsed(),
                 lr=optimizer.param_groups[0]["lr"],
                 val_images=counts.samples,
@@ -283,6 +294,13 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
+
+
+def _carried(before: dict[str, float], sofar: list[float]) -> dict[str, float]:
+    """The counts an interrupted epoch carries into its resume: these (loss_sum, seen, read, passed) and
+    what it had carried in itself, if it was resumed before."""
+    keys = ("loss_sum", "seen", "read", "passed")
+    return {k: before.get(k, 0.0) + v for k, v in zip(keys, sofar, strict=True)}
 
 
 def _build_model(plan: Plan, device: torch.device) -> tuple[torch.nn.Module, ModelConfig]:
@@ -332,4 +350,6 @@ def _end_epoch(
     )
     if teacher is not None:
         resumable["teacher"] = teacher.state_dict()
+    if at.partial:
+        resumable["partial"] = at.partial
     checkpoint.save(run / "last.pt", resumable)

@@ -22,6 +22,9 @@ class Progress:
     step: int = 0  # optimisation steps so far
     elapsed_before: float = 0.0  # seconds trained before this process started
     best: dict[str, Any] = field(default_factory=lambda: {"seq_accuracy": -1.0})
+    # What the epoch interrupted at `batch` had counted, summed over the processes (loss_sum, seen, read,
+    # passed), so that its row after a resume covers the whole epoch; empty at an epoch's start.
+    partial: dict[str, float] = field(default_factory=dict)
 
 
 def resumed_config(saved: dict[str, Any], given: TrainConfig) -> TrainConfig:
@@ -65,4 +68,5 @@ def restore(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.opti
         step=state["scheduler"]["step"],
         elapsed_before=state["scheduler"]["elapsed"],
         best=state["metrics"],
+        partial=dict(state.get("partial", {})),  # last.pt made before partial counts were kept: none
     )
