@@ -67,6 +67,16 @@ def test_keep_last_puts_every_epoch_in_best_pt_and_the_headline_says_so(data, tm
     assert code == 2 and "--keep" in out
 
 
+def test_options_a_resume_ignores_are_named(data, tmp_path):
+    code, out = run_cli("train", str(data), *tiny_train_args(tmp_path), "--epochs", "1")
+    assert code == 0, out
+    run = next(p for p in (tmp_path / "r").iterdir() if p.is_dir())
+    code, out = run_cli("train", "--resume", str(run), "--lr", "0.5", "--batch-size", "8", "--time-limit", "5")
+    assert code == 0 and "ignored: --batch-size, --lr (only --time-limit may change)" in out, out
+    code, out = run_cli("train", "--resume", str(run))
+    assert code == 0 and "ignored" not in out
+
+
 def test_stopped_after_epoch_one_and_resumed_equals_uninterrupted(data, tmp_path):
     whole = train(tiny_train_config(data, tmp_path / "a", epochs=2))
 

@@ -208,6 +208,10 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
     resume_path = None
     if resume:
         resume_path = Path(resume) / "last.pt" if Path(resume).is_dir() else Path(resume)
+        ignored = _ignored_by_resume()
+        if ignored:
+            click.echo(f"note: --resume goes on with the run's own settings; ignored: {', '.join(ignored)} "
+                       "(only --time-limit may change)", err=True)  # fmt: skip
     view = TrainView()
     try:
         result = run_training(config, view.event, resume=resume_path)
@@ -218,6 +222,16 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
     finally:
         view.close()
     view.final(result)
+
+
+def _ignored_by_resume() -> list[str]:
+    """The options given on the command line that a resume does not take (it keeps the run's saved config)."""
+    ctx = click.get_current_context()
+    taken = {"resume", "time_limit"}
+    given = [p for p in ctx.command.params if p.name not in taken]
+    source = click.core.ParameterSource.COMMANDLINE
+    return [p.opts[0] if p.opts[0].startswith("-") else p.name.upper() for p in given
+            if ctx.get_parameter_source(p.name) == source]  # fmt: skip
 
 
 def interrupted_message(e: KeyboardInterrupt) -> str:
