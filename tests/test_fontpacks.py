@@ -93,6 +93,15 @@ def test_fonts_shows_what_is_installed_and_what_draws_the_alphabet(installed):
     assert "Every package is installed" in out
 
 
+def test_fonts_prints_the_install_command_on_one_line_when_piped(monkeypatch):
+    monkeypatch.setattr(fontpacks.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(fontpacks, "_dpkg_files", lambda package: None)  # nothing installed
+    code, out = run_cli("fonts")  # CliRunner's output is not a terminal: 80 columns, as a pipe
+    assert code == 0, out
+    line = next(line for line in out.splitlines() if "apt-get install" in line)
+    assert line.strip() == fontpacks.PACKS["wide"].install_command and len(line) > 80
+
+
 def test_the_wide_pack_names_enough_packages_and_leaves_out_the_measured_generators_fonts():
     wide = fontpacks.PACKS["wide"]
     assert len(wide.packages) >= 40 and len(set(wide.packages.values())) >= 5

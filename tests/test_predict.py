@@ -112,6 +112,16 @@ def test_no_trained_model_and_no_base_model_says_how_to_train_one(tmp_path, monk
     assert len(output.strip().splitlines()) == 1
 
 
+def test_a_fifo_is_an_error_row_not_a_hang(trained, tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    _, runs, _ = trained
+    code, out = run_cli("test", str(fifo), "--json", "--runs-dir", str(runs))
+    assert code == 1 and json.loads(out.strip().splitlines()[0])["error"].endswith("not a regular file")
+
+
 def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(tmp_path):
     fake = tmp_path / "model.pt"
     fake.write_bytes(b"not a checkpoint at all")

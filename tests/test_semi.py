@@ -146,13 +146,17 @@ def test_copies_of_labelled_images_are_left_out_of_the_pool_so_none_is_validated
         shutil.copy(p, mixed_pool / f"copied-val-{i}.png")
     for i, p in enumerate(shard_images(labelled)[:3]):  # and of training images
         shutil.copy(p, mixed_pool / f"copied-train-{i}.png")
+    mix = tiny_dataset(tmp_path / "mix", n=30, shard_size=30, seed=8)
+    for i, p in enumerate(shard_images(mix)[:4]):  # and of the images of a --mix set
+        shutil.copy(p, mixed_pool / f"copied-mix-{i}.png")
     cfg = tiny_train_config(
-        labelled, tmp_path, val_data=str(val), epochs=1, unlabeled=str(mixed_pool), steps_per_epoch=2
-    )
+        labelled, tmp_path, val_data=str(val), epochs=1, unlabeled=str(mixed_pool), steps_per_epoch=2,
+        mix=((str(mix), 0.25),),
+    )  # fmt: skip
     seen = events_of(cfg)
     assert next(e for e in seen if isinstance(e, Started)).unlabeled == 120
     notices = [e.message for e in seen if isinstance(e, Notice)]
-    assert any("8 images are labelled ones too; they are left out of the pool" in n for n in notices), notices
+    assert any("12 images are labelled ones too; they are left out of the pool" in n for n in notices), notices
 
 
 def test_a_pool_of_only_labelled_images_or_the_training_set_itself_is_refused(sets, tmp_path):

@@ -354,7 +354,9 @@ def fonts(pack_name: str, alphabet: str) -> None:
     console.print(table)
     if missing:
         console.print(
-            f"{len(missing)} package(s) missing; install them with:\n  {pack.install_command}", highlight=False
+            f"{len(missing)} package(s) missing; install them with:\n  {pack.install_command}",
+            highlight=False,
+            soft_wrap=True,  # one line, however narrow the terminal or pipe: it is to be copied and run
         )
     else:
         console.print(f"Every package is installed: captchagen make --font-pack {pack.name} ...", highlight=False)

@@ -78,6 +78,9 @@ def open_image(source: str | Path | BinaryIO, max_pixels: int = MAX_PIXELS, name
     """Open and fully decode an image (a path or a binary file object), refusing ones over `max_pixels`
     before decoding them; raise BadImage naming it (`name`, else the path)."""
     name = name or str(source)
+    if isinstance(source, str | Path) and Path(source).exists() and not Path(source).is_file():
+        if not Path(source).is_dir():  # a FIFO or a device would block or never end: not an image file
+            raise BadImage(f"{name}: not a regular file", "not_image")
     try:
         with Image.open(source) as im:
             if im.width * im.height > max_pixels:

@@ -85,7 +85,8 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
     ]
     pool = []
     if cfg.unlabeled:  # read at DATA's preprocessing: the pool is more of DATA's kind of captcha
-        pool = [_pool(load(cfg.unlabeled, plan.pre, unlabeled=True), cfg.unlabeled, val, loaded, train_rows, emit)]
+        pool = [_pool(load(cfg.unlabeled, plan.pre, unlabeled=True), cfg.unlabeled, val, loaded, train_rows, mixed,
+                      emit)]  # fmt: skip
         extra = pool_per_batch(cfg.batch_size, cfg.unlabeled_share)
         actual = extra / (cfg.batch_size + extra)
         if abs(actual - cfg.unlabeled_share) > 0.2 * cfg.unlabeled_share:  # rounded to whole images, far off
@@ -114,11 +115,22 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
 
 
 def _pool(
-    pool: data.Loaded, path: str, val: data.CaptchaDataset, loaded: data.Loaded, train_rows: np.ndarray, emit: Events
+    pool: data.Loaded,
+    path: str,
+    val: data.CaptchaDataset,
+    loaded: data.Loaded,
+    train_rows: np.ndarray,
+    mixed: list[data.Loaded],
+    emit: Events,
 ) -> data.Loaded:
-    """The unlabelled pool less its copies (under any name) of labelled images: a validation image learnt
-    from its pseudo-label would be validated on after all, and a training image already has its label."""
-    labelled = overlap.Copies([*val.paths(), *(loaded.groups[g].paths[r] for g, r in loaded.rows[train_rows])])
+    """The unlabelled pool less its copies (under any name) of labelled images, DATA's and the `mix` sets':
+    a validation image learnt from its pseudo-label would be validated on after all, and a training image
+    already has its label."""
+    labelled = overlap.Copies([
+        *val.paths(),
+        *(loaded.groups[g].paths[r] for g, r in loaded.rows[train_rows]),
+        *(m.groups[g].paths[r] for m in mixed for g, r in m.rows),
+    ])  # fmt: skip
     keep = np.asarray([not labelled.holds(pool.groups[g].paths[r]) for g, r in pool.rows], dtype=bool)
     dropped = int((~keep).sum())
     if dropped == len(keep):
