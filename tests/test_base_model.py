@@ -116,7 +116,10 @@ def test_every_bundled_model_is_found_by_its_name_and_base_v2_records_where_it_c
         assert path is not None and path.is_file(), name
         assert resolve_model(tmp_path / "runs", name) == (path, None)
         assert load_parent(name).path == path
-    assert bundled.named("base-v3") is None and bundled.named(None) is None
+    assert bundled.named("base-v4") is None and bundled.named(None) is None
+    v3 = checkpoint.load(bundled.named("base-v3"))  # the generalist: a resnet from random weights, four sets
+    assert v3["model_config"]["arch"] == "resnet" and v3["train_config"]["init_from"] is None
+    assert len(v3["train_config"]["sources"]) == 4 and "optimizer" not in v3
     v2 = checkpoint.load(bundled.named("base-v2"))
     assert "optimizer" not in v2
     # Fine-tuned from the base model (v1) on three made datasets, each named with its manifest's hash.
