@@ -218,6 +218,18 @@ def test_a_second_session_on_the_same_out_is_refused_while_the_first_runs(server
     assert code == 1 and "in use by another captchagen label" in out and len(out.strip().splitlines()) == 1
 
 
+def test_a_temp_file_left_by_a_killed_session_is_cleaned_by_the_next(reading_model, pool, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    left = out / ".site-000_1.png.12345.tmp"
+    left.write_bytes(b"half")
+    srv = Server(None, str(pool), "--out", str(out), verb="label")
+    try:
+        assert srv.request("GET", "/api/next")[0] == 200 and not left.exists()
+    finally:
+        srv.stop()
+
+
 def test_a_restart_after_move_counts_what_out_holds(pool, tmp_path):
     queue = LabelQueue(pool, tmp_path / "out", move=True)
     for _ in range(2):

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from captchagen import atomic
 from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option
 from captchagen.errors import missing_extra
 from captchagen.lock import FolderLock
@@ -85,6 +86,8 @@ def label(
         out.mkdir(parents=True, exist_ok=True)
         lock = FolderLock(out, "label")
         lock.acquire()
+        # What a session killed mid-write left (kill -9): the lock says no other session is writing here.
+        atomic.remove_temp_files(out)
     except OSError as e:
         raise click.ClickException(f"cannot write to --out {out}: {e.strerror or e}") from None
     try:
