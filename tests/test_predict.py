@@ -186,3 +186,13 @@ def test_eval_reports_what_it_read_with(reading_model, tmp_path):
                         "--worst", "0", "--json", "--cache-dir", str(tmp_path / "c"))  # fmt: skip
     assert code == 0, out
     assert json.loads(out)["reads"] == "0123"
+
+
+def test_eval_says_when_it_replaces_a_grid_of_worst_mistakes(reading_model, tmp_path):
+    grid = tmp_path / "worst.png"
+    args = ["eval", str(reading_model[0]), "--model", str(reading_model[1]), "--worst-out", str(grid),
+            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
+    code, out = run_cli(*args)
+    assert code == 0 and grid.exists() and "replacing" not in out
+    code, out = run_cli(*args)
+    assert code == 0 and f"note: replacing {grid}" in out

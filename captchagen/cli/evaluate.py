@@ -87,6 +87,8 @@ def evaluate(
             (Path(s.path), [(f"true {s.truth}", "black"), (f"read {s.text} ({s.confidence:.2f})", "red")])
             for s in mistakes
         ]
+        if grid.exists():  # a bundled model's grid goes to the working folder: say when one is replaced
+            click.echo(f"note: replacing {grid} (--worst-out PATH to keep it)", err=True)
         numbers["worst_png"] = str(write_grid(cells, grid))
     elif mistakes and not_drawn:
         click.echo(not_drawn, err=True)
