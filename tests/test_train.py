@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -218,3 +219,16 @@ def test_cli_options_map_onto_train_config_fields():
             elif name != "workers":  # workers becomes the core count
                 assert value == getattr(TrainConfig(), name), name
     assert replace(TrainConfig(), epochs=1).epochs == 1
+
+
+def test_skip_bad_skips_an_unreadable_image_while_the_input_size_is_chosen_too(data, tmp_path):
+    folder = tmp_path / "with-bad"
+    shutil.copytree(data, folder)
+    first = sorted(folder.glob("shard-*/*.png"))[0]
+    first.write_text("not an image")  # the first image is always in the sample the size is chosen from
+    args = ["train", str(folder), "--epochs", "1", "--runs-dir", str(tmp_path / "r"), "--cache-dir",
+            str(tmp_path / "c"), "--device", "cpu", "--batch-size", "32"]  # fmt: skip
+    code, out = run_cli(*args, "--skip-bad")
+    assert code == 0 and "1 bad files skipped" in out, out
+    code, out = run_cli(*args)
+    assert code == 2 and first.name in out and "--skip-bad" in out

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from captchagen.preview import write_grid
-from trainer.data.preprocess import open_image, to_gray
+from trainer.data.preprocess import BadImage, open_image, to_gray
 from trainer.shape import SHAPE, min_time_steps
 
 SAMPLE = 48  # images looked at
@@ -39,6 +39,20 @@ class InputChoice:
 def _sample(paths: list[Path]) -> list[Path]:
     step = max(1, len(paths) // SAMPLE)
     return paths[::step][:SAMPLE]
+
+
+def _opened(paths: list[Path]) -> list[Image.Image]:
+    """The sampled images that open. An unreadable one is left out here: loading then skips it (`skip_bad`)
+    or names it in its error, as it does any other."""
+    images = []
+    for p in _sample(paths):
+        try:
+            images.append(open_image(p))
+        except BadImage:
+            continue
+    if not images:
+        raise BadImage(f"none of the {len(_sample(paths))} images sampled to choose the input size can be read")
+    return images
 
 
 def _content_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -79,7 +93,7 @@ def border_crop(images: list[Image.Image]) -> tuple[float, float, float, float] 
 
 def sampled_crop(paths: list[Path]) -> tuple[float, float, float, float] | None:
     """The border crop of these images, chosen from the same sample `choose_input` looks at."""
-    return border_crop([open_image(p) for p in _sample(paths)])
+    return border_crop(_opened(paths))
 
 
 def choose_input(
@@ -87,7 +101,7 @@ def choose_input(
 ) -> InputChoice:
     """An input size for these images, at `height` pixels high. `labels` (the dataset's) let the notes say
     which label decided the width when the longest one needs more time steps than the images' shape gives."""
-    images = [open_image(p) for p in _sample(paths)]
+    images = _opened(paths)
     w = statistics.median(im.width for im in images)
     h = statistics.median(im.height for im in images)
     crop = border_crop(images)
