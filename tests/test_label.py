@@ -157,6 +157,8 @@ def test_a_move_across_file_systems_copies_then_removes(pool, tmp_path, monkeypa
 def test_the_pool_cannot_be_its_own_output_and_clashing_ids_are_named(pool, tmp_path):
     with pytest.raises(BadInput, match="is the pool itself"):
         LabelQueue(pool, pool)
+    with pytest.raises(BadInput, match="inside the pool"):
+        LabelQueue(pool, pool / "held-out", move=True)
     shutil.copy(pool / "site_001.png", pool / "site-001.png")
     with pytest.raises(BadInput, match="2 images in .* would be labelled as 'site-001'"):
         LabelQueue(pool, tmp_path / "out")
@@ -257,6 +259,8 @@ def test_bad_usage_is_a_one_line_error(pool, tmp_path):
     assert code == 2 and "is not a folder of images to label" in out and "Traceback" not in out
     code, out = run_cli("label", str(pool), "--out", str(tmp_path / "o"), "--reads", "digits")
     assert code == 2 and "--model" in out
+    code, out = run_cli("label", str(pool), "--out", str(pool / "held-out"), "--move")
+    assert code == 2 and "inside the pool" in out and not (pool / "held-out").exists()
 
 
 # ---- the page, in a real browser ----

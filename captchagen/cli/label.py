@@ -81,6 +81,9 @@ def label(
         raise click.BadParameter(f"{pool} is not a folder of images to label", param_hint="POOL")
     if out.exists() and not out.is_dir():
         raise click.BadParameter(f"{out} is a file; give a folder for the labelled images", param_hint="--out")
+    if pool.resolve() in out.resolve().parents:
+        why = "`train --unlabeled` on the pool would learn the labelled (or held-out) images too"
+        raise click.BadParameter(f"{out} is inside the pool: {why}; put it beside the pool", param_hint="--out")
     # One labelling session per OUT: two would both accept an answer for the same image.
     try:
         out.mkdir(parents=True, exist_ok=True)

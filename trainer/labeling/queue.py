@@ -106,6 +106,9 @@ class LabelQueue:
             raise BadInput("--alphabet is empty: give a preset or the characters the answers may use")
         if out.resolve() == pool.resolve():
             raise BadInput(f"--out {out} is the pool itself; give another folder for the labelled images")
+        if pool.resolve() in out.resolve().parents:  # `train --unlabeled POOL` would read the labelled ones too
+            raise BadInput(f"--out {out} is inside the pool: `train --unlabeled` on the pool would learn the labelled "
+                           "(or held-out) images too; put it beside the pool")  # fmt: skip
         self.pool, self.out, self.move = pool, out, move
         self.alphabet = Alphabet.from_spec(alphabet) if alphabet else None
         self.model = getattr(reader, "name", None)
