@@ -361,6 +361,9 @@ def test_styles_writes_no_picture_unless_asked_and_lists_the_fields(tmp_path, mo
     code, printed = run_cli("styles", "--fields", env={"COLUMNS": "200"})
     assert code == 0 and list(tmp_path.iterdir()) == []
     assert "noise_dots" in printed and "0 to 5000" in printed and "range [min, max]" in printed
+    code, printed = run_cli("styles", "--fields", env={"COLUMNS": "80"})  # a narrow terminal, or a pipe
+    names = {line.split("│")[1].strip() for line in printed.splitlines() if line.startswith("│")}
+    assert code == 0 and set(style.FIELDS) <= names  # every name whole: wrapped cells leave blank ones
 
 
 def test_help_examples_stay_on_lines_of_their_own():

@@ -294,8 +294,12 @@ def styles(out: Path | None, samples: int, also: tuple[str, ...], fields: bool) 
 
     console = Console()
     if fields:
+        from rich.table import Column
+
+        # A setting's name is what a style file must spell: never cut, whatever the width (the others wrap).
+        setting = Column("setting", no_wrap=True, min_width=max(len(name) for name in style.FIELDS))
         table = Table(
-            "setting", "holds", "range", "default", "random draws", title="Style file settings", title_justify="left"
+            setting, "holds", "range", "default", "random draws", title="Style file settings", title_justify="left"
         )
         for row in style.field_table():
             table.add_row(*(escape(cell) for cell in row))
