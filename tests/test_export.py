@@ -87,6 +87,7 @@ def test_export_checks_parity_on_given_images_and_accepts_a_looser_tolerance(rea
     )
     assert code == 0, output
     assert "320 given images" in output and out.is_file()
+    assert output.startswith(f"exporting {ckpt} to ONNX")  # not a terminal: a line before the quiet seconds
 
 
 @pytest.mark.parametrize(

@@ -91,7 +91,10 @@ def export(
     from trainer.inference.export import export_onnx
 
     console = Console()
-    with console.status(f"exporting {path} to ONNX and checking parity..."):
+    doing = f"exporting {path} to ONNX and checking parity..."
+    if not console.is_terminal:  # a log or a pipe, where the spinner below draws nothing: a line first
+        click.echo(doing, err=True)
+    with console.status(doing):
         report = export_onnx(path, out, check_paths=check_paths, atol=atol, name=name)
     table = Table(show_header=False, title=f"[green]exported[/] {report.path}", title_justify="left")
     table.add_row("model name", report.name)
