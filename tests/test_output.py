@@ -144,3 +144,17 @@ def test_a_slow_rate_is_shown_with_its_digits_not_as_zero(monkeypatch):
     lines.update(0, 74)
     lines.update(4, 74)  # 4 batches in 30 s
     assert said == ["epoch 1: 4/74 batches (5%), 0.13 batches/s"]
+
+
+def test_the_curves_label_every_tick_in_one_notation():
+    """A log axis labels its minor ticks in its own notation (2x10^0 beside 1%) when few decades show."""
+    from trainer.runs import curve_figure
+
+    rows = [{"epoch": e, "train_loss": 3.0 / e, "val_loss": 2.5 / e, "seq_accuracy": 0.97 + e / 1000,
+             "cer": 0.02 - e / 1000, "val_images": 2000} for e in range(1, 6)]  # fmt: skip
+    fig = curve_figure(rows)
+    fig.canvas.draw()
+    labels = [t.get_text() for ax in fig.axes for minor in (False, True) for t in ax.yaxis.get_ticklabels(minor=minor)]
+    shown = [t for t in labels if t]
+    assert shown and not any("times" in t or "^" in t or "10^" in t for t in shown), shown
+    assert all(t.endswith("%") for t in (t.get_text() for t in fig.axes[1].yaxis.get_ticklabels()) if t)

@@ -131,7 +131,10 @@ def curve_figure(rows: list[dict]):  # -> matplotlib Figure
     right.plot(epochs, sequence, marker="o", label="sequence error % (100 - accuracy)")
     right.plot(epochs, characters, marker="o", label="character error rate %")
     right.set(xlabel="epoch", yscale="log", title="Validation errors (lower is better)")
-    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}%"))
+    # Minor ticks too: a log axis labels them in its own notation (2x10^0 beside 1%) when few decades show.
+    for axis, unit in ((left.yaxis, ""), (right.yaxis, "%")):
+        axis.set_major_formatter(FuncFormatter(lambda v, _, u=unit: f"{v:g}{u}"))
+        axis.set_minor_formatter(FuncFormatter(lambda v, _, u=unit: f"{v:g}{u}" if f"{v:g}"[0] in "25" else ""))
     right.legend()
     for ax in (left, right):
         ax.grid(alpha=0.3, which="both")
