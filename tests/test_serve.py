@@ -75,6 +75,20 @@ def test_several_images_in_one_request_are_read_as_one_batch_in_order(server, re
     assert after["batches"] - before["batches"] == 1 and after["images"] - before["images"] == 5
 
 
+def test_a_request_larger_than_max_batch_is_read_in_batches_of_max_batch(reading_model):
+    data, ckpt = reading_model
+    paths = shard_images(data)[:5]
+    srv = Server(ckpt, "--max-batch", "2")
+    try:
+        status, body = srv.predict([(p.name, p.read_bytes()) for p in paths])
+        served = srv.health()["served"]
+        assert status == 200 and [p["name"] for p in body["predictions"]] == [p.name for p in paths]
+        check(body["predictions"], expected_readings(ckpt, paths))
+        assert served["batches"] == 3 and served["images"] == 5  # 2 + 2 + 1, in order
+    finally:
+        srv.stop()
+
+
 def test_64_concurrent_requests_each_get_their_own_answer(server, reading_model):
     data, ckpt = reading_model
     paths = shard_images(data)[:64]

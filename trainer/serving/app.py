@@ -78,12 +78,21 @@ class Batcher:
         return await future
 
     def _take(self) -> list[tuple[np.ndarray, asyncio.Future]]:
-        group = [self.pending.popleft()]  # one request is never split, even when bigger than max_batch
+        group = [self.pending.popleft()]  # a request bigger than max_batch is read in parts (_read)
         size = len(group[0][0])
         while self.pending and size + len(self.pending[0][0]) <= self.max_batch:
             group.append(self.pending.popleft())
             size += len(group[-1][0])
         return group
+
+    def _read(self, batch: np.ndarray) -> list[tuple[str, float]]:
+        """The model over `batch` at most max_batch images at a time: one request of 1,000 images is not one
+        batch of 1,000 (its memory and its wait for every other request)."""
+        results: list[tuple[str, float]] = []
+        for start in range(0, len(batch), self.max_batch):
+            results += self.reader.read_arrays(batch[start : start + self.max_batch], self.beam)
+            self.batches += 1
+        return results
 
     async def _drain(self) -> None:
         loop = asyncio.get_running_loop()
@@ -93,13 +102,12 @@ class Batcher:
                 continue
             batch = np.concatenate([a for a, _ in group])
             try:
-                results = await loop.run_in_executor(self.executor, self.reader.read_arrays, batch, self.beam)
+                results = await loop.run_in_executor(self.executor, self._read, batch)
             except Exception as e:  # handed to every waiting request, which answers 500
                 for _, f in group:
                     if not f.done():
                         f.set_exception(e)
                 continue
-            self.batches += 1
             self.images += len(batch)
             start = 0
             for arrays, f in group:
