@@ -131,6 +131,12 @@ def _unbound_one_short(props):
     del props["captchagen.binding"]
 
 
+def _unbound_other_size(props):
+    pre = json.loads(props["captchagen.preprocessing"])
+    props["captchagen.preprocessing"] = json.dumps({**pre, "width": pre["width"] + 4})
+    del props["captchagen.binding"]
+
+
 def _wrong_type(props):
     props["captchagen.alphabet"] = "[1, 2, 3]"
 
@@ -140,6 +146,7 @@ def _wrong_type(props):
     [
         (_reverse_alphabet, "no longer match its weights"),
         (_unbound_one_short, "output classes"),
+        (_unbound_other_size, "but the model takes"),
         (_wrong_type, "damaged captchagen metadata"),
     ],
 )

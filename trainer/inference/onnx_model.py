@@ -135,8 +135,14 @@ class OnnxModel:
                 f"{path}: its metadata names {len(self.meta['alphabet'])} characters but the model has {classes} "
                 f"output classes ({len(self.meta['alphabet']) + 1} expected: one per character and the CTC blank)"
             )
+        shape = tuple(self.session.get_inputs()[0].shape[1:])
+        want = self.meta["preprocessing"].array_shape
+        if all(isinstance(d, int) for d in shape) and shape != want:
+            raise CaptchagenError(
+                f"{path}: its metadata's preprocessing gives images of {list(want)} but the model takes {list(shape)}"
+            )
         if self.meta["binding"] is None:
-            return  # exported before bindings: the class count above is what can be checked
+            return  # exported before bindings: the class count and input size above are what can be checked
         try:
             import onnx
         except ImportError:
