@@ -133,6 +133,27 @@ def test_a_run_has_one_writer_and_ctrl_c_mid_epoch_leaves_a_run_that_resumes(dat
     assert (run / "best.pt").exists() and (tmp_path / "r" / "LATEST").read_text().strip() == "x"
 
 
+@pytest.mark.parametrize("gap", [0.0, 0.02, 0.1, 0.3])
+def test_a_second_ctrl_c_soon_after_the_first_still_ends_in_one_message_and_130(data, tmp_path, gap):
+    """However soon the second one comes (while last.pt is saved, while the run unwinds, while the message is
+    printed), the exit code is 130, the message is the last line, and no traceback is printed."""
+    proc = _train_process(data, tmp_path, "--name", "x", "--steps-per-epoch", "1000000")
+    try:
+        _wait_for(tmp_path / "r" / "x" / "inputs.png", proc)
+        time.sleep(0.5)  # inside the training steps
+        os.killpg(proc.pid, signal.SIGINT)
+        time.sleep(gap)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in stderr, stderr
+    # One Ctrl-C more while last.pt is being written stops at once (the write is atomic: old or nothing)
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("Interrupted") and ("last.pt is saved" in last or "saved anything" in last), stderr
+
+
 def test_ctrl_c_mid_epoch_then_resume_equals_the_uninterrupted_run(data, tmp_path):
     whole = train(tiny_train_config(data, tmp_path / "a", epochs=2))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -216,6 +217,9 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
     try:
         result = run_training(config, view.event, resume=resume_path)
     except KeyboardInterrupt as e:
+        # Handled: a second Ctrl-C now would only break the message and the exit (a traceback from
+        # interpreter shutdown, or death by the signal instead of exit code 130).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         view.close()
         click.echo(interrupted_message(e), err=True)
         sys.exit(130)

@@ -30,6 +30,15 @@ class StopRequest:
         self.asked = True
         signal.signal(signal.SIGINT, self._old)  # the next Ctrl-C raises KeyboardInterrupt at once
 
+    def _muted(self, signum: int, frame: FrameType | None) -> None:
+        pass
+
+    def mute(self) -> None:
+        """Ignore further Ctrl-C until the block ends: the stop is done (last.pt saved), and one more would
+        only break the unwinding, as a KeyboardInterrupt inside whatever cleanup runs then."""
+        if self._old is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, self._muted)
+
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
             if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -37,6 +46,6 @@ class StopRequest:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._old is not None and signal.getsignal(signal.SIGINT) == self._ask:
+        if self._old is not None and signal.getsignal(signal.SIGINT) in (self._ask, self._muted):
             signal.signal(signal.SIGINT, self._old)
         self._old = None

@@ -217,6 +217,7 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
                     at.epoch, at.batch = epoch, batch_index
                     at.partial = _carried(at.partial, sofar.tolist())
                     save(epoch, False)  # last.pt where it stopped; best.pt stays as the last validated epoch made it
+                r.stop.mute()
                 raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
             stopped_by_time = stopped == "time"
             train_seconds = time.perf_counter() - epoch_started
@@ -276,6 +277,7 @@ def _epochs(r: _Run, plan: Plan, info: Dist, emit: Events) -> TrainResult:
             if stopped_by_time:
                 break
     except KeyboardInterrupt as e:  # a second Ctrl-C, or one during validation: nothing more is saved
+        r.stop.mute()
         if isinstance(e, Interrupted):
             raise
         raise Interrupted(str(run), (run / "last.pt").exists()) from None
