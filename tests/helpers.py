@@ -13,6 +13,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -182,9 +183,14 @@ class Server:
         self.url = match.group(0)
         self.host, self.port = match.group(1), int(match.group(2))
 
-    def stop(self) -> tuple[int, str]:
-        """Ctrl-C the server; (exit code, stderr). What it printed after its first line is left in `output`."""
+    def stop(self, again_after: float | None = None) -> tuple[int, str]:
+        """Ctrl-C the server (and once more `again_after` seconds later, when given); (exit code, stderr).
+        What it printed after its first line is left in `output`."""
         self.process.send_signal(signal.SIGINT)
+        if again_after is not None:
+            time.sleep(again_after)
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGINT)
         try:
             self.output, err = self.process.communicate(timeout=30)
         except subprocess.TimeoutExpired:

@@ -89,6 +89,20 @@ def test_a_request_larger_than_max_batch_is_read_in_batches_of_max_batch(reading
         srv.stop()
 
 
+@pytest.mark.parametrize("verb", ["serve", "label"])
+@pytest.mark.parametrize("gap", [0.0, 0.05, 0.3])
+def test_a_second_ctrl_c_still_ends_in_stopped_and_exit_0(reading_model, tmp_path, verb, gap):
+    """uvicorn raised each captured signal again after its shutdown, into asyncio's handler: two Ctrl-C gave
+    a traceback (CancelledError, KeyboardInterrupt) or death by the signal."""
+    data, ckpt = reading_model
+    args = () if verb == "serve" else (str(data / "shard-00000"), "--out", str(tmp_path / "out"))
+    srv = Server(ckpt, *args, verb=verb)
+    assert srv.request("GET", "/" if verb == "label" else "/health")[0] == 200
+    code, err = srv.stop(again_after=gap)
+    assert code == 0 and "Traceback" not in err and "Error" not in err, err
+    assert "Stopped" in srv.output
+
+
 def test_64_concurrent_requests_each_get_their_own_answer(server, reading_model):
     data, ckpt = reading_model
     paths = shard_images(data)[:64]

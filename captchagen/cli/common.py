@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import glob
 import math
 import re
+import signal
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +225,38 @@ def listen(host: str, port: int) -> socket.socket:
         sock.close()
         raise CaptchagenError(f"cannot listen on {host}:{port}: {e.strerror}") from None
     return sock
+
+
+def run_until_stopped(config: Any, sock: socket.socket) -> None:
+    """Run a uvicorn server on `sock` until Ctrl-C or SIGTERM, then shut it down gracefully (open requests
+    are answered) and return. uvicorn's own handling raises each captured signal again after the shutdown,
+    into asyncio's handler: a second Ctrl-C then came out as a traceback (CancelledError, KeyboardInterrupt).
+    Here the first signal stops the server, further ones are ignored, and none is raised again: stopping a
+    server by Ctrl-C is its normal end."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            if threading.current_thread() is not threading.main_thread():
+                yield
+                return
+            handled = (signal.SIGINT, signal.SIGTERM)
+            before = {sig: signal.signal(sig, self._stop) for sig in handled}
+            try:
+                yield
+            finally:
+                for sig, handler in before.items():
+                    signal.signal(sig, handler)
+
+        def _stop(self, sig: int, frame: Any) -> None:
+            # A second signal changes nothing: forcing the exit would cancel the app's lifespan task midway
+            # (uvicorn logs that as an error with a traceback), and open requests end by their deadlines.
+            self.should_exit = True
+
+    # asyncio.run's own SIGINT handler stays out of it: ours is installed as the server starts; before it,
+    # and after the server stopped (the command only reports and exits then), a Ctrl-C is ignored rather
+    # than raised into the event loop's shutdown or the interpreter's.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    Server(config).run(sockets=[sock])

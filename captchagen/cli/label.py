@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from captchagen import atomic
-from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option
+from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option, run_until_stopped
 from captchagen.errors import missing_extra
 from captchagen.lock import FolderLock
 
@@ -128,8 +128,5 @@ def _serve(
         color=False,
     )
     config = uvicorn.Config(app, log_level="warning", http=with_header_deadline(10.0), server_header=False)
-    try:
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
+    run_until_stopped(config, sock)
     return queue

@@ -14,6 +14,7 @@ from captchagen.cli.common import (
     open_reader,
     positive_float,
     reads_option,
+    run_until_stopped,
 )
 from captchagen.errors import missing_extra
 
@@ -154,10 +155,5 @@ def serve(
         limit_concurrency=connections,
         server_header=False,
     )
-    try:
-        # uvicorn shuts down gracefully on Ctrl-C or SIGTERM (open requests are answered), then raises the
-        # signal again; for a server that is the normal way to stop, so it exits 0.
-        uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
+    run_until_stopped(config, sock)  # Ctrl-C or SIGTERM: the normal way a server stops, so it exits 0
     click.echo("Stopped.")
