@@ -64,9 +64,9 @@ def label(
     Then train on the labels and learn from the rest of the pool:
 
     \b
-      captchagen train OUT --init-from base --unlabeled POOL
+      captchagen train OUT --init-from base-v2 --unlabeled POOL
 
-    Example: captchagen label collected/ --out labelled/ --model base --reads upper-digits
+    Example: captchagen label collected/ --out labelled/ --model base-v2 --reads upper-digits
     """
     try:
         import uvicorn  # noqa: F401 (the extra is there: _serve imports what it needs)
