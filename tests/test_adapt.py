@@ -112,3 +112,8 @@ def test_a_run_folder_adapt_did_not_make_is_never_removed(tmp_path):
     state.mark(step, finished=False)  # adapt's own run, begun with these arguments but no last.pt yet
     assert not state.resumable(step) and "removed" in (state.clear_stale(step) or "")
     assert not step.run.exists()
+    step.run.mkdir(parents=True)
+    (step.run / "last.pt").write_bytes(b"")
+    assert state.resumable(step)
+    state.forget_after([step.name])  # an earlier step ran again: this run is stale, not to be resumed
+    assert not state.resumable(step) and not state.is_done(step)

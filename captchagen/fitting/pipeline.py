@@ -123,6 +123,7 @@ class State:
         atomic.write_json(self.path, {"done": self.done, "started": self.started, "made": self.made})
 
     def forget_after(self, names: list[str]) -> None:
-        """A redone step invalidates the steps that used its output."""
+        """A redone step invalidates the steps that used its output: neither skipped nor resumed."""
         for name in names:
             self.done.pop(name, None)
+            self.started.pop(name, None)
