@@ -77,13 +77,9 @@ def label(
 
     if reads is not None and model_path is None:
         raise click.UsageError("--reads narrows what the --model reads; give --model too")
-    if not pool.is_dir():
-        raise click.BadParameter(f"{pool} is not a folder of images to label", param_hint="POOL")
-    if out.exists() and not out.is_dir():
-        raise click.BadParameter(f"{out} is a file; give a folder for the labelled images", param_hint="--out")
-    if pool.resolve() in out.resolve().parents:
-        why = "`train --unlabeled` on the pool would learn the labelled (or held-out) images too"
-        raise click.BadParameter(f"{out} is inside the pool: {why}; put it beside the pool", param_hint="--out")
+    from trainer.labeling.queue import check_folders
+
+    check_folders(pool, out)  # before OUT is made and locked: a bad one leaves nothing behind
     # One labelling session per OUT: two would both accept an answer for the same image.
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -84,6 +84,20 @@ def order(reader, paths: list[str], progress: Callable[[int, int], None] | None 
     return [(p.path, p.text, p.confidence) for p in ranked]
 
 
+def check_folders(pool: Path, out: Path) -> None:
+    """BadInput unless `pool` is a folder and `out` a folder (or nothing yet) beside it: not the pool itself,
+    and not inside it, where `train --unlabeled POOL` would learn the labelled (or held-out) images too."""
+    if not pool.is_dir():
+        raise BadInput(f"{pool} is not a folder of images to label")
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"--out {out} is a file; give a folder for the labelled images")
+    if out.resolve() == pool.resolve():
+        raise BadInput(f"--out {out} is the pool itself; give another folder for the labelled images")
+    if pool.resolve() in out.resolve().parents:
+        raise BadInput(f"--out {out} is inside the pool: `train --unlabeled` on the pool would learn the labelled "
+                       "(or held-out) images too; put it beside the pool")  # fmt: skip
+
+
 class LabelQueue:
     """The images of `pool` not yet labelled in `out`, in the order to label them. Thread-safe."""
 
@@ -98,29 +112,17 @@ class LabelQueue:
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
         pool, out = Path(pool), Path(out)
-        if not pool.is_dir():
-            raise BadInput(f"{pool} is not a folder of images to label")
-        if out.exists() and not out.is_dir():
-            raise BadInput(f"--out {out} is a file; give a folder for the labelled images")
+        check_folders(pool, out)
         if alphabet is not None and not alphabet:
             raise BadInput("--alphabet is empty: give a preset or the characters the answers may use")
-        if out.resolve() == pool.resolve():
-            raise BadInput(f"--out {out} is the pool itself; give another folder for the labelled images")
-        if pool.resolve() in out.resolve().parents:  # `train --unlabeled POOL` would read the labelled ones too
-            raise BadInput(f"--out {out} is inside the pool: `train --unlabeled` on the pool would learn the labelled "
-                           "(or held-out) images too; put it beside the pool")  # fmt: skip
         self.pool, self.out, self.move = pool, out, move
         self.alphabet = Alphabet.from_spec(alphabet) if alphabet else None
         self.model = getattr(reader, "name", None)
         have = labelled_ids(out)
-        inside, root = out.resolve(), pool.resolve()
-        # Not the labelled folder's own files, and nothing a link leads to outside the pool (a link to
-        # /etc/passwd would be served and copied).
-        ids = {
-            p: image_id(p)
-            for p in codec.image_files(pool)
-            if inside not in p.resolve().parents and root in p.resolve().parents
-        }
+        root = pool.resolve()
+        # Nothing a link leads to outside the pool (a link to /etc/passwd would be served and copied); OUT is
+        # never inside it (check_folders).
+        ids = {p: image_id(p) for p in codec.image_files(pool) if root in p.resolve().parents}
         self.already = len(have)  # labelled in OUT: after --move those images are no longer in the pool
         files = [p for p, i in ids.items() if i not in have]
         counts = Counter(ids[p] for p in files)
