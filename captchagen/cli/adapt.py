@@ -10,9 +10,10 @@ from typing import Any
 
 import click
 
-from captchagen.alphabet import PRESETS, expand
+from captchagen.alphabet import PRESETS, Alphabet, expand
 from captchagen.cli.common import LineProgress, library_errors
 from captchagen.errors import BadInput
+from captchagen.fitting.pipeline import SAMPLE
 from captchagen.fontpacks import PACKS
 from captchagen.pool import cpu_count
 
@@ -63,7 +64,7 @@ def _default_pack(fonts: tuple[str, ...], font_pack: str | None) -> str | None:
 @click.argument("pool", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for style.toml (what `make --style` reads), fit.json and sheet.png.")  # fmt: skip
-@click.option("--sample", type=click.IntRange(min=4), default=200, show_default=True,
+@click.option("--sample", type=click.IntRange(min=4), default=SAMPLE, show_default=True,
               help="Pool images the fit compares with (a seeded sample).")  # fmt: skip
 @_fit_options
 @library_errors
@@ -82,8 +83,6 @@ def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: str, fo
 
     lo, hi = _length_param(length)
     chars = expand(alphabet)
-    from captchagen.alphabet import Alphabet
-
     Alphabet(chars)  # a bad alphabet is a one-line error before any work
     candidates = candidate_fonts(fonts, _default_pack(fonts, font_pack), chars)
     settings = Settings(alphabet=chars, min_len=lo, max_len=hi, width=0, height=0, rounds=rounds, seed=seed)
@@ -158,16 +157,14 @@ def adapt(pool: Path, out: Path, n: int, base: str, minutes: float, self_minutes
 
     lo, hi = _length_param(length)
     chars = expand(alphabet)
-    from captchagen.alphabet import Alphabet
-
     Alphabet(chars)
-    open_pool(pool, 4, seed)  # a missing or empty pool is an error before any step
+    sampled = open_pool(pool, SAMPLE, seed)  # a missing or empty pool is an error before any step
     o = pipeline.Options(pool, out, chars, lo, hi, n, base, minutes, self_minutes, seed, fonts,
                          _default_pack(fonts, font_pack), rounds, workers)  # fmt: skip
     state = pipeline.State(out)
     fit = pipeline.fit_step(o)
     record = read_record(out / pipeline.FIT)
-    fresh = record is not None and record["pool"]["digest"] == open_pool(pool, 200, seed).digest()
+    fresh = record is not None and record["pool"]["digest"] == sampled.digest()
     if state.is_done(fit) and not fresh:
         click.echo("note: the pool changed since the style was fitted; fitting again", err=True)
     steps_run = []

@@ -21,6 +21,7 @@ from captchagen.errors import BadInput
 STATE = "adapt.json"
 FIT, DATA, RUNS = "fit", "data", "runs"
 SYNTHETIC, ADAPTED = "synthetic", "adapted"
+SAMPLE = 200  # pool images a fit compares with (`fit-style --sample`): adapt checks that sample's digest
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 from captchagen import atomic, codec, fontpacks
 from captchagen.errors import BadInput
 from captchagen.fitting.search import Fit, Progress, Settings, fit, render
-from captchagen.fonts import bundled_fonts, font_files, load_font
+from captchagen.fonts import REQUIRED_EXTRA, bundled_fonts, font_files, load_font
 from captchagen.preview import write_grid
 from captchagen.style import DEFAULT, FIELDS, Style
 
@@ -78,7 +78,7 @@ def candidate_fonts(fonts: tuple[str, ...], font_pack: str | None, chars: str) -
         paths += fontpacks.pack_files(font_pack)
     if not paths:
         paths = bundled_fonts()
-    usable = [str(p) for p in paths if not load_font(p).missing(chars + " ")]
+    usable = [str(p) for p in paths if not load_font(p).missing(chars + REQUIRED_EXTRA)]
     if not usable:
         raise BadInput("no candidate font draws every character of the alphabet", param="fonts")
     return usable
