@@ -3,12 +3,14 @@ process, or promise a resume it cannot keep."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -105,21 +107,27 @@ def _wait_for(path: Path, proc: subprocess.Popen) -> None:
         time.sleep(0.05)
 
 
-def test_a_run_has_one_writer_and_ctrl_c_mid_epoch_leaves_a_run_that_resumes(data, tmp_path):
-    # An epoch far longer than the test: the Ctrl-C always lands inside the first one.
-    proc = _train_process(data, tmp_path, "--name", "x", "--steps-per-epoch", "1000000")
-    run = tmp_path / "r" / "x"
+@contextlib.contextmanager
+def _long_run(data: Path, tmp: Path) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """A training process whose first epoch is far longer than any test (a Ctrl-C always lands inside it),
+    with its run folder once it exists; killed at the end of the block if it is still running."""
+    proc = _train_process(data, tmp, "--name", "x", "--steps-per-epoch", "1000000")
     try:
-        _wait_for(run / "inputs.png", proc)
+        _wait_for(tmp / "r" / "x" / "inputs.png", proc)
+        yield proc, tmp / "r" / "x"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def test_a_run_has_one_writer_and_ctrl_c_mid_epoch_leaves_a_run_that_resumes(data, tmp_path):
+    with _long_run(data, tmp_path) as (proc, run):
         code, out = run_cli("train", str(data), *tiny_train_args(tmp_path), "--resume", str(run))
         assert code == 1 and f"in use by another captchagen train (pid {proc.pid})" in out, out
         code, out = run_cli("train", str(data), *tiny_train_args(tmp_path), "--name", "x")
         assert code == 1 and "already exists" in out, out
         os.killpg(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     assert f"Continue with: captchagen train --resume {run}" in stderr
     last = checkpoint.load(run / "last.pt")
@@ -137,17 +145,12 @@ def test_a_run_has_one_writer_and_ctrl_c_mid_epoch_leaves_a_run_that_resumes(dat
 def test_a_second_ctrl_c_soon_after_the_first_still_ends_in_one_message_and_130(data, tmp_path, gap):
     """However soon the second one comes (while last.pt is saved, while the run unwinds, while the message is
     printed), the exit code is 130, the message is the last line, and no traceback is printed."""
-    proc = _train_process(data, tmp_path, "--name", "x", "--steps-per-epoch", "1000000")
-    try:
-        _wait_for(tmp_path / "r" / "x" / "inputs.png", proc)
+    with _long_run(data, tmp_path) as (proc, _):
         time.sleep(0.5)  # inside the training steps
         os.killpg(proc.pid, signal.SIGINT)
         time.sleep(gap)
         os.killpg(proc.pid, signal.SIGINT)
         _, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 130 and "Traceback" not in stderr, stderr
     # One Ctrl-C more while last.pt is being written stops at once (the write is atomic: old or nothing)
     last = stderr.strip().splitlines()[-1]
