@@ -43,6 +43,12 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def run_cli_streams(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """Invoke the CLI in-process; return (exit code, what it printed on stdout, what it printed on stderr)."""
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
 def shard_images(data: Path) -> list[Path]:
     """The images of a made dataset, sorted by path (shard, then index)."""
     return sorted(data.glob("shard-*/*.png"))

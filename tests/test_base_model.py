@@ -10,7 +10,7 @@ import pytest
 
 from captchagen.config import GenerationConfig
 from captchagen.errors import CaptchagenError
-from tests.helpers import run_cli, shard_images
+from tests.helpers import run_cli, run_cli_streams, shard_images
 from trainer import bundled, checkpoint
 from trainer.runs import LATEST, resolve_model
 from trainer.training.finetune import load_parent
@@ -36,7 +36,8 @@ def test_a_trained_run_comes_before_the_base_model_and_base_names_it_anyway(tmp_
     runs = tmp_path / "runs"
     (runs / "r1").mkdir(parents=True)
     (runs / LATEST).write_text("r1\n")
-    assert resolve_model(runs) == (runs / "r1" / "best.pt", None)
+    path, why = resolve_model(runs)
+    assert path == runs / "r1" / "best.pt" and str(path) in why and "newest run" in why
     assert resolve_model(runs, "base") == (BASE, None)
     assert resolve_model(runs, "other.pt") == (Path("other.pt"), None)
 
@@ -85,16 +86,20 @@ def test_eval_names_the_base_model(fresh_default, tmp_path):
     assert numbers["model"] == str(BASE) and numbers["seq_accuracy"] >= 0.75
 
 
-def test_eval_of_the_base_model_puts_its_worst_mistakes_in_the_working_directory(fresh_default, tmp_path, monkeypatch):
+def test_eval_of_the_base_model_draws_its_worst_mistakes_only_where_asked(fresh_default, tmp_path, monkeypatch):
+    """A bundled model has no run folder: its grid neither goes into the package nor silently replaces a file
+    of the working folder."""
     monkeypatch.chdir(tmp_path)
     before = sorted(p.name for p in BASE.parent.iterdir())
     # Without --reads it makes mistakes on upper-case captchas (it also knows lower case): a grid to write.
-    code, out = run_cli("eval", str(fresh_default), "--model", "base", "--worst", "4", "--json",
-                        "--cache-dir", str(tmp_path / "c"))  # fmt: skip
+    args = ("eval", str(fresh_default), "--model", "base", "--worst", "4", "--json", "--cache-dir", str(tmp_path / "c"))
+    code, out, said = run_cli_streams(*args)
     assert code == 0, out
-    numbers = json.loads(out.splitlines()[-1])
+    numbers = json.loads(out)
     assert numbers["seq_accuracy"] < 1, "no mistake to draw: the test needs a set the model gets wrong"
-    assert Path(numbers["worst_png"]) == Path("worst-data.png") and (tmp_path / "worst-data.png").is_file()
+    assert "worst_png" not in numbers and "--worst-out PATH" in said and list(tmp_path.glob("*.png")) == []
+    code, out, _ = run_cli_streams(*args, "--worst-out", "grid.png")
+    assert code == 0 and json.loads(out)["worst_png"] == "grid.png" and (tmp_path / "grid.png").is_file()
     assert sorted(p.name for p in BASE.parent.iterdir()) == before
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from PIL import Image
 
-from tests.helpers import run_cli, tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, run_cli_streams, tiny_dataset, tiny_train_config
 from trainer.inference.scoring import Scored, confusions, reject_curve, report, worst
 from trainer.training.loop import train
 
@@ -35,7 +35,7 @@ def test_eval_cli_json_and_worst_grid(tmp_path):
     data = tiny_dataset(tmp_path / "digits")
     train(tiny_train_config(data, tmp_path, epochs=1))
     out = tmp_path / "worst.png"
-    code, output = run_cli(
+    code, output, _ = run_cli_streams(
         "eval",
         str(data),
         "--runs-dir",

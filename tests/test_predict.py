@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 from PIL import Image
 
-from tests.helpers import run_cli, tiny_dataset, tiny_train_config
+from tests.helpers import run_cli, run_cli_streams, tiny_dataset, tiny_train_config
 from trainer.inference.reader import Reader
 from trainer.training.loop import train
 
@@ -39,7 +39,7 @@ def test_every_image_mode_reads_the_same(trained, tmp_path):
 
 
 def test_cli_reads_with_the_latest_run_and_reports_bad_files(trained, tmp_path):
-    data, runs, _ = trained
+    data, runs, result = trained
     good = sorted(data.glob("shard-00000/*.png"))[:3]
     (tmp_path / "not.png").write_text("text")
     truncated = tmp_path / "cut.png"
@@ -57,9 +57,11 @@ def test_cli_reads_with_the_latest_run_and_reports_bad_files(trained, tmp_path):
         str(runs),
         "--json",
     ]
-    code, output = run_cli(*args)
+    code, output, said = run_cli_streams(*args)
     rows = [json.loads(line) for line in output.splitlines()]
     assert code == 1 and len(rows) == 7
+    # The model is named on stderr, away from the rows: not chosen, it is the newest run's.
+    assert said.splitlines() == [f"no --model: using {result.run}/best.pt, the newest run's best model ({runs}/LATEST)"]
     for row in rows[:3]:
         assert row["error"] is None and isinstance(row["text"], str) and 0 <= row["confidence"] <= 1
     assert [bool(r["error"]) for r in rows[3:]] == [True] * 4
@@ -69,16 +71,19 @@ def test_cli_reads_with_the_latest_run_and_reports_bad_files(trained, tmp_path):
 
 def test_cli_folder_and_glob_inputs(trained):
     data, runs, _ = trained
-    code, output = run_cli("test", str(data / "shard-00001"), "--runs-dir", str(runs), "--json", "--beam", "3")
+    code, output, _ = run_cli_streams(
+        "test", str(data / "shard-00001"), "--runs-dir", str(runs), "--json", "--beam", "3"
+    )
     assert code == 0 and len(output.splitlines()) == 320
-    code, output = run_cli("test", str(data / "shard-0000*" / "00000[0-4]_*.png"), "--runs-dir", str(runs), "--json")
+    args = ("test", str(data / "shard-0000*" / "00000[0-4]_*.png"), "--runs-dir", str(runs), "--json")
+    code, output, _ = run_cli_streams(*args)
     assert code == 0 and len(output.splitlines()) == 5
 
 
 def test_an_empty_folder_gets_an_error_row_like_a_glob_matching_nothing(trained, tmp_path):
     _, runs, _ = trained
     (tmp_path / "empty").mkdir()
-    code, output = run_cli(
+    code, output, _ = run_cli_streams(
         "test", str(tmp_path / "empty"), str(tmp_path / "none*.png"), "--runs-dir", str(runs), "--json"
     )
     rows = [json.loads(line) for line in output.splitlines()]
@@ -99,7 +104,7 @@ def test_huge_images_are_one_error_row_each_and_nothing_else(trained, tmp_path):
         capture_output=True,
         text=True,
     )
-    assert out.returncode == 1 and out.stderr == "", out.stderr
+    assert out.returncode == 1 and out.stderr.startswith("no --model: using ") and len(out.stderr.splitlines()) == 1
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert "10000x10000 pixels is more than" in rows[0]["error"]
     assert "1,600,000,000 pixels is more than the 20,000,000 allowed" in rows[1]["error"]
@@ -118,8 +123,8 @@ def test_a_fifo_is_an_error_row_not_a_hang(trained, tmp_path):
     fifo = tmp_path / "pipe.png"
     os.mkfifo(fifo)
     _, runs, _ = trained
-    code, out = run_cli("test", str(fifo), "--json", "--runs-dir", str(runs))
-    assert code == 1 and json.loads(out.strip().splitlines()[0])["error"].endswith("not a regular file")
+    code, out, _ = run_cli_streams("test", str(fifo), "--json", "--runs-dir", str(runs))
+    assert code == 1 and json.loads(out)["error"].endswith("not a regular file")
 
 
 def test_a_file_that_is_not_a_checkpoint_is_a_one_line_error(tmp_path):
@@ -186,13 +191,3 @@ def test_eval_reports_what_it_read_with(reading_model, tmp_path):
                         "--worst", "0", "--json", "--cache-dir", str(tmp_path / "c"))  # fmt: skip
     assert code == 0, out
     assert json.loads(out)["reads"] == "0123"
-
-
-def test_eval_says_when_it_replaces_a_grid_of_worst_mistakes(reading_model, tmp_path):
-    grid = tmp_path / "worst.png"
-    args = ["eval", str(reading_model[0]), "--model", str(reading_model[1]), "--worst-out", str(grid),
-            "--cache-dir", str(tmp_path / "c")]  # fmt: skip
-    code, out = run_cli(*args)
-    assert code == 0 and grid.exists() and "replacing" not in out
-    code, out = run_cli(*args)
-    assert code == 0 and f"note: replacing {grid}" in out

@@ -65,7 +65,7 @@ def default_model(runs: Path, model: str | Path | None = None) -> Path:
 
 
 def resolve_model(runs: Path, model: str | Path | None = None) -> tuple[Path, str | None]:
-    """The model a command uses, and a line to show when the user did not choose it: `model` if given
+    """The model a command uses, and a line naming it when the user did not choose it: `model` if given
     (`base` or `base-v2` names a bundled model, trainer.bundled.MODELS; a run folder, its best.pt), else
     best.pt of the run that runs/LATEST names, else, when nothing was ever trained there, the bundled base
     model."""
@@ -80,7 +80,8 @@ def resolve_model(runs: Path, model: str | Path | None = None) -> tuple[Path, st
             f"no trained model in {runs}: using the bundled base model (--model base); "
             "`captchagen train` makes your own"
         )
-    return latest_run(runs) / "best.pt", None
+    path = latest_run(runs) / "best.pt"
+    return path, f"no --model: using {path}, the newest run's best model ({runs / LATEST})"
 
 
 def append_metrics(run: Path, row: dict) -> None:

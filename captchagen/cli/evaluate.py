@@ -35,7 +35,7 @@ from captchagen.cli.common import (
     "--worst-out",
     type=click.Path(dir_okay=False, path_type=Path),
     help="PNG grid of the worst mistakes, never inside DATA.  [default: worst-<DATA name>.png beside the "
-    "model; in the working directory for the base model]",
+    "model; none for a bundled model]",
 )
 @data_options("Skip unreadable images and labels outside the alphabet.")
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as one JSON object.")
@@ -87,8 +87,6 @@ def evaluate(
             (Path(s.path), [(f"true {s.truth}", "black"), (f"read {s.text} ({s.confidence:.2f})", "red")])
             for s in mistakes
         ]
-        if grid.exists():  # a bundled model's grid goes to the working folder: say when one is replaced
-            click.echo(f"note: replacing {grid} (--worst-out PATH to keep it)", err=True)
         numbers["worst_png"] = str(write_grid(cells, grid))
     elif mistakes and not_drawn:
         click.echo(not_drawn, err=True)
@@ -99,14 +97,21 @@ def evaluate(
 
 
 def _worst_out(model: Path, data: Path, given: Path | None) -> tuple[Path | None, str | None]:
-    """Where the grid of worst mistakes goes: --worst-out, else worst-<DATA's name>.png beside the model (the
-    working directory for the bundled one). Never inside DATA, where the next `eval` or `test` would take it
-    for a captcha: a given path there is refused, a default one is skipped with a line saying so."""
-    from trainer.bundled import beside
+    """Where the grid of worst mistakes goes: --worst-out, else worst-<DATA's name>.png in the model's run
+    folder. A bundled model has none (nothing is written into the package, and a file dropped in the working
+    folder would replace the last one there): its grid is drawn only where --worst-out says. Never inside
+    DATA, where the next `eval` or `test` would take it for a captcha: a given path there is refused, a
+    default one is skipped with a line saying so."""
+    from trainer.bundled import is_bundled
 
     resolved = data.resolve()
     name = resolved.name if resolved.is_dir() else resolved.stem
-    out = given or beside(model, f"worst-{name or 'data'}.png")
+    if given is None and is_bundled(model):
+        return (
+            None,
+            f"worst mistakes not drawn: {model.name} is a bundled model with no run folder; pass --worst-out PATH",
+        )
+    out = given or model.parent / f"worst-{name or 'data'}.png"
     if resolved.is_dir() and out.resolve().is_relative_to(resolved):
         if given:
             raise UsageFailure(f"--worst-out {given} is inside DATA ({data}): eval never writes into the data it reads")

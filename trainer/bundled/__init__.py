@@ -30,7 +30,11 @@ def named(spec: str | Path | None) -> Path | None:
     return Path(__file__).resolve().parent / name if name else None
 
 
+def is_bundled(model: Path) -> bool:
+    return model.resolve().parent == base_model().parent
+
+
 def beside(model: Path, name: str) -> Path:
     """Where a file made from `model` goes (an exported model, a grid of its mistakes): beside it, except
     for a bundled model, whose files go to the working directory: nothing is written into the package."""
-    return Path(name) if model.resolve().parent == base_model().parent else model.parent / name
+    return Path(name) if is_bundled(model) else model.parent / name
