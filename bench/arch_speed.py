@@ -16,8 +16,9 @@ import time
 import torch
 
 from trainer.device import Dist, autocast, set_threads
-from trainer.model import ModelConfig, build_model
-from trainer.shape import ARCHS
+from trainer.model import build_model
+from trainer.models.catalog import CATALOG
+from trainer.models.config import ModelConfig
 from trainer.training.optim import make_optimizer
 from trainer.training.validate import ctc_loss_sum
 
@@ -72,7 +73,7 @@ def main() -> None:
     first: dict[str, float] = {}
     for layout, precision in settings:
         base: tuple[float, float, float] | None = None
-        for name in ARCHS:
+        for name in CATALOG:
             config = ModelConfig(num_classes=classes, arch=name, height=args.height, width=args.width,
                                  channels=args.channels)  # fmt: skip
             model = build_model(config)

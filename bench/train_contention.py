@@ -22,7 +22,8 @@ import time
 # One training measurement, in a fresh process so that OpenMP reads its environment at start-up.
 CHILD = r"""
 import json, sys, time, torch
-from trainer.model import ModelConfig, build_model
+from trainer.model import build_model
+from trainer.models.config import ModelConfig
 from trainer.training.optim import make_optimizer
 from trainer.training.validate import ctc_loss_sum
 steps, batch = int(sys.argv[2]), int(sys.argv[3])

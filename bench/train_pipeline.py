@@ -15,7 +15,8 @@ import torch
 from trainer.data import loading as data
 from trainer.data.cache import default_cache_dir
 from trainer.device import Dist, pick_precision, set_threads
-from trainer.model import ModelConfig, build_model
+from trainer.model import build_model
+from trainer.models.config import ModelConfig
 from trainer.training.config import TrainConfig
 from trainer.training.optim import make_optimizer
 from trainer.training.plan import make_plan

@@ -23,14 +23,27 @@ def modules(folder: Path) -> list[Path]:
 
 def imported(path: Path) -> set[str]:
     """Every module `path` imports, at the top or inside a function: `from a.b import c` gives a.b and a.b.c."""
+    return imported_tree(ast.parse(path.read_text("utf-8")))
+
+
+def imported_tree(tree: ast.AST) -> set[str]:
     names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
             names.update(f"{node.module}.{alias.name}" for alias in node.names)
     return names
+
+
+def imported_at_run_time(path: Path) -> set[str]:
+    """What `imported` finds, less the imports under `if TYPE_CHECKING:` (for the type checker only)."""
+    tree = ast.parse(path.read_text("utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+            node.body = []
+    return imported_tree(tree)
 
 
 def under(name: str, package: str) -> bool:
@@ -68,6 +81,79 @@ def test_the_data_side_does_not_import_the_network():
 
 def test_inference_does_not_import_training():
     assert offending(modules(REPO / "trainer" / "inference"), ["trainer.training"]) == []
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph(packages: list[str]) -> dict[str, set[str]]:
+    """Each module of `packages` and the modules of theirs it imports, at the top or inside a function (a
+    deferred import holds a cycle as surely as one at the top). `from a import b` names a.b when that is a
+    module, else a."""
+    paths = [p for package in packages for p in modules(REPO / package)]
+    known = {module_name(p) for p in paths}
+    graph: dict[str, set[str]] = {}
+    for p in paths:
+        names = {n if n in known else n.rpartition(".")[0] for n in imported(p)}
+        graph[module_name(p)] = {n for n in names if n in known and n != module_name(p)}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan's algorithm): each is a cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in sorted(graph[v]):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_cycles_are_found():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_module_imports_itself_round_about():
+    graph = import_graph(["captchagen", "trainer"])
+    assert len(graph) > 80 and "trainer.models.crnn" in graph
+    assert graph["trainer.model"] >= {"trainer.models", "trainer.models.config"}
+    assert cycles(graph) == []
+
+
+def test_the_model_config_and_catalog_import_no_torch():
+    """--help, planning and the checks of a checkpoint's description read these without importing torch."""
+    torch_free = {"trainer.models", "trainer.models.config", "trainer.models.catalog", "trainer.shape"}
+    for name in torch_free:
+        path = REPO / (name.replace(".", "/") + ("/__init__.py" if name == "trainer.models" else ".py"))
+        names = imported_at_run_time(path)
+        assert not [n for n in names if under(n, "torch")], name
+        trainer = {n if n in torch_free else n.rpartition(".")[0] for n in names if under(n, "trainer")}
+        assert trainer <= torch_free, (name, trainer - torch_free)
 
 
 def test_no_command_imports_another_command():

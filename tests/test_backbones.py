@@ -21,10 +21,12 @@ from tests.helpers import (
     tiny_train_config,
     torchrun_train,
 )
-from trainer import bundled, checkpoint, models, shape
+from trainer import bundled, checkpoint, models
 from trainer.inference.reader import Reader
-from trainer.model import ModelConfig, build_model
+from trainer.model import build_model
 from trainer.models.arch import Arch, SequenceHead
+from trainer.models.catalog import CATALOG
+from trainer.models.config import ModelConfig
 from trainer.runs import latest_run
 from trainer.training.config import TrainConfig
 from trainer.training.events import EpochEnded
@@ -36,7 +38,7 @@ def data(tmp_path_factory):
     return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
 
 
-@pytest.fixture(scope="module", params=sorted(shape.ARCHS))
+@pytest.fixture(scope="module", params=sorted(CATALOG))
 def trained(request, data, tmp_path_factory):
     """(arch, run folder) of a tiny model of each architecture, trained a few epochs."""
     root = tmp_path_factory.mktemp(f"arch-{request.param}")
@@ -45,8 +47,9 @@ def trained(request, data, tmp_path_factory):
 
 
 def test_the_registry_builds_every_architecture_help_names(data):
-    assert set(models.ARCHS) == set(shape.ARCHS)
-    for name in shape.ARCHS:
+    assert models.names() == list(CATALOG)
+    for name in CATALOG:
+        assert models.get(name).name == name
         net = build_model(ModelConfig(num_classes=11, arch=name, height=32, width=96))
         assert net(torch.zeros(2, 1, 32, 96)).shape == (24, 2, 11)  # [T = W/4, N, classes]
     with pytest.raises(ValueError, match="unknown architecture 'nope': choose one of crnn, resnet"):
@@ -67,8 +70,9 @@ class Toy(SequenceHead):
         return self.read_columns(self.features(images))  # features [N, 8, H/16, W/4] to [T, N, classes]
 
 
-def test_a_new_architecture_is_one_module_and_one_registry_line(data, tmp_path, monkeypatch):
-    monkeypatch.setitem(models.ARCHS, "toy", Arch(name="toy", build=Toy, first_conv="features.0.weight"))
+def test_a_new_architecture_is_one_module_and_one_registry_line(data, tmp_path, request):
+    models.register(Arch(name="toy", build=Toy, first_conv="features.0.weight"))
+    request.addfinalizer(lambda: models.unregister("toy"))
     result = train(tiny_train_config(data, tmp_path, epochs=2, arch="toy"))
     payload = checkpoint.load(Path(result.run) / "best.pt")
     assert payload["model_config"]["arch"] == "toy"
@@ -111,7 +115,7 @@ def test_every_architecture_serves_what_the_library_reads(trained, data):
     assert [p["confidence"] for p in body["predictions"]] == pytest.approx([c for _, c in expected], rel=1e-4, abs=1e-6)
 
 
-@pytest.mark.parametrize("arch", sorted(set(shape.ARCHS) - {"crnn"}))  # crnn: test_train's torchrun test
+@pytest.mark.parametrize("arch", sorted(set(CATALOG) - {"crnn"}))  # crnn: test_train's torchrun test
 def test_every_architecture_trains_under_torchrun(arch, data, tmp_path):
     """Two CPU processes on gloo; batch norm's running statistics go from rank 0 with every step (DDP's
     broadcast_buffers), so the checkpoint rank 0 writes is one model, and it reads."""
@@ -126,7 +130,7 @@ def test_fine_tuning_keeps_the_architecture_and_another_is_one_line(trained, dat
     arch, run = trained
     child = train(tiny_train_config(data, tmp_path / "child", epochs=1, init_from=str(run), height=None))
     assert checkpoint.load(Path(child.run) / "best.pt")["model_config"]["arch"] == arch
-    other = next(a for a in shape.ARCHS if a != arch)
+    other = next(a for a in CATALOG if a != arch)
     code, out = run_cli("train", str(data), *tiny_train_args(tmp_path), "--init-from", str(run), "--arch", other)
     errors = [line for line in out.splitlines() if line.startswith("Error:")]
     assert code == 2 and len(errors) == 1 and f"has arch {arch}" in errors[0] and "--arch" in errors[0], out

@@ -15,7 +15,7 @@ from captchagen.alphabet import Alphabet
 from tests.helpers import run_cli, shard_images, tiny_train_args
 from trainer import checkpoint
 from trainer.data.preprocess import Preprocessing, normalize, to_array
-from trainer.model import ModelConfig
+from trainer.models.config import ModelConfig
 from trainer.models.crnn import CRNN
 from trainer.training.finetune import Parent, transplant
 

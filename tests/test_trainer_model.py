@@ -12,8 +12,9 @@ from captchagen.errors import CaptchagenError
 from trainer import checkpoint
 from trainer.inference.decode import greedy
 from trainer.metrics import Counts
-from trainer.model import ModelConfig, min_time_steps, time_steps
+from trainer.models.config import ModelConfig
 from trainer.models.crnn import CRNN
+from trainer.shape import min_time_steps, time_steps
 
 
 def test_output_shape_follows_time_steps():

@@ -16,8 +16,8 @@ from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import CaptchagenError, check_format
 from trainer.data.preprocess import Preprocessing
-from trainer.model import ModelConfig
 from trainer.model import build_model as make_network
+from trainer.models.config import ModelConfig
 
 FORMAT = "captchagen-crnn"
 FORMAT_VERSION = 1

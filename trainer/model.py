@@ -1,72 +1,23 @@
-"""The network's config, what an input size must be, and building a network by its architecture's name.
+"""Building a network by its architecture's name, and the network with its input normalisation.
 
-Each architecture (trainer/models/) is a backbone of convolutions under the same head: a projection of
-each column of features into a bidirectional LSTM and a linear layer giving per-frame CTC logits.
+The config and the size rules are in trainer.models.config (free of torch). Each architecture
+(trainer/models/) is a backbone of convolutions under the same head: a projection of each column of
+features into a bidirectional LSTM and a linear layer giving per-frame CTC logits.
 """
 
 from __future__ import annotations
-
-from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
 from trainer.data.preprocess import Preprocessing, normalize
-from trainer.shape import SHAPE, ModelShape, min_time_steps, time_steps
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """The network: a ModelShape (flat here, as checkpoints store it) with its output size."""
-
-    num_classes: int  # alphabet size + 1 for the CTC blank
-    arch: str = "crnn"  # trainer.models.ARCHS; checkpoints made before there was a choice are "crnn"
-    height: int = SHAPE.height
-    width: int = SHAPE.width
-    channels: int = 1
-    conv: tuple[int, ...] = SHAPE.conv
-    hidden: int = SHAPE.hidden
-    lstm_layers: int = SHAPE.lstm_layers
-    dropout: float = SHAPE.dropout
-    max_label_len: int | None = None  # when given, the model refuses a width too narrow for such labels
-
-    @classmethod
-    def from_shape(cls, shape: ModelShape, num_classes: int, max_label_len: int | None = None) -> ModelConfig:
-        return cls(num_classes=num_classes, **asdict(shape), max_label_len=max_label_len)
-
-
-MAX_HEIGHT, MAX_WIDTH = 128, 2048  # past these a batch's activations outgrow a machine's memory
-
-
-def check_input_size(height: int, width: int) -> None:
-    """The pooling halves the height four times and the width twice; the bounds keep a batch in memory
-    (at 4096x4096 one batch asked for 25 GB, at 16000 pixels high the model had 17 M parameters)."""
-    if height < 16 or width < 4 or height % 16 or width % 4:
-        raise ValueError(f"input height must be a multiple of 16 and width of 4, got {height}x{width}")
-    if height > MAX_HEIGHT or width > MAX_WIDTH:
-        raise ValueError(
-            f"input size {height}x{width} is too large: height up to {MAX_HEIGHT}, width up to {MAX_WIDTH}"
-        )
-
-
-__all__ = ["ImageReader", "ModelConfig", "build_model", "check_input_size", "min_time_steps", "time_steps"]
-
-
-def check_time_steps(config: ModelConfig) -> None:
-    """The width must give CTC a frame per character of the longest label, and a blank between repeats."""
-    if config.max_label_len and time_steps(config.width) < min_time_steps(config.max_label_len):
-        need = min_time_steps(config.max_label_len)
-        raise ValueError(
-            f"input width {config.width} gives {time_steps(config.width)} time steps, but labels of "
-            f"{config.max_label_len} characters need at least {need}: use a width of {4 * need} or more"
-        )
+from trainer.models import get
+from trainer.models.config import ModelConfig
 
 
 def build_model(config: ModelConfig) -> nn.Module:
     """The network `config.arch` names, with fresh weights (ValueError for an unknown name, or from the
     network's constructor, trainer.models.arch.SequenceHead, for a bad size)."""
-    from trainer.models import get  # here, not at the top: each architecture's module imports this one
-
     return get(config.arch).build(config)
 
 

@@ -1,6 +1,6 @@
 """The model's shape: the input size (which is also the preprocessed image size) and the layer widths.
 
-The one source of these defaults, of the architectures' names, and of the time steps an input width gives:
+The one source of these defaults and of the time steps an input width gives:
 TrainConfig's options, ModelConfig (the network) and Preprocessing (the images) all take them from here,
 so they cannot drift apart. Free of torch, so `--help` can show them.
 """
@@ -18,17 +18,10 @@ class ModelShape:
     hidden: int = 128  # LSTM units per direction
     lstm_layers: int = 1
     dropout: float = 0.1
-    arch: str = "crnn"  # the backbone (trainer.models.ARCHS)
+    arch: str = "crnn"  # the backbone (trainer.models.catalog)
 
 
 SHAPE = ModelShape()  # the defaults
-
-# The architectures (trainer/models/, one module each), with a line each for `train --help`; here, free of
-# torch, so that --help need not import it. trainer.models checks that it builds exactly these.
-ARCHS = {
-    "crnn": "5 convolutions (32-128 channels), 0.57 M parameters, fast, for captchas like ours",
-    "resnet": "a stem and 6 residual blocks (32-128 channels), 1.3 M parameters, for hard captchas",
-}
 
 
 def time_steps(width: int) -> int:

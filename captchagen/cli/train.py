@@ -10,7 +10,8 @@ from typing import Any
 import click
 
 from captchagen.cli.common import FiniteFloat, LineProgress, data_options, in_flags, library_errors, positive_float
-from trainer.shape import ARCHS, SHAPE
+from trainer.models.catalog import CATALOG
+from trainer.shape import SHAPE
 from trainer.training.config import (  # plain dataclasses: importing them imports no torch
     FINE_TUNE,
     SCRATCH,
@@ -162,9 +163,9 @@ def _mix(value: str) -> tuple[str, float]:
 )
 @click.option(
     "--arch",
-    type=click.Choice(list(ARCHS)),
+    type=click.Choice(list(CATALOG)),
     help="The network's backbone (all end in a BiLSTM and CTC): "
-    + "; ".join(f"{name}: {summary}" for name, summary in ARCHS.items())
+    + "; ".join(f"{e.name}: {e.summary}" for e in CATALOG.values())
     + ".  [default: crnn, or the --init-from model's]",
 )
 @click.option(

@@ -1,26 +1,43 @@
 """Architectures by name. Each is one module here (its layers, and an Arch saying how to build it and what
-fine-tuning may copy) plus its line in ARCHS below and in trainer.shape.ARCHS (its name and summary for
-`train --help`, kept free of torch); nothing else in the trainer names a layer."""
+fine-tuning may copy) plus its entry in trainer.models.catalog (its name, module and summary for
+`train --help`, free of torch); nothing else in the trainer names a layer. Importing this package imports no
+torch: an architecture's module is imported when it is first asked for."""
 
 from __future__ import annotations
 
-from trainer.models import crnn, resnet
-from trainer.models.arch import Arch
-from trainer.shape import ARCHS as SUMMARIES
+import importlib
+from typing import TYPE_CHECKING
 
-ARCHS: dict[str, Arch] = {a.name: a for a in (crnn.ARCH, resnet.ARCH)}
-if set(ARCHS) != set(SUMMARIES):  # a module added in one place, not the other
-    raise ImportError(f"trainer.shape.ARCHS names {sorted(SUMMARIES)}, the registry {sorted(ARCHS)}")
+from trainer.models.catalog import CATALOG
+
+if TYPE_CHECKING:
+    from trainer.models.arch import Arch
+
+_PLUGINS: dict[str, Arch] = {}  # added by `register`: a plug-in, or a test's toy architecture
+
+
+def names() -> list[str]:
+    """Every architecture's name: the catalog's, then those registered."""
+    return [*CATALOG, *(n for n in _PLUGINS if n not in CATALOG)]
 
 
 def get(name: str) -> Arch:
     """The architecture called `name`; ValueError naming the choices for any other."""
-    try:
-        return ARCHS[name]
-    except KeyError:
-        raise ValueError(f"unknown architecture {name!r}: choose one of {', '.join(ARCHS)}") from None
+    if name in _PLUGINS:
+        return _PLUGINS[name]
+    entry = CATALOG.get(name)
+    if entry is None:
+        raise ValueError(f"unknown architecture {name!r}: choose one of {', '.join(names())}")
+    arch: Arch = importlib.import_module(entry.module).ARCH
+    if arch.name != name:  # a catalog line pointing at another architecture's module
+        raise ImportError(f"{entry.module} defines the architecture {arch.name!r}, the catalog says {name!r}")
+    return arch
 
 
 def register(arch: Arch) -> None:
-    """Add an architecture (a plug-in, or a test's toy one) under its name."""
-    ARCHS[arch.name] = arch
+    """Add an architecture under its name (it takes precedence over a catalog entry of that name)."""
+    _PLUGINS[arch.name] = arch
+
+
+def unregister(name: str) -> None:
+    _PLUGINS.pop(name, None)

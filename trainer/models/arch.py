@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from trainer.model import ModelConfig, check_input_size, check_time_steps
+from trainer.models.config import ModelConfig, check_input_size, check_time_steps
 
 
 @dataclass(frozen=True)
 class Arch:
     """One architecture. Every one maps an input [N, C, H, W] to CTC logits [T, N, classes] with T = W / 4
-    (trainer.model.time_steps) and takes heights that are multiples of 16; its head is `proj` (the columns of
+    (trainer.shape.time_steps) and takes heights that are multiples of 16; its head is `proj` (the columns of
     features, flattened, into the LSTM: the one layer that depends on the height), `rnn` and `head`.
     `first_conv` is the state-dict key of its first convolution, [out, channels, k, k], which fine-tuning
     spreads over R, G and B when a grayscale parent starts a colour child."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainer.model import ModelConfig
 from trainer.models.arch import Arch, SequenceHead
+from trainer.models.config import ModelConfig
 
 
 class CRNN(SequenceHead):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainer.model import ModelConfig
 from trainer.models.arch import Arch, SequenceHead
+from trainer.models.config import ModelConfig
 
 BLOCKS = (1, 1, 2, 2)  # residual blocks per stage
 

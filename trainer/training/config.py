@@ -37,7 +37,7 @@ class TrainConfig:
     hidden: int = SHAPE.hidden
     lstm_layers: int = SHAPE.lstm_layers
     dropout: float = SHAPE.dropout
-    arch: str | None = None  # trainer.models.ARCHS; None: "crnn", or the parent's when fine-tuning
+    arch: str | None = None  # trainer.models.catalog; None: "crnn", or the parent's when fine-tuning
     augment: bool = True
     skip_bad: bool = False
     runs_dir: str = "runs"

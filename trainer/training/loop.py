@@ -25,7 +25,8 @@ from captchagen.pool import cpu_count
 from trainer import checkpoint, runs
 from trainer.data import loading as data
 from trainer.device import Dist, all_sum, memory_format, pick_device, pick_precision, set_threads, setup_distributed
-from trainer.model import ModelConfig, build_model
+from trainer.model import build_model
+from trainer.models.config import ModelConfig
 from trainer.training.advice import STUCK_EPOCHS, STUCK_STEPS, better, stuck_notice, too_few_steps, zero_streak
 from trainer.training.config import TrainConfig
 from trainer.training.datasets import Data, load_data, train_sampler, write_inputs

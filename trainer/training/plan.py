@@ -20,7 +20,7 @@ from captchagen.manifest import MANIFEST
 from trainer.data.inputs import choose_input, sampled_crop
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import Source, open_source, open_unlabeled
-from trainer.model import check_input_size
+from trainer.models.config import check_input_size
 from trainer.shape import SHAPE, ModelShape
 from trainer.training import finetune
 from trainer.training.config import TrainConfig, with_defaults

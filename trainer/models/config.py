@@ -1,0 +1,59 @@
+"""The network's config and the rules an input size must keep; free of torch, so that planning a run, the
+command line's --help and the checks on a checkpoint's description need not import it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from trainer.shape import SHAPE, ModelShape, min_time_steps, time_steps
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The network: a ModelShape (flat here, as checkpoints store it) with its output size."""
+
+    num_classes: int  # alphabet size + 1 for the CTC blank
+    arch: str = "crnn"  # trainer.models.catalog; checkpoints made before there was a choice are "crnn"
+    height: int = SHAPE.height
+    width: int = SHAPE.width
+    channels: int = 1
+    conv: tuple[int, ...] = SHAPE.conv
+    hidden: int = SHAPE.hidden
+    lstm_layers: int = SHAPE.lstm_layers
+    dropout: float = SHAPE.dropout
+    max_label_len: int | None = None  # when given, the model refuses a width too narrow for such labels
+
+    @classmethod
+    def from_shape(
+        cls, shape: ModelShape, num_classes: int, max_label_len: int | None = None, channels: int = 1
+    ) -> ModelConfig:
+        return cls(num_classes=num_classes, **asdict(shape), channels=channels, max_label_len=max_label_len)
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> ModelConfig:
+        """As a checkpoint stores it (`conv` a list); KeyError/TypeError when it is not a model config."""
+        return cls(**{**saved, "conv": tuple(saved["conv"])})
+
+
+MAX_HEIGHT, MAX_WIDTH = 128, 2048  # past these a batch's activations outgrow a machine's memory
+
+
+def check_input_size(height: int, width: int) -> None:
+    """The pooling halves the height four times and the width twice; the bounds keep a batch in memory
+    (at 4096x4096 one batch asked for 25 GB, at 16000 pixels high the model had 17 M parameters)."""
+    if height < 16 or width < 4 or height % 16 or width % 4:
+        raise ValueError(f"input height must be a multiple of 16 and width of 4, got {height}x{width}")
+    if height > MAX_HEIGHT or width > MAX_WIDTH:
+        raise ValueError(
+            f"input size {height}x{width} is too large: height up to {MAX_HEIGHT}, width up to {MAX_WIDTH}"
+        )
+
+
+def check_time_steps(config: ModelConfig) -> None:
+    """The width must give CTC a frame per character of the longest label, and a blank between repeats."""
+    if config.max_label_len and time_steps(config.width) < min_time_steps(config.max_label_len):
+        need = min_time_steps(config.max_label_len)
+        raise ValueError(
+            f"input width {config.width} gives {time_steps(config.width)} time steps, but labels of "
+            f"{config.max_label_len} characters need at least {need}: use a width of {4 * need} or more"
+        )
