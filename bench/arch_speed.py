@@ -19,8 +19,8 @@ from trainer.device import Dist, autocast, set_threads
 from trainer.model import build_model
 from trainer.models.catalog import CATALOG
 from trainer.models.config import ModelConfig
+from trainer.training.forward import ctc_loss_sum
 from trainer.training.optim import make_optimizer
-from trainer.training.validate import ctc_loss_sum
 
 
 def train_rate(model: torch.nn.Module, x: torch.Tensor, steps: int, classes: int, precision: str) -> float:

@@ -25,7 +25,7 @@ import json, sys, time, torch
 from trainer.model import build_model
 from trainer.models.config import ModelConfig
 from trainer.training.optim import make_optimizer
-from trainer.training.validate import ctc_loss_sum
+from trainer.training.forward import ctc_loss_sum
 steps, batch = int(sys.argv[2]), int(sys.argv[3])
 if sys.argv[1] == "auto":  # what `captchagen train` chooses (trainer.device.set_threads)
     from trainer.device import Dist, set_threads

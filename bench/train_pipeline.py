@@ -13,14 +13,11 @@ from pathlib import Path
 import torch
 
 from trainer.data import loading as data
-from trainer.data.cache import default_cache_dir
-from trainer.device import Dist, pick_precision, set_threads
 from trainer.model import build_model
-from trainer.models.config import ModelConfig
-from trainer.training.config import TrainConfig
 from trainer.training.optim import make_optimizer
 from trainer.training.plan import make_plan
-from trainer.training.steps import train_step
+from trainer.training.request import TrainRequest
+from trainer.training.steps import SupervisedStep
 
 
 def main() -> None:
@@ -28,45 +25,41 @@ def main() -> None:
     parser.add_argument("data", nargs="?", default="data/captchas")
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
-    # The input size and crop as `train` would choose them from these images.
-    plan = make_plan(TrainConfig(data=args.data))
-    cfg = plan.cfg
-    device = torch.device("cpu")
-    precision = pick_precision(cfg.precision, device)
-    threads = set_threads(device, Dist())
+    # The input size, crop, schedule and machine as `train` would choose them for these images, on the CPU.
+    plan = make_plan(TrainRequest(data=args.data, device="cpu"))
+    schedule, runtime, pre = plan.schedule, plan.runtime, plan.pre
     torch.manual_seed(0)
-    pre = plan.pre
-    loaded = data.load(Path(args.data), pre, default_cache_dir(), workers=2, source=plan.sources[args.data])
+    loaded = data.load(Path(args.data), pre, plan.cache_dir, workers=2, source=plan.sources[args.data])
     dataset = data.CaptchaDataset(loaded)
-    sampler = data.ShardedBatchSampler(len(dataset), cfg.batch_size, shuffle=True, seed=0)
-    mc = ModelConfig.from_shape(cfg.shape, num_classes=loaded.alphabet.num_classes)
-    model = build_model(mc)
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    sampler = data.ShardedBatchSampler(len(dataset), schedule.batch_size, shuffle=True, seed=0)
+    model = build_model(plan.model)
+    optimizer = make_optimizer(model, schedule.lr, schedule.weight_decay)
+    train_step = SupervisedStep(model, optimizer, torch.amp.GradScaler("cuda", enabled=False), plan)
     model.train()
 
     # 1. The real loop: time spent in next(loader) against time spent in the step.
     batches = iter(data.loader(dataset, sampler, cuda=False))
     for _ in range(3):  # warm up
-        train_step(model, optimizer, scaler, next(batches), pre, device, precision, cfg)
+        train_step(next(batches))
     wait = compute = 0.0
     for _ in range(args.steps):
         t0 = time.perf_counter()
         batch = next(batches)
         t1 = time.perf_counter()
-        train_step(model, optimizer, scaler, batch, pre, device, precision, cfg)
+        train_step(batch)
         t2 = time.perf_counter()
         wait, compute = wait + t1 - t0, compute + t2 - t1
-    pipeline_ips = args.steps * cfg.batch_size / (wait + compute)
+    pipeline_ips = args.steps * schedule.batch_size / (wait + compute)
 
     # 2. Model only: the same step on one batch that is already in memory.
-    fixed = dataset.__getitems__(list(range(cfg.batch_size)))
+    fixed = dataset.__getitems__(list(range(schedule.batch_size)))
     t0 = time.perf_counter()
     for _ in range(args.steps):
-        train_step(model, optimizer, scaler, fixed, pre, device, precision, cfg)
-    model_ips = args.steps * cfg.batch_size / (time.perf_counter() - t0)
+        train_step(fixed)
+    model_ips = args.steps * schedule.batch_size / (time.perf_counter() - t0)
 
-    print(f"{threads} threads, {precision}, batch {cfg.batch_size}, {cfg.height}x{cfg.width}, {args.steps} steps")
+    shape = f"{plan.model.height}x{plan.model.width}"
+    print(f"{runtime.threads} threads, {runtime.precision}, batch {schedule.batch_size}, {shape}, {args.steps} steps")
     print(f"{'time waiting for data':<34}{100 * wait / (wait + compute):8.2f} % of each step")
     print(f"{'mean wait per batch':<34}{1000 * wait / args.steps:8.2f} ms")
     print(f"{'training throughput, real pipeline':<34}{pipeline_ips:8.0f} img/s")

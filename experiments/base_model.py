@@ -74,7 +74,7 @@ def stage_train(w: Path, runs: Path, minutes: float) -> Path:
     run = runs / "base"
     common = ["--cache-dir", str(w / "cache")]
     if (run / "last.pt").exists():
-        done = checkpoint.load(run / "last.pt")["scheduler"]["elapsed"]
+        done = checkpoint.read_resumable(run / "last.pt").elapsed
         if done < minutes * 60 - 60:  # more than a minute left: go on
             captchagen("train", "--resume", str(run), *common)
         return run

@@ -65,7 +65,7 @@ def stage_train(w: Path, minutes: float, threads: int | None) -> Path:
     run = w / "runs" / "base-v2"
     common = ["--cache-dir", str(w / "cache")]
     if (run / "last.pt").exists():
-        if checkpoint.load(run / "last.pt")["scheduler"]["elapsed"] < minutes * 60 - 60:
+        if checkpoint.read_resumable(run / "last.pt").elapsed < minutes * 60 - 60:
             captchagen("train", "--resume", str(run), *common)
         return run
     mix = [a for name, share in SHARES.items() for a in ("--mix", f"{w / 'data' / name}:{share}")]

@@ -105,14 +105,14 @@ def card(w: Path, arch: str) -> dict:
         captchagen("make", "--n", str(HELD_OUT), "--alphabet", "alnum", "--seed", str(HELD_OUT_SEED + i),
                    *options, *font, "--out", str(test))  # fmt: skip
         scores[name] = score(test)
-    trained = checkpoint.load(model)
+    trained = checkpoint.read(model)
     return {
         "recipe": "python -m experiments.base_model_v3 (see its docstring)",
         "arch": arch,
         "start": ARCHS[arch][0],
         "train_sets": {k: {"make": o, "n_at_scale_1": n, "seed": s} for k, (o, n, s) in TRAIN_SETS.items()},
         "mix_shares": SHARES, "batch_size": BATCH_SIZE, "lr": ARCHS[arch][1], "seed": SEED,
-        "sources": trained["train_config"].get("sources"),
+        "sources": trained.train_config.get("sources"),
         "card_machine": _machine(),
         "held_out": {"n": HELD_OUT, "seed": f"{HELD_OUT_SEED} + the set's index"},
         "scores": scores,

@@ -85,7 +85,7 @@ def tiny_dataset(folder: Path, **changes) -> Path:
 
 
 def tiny_train_config(data: Path, tmp: Path, **changes):
-    from trainer.training.config import TrainConfig
+    from trainer.training.request import TrainRequest
 
     base = dict(
         data=str(data),
@@ -104,7 +104,17 @@ def tiny_train_config(data: Path, tmp: Path, **changes):
         threads=1,  # fixed, not chosen from the machine's load: runs compared bit for bit must match
     )
     base.update(changes)
-    return TrainConfig(**base)
+    return TrainRequest(**base)
+
+
+def schedule(**changes):
+    """A plan's Schedule: SCRATCH's, with `changes`."""
+    from trainer.training.plan import Schedule
+    from trainer.training.request import SCRATCH, TrainRequest
+
+    asked = TrainRequest()
+    settled = {name: getattr(asked, name) for name in Schedule.__dataclass_fields__ if name not in SCRATCH}
+    return Schedule(**{**settled, **SCRATCH, **changes})
 
 
 def tiny_train_args(tmp: Path) -> list[str]:

@@ -16,7 +16,6 @@ from tests.helpers import (
     expected_readings,
     run_cli,
     shard_images,
-    tiny_dataset,
     tiny_train_args,
     tiny_train_config,
     torchrun_train,
@@ -28,14 +27,9 @@ from trainer.models.arch import Arch, SequenceHead
 from trainer.models.catalog import CATALOG
 from trainer.models.config import ModelConfig
 from trainer.runs import latest_run
-from trainer.training.config import TrainConfig
 from trainer.training.events import EpochEnded
 from trainer.training.loop import train
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
+from trainer.training.request import TrainRequest
 
 
 @pytest.fixture(scope="module", params=sorted(CATALOG))
@@ -146,7 +140,7 @@ def test_every_architecture_resumes(trained, data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train(tiny_train_config(data, tmp_path, epochs=2, arch=arch), stop_after_first_epoch)
     run = latest_run(tmp_path / "runs")
-    train(TrainConfig(), resume=run / "last.pt")
+    train(TrainRequest(), resume=run / "last.pt")
     last = checkpoint.load(run / "last.pt")
     assert last["position"] == {"epoch": 2, "batch": 0} and last["model_config"]["arch"] == arch
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
@@ -157,8 +151,8 @@ def test_a_checkpoint_from_before_architectures_reads_as_crnn(tmp_path):
 
     payload = checkpoint.load(bundled.base_model())
     assert "arch" not in payload["model_config"]  # made before there was a choice
-    model, _, _ = checkpoint.build_model(payload)
+    model, _, _ = checkpoint.build_model(checkpoint.ModelRecord.from_payload(payload))
     assert isinstance(model, CRNN)
     payload["model_config"] = {**payload["model_config"], "arch": "from-the-future"}
     with pytest.raises(Exception, match="unknown architecture 'from-the-future'"):
-        checkpoint.build_model(payload)
+        checkpoint.build_model(checkpoint.ModelRecord.from_payload(payload))

@@ -52,7 +52,7 @@ def test_a_latest_that_names_a_missing_run_is_an_error_not_the_base_model(tmp_pa
 
 def test_init_from_base_is_the_bundled_model():
     parent = load_parent("base")
-    assert parent.path == BASE and parent.record["name"] == "bundled/base.pt"
+    assert parent.path == BASE and parent.lineage["name"] == "bundled/base.pt"
 
 
 @pytest.fixture(scope="module")

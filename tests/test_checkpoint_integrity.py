@@ -96,7 +96,7 @@ def test_new_checkpoints_carry_a_binding_that_the_bundled_ones_lack_and_all_load
     data = checkpoint.load(reading_model[1])
     assert data["binding"] == checkpoint.binding(data)
     for name in bundled.MODELS:
-        model, alphabet, pre = checkpoint.build_model(checkpoint.load(bundled.named(name)), name)
+        model, alphabet, pre = checkpoint.build_model(checkpoint.read(bundled.named(name)), name)
         assert model.config.num_classes == alphabet.num_classes and pre.std > 0
 
 

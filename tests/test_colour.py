@@ -14,6 +14,7 @@ from PIL import Image
 from captchagen.alphabet import Alphabet
 from tests.helpers import run_cli, shard_images, tiny_train_args
 from trainer import checkpoint
+from trainer.checkpoint import ModelRecord
 from trainer.data.preprocess import Preprocessing, normalize, to_array
 from trainer.models.config import ModelConfig
 from trainer.models.crnn import CRNN
@@ -40,13 +41,11 @@ def test_a_grayscale_parent_becomes_a_colour_model_that_computes_what_it_did():
     torch.manual_seed(0)
     config = ModelConfig(num_classes=5, height=16, width=48, conv=(8, 16, 16, 24), hidden=16)
     gray = CRNN(config).eval()
-    parent = Parent(
-        path=Path("parent/best.pt"),
-        payload={"model": gray.state_dict(), "alphabet": "ABCD", "model_config": config.__dict__},
-        sha256="0" * 64,
-    )
-    colour = CRNN(ModelConfig(**{**config.__dict__, "channels": 3})).eval()
-    line = transplant(colour, parent, Alphabet("ABCD"))
+    record = ModelRecord(gray.state_dict(), "ABCD", {}, config.__dict__, train_config={}, metrics={})
+    parent = Parent(path=Path("parent/best.pt"), model=record, sha256="0" * 64)
+    colour_config = ModelConfig(**{**config.__dict__, "channels": 3})
+    colour = CRNN(colour_config).eval()
+    line = transplant(colour, colour_config, parent, Alphabet("ABCD"))
     assert "grayscale first layer spread over R, G and B" in line
     x = torch.randn(3, 1, 16, 48)  # a normalised gray image is R = G = B
     with torch.no_grad():

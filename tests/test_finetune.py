@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -36,13 +37,14 @@ def head_rows(model: CRNN, alphabet: Alphabet, chars: str) -> torch.Tensor:
 
 def test_shared_characters_keep_their_rows_and_new_ones_get_fresh_rows(reading_model):
     parent = load_parent(str(reading_model[1]))
-    mc = checkpoint.model_config(parent.payload)
-    old_model, old_alphabet, _ = checkpoint.build_model(parent.payload)
+    mc = parent.model.config()
+    old_model, old_alphabet, _ = checkpoint.build_model(parent.model)
     alphabet = Alphabet("9XY3")  # two shared with the parent's digits, in another order; two new
     torch.manual_seed(0)
-    model = CRNN(type(mc)(**{**mc.__dict__, "num_classes": alphabet.num_classes}))
+    mc = replace(mc, num_classes=alphabet.num_classes)
+    model = CRNN(mc)
     fresh = head_rows(model, alphabet, "XY").clone()
-    line = transplant(model, parent, alphabet)
+    line = transplant(model, mc, parent, alphabet)
     assert torch.equal(head_rows(model, alphabet, "93"), head_rows(old_model, old_alphabet, "93"))
     assert torch.equal(model.head.weight[0], old_model.head.weight[0])  # the CTC blank
     assert torch.equal(model.head.bias[alphabet.encode("3")[0]], old_model.head.bias[old_alphabet.encode("3")[0]])
@@ -62,8 +64,8 @@ def test_fine_tuning_on_new_characters_records_the_parent_and_lowers_the_loss(re
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows[-1]["train_loss"] < 0.97 * rows[0]["train_loss"]
     saved = checkpoint.load(run / "best.pt")
-    assert saved["train_config"]["parent"] == parent.record == json.loads((run / "config.json").read_text())["parent"]
-    assert parent.record["sha256"] == __import__("hashlib").sha256(reading_model[1].read_bytes()).hexdigest()
+    assert saved["train_config"]["parent"] == parent.lineage == json.loads((run / "config.json").read_text())["parent"]
+    assert parent.lineage["sha256"] == __import__("hashlib").sha256(reading_model[1].read_bytes()).hexdigest()
     assert saved["alphabet"] == "0123XY"
     # The parent's height; the width is chosen from the images, as for a fresh run (the weights allow any).
     source = open_source(data)
@@ -95,7 +97,7 @@ def test_fine_tuning_at_another_height_resamples_the_projection(reading_model, t
     assert "its projection resampled from 16 to 32 pixels high" in said
     saved = checkpoint.load(tmp_path / "r" / "tall" / "last.pt")
     assert saved["model_config"]["height"] == 32
-    theirs, ours = parent.payload["model"], saved["model"]
+    theirs, ours = parent.model.weights, saved["model"]
     assert theirs["proj.weight"].shape[1] * 2 == ours["proj.weight"].shape[1]
     assert torch.allclose(ours["proj.weight"], _resample_rows(theirs["proj.weight"], 1, 2), atol=1e-6)
     assert torch.allclose(ours["cnn.0.weight"], theirs["cnn.0.weight"], atol=1e-6)
@@ -129,7 +131,7 @@ def test_fine_tuning_may_widen_the_input_and_keeps_the_weights(reading_model, tm
     saved = checkpoint.load(tmp_path / "r" / "wide" / "last.pt")
     assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, 64)
     key = "cnn.0.weight"  # a learning rate of 1e-9 leaves the copied weights as they were
-    assert torch.allclose(saved["model"][key], parent.payload["model"][key], atol=1e-6)
+    assert torch.allclose(saved["model"][key], parent.model.weights[key], atol=1e-6)
     assert not torch.equal(saved["model"][key], torch.zeros_like(saved["model"][key]))
 
 
@@ -320,7 +322,6 @@ def test_a_mixed_in_set_keeps_its_own_frame_not_the_crop_of_data(tmp_path):
     must reach the model whole, not cut to DATA's band."""
     from dataclasses import replace
 
-    from trainer.device import Dist
     from trainer.training.datasets import load_data
     from trainer.training.plan import make_plan
 
@@ -336,8 +337,8 @@ def test_a_mixed_in_set_keeps_its_own_frame_not_the_crop_of_data(tmp_path):
     plan = make_plan(cfg)
     assert plan.pre.crop is not None and plan.pre.crop[1] > 0.2  # DATA's margins are cropped
     assert any("not cropped" in n for n in plan.notes)
-    assert plan.mix_pre[0].crop is None
-    sets = load_data(plan, Dist(), lambda event: None)
+    assert plan.mix[0].pre.crop is None
+    sets = load_data(plan, lambda event: None)
     pre = plan.pre
     first_mixed = sets.train.__getitems__([sets.sizes[0]])
     g, r = sets.train.rows[sets.sizes[0]]

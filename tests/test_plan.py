@@ -4,35 +4,31 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
-
-import pytest
 
 from tests.helpers import tiny_dataset, tiny_train_config
 from trainer.data import loading
 from trainer.data import sources as sources_module
 from trainer.training import plan as plan_module
-from trainer.training.config import FINE_TUNE, SCRATCH, TrainConfig, with_defaults
 from trainer.training.loop import train
 from trainer.training.plan import make_plan
+from trainer.training.request import FINE_TUNE, SCRATCH
 
 SCHEDULE = tuple(SCRATCH)
 
 
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
-
-
 def test_the_library_fine_tunes_with_the_fine_tuning_defaults(data, reading_model, tmp_path):
-    """`train(TrainConfig(init_from=...))` fine-tunes at FINE_TUNE's schedule, as `train --init-from` does."""
+    """`train(TrainRequest(init_from=...))` fine-tunes at FINE_TUNE's schedule, as `train --init-from` does."""
     unset = {k: None for k in SCHEDULE}
-    tuned = make_plan(tiny_train_config(data, tmp_path, init_from=str(reading_model[1]), **unset)).cfg
+    tuned = make_plan(tiny_train_config(data, tmp_path, init_from=str(reading_model[1]), **unset)).schedule
     assert {k: getattr(tuned, k) for k in SCHEDULE} == FINE_TUNE
-    scratch = make_plan(tiny_train_config(data, tmp_path, **unset)).cfg
+    scratch = make_plan(tiny_train_config(data, tmp_path, **unset)).schedule
     assert {k: getattr(scratch, k) for k in SCHEDULE} == SCRATCH
-    given = with_defaults(TrainConfig(init_from="base", lr=0.5, steps_per_epoch=7))
+    asked = tiny_train_config(
+        data, tmp_path, init_from=str(reading_model[1]), lr=0.5, steps_per_epoch=7, batch_size=None
+    )
+    given = make_plan(asked).schedule
     assert (given.lr, given.steps_per_epoch, given.batch_size) == (0.5, 7, FINE_TUNE["batch_size"])
 
 
@@ -59,13 +55,23 @@ def test_config_json_records_the_plan(data, tmp_path):
     and a resume plans from that record, not from the images again."""
     cfg = tiny_train_config(data, tmp_path, epochs=1, width=None, lr=None, arch=None)
     plan = make_plan(cfg)
-    assert (plan.cfg.width, plan.cfg.arch, plan.cfg.lr, plan.cfg.channels) == (plan.shape.width, "crnn", 3e-3, 1)
-    assert plan.cfg.sources == {str(data): plan.cfg.sources[str(data)]} and plan.cfg.sources[str(data)]
-    assert plan.max_len == max(len(label) for g in plan.sources[str(data)].groups for label in g.labels)
+    settled = plan.record
+    assert (settled["width"], settled["arch"], settled["lr"], settled["channels"]) == (
+        plan.model.width,
+        "crnn",
+        3e-3,
+        1,
+    )
+    assert (plan.schedule.lr, plan.model.arch, plan.pre.channels) == (3e-3, "crnn", 1)
+    assert settled["sources"] == {str(data): settled["sources"][str(data)]} and settled["sources"][str(data)]
+    assert plan.model.max_label_len == max(len(label) for g in plan.sources[str(data)].groups for label in g.labels)
     run = Path(train(cfg).run)
     recorded = json.loads((run / "config.json").read_text())
     for name in ("width", "height", "arch", "lr", "epochs", "batch_size", "channels", "sources"):
-        assert recorded[name] == getattr(plan.cfg, name), name
+        assert recorded[name] == settled[name], name
+    # ... beside the request as it was given: what the user left to the plan is None there
+    assert recorded["request"]["width"] is None and recorded["request"]["lr"] is None
+    assert recorded["request"] == json.loads(json.dumps(asdict(cfg)))
     resumed = make_plan(replace(cfg, width=999), resume=run / "last.pt")  # a given width is not re-decided
-    assert resumed.cfg.width == plan.cfg.width and resumed.state is not None
+    assert resumed.model.width == plan.model.width and resumed.resume is not None
     assert resumed.alphabet == plan.alphabet

@@ -16,6 +16,7 @@ import torch
 from captchagen.errors import BadInput
 from tests.helpers import (
     run_cli,
+    schedule,
     shard_images,
     sigint_as_in_a_terminal,
     tiny_dataset,
@@ -27,13 +28,13 @@ from trainer import checkpoint
 from trainer.data.mixing import per_batch
 from trainer.data.preprocess import load_array, normalize
 from trainer.data.sources import UNLABELED, open_unlabeled
-from trainer.device import Dist
+from trainer.device import Dist, Runtime
 from trainer.inference.reader import Reader
-from trainer.training.config import TrainConfig
-from trainer.training.datasets import Data, train_sampler
+from trainer.training.datasets import batch_sampler
 from trainer.training.events import BatchDone, EpochEnded, Notice, Started
 from trainer.training.interrupt import Interrupted
 from trainer.training.loop import train
+from trainer.training.plan import pool_per_batch
 from trainer.training.semi import Teacher, confident_readings
 
 
@@ -80,10 +81,9 @@ def test_every_batch_draws_its_share_from_the_pool_and_each_epoch_counts_the_rea
 @pytest.mark.parametrize(("share", "mix", "pool"), [(0.5, 0.0, 32), (0.25, 0.5, 11), (0.9, 0.25, 288)])
 def test_the_pool_is_added_to_the_labelled_images_of_every_batch(share, mix, pool):
     """Fine-tuning on the labels gets its whole batch with a pool as without one; the pool adds its share."""
-    cfg = TrainConfig(batch_size=32, unlabeled="pool", unlabeled_share=share, mix=(("synthetic", mix),) if mix else ())
     sizes = [200, *([5000] if mix else []), 5000]
-    sets = Data(train=None, val=None, skipped=[], sizes=sizes, unlabeled=5000)
-    sampler = train_sampler(cfg, sets, Dist())
+    extra = pool_per_batch(32, share)
+    sampler = batch_sampler(sizes, schedule(batch_size=32), [mix] if mix else [], extra, Dist())
     sampler.set_epoch(0)
     starts = np.cumsum([0, *sizes])
     for batch in list(sampler)[:20]:
@@ -119,7 +119,8 @@ def test_the_readings_learnt_are_the_ones_test_reports_with_the_same_confidence(
     images = normalize(torch.from_numpy(np.stack([load_array(p, reader.pre) for p in paths])), reader.pre)
     teacher = Teacher(reader.net.model, 0.99)
     threshold = float(np.median([c for _, c in expected]))
-    keep, texts = confident_readings(teacher.module, images, reader.alphabet, torch.device("cpu"), "fp32", threshold)
+    cpu = Runtime(torch.device("cpu"), "fp32", 1, Dist())
+    keep, texts = confident_readings(teacher.module, images, reader.alphabet, cpu, threshold)
     assert texts == [t for t, _ in expected]
     assert keep.tolist() == [c >= threshold and bool(t) for t, c in expected]
 
@@ -247,8 +248,7 @@ def test_under_torchrun_with_mix_colour_and_resnet_the_counts_are_summed_over_pr
 
 def test_without_a_pool_the_mix_counts_are_those_of_the_share_as_given():
     """Runs without a pool draw the batches they drew before pools existed (float shares, carried rounding)."""
-    cfg = TrainConfig(batch_size=32, mix=(("synthetic", 0.3),), steps_per_epoch=40)
-    sampler = train_sampler(cfg, Data(train=None, val=None, skipped=[], sizes=[200, 5000]), Dist())
+    sampler = batch_sampler([200, 5000], schedule(batch_size=32, steps_per_epoch=40), [0.3], 0, Dist())
     sampler.set_epoch(0)
     mixed = [sum(i >= 200 for i in batch) for batch in sampler]
     assert mixed == [per_batch(0.3, 32, b) for b in range(40)]

@@ -15,7 +15,6 @@ from captchagen.errors import BadInput
 from tests.helpers import (
     AS_IN_A_TERMINAL,
     run_cli,
-    tiny_dataset,
     tiny_train_args,
     tiny_train_config,
     torchrun_train,
@@ -24,14 +23,9 @@ from tests.helpers import (
 from trainer import checkpoint
 from trainer.data.loading import load, split
 from trainer.data.preprocess import Preprocessing
-from trainer.training.config import FINE_TUNE, TrainConfig
 from trainer.training.events import BatchDone, EpochEnded, TrainResult
 from trainer.training.loop import train
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
+from trainer.training.request import FINE_TUNE, TrainRequest
 
 
 def test_loss_falls_and_the_run_folder_is_complete(data, tmp_path):
@@ -89,7 +83,7 @@ def test_stopped_after_epoch_one_and_resumed_equals_uninterrupted(data, tmp_path
         train(tiny_train_config(data, tmp_path / "b", epochs=2), stop_after_first_epoch)
     run_b = next((tmp_path / "b" / "runs").glob("2*"))
     assert checkpoint.load(run_b / "last.pt")["position"] == {"epoch": 1, "batch": 0}
-    train(TrainConfig(), resume=run_b / "last.pt")
+    train(TrainRequest(), resume=run_b / "last.pt")
     a = checkpoint.load(os.path.join(whole.run, "last.pt"))["model"]
     b = checkpoint.load(run_b / "last.pt")["model"]
     assert a.keys() == b.keys()
@@ -207,18 +201,18 @@ def test_torchrun_two_cpu_processes_on_gloo(data, tmp_path):
 def test_cli_options_map_onto_train_config_fields():
     from captchagen.cli.train import train as command
 
-    fields = set(TrainConfig.__dataclass_fields__)
+    fields = set(TrainRequest.__dataclass_fields__)
     given = command.make_context("train", [], resilient_parsing=True).params  # what the command receives
     for name, value in given.items():
         if name == "colour":  # --colour/--gray becomes `channels` (3/1); neither given: None, decided later
-            assert value is None and TrainConfig().channels is None
+            assert value is None and TrainRequest().channels is None
         elif name != "resume":
             assert name in fields, name
             if name in FINE_TUNE or name in ("height", "width"):
                 assert value is None, name  # the command fills them in: the defaults, or FINE_TUNE with --init-from
             elif name != "workers":  # workers becomes the core count
-                assert value == getattr(TrainConfig(), name), name
-    assert replace(TrainConfig(), epochs=1).epochs == 1
+                assert value == getattr(TrainRequest(), name), name
+    assert replace(TrainRequest(), epochs=1).epochs == 1
 
 
 def test_skip_bad_skips_an_unreadable_image_while_the_input_size_is_chosen_too(data, tmp_path):

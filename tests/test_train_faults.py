@@ -10,18 +10,14 @@ import pytest
 import torch
 
 from captchagen.errors import BadInput
-from tests.helpers import run_cli, tiny_dataset, tiny_train_args, tiny_train_config
+from tests.helpers import run_cli, tiny_train_args, tiny_train_config
 from trainer import checkpoint
-from trainer.training.config import TrainConfig, with_defaults
 from trainer.training.loop import train
 from trainer.training.optim import lr_at
+from trainer.training.plan import make_plan
+from trainer.training.request import TrainRequest
 from trainer.training.resume import resumed_config
 from trainer.training.steps import Diverged
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
 
 
 @pytest.mark.parametrize(
@@ -68,10 +64,10 @@ def test_resuming_from_best_pt_says_what_to_pass(data, tmp_path):
 
 
 def test_resume_keeps_the_time_limit_unless_given():
-    saved = {**TrainConfig(time_limit=30.0).__dict__, "conv": [32, 64, 96, 128]}
-    assert resumed_config(saved, TrainConfig()).time_limit == 30.0
-    assert resumed_config(saved, TrainConfig(time_limit=90.0)).time_limit == 90.0
-    assert resumed_config({**saved, "time_limit": None}, TrainConfig()).time_limit is None
+    saved = {**TrainRequest(time_limit=30.0).__dict__, "conv": [32, 64, 96, 128]}
+    assert resumed_config(saved, TrainRequest()).time_limit == 30.0
+    assert resumed_config(saved, TrainRequest(time_limit=90.0)).time_limit == 90.0
+    assert resumed_config({**saved, "time_limit": None}, TrainRequest()).time_limit is None
 
 
 def rewind(last_pt, epoch: int, elapsed: float) -> None:
@@ -79,7 +75,7 @@ def rewind(last_pt, epoch: int, elapsed: float) -> None:
     state = checkpoint.load(last_pt)
     state["position"] = {"epoch": epoch, "batch": 0}
     state["scheduler"]["elapsed"] = elapsed
-    checkpoint.save(last_pt, {k: v for k, v in state.items() if k not in ("format", "format_version")})
+    checkpoint.write(last_pt, {k: v for k, v in state.items() if k not in ("format", "format_version")})
 
 
 def test_a_resumed_run_continues_its_schedule_and_its_time_limit(data, tmp_path):
@@ -88,12 +84,12 @@ def test_a_resumed_run_continues_its_schedule_and_its_time_limit(data, tmp_path)
     last = Path(result.run) / "last.pt"
     # 54 of its 60 minutes used: the schedule is at 90%, whatever the step count says.
     rewind(last, epoch=1, elapsed=54 * 60)
-    train(TrainConfig(), resume=last)
+    train(TrainRequest(), resume=last)
     rows = [json.loads(line) for line in open(Path(result.run) / "metrics.jsonl")]
-    planned = with_defaults(cfg)
+    planned = make_plan(cfg).schedule
     assert rows[-1]["lr"] <= lr_at(0.9, planned.lr, planned.warmup) + 1e-12  # no jump back towards the peak
     assert checkpoint.load(last)["train_config"]["time_limit"] == 60.0
     # With the whole limit used, resuming says how to go on instead of training zero steps.
     rewind(last, epoch=1, elapsed=60 * 60)
     with pytest.raises(BadInput, match="whole time limit of 60 minutes.*`time_limit`"):
-        train(TrainConfig(), resume=last)
+        train(TrainRequest(), resume=last)

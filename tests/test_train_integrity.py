@@ -19,24 +19,18 @@ import torch
 from captchagen.errors import BadInput, CaptchagenError
 from tests.helpers import run_cli, sigint_as_in_a_terminal, tiny_dataset, tiny_train_args, tiny_train_config
 from trainer import checkpoint
-from trainer.device import Dist
 from trainer.runs import LATEST, new_run_dir
-from trainer.training.config import TrainConfig
 from trainer.training.datasets import load_data
 from trainer.training.events import BatchDone
 from trainer.training.interrupt import Interrupted
 from trainer.training.loop import train
 from trainer.training.plan import make_plan
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
+from trainer.training.request import TrainRequest
 
 
 def _sets(cfg):
     notices = []
-    return load_data(make_plan(cfg), Dist(), notices.append), [n.message for n in notices if hasattr(n, "message")]
+    return load_data(make_plan(cfg), notices.append), [n.message for n in notices if hasattr(n, "message")]
 
 
 def _trained_and_validated(sets) -> tuple[set[Path], set[Path]]:
@@ -169,7 +163,7 @@ def test_ctrl_c_mid_epoch_then_resume_equals_the_uninterrupted_run(data, tmp_pat
     assert stopped.value.resumable and stopped.value.where.startswith("epoch 1, batch 3 of")
     run = Path(stopped.value.run)
     assert checkpoint.load(run / "last.pt")["position"] == {"epoch": 0, "batch": 3}
-    train(TrainConfig(), resume=run / "last.pt")
+    train(TrainRequest(), resume=run / "last.pt")
     a = checkpoint.load(Path(whole.run) / "last.pt")["model"]
     b = checkpoint.load(run / "last.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -69,9 +69,8 @@ def _payload() -> dict:
 
 def test_checkpoint_round_trip_needs_nothing_but_the_file(tmp_path):
     path = tmp_path / "m.pt"
-    checkpoint.save(path, _payload())
-    data = checkpoint.load(path)
-    model, alphabet, pre = checkpoint.build_model(data)
+    checkpoint.write(path, _payload())
+    model, alphabet, pre = checkpoint.build_model(checkpoint.read(path))
     assert alphabet.chars == "AB" and (pre.height, pre.width) == (16, 16)
     for k, v in _payload()["model"].items():
         assert v.shape == model.state_dict()[k].shape
@@ -106,10 +105,10 @@ def test_loading_refuses_anything_that_is_not_our_checkpoint(tmp_path):
 
 
 def test_the_model_defaults_are_the_default_recipe():
-    """TrainConfig repeats the model's shape fields (it must import no torch); they must not drift apart."""
-    from trainer.training.config import TrainConfig
+    """TrainRequest repeats the model's shape fields (it must import no torch); they must not drift apart."""
+    from trainer.training.request import TrainRequest
 
-    model, train = ModelConfig(num_classes=2), TrainConfig()
+    model, train = ModelConfig(num_classes=2), TrainRequest()
     for name in ("conv", "hidden", "lstm_layers", "dropout"):
         assert getattr(model, name) == getattr(train, name), name
     # The input size is chosen from the images unless given; for images of the default's 4:1 it is the default.

@@ -1,10 +1,14 @@
-"""Self-describing checkpoints: plain data that torch.load(..., weights_only=True) reads, written atomically."""
+"""Self-describing checkpoints: plain data that torch.load(..., weights_only=True) reads, written atomically.
+
+The file is a dict (its keys unchanged since the first version); this module alone reads and writes it.
+Everything else takes typed records: ModelRecord (best.pt: weights and what reading needs) and ResumeState
+(last.pt: a ModelRecord and what continuing the run needs)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +18,7 @@ from torch import nn
 import captchagen
 from captchagen import atomic
 from captchagen.alphabet import Alphabet
-from captchagen.errors import CaptchagenError, check_format
+from captchagen.errors import BadInput, CaptchagenError, check_format
 from trainer.data.preprocess import Preprocessing
 from trainer.model import build_model as make_network
 from trainer.models.config import ModelConfig
@@ -26,28 +30,129 @@ FORMAT_VERSION = 1
 RESUMABLE = ("optimizer", "rng", "position", "scheduler")  # what last.pt has beyond the model
 
 
-def model_payload(
-    model: torch.nn.Module,
-    alphabet: Alphabet,
-    pre: Preprocessing,
-    model_config: ModelConfig,
-    train_config: dict[str, Any],
-    metrics: dict[str, Any],
-    epoch: int,
-) -> dict[str, Any]:
-    """Everything needed to read with the model (best.pt): plain data, no code; `binding` ties the alphabet,
-    preprocessing and model config to these weights."""
-    payload = {
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "alphabet": alphabet.chars,
-        "preprocessing": pre.to_dict(),
-        "model_config": asdict(model_config),
-        "train_config": train_config,
-        "metrics": metrics,
-        "epoch": epoch,
-        "captchagen_version": captchagen.__version__,
-    }
-    return {**payload, "binding": binding(payload)}
+@dataclass(frozen=True)
+class ModelRecord:
+    """What best.pt holds: everything needed to read with the model, as plain data, no code. `binding` ties
+    the alphabet, preprocessing and model config to these weights (None in checkpoints made before it)."""
+
+    weights: dict[str, torch.Tensor]
+    alphabet: str
+    preprocessing: dict[str, Any]
+    model_config: dict[str, Any]
+    train_config: dict[str, Any]
+    metrics: dict[str, Any]
+    epoch: int | None = None
+    version: str | None = None  # the captchagen that wrote it
+    binding: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        model: torch.nn.Module,
+        alphabet: Alphabet,
+        pre: Preprocessing,
+        config: ModelConfig,
+        train_config: dict[str, Any],
+        metrics: dict[str, Any],
+        epoch: int,
+    ) -> ModelRecord:
+        """The record of a model being trained, bound to its weights."""
+        record = cls(
+            weights={k: v.detach().cpu() for k, v in model.state_dict().items()},
+            alphabet=alphabet.chars,
+            preprocessing=pre.to_dict(),
+            model_config=asdict(config),
+            train_config=train_config,
+            metrics=metrics,
+            epoch=epoch,
+            version=captchagen.__version__,
+        )
+        return replace(record, binding=binding(record.payload()))
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any], source: str | Path = "the checkpoint") -> ModelRecord:
+        """A checkpoint's dict as a record; CaptchagenError naming `source` when its description is damaged."""
+        try:
+            return cls(
+                weights=data["model"],
+                alphabet=data["alphabet"],
+                preprocessing=data["preprocessing"],
+                model_config=data["model_config"],
+                train_config=data.get("train_config", {}),
+                metrics=data.get("metrics", {}),
+                epoch=data.get("epoch"),
+                version=data.get("captchagen_version"),
+                binding=data.get("binding"),
+            )
+        except (KeyError, TypeError) as e:
+            raise CaptchagenError(f"{source}: its description is damaged ({type(e).__name__}: {e})") from None
+
+    def payload(self) -> dict[str, Any]:
+        """The dict written to the file: the keys every version of best.pt has had."""
+        data = {
+            "model": self.weights,
+            "alphabet": self.alphabet,
+            "preprocessing": self.preprocessing,
+            "model_config": self.model_config,
+            "train_config": self.train_config,
+            "metrics": self.metrics,
+            "epoch": self.epoch,
+            "captchagen_version": self.version,
+        }
+        return data if self.binding is None else {**data, "binding": self.binding}
+
+    def config(self) -> ModelConfig:
+        """The model config; a checkpoint made before architectures had names is a `crnn` (the default)."""
+        return ModelConfig.from_dict(self.model_config)
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """What last.pt holds beyond its model: the optimiser and RNG states, where to go on from (epoch, batch
+    of it), the schedule's step count and the seconds trained, the teacher of an `unlabeled` run, and what
+    an epoch interrupted midway had counted (loss_sum, seen, read, passed; empty at an epoch's start)."""
+
+    model: ModelRecord
+    optimizer: dict[str, Any]
+    rng: dict[str, Any]
+    epoch: int
+    batch: int
+    step: int
+    elapsed: float
+    teacher: dict[str, torch.Tensor] | None = None
+    partial: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_payload(cls, data: dict[str, Any], source: str | Path = "the checkpoint") -> ResumeState:
+        if not all(key in data for key in RESUMABLE):
+            raise BadInput(
+                f"{source} holds a model but not the state to resume from; pass the run folder or its last.pt"
+            )
+        return cls(
+            model=ModelRecord.from_payload(data, source),
+            optimizer=data["optimizer"],
+            rng=data["rng"],
+            epoch=data["position"]["epoch"],
+            batch=data["position"]["batch"],
+            step=data["scheduler"]["step"],
+            elapsed=data["scheduler"]["elapsed"],
+            teacher=data.get("teacher"),
+            partial=dict(data.get("partial", {})),  # made before partial counts were kept: none
+        )
+
+    def payload(self) -> dict[str, Any]:
+        data = {
+            **self.model.payload(),
+            "optimizer": self.optimizer,
+            "rng": self.rng,
+            "position": {"epoch": self.epoch, "batch": self.batch},
+            "scheduler": {"step": self.step, "elapsed": self.elapsed},
+        }
+        if self.teacher is not None:
+            data["teacher"] = self.teacher
+        if self.partial:
+            data["partial"] = self.partial
+        return data
 
 
 def binding(data: dict[str, Any]) -> str:
@@ -64,31 +169,30 @@ def binding(data: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
-def resumable_payload(
-    payload: dict[str, Any],
-    optimizer: torch.optim.Optimizer,
-    rng: dict[str, Any],
-    position: dict[str, int],
-    scheduler: dict[str, float],
-) -> dict[str, Any]:
-    """A model payload plus what continuing the run needs (last.pt): optimiser and RNG states, the
-    position (epoch, batch) to go on from, and the schedule's step count and time trained."""
-    extra = {"optimizer": optimizer.state_dict(), "rng": rng, "position": position, "scheduler": scheduler}
-    return {**payload, **extra}
-
-
-def is_resumable(data: dict[str, Any]) -> bool:
-    return all(key in data for key in RESUMABLE)
-
-
-def save(path: Path, payload: dict[str, Any]) -> None:
+def save(path: Path, record: ModelRecord | ResumeState) -> None:
     """Written atomically: a reader never sees half a checkpoint."""
+    write(path, record.payload())
+
+
+def write(path: Path, payload: dict[str, Any]) -> None:
+    """A checkpoint's dict as stored (`load`'s counterpart), with the format's name and version."""
     with atomic.replacing(path) as tmp:
         torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
 
 
+def read(path: str | Path) -> ModelRecord:
+    """The model a checkpoint file holds (best.pt or last.pt); CaptchagenError if it is not ours."""
+    return ModelRecord.from_payload(load(path), path)
+
+
+def read_resumable(path: str | Path) -> ResumeState:
+    """What last.pt holds; BadInput if the file holds only a model."""
+    return ResumeState.from_payload(load(path), path)
+
+
 def load(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint without running any code from it; raise CaptchagenError if it is not ours."""
+    """The checkpoint's dict as stored, read without running any code from it; CaptchagenError if it is not
+    ours. The format's own readers (read, read_resumable) and its tests use it; everything else takes records."""
     path = Path(path)
     if not path.is_file():
         raise CaptchagenError(f"checkpoint {path} does not exist")
@@ -100,26 +204,19 @@ def load(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def model_config(data: dict[str, Any]) -> ModelConfig:
-    cfg = dict(data["model_config"])
-    cfg["conv"] = tuple(cfg["conv"])
-    return ModelConfig(**cfg)
-
-
 def build_model(
-    data: dict[str, Any], source: str | Path = "the checkpoint"
+    record: ModelRecord, source: str | Path = "the checkpoint"
 ) -> tuple[nn.Module, Alphabet, Preprocessing]:
     """The model with its weights, and the alphabet and preprocessing it was trained with, once they are
     checked to belong together (CaptchagenError, naming `source`, if not: a mismatch would read shifted or
-    empty strings with no error). A checkpoint made before architectures had names is a `crnn`
-    (ModelConfig's default); one made before `binding` is checked on the class count alone."""
+    empty strings with no error). One made before `binding` is checked on the class count alone."""
     try:
-        alphabet = Alphabet(data["alphabet"])
-        pre = Preprocessing(**data["preprocessing"])
-        config = model_config(data)
+        alphabet = Alphabet(record.alphabet)
+        pre = Preprocessing(**record.preprocessing)
+        config = record.config()
     except (KeyError, TypeError, ValueError) as e:
         raise CaptchagenError(f"{source}: its description is damaged ({type(e).__name__}: {e})") from None
-    if "binding" in data and data["binding"] != binding(data):
+    if record.binding is not None and record.binding != binding(record.payload()):
         raise CaptchagenError(
             f"{source}: its alphabet, preprocessing or model config no longer match its weights (edited after "
             "it was saved?); it would read wrong characters"
@@ -129,7 +226,7 @@ def build_model(
             f"{source}: its alphabet has {len(alphabet)} characters but the model has {config.num_classes} output "
             f"classes ({len(alphabet) + 1} expected: one per character and the CTC blank)"
         )
-    bad = [k for k, v in data["model"].items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = [k for k, v in record.weights.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise CaptchagenError(f"{source}: its weights hold NaN or infinite values ({bad[0]}); it cannot read")
     try:
@@ -137,7 +234,7 @@ def build_model(
     except ValueError as e:  # an architecture this version does not know
         raise CaptchagenError(f"cannot build the model: {e}") from None
     try:
-        model.load_state_dict(data["model"])
+        model.load_state_dict(record.weights)
     except RuntimeError as e:  # missing or extra keys, or shapes other than the config's
         first = str(e).strip().splitlines()[0][:200]
         raise CaptchagenError(f"{source}: its weights do not fit its model config ({first})") from None

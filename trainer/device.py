@@ -29,6 +29,27 @@ class Dist:
         return self.world > 1
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Where a run computes, decided once: the device, its precision, the CPU threads, torchrun's processes."""
+
+    device: torch.device
+    precision: str  # fp32, bf16 or fp16 (autocast)
+    threads: int
+    dist: Dist
+
+    @property
+    def cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+
+def make_runtime(device: str, precision: str, threads: int | None) -> Runtime:
+    """Join torchrun's process group when launched by it, then pick the device, precision and threads."""
+    dist = setup_distributed(device)
+    chosen = pick_device(device, dist)
+    return Runtime(chosen, pick_precision(precision, chosen), set_threads(chosen, dist, threads), dist)
+
+
 def setup_distributed(device: str) -> Dist:
     """Join torchrun's process group if launched by torchrun (NCCL on CUDA, gloo on the CPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -9,7 +9,8 @@ permutations, so a small set is cycled and a large one is sampled without repeat
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -35,7 +36,7 @@ def merge(main: Loaded, main_rows: np.ndarray, others: list[Loaded]) -> Loaded:
     )
 
 
-def per_batch(fraction: float, batch_size: int, batch: int) -> int:
+def per_batch(fraction: float | Fraction, batch_size: int, batch: int) -> int:
     """Images of a source with this share in batch number `batch`: the rounding error is carried over, so
     any run of batches holds the share to within one image."""
     return math.floor(fraction * batch_size * (batch + 1)) - math.floor(fraction * batch_size * batch)
@@ -48,7 +49,7 @@ class StreamBatchSampler(Sampler[list[int]]):
     def __init__(
         self,
         sizes: list[int],
-        fractions: list[float],
+        fractions: Sequence[float | Fraction],
         batch_size: int,
         *,
         steps: int | None = None,

@@ -108,10 +108,10 @@ def export_onnx(
 ) -> ExportReport:
     """Export, add metadata, check parity on a temp file, then rename it to `out`."""
     require_modules("captchagen export", "onnx", EXTRA_MODULES["onnx"])
-    data = checkpoint.load(checkpoint_path)
-    model, alphabet, pre = checkpoint.build_model(data, checkpoint_path)
+    record = checkpoint.read(checkpoint_path)
+    model, alphabet, pre = checkpoint.build_model(record, checkpoint_path)
     net = ImageReader(model, pre).eval()
-    max_len = model.config.max_label_len
+    max_len = record.config().max_label_len
     if check_paths:
         arrays = np.stack([load_array(p, pre) for p in check_paths])
         source = f"{len(check_paths)} given images"
@@ -144,6 +144,8 @@ def export_onnx(
                     output_names=[onnx_model.OUTPUT],
                     dynamic_shapes={"images": {0: torch.export.Dim("batch", min=1, max=65536)}},
                 )
+                if program is None:  # only the legacy exporter (dynamo=False) returns nothing
+                    raise RuntimeError("the exporter returned no program")
                 proto = program.model_proto
         except Exception as e:  # the exporter raises many types; all mean the same to the user
             first = (str(e).strip().splitlines() or [""])[0][:300]

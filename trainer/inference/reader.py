@@ -43,11 +43,11 @@ class Reader:
             self._run = lambda arrays: torch.from_numpy(onnx_model(arrays))
         else:
             self.kind = "checkpoint"
-            data = checkpoint.load(self.path)
+            record = checkpoint.read(self.path)
             self.name = checkpoint.model_name(self.path)
-            model, self.alphabet, self.pre = checkpoint.build_model(data, self.path)
-            self.max_label_len = model.config.max_label_len
-            self.metrics = data.get("metrics", {})
+            model, self.alphabet, self.pre = checkpoint.build_model(record, self.path)
+            self.max_label_len = record.config().max_label_len
+            self.metrics = record.metrics
             self.net = ImageReader(model, self.pre).eval()
             self._run = self._run_torch
         self.reads = self.alphabet.chars  # what it may output; restrict() narrows it

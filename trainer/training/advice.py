@@ -6,18 +6,16 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from trainer.training.config import TrainConfig
-
 # CTC models often read nothing for their first few hundred steps; past these, 0% means something is wrong.
 STUCK_EPOCHS, STUCK_STEPS = 3, 1500
 
 
-def too_few_steps(images: int, steps_per_epoch: int, cfg: TrainConfig) -> str:
+def too_few_steps(images: int, steps_per_epoch: int, epochs: int, batch_size: int) -> str:
     """What a run from random weights planned with too few steps to learn says before it starts: with the
     last partial batch dropped, 200 images in batches of 128 are one step an epoch."""
     return (
-        f"{images:,} training images make {steps_per_epoch} step(s) of {cfg.batch_size} per epoch, "
-        f"{steps_per_epoch * cfg.epochs:,} in all: from random weights a CRNN needs thousands. Count epochs in "
+        f"{images:,} training images make {steps_per_epoch} step(s) of {batch_size} per epoch, "
+        f"{steps_per_epoch * epochs:,} in all: from random weights a CRNN needs thousands. Count epochs in "
         "steps (`steps_per_epoch` 100 cycles the images), take a smaller `batch_size`, or fine-tune a trained "
         "model (`init_from` base)"
     )

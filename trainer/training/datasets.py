@@ -14,16 +14,14 @@ import torch
 from captchagen.errors import BadInput
 from trainer.data import loading as data
 from trainer.data import overlap
-from trainer.data.cache import default_cache_dir
 from trainer.data.inputs import write_inputs_png
 from trainer.data.mixing import StreamBatchSampler, merge
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import UNLABELED
 from trainer.device import Dist
 from trainer.intervals import SMALL_SET, wilson
-from trainer.training.config import TrainConfig
 from trainer.training.events import CacheProgress, Events, Notice
-from trainer.training.plan import Plan
+from trainer.training.plan import Plan, Schedule
 
 
 @dataclass
@@ -40,23 +38,22 @@ class Data:
         return sum(self.sizes[1 : len(self.sizes) - (1 if self.unlabeled else 0)])
 
 
-def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
+def load_data(plan: Plan, emit: Events) -> Data:
     """Fill the caches and split the data, as `plan` says. Validation is always on DATA (or `val_data`),
     never on a mix."""
-    cfg = plan.cfg
-    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    info = plan.runtime.dist
 
     def load(path: str, how: Preprocessing, unlabeled: bool = False) -> data.Loaded:
         # Rank 0 fills the cache; the others wait for it and then read it.
         if info.enabled and not info.main:
             torch.distributed.barrier()
-        read = data.load_unlabeled if unlabeled else functools.partial(data.load, skip_bad=cfg.skip_bad)
+        read = data.load_unlabeled if unlabeled else functools.partial(data.load, skip_bad=plan.skip_bad)
         loaded = read(
             Path(path),
             how,
-            cache,
+            plan.cache_dir,
             alphabet=plan.alphabet,
-            workers=cfg.workers,
+            workers=plan.workers,
             progress=lambda done, total: emit(CacheProgress(done=done, total=total, path=path)),
             notice=lambda message: emit(Notice(message)),
             source=plan.sources[path],
@@ -65,33 +62,28 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
             torch.distributed.barrier()
         return loaded
 
-    loaded = load(cfg.data, plan.pre)
-    if cfg.val_data:
-        val_loaded = load(cfg.val_data, plan.pre)
+    loaded = load(plan.data, plan.pre)
+    if plan.val_data:
+        val_loaded = load(plan.val_data, plan.pre)
         train_rows, val = np.arange(len(loaded.rows)), data.CaptchaDataset(val_loaded)
         skipped = loaded.skipped + val_loaded.skipped
     else:
-        train_rows, val_rows = data.split(loaded, cfg.val_fraction, cfg.seed)
+        train_rows, val_rows = data.split(loaded, plan.val_fraction, plan.schedule.seed)
         val, skipped = data.CaptchaDataset(loaded, val_rows), loaded.skipped
-    mixed = [load(path, how) for (path, _), how in zip(cfg.mix, plan.mix_pre, strict=True)]
+    mixed = [load(m.path, m.pre) for m in plan.mix]
     # No image is both trained on and validated on: validation images found among the training ones (the
     # same file, or a copy of it) are dropped from the training side, and the user is told.
     held_out = overlap.HeldOut(val.paths())
-    if cfg.val_data:
-        train_rows = _without_held_out(held_out, loaded, train_rows, "DATA", cfg.data, emit)
+    if plan.val_data:
+        train_rows = _without_held_out(held_out, loaded, train_rows, "DATA", plan.data, emit)
     mixed = [
-        replace(m, rows=m.rows[_without_held_out(held_out, m, np.arange(len(m.rows)), "`mix`", path, emit)])
-        for m, (path, _) in zip(mixed, cfg.mix, strict=True)
+        replace(m, rows=m.rows[_without_held_out(held_out, m, np.arange(len(m.rows)), "`mix`", spec.path, emit)])
+        for m, spec in zip(mixed, plan.mix, strict=True)
     ]
     pool = []
-    if cfg.unlabeled:  # read at DATA's preprocessing: the pool is more of DATA's kind of captcha
-        pool = [_pool(load(cfg.unlabeled, plan.pre, unlabeled=True), cfg.unlabeled, val, loaded, train_rows, mixed,
-                      emit)]  # fmt: skip
-        extra = pool_per_batch(cfg.batch_size, cfg.unlabeled_share)
-        actual = extra / (cfg.batch_size + extra)
-        if abs(actual - cfg.unlabeled_share) > 0.2 * cfg.unlabeled_share:  # rounded to whole images, far off
-            emit(Notice(f"`unlabeled_share` {cfg.unlabeled_share:g} of batches of {cfg.batch_size} labelled images "
-                        f"is {extra} unlabelled image(s) per batch, {actual:.0%} of it"))  # fmt: skip
+    if plan.semi is not None:  # read at DATA's preprocessing: the pool is more of DATA's kind of captcha
+        path = plan.semi.path
+        pool = [_pool(load(path, plan.pre, unlabeled=True), path, val, loaded, train_rows, mixed, emit)]
     merged = merge(loaded, train_rows, mixed + pool)
     sets = Data(
         data.CaptchaDataset(merged),
@@ -108,9 +100,9 @@ def load_data(plan: Plan, info: Dist, emit: Events) -> Data:
                 f"±{50 * (hi - lo):.0f} points (95%); give `val_data` or a larger `val_fraction` for a figure to trust"
             )
         )
-    streamed = cfg.steps_per_epoch is not None or cfg.mix or cfg.unlabeled  # batches cycle the images
-    if not streamed and len(sets.train) < cfg.batch_size * info.world:
-        raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {cfg.batch_size * info.world}")
+    batch = plan.schedule.batch_size * info.world
+    if not streamed(plan) and len(sets.train) < batch:
+        raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {batch}")
     return sets
 
 
@@ -157,35 +149,45 @@ def _without_held_out(
     return rows[keep]
 
 
-def pool_per_batch(batch_size: int, share: float) -> int:
-    """Unlabelled images added to a batch of `batch_size` labelled ones, so that they are `share` of it."""
-    return max(1, round(batch_size * share / (1 - share)))
+def streamed(plan: Plan) -> bool:
+    """Whether batches are a stream that cycles the images (mixed-in sets, a pool, or epochs in steps)
+    rather than passes over them."""
+    return bool(plan.mix) or plan.semi is not None or plan.schedule.steps_per_epoch is not None
 
 
-def train_sampler(cfg: TrainConfig, sets: Data, info: Dist) -> data.ShardedBatchSampler | StreamBatchSampler:
-    """Passes over shuffled images, or (with mixed-in sets, unlabelled images or steps per epoch) a stream
-    of mixed batches. The unlabelled pool is one more source, added to the `batch_size` labelled images (as
-    FixMatch does): fine-tuning on the labels gets as many of them per step with the pool as without it.
-    With a pool the shares are exact fractions, so every batch holds the same number of each; without one
-    they are the `mix` shares as given, so runs without a pool draw the batches they always drew."""
-    if cfg.mix or cfg.unlabeled or cfg.steps_per_epoch:
-        fractions: list[float | Fraction] = [f for _, f in cfg.mix]
-        total = cfg.batch_size
-        if sets.unlabeled:
-            total += pool_per_batch(cfg.batch_size, cfg.unlabeled_share)
-            labelled = Fraction(cfg.batch_size, total)
-            fractions = [Fraction(f) * labelled for f in fractions] + [1 - labelled]
+def train_sampler(plan: Plan, sets: Data) -> data.ShardedBatchSampler | StreamBatchSampler:
+    """The run's training batches, as its plan says (see batch_sampler)."""
+    per_batch = plan.semi.per_batch if plan.semi is not None and sets.unlabeled else 0
+    return batch_sampler(sets.sizes, plan.schedule, [m.share for m in plan.mix], per_batch, plan.runtime.dist)
+
+
+def batch_sampler(
+    sizes: list[int], schedule: Schedule, shares: list[float], per_batch: int, info: Dist
+) -> data.ShardedBatchSampler | StreamBatchSampler:
+    """Passes over shuffled images, or (with mixed-in sets at `shares`, `per_batch` unlabelled images, or
+    steps per epoch) a stream of mixed batches over sources of `sizes` images. The unlabelled pool is one
+    more source, added to the `batch_size` labelled images (as FixMatch does): fine-tuning on the labels gets
+    as many of them per step with the pool as without it. With a pool the shares are exact fractions, so
+    every batch holds the same number of each; without one they are the `mix` shares as given, so runs
+    without a pool draw the batches they always drew."""
+    if shares or per_batch or schedule.steps_per_epoch is not None:
+        fractions: list[float | Fraction] = list(shares)
+        total = schedule.batch_size
+        if per_batch:
+            total += per_batch
+            labelled = Fraction(schedule.batch_size, total)
+            fractions = [*(Fraction(f) * labelled for f in shares), 1 - labelled]
         return StreamBatchSampler(
-            sets.sizes,
+            sizes,
             fractions,
             total,
-            steps=cfg.steps_per_epoch,
-            seed=cfg.seed,
+            steps=schedule.steps_per_epoch,
+            seed=schedule.seed,
             rank=info.rank,
             world=info.world,
         )
     return data.ShardedBatchSampler(
-        len(sets.train), cfg.batch_size, shuffle=True, seed=cfg.seed, rank=info.rank, world=info.world
+        sum(sizes), schedule.batch_size, shuffle=True, seed=schedule.seed, rank=info.rank, world=info.world
     )
 
 

@@ -91,7 +91,7 @@ class TrainResult:
     skipped: list[tuple[str, str]]  # the first 20 (path, reason)
     skipped_count: int
     elapsed_s: float
-    keep: str = "best"  # which epoch best.pt holds: the best on validation, or the last (TrainConfig.keep)
+    keep: str = "best"  # which epoch best.pt holds: the best on validation, or the last (TrainRequest.keep)
 
 
 Event = CacheProgress | Notice | Started | EpochStarted | BatchDone | EpochEnded | TrainResult

@@ -23,8 +23,9 @@ from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from trainer import bundled, checkpoint
 from trainer.models import get as get_arch
+from trainer.models.config import ModelConfig
 from trainer.shape import ModelShape
-from trainer.training.config import TrainConfig
+from trainer.training.request import TrainRequest
 
 # PIL's grayscale conversion (ITU-R 601-2 luma): L = 0.299 R + 0.587 G + 0.114 B. The weights sum to 1, so
 # on normalised inputs the colour model's first layer gives what the grayscale one gave on L.
@@ -40,11 +41,11 @@ FREE_FIELDS = ("width", "height")
 @dataclass(frozen=True)
 class Parent:
     path: Path
-    payload: dict[str, Any]
+    model: checkpoint.ModelRecord
     sha256: str
 
     @property
-    def record(self) -> dict[str, str]:
+    def lineage(self) -> dict[str, str]:
         """What the child's config and checkpoints say about where it started."""
         return {"name": checkpoint.model_name(self.path), "sha256": self.sha256}
 
@@ -57,17 +58,15 @@ def load_parent(spec: str) -> Parent:
     if not path.is_file():  # bad usage, as any other option naming something that is not there
         raise BadInput(f"`init_from` {spec!r} is not a checkpoint, a run folder with a best.pt, or a bundled "
                        f"model ({', '.join(bundled.MODELS)})")  # fmt: skip
-    payload = checkpoint.load(path)
-    return Parent(path, payload, hashlib.sha256(path.read_bytes()).hexdigest())
+    return Parent(path, checkpoint.read(path), hashlib.sha256(path.read_bytes()).hexdigest())
 
 
-def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainConfig:
+def inherit_shape(cfg: TrainRequest, parent: Parent, given: set[str]) -> TrainRequest:
     """`cfg` with the parent's shape; a shape option given (`given`) that differs from the parent's is an
     error, except the width and height (FREE_FIELDS), which a given value sets. The crop is not inherited: it belongs
     to the images (the caller chooses it from the new data)."""
-    mc = parent.payload["model_config"]
-    mc = {"arch": "crnn", **mc}  # made before architectures had names
-    inherited = {name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}
+    mc = {"arch": "crnn", **parent.model.model_config}  # made before architectures had names
+    inherited: dict[str, Any] = {name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}
     for name in SHAPE_FIELDS:
         theirs = inherited[name]
         ours = tuple(getattr(cfg, name)) if name == "conv" else getattr(cfg, name)
@@ -82,18 +81,19 @@ def inherit_shape(cfg: TrainConfig, parent: Parent, given: set[str]) -> TrainCon
     theirs = mc.get("channels", 1)
     if cfg.channels is not None and (cfg.channels, theirs) == (1, 3):
         raise BadInput(f"`init_from` {parent.path} reads colour; a grayscale model cannot start from it")
-    return replace(cfg, **inherited, channels=cfg.channels or theirs, parent=parent.record)
+    return replace(cfg, **inherited, channels=cfg.channels or theirs, parent=parent.lineage)
 
 
-def transplant(model: torch.nn.Module, parent: Parent, alphabet: Alphabet) -> str:
-    """Copy the parent's weights into `model` (whose alphabet is `alphabet`); return a one-line summary."""
-    theirs = Alphabet(parent.payload["alphabet"])
-    state = dict(parent.payload["model"])
+def transplant(model: torch.nn.Module, config: ModelConfig, parent: Parent, alphabet: Alphabet) -> str:
+    """Copy the parent's weights into `model` (built from `config`, its alphabet `alphabet`); return a
+    one-line summary."""
+    theirs = Alphabet(parent.model.alphabet)
+    state = dict(parent.model.weights)
     own = model.state_dict()
-    first = get_arch(model.config.arch).first_conv  # [out, channels, k, k]
+    first = get_arch(config.arch).first_conv  # [out, channels, k, k]
     if state[first].shape[1] == 1 and own[first].shape[1] == 3:
         state[first] = state[first] * LUMA.view(1, 3, 1, 1).to(state[first].dtype)
-    theirs_h, ours_h = parent.payload["model_config"]["height"], model.config.height
+    theirs_h, ours_h = parent.model.model_config["height"], config.height
     if theirs_h != ours_h:
         state["proj.weight"] = _resample_rows(state["proj.weight"], theirs_h // 16, ours_h // 16)
     for key in ("head.weight", "head.bias"):
@@ -111,7 +111,7 @@ def transplant(model: torch.nn.Module, parent: Parent, alphabet: Alphabet) -> st
     new = [c for c in alphabet.chars if c not in theirs]
     dropped = [c for c in theirs.chars if c not in alphabet]
     line = f"started from {checkpoint.model_name(parent.path)}: {len(kept)} characters kept their output rows"
-    if parent.payload["model_config"].get("channels", 1) != model.config.channels:
+    if parent.model.model_config.get("channels", 1) != config.channels:
         line += ", its grayscale first layer spread over R, G and B"
     if theirs_h != ours_h:
         line += f", its projection resampled from {theirs_h} to {ours_h} pixels high"

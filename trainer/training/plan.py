@@ -1,64 +1,173 @@
-"""A run worked out once, before any image is decoded: from the user's request (a TrainConfig) to a frozen Plan.
+"""A run worked out once, before any image is decoded: from what the user asked (a TrainRequest) to a
+frozen Plan with nothing left to decide.
 
-`make_plan` fills in the schedule's defaults (config.with_defaults), resumes or takes the parent's shape,
-opens every dataset once (DATA, `val_data`, each `mix`), checks the input size, chooses what was not given
-(the width and border crop from a sample of the images), and settles the alphabet and the longest label.
-Everything after it (loading the data, building the model, the epoch loop) reads the plan, and nothing
-opens a dataset or decides a size again.
+`make_plan` fills in the schedule's defaults (SCRATCH, or FINE_TUNE with `init_from`), resumes or takes the
+parent's shape, opens every dataset once (DATA, `val_data`, each `mix`, the pool), checks the input size,
+chooses what was not given (the width and border crop from a sample of the images), settles the alphabet
+and the longest label, and picks the machine (device, precision, threads, torchrun's processes).
+Everything after it (loading the data, building the model, the steps, the epoch loop) reads the plan; none
+of it takes the request, opens a dataset or decides a size again.
+
+Adding a training hyperparameter: a field of TrainRequest, its option in captchagen/cli/train.py, and a
+field of Schedule (filled from the request by name): what reads it reads `plan.schedule`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from captchagen.manifest import MANIFEST
+from captchagen.pool import cpu_count
+from trainer.checkpoint import ResumeState
+from trainer.data.cache import default_cache_dir
 from trainer.data.inputs import choose_input, sampled_crop
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import Source, open_source, open_unlabeled
-from trainer.models.config import check_input_size
+from trainer.device import Runtime, make_runtime
+from trainer.models.config import ModelConfig, check_input_size
 from trainer.shape import SHAPE, ModelShape
 from trainer.training import finetune
-from trainer.training.config import TrainConfig, with_defaults
+from trainer.training.request import FINE_TUNE, SCRATCH, TrainRequest
 from trainer.training.resume import resume_state
 
 
 @dataclass(frozen=True)
-class Plan:
-    """What a run is. `cfg` is the request with everything decided written in: the schedule's defaults, the
-    input size, crop, channels and architecture, the parent's record and each dataset's hash. It is what
-    config.json and the checkpoints record, and what a resume starts from."""
+class Schedule:
+    """How the run trains: filled from the request's fields of the same names, the defaults decided."""
 
-    cfg: TrainConfig
+    epochs: int
+    batch_size: int  # labelled images per step and process; an `unlabeled` pool's are added to them
+    lr: float
+    weight_decay: float
+    warmup: float
+    clip: float
+    seed: int
+    augment: bool
+    keep: str  # which epoch best.pt holds: "best" on validation, or "last"
+    steps_per_epoch: int | None  # None: an epoch is a pass over the training images
+    time_limit: float | None  # minutes of training; None: no limit
+
+
+@dataclass(frozen=True)
+class Mixed:
+    """A `mix` set: its share of every batch's labelled images, and its preprocessing (DATA's size and
+    colour, its own border crop)."""
+
+    path: str
+    share: float
+    pre: Preprocessing
+
+
+@dataclass(frozen=True)
+class Semi:
+    """`unlabeled`: the pool, its images per batch (added to the labelled ones), and the teacher's settings."""
+
+    path: str
+    per_batch: int
+    share: float  # as asked; `per_batch` is it rounded to whole images
+    threshold: float
+    ema_decay: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run is, every choice made. `record` is the settled request (TrainRequest's fields, decisions
+    written in): what checkpoints keep as `train_config` and a resume starts from; config.json holds it
+    beside `request`, the fields as given."""
+
+    schedule: Schedule
+    model: ModelConfig  # the network: shape, colour channels, classes, longest label
     pre: Preprocessing  # DATA's and validation's
-    mix_pre: tuple[Preprocessing, ...]  # each mixed-in set's: the model's size and colour, its own crop
     alphabet: Alphabet
-    max_len: int  # the longest label of every dataset read
+    data: str
+    val_data: str | None  # None: validation is `val_fraction` of DATA
+    val_fraction: float
+    mix: tuple[Mixed, ...]
+    semi: Semi | None  # None: no `unlabeled` pool
     sources: dict[str, Source]  # each dataset read, opened once, by the path given
-    parent: finetune.Parent | None
-    state: dict[str, Any] | None  # the checkpoint a resumed run continues from
+    parent: finetune.Parent | None  # None: from random weights (or resumed)
+    resume: ResumeState | None  # None: a new run
+    runtime: Runtime
+    cache_dir: Path
+    workers: int  # processes decoding images into the cache
+    skip_bad: bool
+    runs_dir: Path
+    name: str | None  # None: the run folder is named for its start time
+    fine_tuned: bool  # started from a parent (`init_from`), now or before a resume
+    record: dict[str, Any]
+    request: dict[str, Any]
     notes: tuple[str, ...]  # lines to tell the user once the data has loaded
 
-    @property
-    def shape(self) -> ModelShape:
-        return self.cfg.shape
 
-
-def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
+def make_plan(request: TrainRequest, resume: Path | None = None) -> Plan:
     """The plan of a new run (`resume` None) or of the run whose last.pt is `resume`."""
+    cfg, state, parent = settle(request, resume)
+    runtime, machine_notes = _runtime(cfg)
+    sources = _open_sources(cfg)
+    if state is None:
+        cfg, size_notes = _settle_size(cfg, sources[cfg.data], parent, request.width is not None)
+        cfg = replace(cfg, sources={p: _describing_hash(Path(p)) for p in sources})
+    else:
+        size_notes = tuple(
+            f"{p} is not the dataset this run started on (its manifest changed); training goes on with it"
+            for p in changed_sources(cfg)
+        )
+    assert cfg.height is not None and cfg.width is not None and cfg.channels is not None and cfg.arch is not None
+    shape = ModelShape(**{f.name: getattr(cfg, f.name) for f in fields(ModelShape)})
+    pre = replace(Preprocessing.for_shape(shape), crop=cfg.crop, channels=cfg.channels)
+    mix, mix_notes = _mix(cfg, sources, pre)
+    alphabet = Alphabet(state.model.alphabet) if state else _alphabet(cfg, sources)
+    labels = (label for s in sources.values() for g in s.groups for label in g.labels)
+    max_len = max(map(len, labels))
+    schedule = Schedule(**{f.name: getattr(cfg, f.name) for f in fields(Schedule)})
+    semi, semi_notes = _semi(cfg, schedule)
+    return Plan(
+        schedule=schedule,
+        model=ModelConfig.from_shape(shape, alphabet.num_classes, max_label_len=max_len, channels=cfg.channels),
+        pre=pre,
+        alphabet=alphabet,
+        data=cfg.data,
+        val_data=cfg.val_data,
+        val_fraction=cfg.val_fraction,
+        mix=mix,
+        semi=semi,
+        sources=sources,
+        parent=parent,
+        resume=state,
+        runtime=runtime,
+        cache_dir=Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir(),
+        workers=cfg.workers,
+        skip_bad=cfg.skip_bad,
+        runs_dir=Path(cfg.runs_dir),
+        name=cfg.name,
+        fine_tuned=bool(cfg.init_from),
+        record=asdict(cfg),
+        request=asdict(request),
+        notes=(*size_notes, *mix_notes, *semi_notes, *machine_notes),
+    )
+
+
+def settle(
+    request: TrainRequest, resume: Path | None
+) -> tuple[TrainRequest, ResumeState | None, finetune.Parent | None]:
+    """The request with the schedule's defaults and the model's shape decided (a parent's, when fine-tuning;
+    the saved run's, when resuming), the state resumed from and the parent started from; the input size is
+    left to be chosen from the images."""
     state, cfg = resume_state(request, resume)
     if state is None:
-        cfg = with_defaults(cfg)
+        base = FINE_TUNE if cfg.init_from else SCRATCH
+        schedule: dict[str, Any] = {k: base[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in base}
+        cfg = replace(cfg, **schedule)
     _check_semi(cfg)
     shares = sum(f for _, f in cfg.mix)  # of the labelled images; the pool's are added to them
     if shares >= 1:
         raise BadInput(f"the `mix` shares add up to {shares:g}; they must leave some of each batch to DATA")
     parent = finetune.load_parent(cfg.init_from) if state is None and cfg.init_from else None
-    width_given = cfg.width is not None  # before the parent's is taken: a width not given is chosen from the images
     if parent is not None:
         cfg = finetune.inherit_shape(cfg, parent, _given_shape(cfg))
     cfg = replace(cfg, channels=cfg.channels or 1, arch=cfg.arch or SHAPE.arch)
@@ -67,38 +176,52 @@ def make_plan(request: TrainConfig, resume: Path | None = None) -> Plan:
         check_input_size(cfg.height or SHAPE.height, cfg.width or 4)
     except ValueError as e:
         raise BadInput(str(e)) from None
+    return cfg, state, parent
+
+
+def _open_sources(cfg: TrainRequest) -> dict[str, Source]:
     paths = [cfg.data, *([cfg.val_data] if cfg.val_data else []), *(p for p, _ in cfg.mix)]
     sources = {p: open_source(Path(p)) for p in dict.fromkeys(paths)}
     if cfg.unlabeled:
         if cfg.unlabeled in sources:
             raise BadInput(f"`unlabeled` {cfg.unlabeled} is also DATA, `val_data` or a `mix` set; give other images")
         sources[cfg.unlabeled] = open_unlabeled(Path(cfg.unlabeled))
-    if state is None:
-        cfg, notes = _settle_size(cfg, sources[cfg.data], parent, width_given)
-        cfg = replace(cfg, sources={p: _describing_hash(Path(p)) for p in sources})
-    else:
-        notes = tuple(
-            f"{p} is not the dataset this run started on (its manifest changed); training goes on with it"
-            for p in changed_sources(cfg)
+    return sources
+
+
+def _runtime(cfg: TrainRequest) -> tuple[Runtime, tuple[str, ...]]:
+    """The machine, and a line when busy cores left training fewer threads than there are cores."""
+    runtime = make_runtime(cfg.device, cfg.precision, cfg.threads)
+    threads, busy = runtime.threads, not runtime.cuda and cfg.threads is None and not runtime.dist.enabled
+    if busy and threads < cpu_count():  # measured
+        return runtime, (
+            f"other processes are busy on this machine: training on {threads} thread(s) of {cpu_count()} cores, "
+            "as threads on busy cores slow the others down (`threads` to choose)",
         )
-    pre = replace(Preprocessing.for_shape(cfg.shape), crop=cfg.crop, channels=cfg.channels)
-    mix_pre, mix_notes = _mix_crops(cfg, sources, pre)
-    alphabet = Alphabet(state["alphabet"]) if state else _alphabet(cfg, sources)
-    labels = (label for s in sources.values() for g in s.groups for label in g.labels)
-    return Plan(
-        cfg=cfg,
-        pre=pre,
-        mix_pre=mix_pre,
-        alphabet=alphabet,
-        max_len=max(map(len, labels)),
-        sources=sources,
-        parent=parent,
-        state=state,
-        notes=(*notes, *mix_notes),
+    return runtime, ()
+
+
+def _semi(cfg: TrainRequest, schedule: Schedule) -> tuple[Semi | None, tuple[str, ...]]:
+    if not cfg.unlabeled:
+        return None, ()
+    extra = pool_per_batch(schedule.batch_size, cfg.unlabeled_share)
+    semi = Semi(cfg.unlabeled, extra, cfg.unlabeled_share, cfg.pseudo_threshold, cfg.ema_decay)
+    actual = extra / (schedule.batch_size + extra)
+    if abs(actual - cfg.unlabeled_share) <= 0.2 * cfg.unlabeled_share:
+        return semi, ()
+    # rounded to whole images, far off
+    return semi, (
+        f"`unlabeled_share` {cfg.unlabeled_share:g} of batches of {schedule.batch_size} labelled images "
+        f"is {extra} unlabelled image(s) per batch, {actual:.0%} of it",
     )
 
 
-def _check_semi(cfg: TrainConfig) -> None:
+def pool_per_batch(batch_size: int, share: float) -> int:
+    """Unlabelled images added to a batch of `batch_size` labelled ones, so that they are `share` of it."""
+    return max(1, round(batch_size * share / (1 - share)))
+
+
+def _check_semi(cfg: TrainRequest) -> None:
     """The semi-supervised settings are each within (0, 1), whether or not `unlabeled` is given."""
     for name, why in (
         ("unlabeled_share", "the share of every batch drawn from the unlabelled images"),
@@ -110,7 +233,7 @@ def _check_semi(cfg: TrainConfig) -> None:
             raise BadInput(f"`{name}` must be between 0 and 1 ({why}), got {value:g}")
 
 
-def _given_shape(cfg: TrainConfig) -> set[str]:
+def _given_shape(cfg: TrainRequest) -> set[str]:
     """The shape fields the user gave: height, width and arch when not None, the others when not the default."""
     unset = ("height", "width", "arch")  # None unless given
     given = {n for n in unset if getattr(cfg, n) is not None}
@@ -118,8 +241,8 @@ def _given_shape(cfg: TrainConfig) -> set[str]:
 
 
 def _settle_size(
-    cfg: TrainConfig, source: Source, parent: finetune.Parent | None, width_given: bool
-) -> tuple[TrainConfig, tuple[str, ...]]:
+    cfg: TrainRequest, source: Source, parent: finetune.Parent | None, width_given: bool
+) -> tuple[TrainRequest, tuple[str, ...]]:
     """`cfg` with its input size and crop decided, and lines saying how. The height is the given one, else
     the parent's when fine-tuning, else the default; the width is the given one, else chosen from a sample
     of the images (the weights do not depend on it, so a fine-tuned model may read wider images than its
@@ -133,7 +256,7 @@ def _settle_size(
     width = cfg.width if width_given else choice.width
     if parent is None:
         return replace(cfg, height=choice.height, width=width, crop=choice.crop), choice.notes
-    theirs = parent.payload["model_config"]["height"], parent.payload["model_config"]["width"]
+    theirs = parent.model.model_config["height"], parent.model.model_config["width"]
     how = "given" if width_given else "chosen from the images"
     size = f"input {cfg.height}x{width} ({how}; the parent model's is {theirs[0]}x{theirs[1]})"
     if (cfg.height, width) == theirs:
@@ -142,24 +265,22 @@ def _settle_size(
     return replace(cfg, width=width, crop=choice.crop), notes
 
 
-def _mix_crops(
-    cfg: TrainConfig, sources: dict[str, Source], pre: Preprocessing
-) -> tuple[tuple[Preprocessing, ...], list[str]]:
-    """Each mixed-in set's preprocessing: DATA's, with the border crop of the set's own images. DATA's crop
-    suits DATA's frame (the black margins of a 16:9 captcha, say), and cut into a synthetic set without them
-    it would cut off its characters. The crop is the only thing a source may have of its own; size and
+def _mix(cfg: TrainRequest, sources: dict[str, Source], pre: Preprocessing) -> tuple[tuple[Mixed, ...], list[str]]:
+    """Each mixed-in set with its preprocessing: DATA's, with the border crop of the set's own images. DATA's
+    crop suits DATA's frame (the black margins of a 16:9 captcha, say), and cut into a synthetic set without
+    them it would cut off its characters. The crop is the only thing a source may have of its own; size and
     colour are the model's."""
-    pres, notes = [], []
-    for path, _ in cfg.mix:
+    mixed, notes = [], []
+    for path, share in cfg.mix:
         crop = sampled_crop([p for g in sources[path].groups for p in g.paths])
         if crop != pre.crop:
             how = f"cropped to {list(crop)}" if crop else "not cropped (no flat border)"
             notes.append(f"--mix {path}: {how}")
-        pres.append(replace(pre, crop=crop))
-    return tuple(pres), notes
+        mixed.append(Mixed(path, share, replace(pre, crop=crop)))
+    return tuple(mixed), notes
 
 
-def _alphabet(cfg: TrainConfig, sources: dict[str, Source]) -> Alphabet:
+def _alphabet(cfg: TrainRequest, sources: dict[str, Source]) -> Alphabet:
     """--alphabet, else DATA's (its manifest's, else its labels') joined by each mixed-in set's."""
     if cfg.alphabet:
         return Alphabet.from_spec(cfg.alphabet)
@@ -181,6 +302,6 @@ def _describing_hash(path: Path) -> str | None:
         return None
 
 
-def changed_sources(cfg: TrainConfig) -> list[str]:
+def changed_sources(cfg: TrainRequest) -> list[str]:
     """The datasets of a resumed run whose manifest (or list file) is not the one the run started with."""
     return [p for p, digest in (cfg.sources or {}).items() if _describing_hash(Path(p)) != digest]

@@ -10,7 +10,8 @@ import torch
 
 from captchagen.errors import BadInput
 from trainer import checkpoint
-from trainer.training.config import TrainConfig
+from trainer.checkpoint import ResumeState
+from trainer.training.request import TrainRequest
 
 
 @dataclass
@@ -27,14 +28,14 @@ class Progress:
     partial: dict[str, float] = field(default_factory=dict)
 
 
-def resumed_config(saved: dict[str, Any], given: TrainConfig) -> TrainConfig:
+def resumed_config(saved: dict[str, Any], given: TrainRequest) -> TrainRequest:
     """A resumed run's settings are the saved ones, time limit included (the schedule is stretched over
     it), unless a new `time_limit` is given."""
     time_limit = given.time_limit if given.time_limit is not None else saved.get("time_limit")
-    return replace(TrainConfig(**saved), time_limit=time_limit)
+    return replace(TrainRequest(**saved), time_limit=time_limit)
 
 
-def resume_state(cfg: TrainConfig, resume: Path | None) -> tuple[dict[str, Any] | None, TrainConfig]:
+def resume_state(cfg: TrainRequest, resume: Path | None) -> tuple[ResumeState | None, TrainRequest]:
     """The resumed state and settings, or (None, cfg) for a new run."""
     if resume is None:
         return None, cfg
@@ -43,12 +44,10 @@ def resume_state(cfg: TrainConfig, resume: Path | None) -> tuple[dict[str, Any] 
             "`resume` continues a run from its own last.pt, so `init_from` cannot be given with it: "
             "drop `init_from`, or start a new run from that model"
         )
-    state = checkpoint.load(resume)
-    if not checkpoint.is_resumable(state):
-        raise BadInput(f"{resume} holds a model but not the state to resume from; pass the run folder or its last.pt")
-    cfg = resumed_config(state["train_config"], cfg)
+    state = checkpoint.read_resumable(resume)
+    cfg = resumed_config(state.model.train_config, cfg)
     limit = cfg.time_limit * 60 if cfg.time_limit else None
-    if limit is not None and state["scheduler"]["elapsed"] >= limit:
+    if limit is not None and state.elapsed >= limit:
         raise BadInput(
             f"{Path(resume).parent} has trained for its whole time limit of {cfg.time_limit:g} minutes; "
             "pass a larger `time_limit` (in minutes, counting the time already trained) to train on"
@@ -56,17 +55,17 @@ def resume_state(cfg: TrainConfig, resume: Path | None) -> tuple[dict[str, Any] 
     return state, cfg
 
 
-def restore(state: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer, cuda: bool) -> Progress:
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    torch.set_rng_state(state["rng"]["torch"])
-    if cuda and state["rng"].get("cuda") is not None:
-        torch.cuda.set_rng_state(state["rng"]["cuda"])
+def restore(state: ResumeState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, cuda: bool) -> Progress:
+    model.load_state_dict(state.model.weights)
+    optimizer.load_state_dict(state.optimizer)
+    torch.set_rng_state(state.rng["torch"])
+    if cuda and state.rng.get("cuda") is not None:
+        torch.cuda.set_rng_state(state.rng["cuda"])
     return Progress(
-        epoch=state["position"]["epoch"],
-        batch=state["position"]["batch"],
-        step=state["scheduler"]["step"],
-        elapsed_before=state["scheduler"]["elapsed"],
-        best=state["metrics"],
-        partial=dict(state.get("partial", {})),  # last.pt made before partial counts were kept: none
+        epoch=state.epoch,
+        batch=state.batch,
+        step=state.step,
+        elapsed_before=state.elapsed,
+        best=state.model.metrics,
+        partial=dict(state.partial),
     )

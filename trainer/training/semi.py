@@ -18,6 +18,7 @@ share that are right.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -25,14 +26,14 @@ from torch import nn
 
 from captchagen.alphabet import Alphabet
 from trainer.data import loading as data
-from trainer.data.augment import random_affine, strong
-from trainer.data.preprocess import Preprocessing, normalize
+from trainer.data.augment import strong
+from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import UNLABELED
-from trainer.device import Dist, all_sum, autocast, memory_format
+from trainer.device import Runtime, all_sum
 from trainer.inference.decode import greedy, string_log_probs
-from trainer.training.config import TrainConfig
-from trainer.training.steps import optimise
-from trainer.training.validate import ctc_loss_sum
+from trainer.training.forward import ctc_loss_sum, forward, on_device
+from trainer.training.plan import Plan, Semi
+from trainer.training.steps import Step
 
 
 class Teacher:
@@ -47,8 +48,8 @@ class Teacher:
     def update(self, model: nn.Module) -> None:
         for mine, theirs in zip(self.module.parameters(), model.parameters(), strict=True):
             mine.lerp_(theirs.detach(), 1 - self.decay)
-        for mine, theirs in zip(self.module.buffers(), model.buffers(), strict=True):
-            mine.copy_(theirs)
+        for buffer, source in zip(self.module.buffers(), model.buffers(), strict=True):
+            buffer.copy_(source)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
         return {k: v.detach().cpu() for k, v in self.module.state_dict().items()}
@@ -73,79 +74,83 @@ class PseudoCounts:
 
 @torch.no_grad()
 def confident_readings(
-    teacher: nn.Module, images: torch.Tensor, alphabet: Alphabet, device: torch.device, precision: str, threshold: float
+    teacher: nn.Module, images: torch.Tensor, alphabet: Alphabet, runtime: Runtime, threshold: float
 ) -> tuple[torch.Tensor, list[str]]:
     """(mask of the images read at or over `threshold`, every reading) for a normalised batch. An empty
     reading never passes: every captcha has characters."""
     if len(images) == 0:
         return torch.zeros(0, dtype=torch.bool), []
-    with autocast(device, precision):
-        logits = teacher(images.contiguous(memory_format=memory_format(device)))
+    logits = forward(teacher, images, runtime)
     texts = greedy(logits, alphabet)
     confidence = string_log_probs(logits.float().log_softmax(2), texts, alphabet).exp()
     nonempty = torch.tensor([bool(t) for t in texts])
     return (confidence >= threshold) & nonempty, texts
 
 
-def semi_step(
-    net: nn.Module,
-    teacher: Teacher,
-    optimizer: torch.optim.Optimizer,
-    scaler: torch.amp.GradScaler,
-    batch: data.Batch,
-    pre: Preprocessing,
-    device: torch.device,
-    precision: str,
-    cfg: TrainConfig,
-    alphabet: Alphabet,
-    counts: PseudoCounts,
-) -> float:
-    """One step on a batch of labelled and unlabelled images; returns the loss per image of the batch."""
-    images = normalize(batch.images.to(device, non_blocking=True), pre)
-    pooled = torch.tensor([label == UNLABELED for label in batch.labels])
-    labelled, pool = images[~pooled.to(device)], images[pooled.to(device)]
-    weak = random_affine(pool) if cfg.augment else pool
-    keep, texts = confident_readings(teacher.module, weak, alphabet, device, precision, cfg.pseudo_threshold)
-    learnt = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
-    counts.read += len(pool)
-    counts.passed += len(learnt)
-    inputs = torch.cat([random_affine(labelled) if cfg.augment else labelled, strong(pool[keep.to(device)])])
-    with autocast(device, precision):
-        logits = net(inputs.contiguous(memory_format=memory_format(device)))  # [T, N, C]
-    n = len(labelled)
-    loss = logits.new_zeros((), dtype=torch.float32)
-    if n:
-        loss = loss + ctc_loss_sum(logits[:, :n], batch.targets, batch.target_lengths[~pooled]) / n
-    if learnt:
-        encoded = [alphabet.encode(t) for t in learnt]
-        targets = torch.tensor([i for e in encoded for i in e], dtype=torch.long)
-        lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
-        loss = loss + ctc_loss_sum(logits[:, n:], targets, lengths) / len(pool)
-    optimise(loss, optimizer, scaler, cfg.clip)
-    teacher.update(net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net)
-    return float(loss.detach())
+class SemiStep(Step):
+    """A step on a batch of labelled and unlabelled images; its loss per image of the batch. The teacher
+    follows the model after every step; `counts` are the epoch's pseudo-labels so far (`new_epoch` resets)."""
+
+    def __init__(
+        self,
+        net: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scaler: torch.amp.GradScaler,
+        plan: Plan,
+        teacher: Teacher,
+        semi: Semi,
+    ) -> None:
+        super().__init__(net, optimizer, scaler, plan)
+        self.teacher, self.threshold, self.alphabet = teacher, semi.threshold, plan.alphabet
+        self.counts = PseudoCounts()
+
+    def new_epoch(self) -> PseudoCounts:
+        self.counts = PseudoCounts()
+        return self.counts
+
+    def __call__(self, batch: data.Batch) -> float:
+        images = self.images(batch)
+        pooled = torch.tensor([label == UNLABELED for label in batch.labels])
+        labelled, pool = images[~pooled.to(images.device)], images[pooled.to(images.device)]
+        weak = self.augment(pool)
+        keep, texts = confident_readings(self.teacher.module, weak, self.alphabet, self.runtime, self.threshold)
+        learnt = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
+        self.counts.read += len(pool)
+        self.counts.passed += len(learnt)
+        inputs = torch.cat([self.augment(labelled), strong(pool[keep.to(images.device)])])
+        logits = forward(self.net, inputs, self.runtime)  # [T, N, C]
+        n = len(labelled)
+        loss = logits.new_zeros((), dtype=torch.float32)
+        if n:
+            loss = loss + ctc_loss_sum(logits[:, :n], batch.targets, batch.target_lengths[~pooled]) / n
+        if learnt:
+            encoded = [self.alphabet.encode(t) for t in learnt]
+            targets = torch.tensor([i for e in encoded for i in e], dtype=torch.long)
+            lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
+            loss = loss + ctc_loss_sum(logits[:, n:], targets, lengths) / len(pool)
+        value = self.update(loss)
+        self.teacher.update(self.net.module if isinstance(self.net, nn.parallel.DistributedDataParallel) else self.net)
+        return value
 
 
 @torch.no_grad()
 def check_readings(
     teacher: Teacher,
-    batches,  # any iterable of data.Batch: the validation set
+    batches: Iterable[data.Batch],  # the validation set
     alphabet: Alphabet,
     pre: Preprocessing,
-    device: torch.device,
-    precision: str,
+    runtime: Runtime,
     threshold: float,
     counts: PseudoCounts,
-    info: Dist,
 ) -> None:
     """Count, over the validation set, the teacher's readings at or over the threshold and how many are right;
     and sum the epoch's counts (these and the pool's) over the processes, once, here at the epoch's end."""
     val = confident = right = 0
     for batch in batches:
-        images = normalize(batch.images.to(device, non_blocking=True), pre)
-        keep, texts = confident_readings(teacher.module, images, alphabet, device, precision, threshold)
+        images = on_device(batch.images, pre, runtime)
+        keep, texts = confident_readings(teacher.module, images, alphabet, runtime, threshold)
         val += len(texts)
         confident += int(keep.sum())
         right += sum(k and t == label for k, t, label in zip(keep.tolist(), texts, batch.labels, strict=True))
-    summed = all_sum(torch.tensor([float(counts.read), float(counts.passed), val, confident, right]), info)
+    summed = all_sum(torch.tensor([float(counts.read), float(counts.passed), val, confident, right]), runtime.dist)
     counts.read, counts.passed, counts.val, counts.val_confident, counts.val_right = (int(x) for x in summed.tolist())

@@ -1,4 +1,10 @@
-"""One optimisation step, one epoch of them, and the check that training has not diverged."""
+"""Optimisation steps, an epoch of them, and the check that training has not diverged.
+
+A step is an object made once per run: SupervisedStep (labelled images) or semi.SemiStep (labelled and
+unlabelled ones). Both are a Step: the same images (normalised, augmented, on the device, in its memory
+format), the same forward pass under autocast, the same CTC loss and the same update (clipped, through the
+fp16 scaler); they differ only in what they learn from a batch.
+"""
 
 from __future__ import annotations
 
@@ -8,49 +14,58 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from captchagen.errors import CaptchagenError
 from trainer.data import loading as data
 from trainer.data.augment import random_affine
-from trainer.data.preprocess import Preprocessing, normalize
-from trainer.device import Dist, all_sum, autocast, memory_format
-from trainer.training.config import TrainConfig
+from trainer.device import Runtime, all_sum
 from trainer.training.events import BatchDone, Events
+from trainer.training.forward import ctc_loss_sum, forward, on_device
+from trainer.training.plan import Plan
 from trainer.training.resume import Progress
-from trainer.training.validate import ctc_loss_sum
 
 
-def train_step(
-    net,
-    optimizer,
-    scaler,
-    batch: data.Batch,
-    pre: Preprocessing,
-    device: torch.device,
-    precision: str,
-    cfg: TrainConfig,
-) -> float:
-    """One optimisation step on a batch; returns the mean CTC loss per image."""
-    images = normalize(batch.images.to(device, non_blocking=True), pre)  # [N, C, H, W]
-    if cfg.augment:
-        images = random_affine(images)
-    images = images.contiguous(memory_format=memory_format(device))
-    with autocast(device, precision):
-        logits = net(images)  # [T, N, C]
-    loss = ctc_loss_sum(logits, batch.targets, batch.target_lengths) / len(batch.labels)
-    optimise(loss, optimizer, scaler, cfg.clip)
-    return float(loss.detach())
+class Step:
+    """What every kind of step shares; a subclass's __call__ learns from one batch and returns its loss per
+    image."""
+
+    def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, plan: Plan):
+        self.net, self.optimizer, self.scaler = net, optimizer, scaler
+        self.pre, self.runtime, self.schedule = plan.pre, plan.runtime, plan.schedule
+
+    def images(self, batch: data.Batch) -> torch.Tensor:
+        return on_device(batch.images, self.pre, self.runtime)
+
+    def augment(self, images: torch.Tensor) -> torch.Tensor:
+        """The weak augmentation every labelled image gets (`augment`)."""
+        return random_affine(images) if self.schedule.augment else images
+
+    def loss(self, images: torch.Tensor, targets: torch.Tensor, lengths: torch.Tensor, per: int) -> torch.Tensor:
+        """The forward pass over `images` and their summed CTC loss against `targets`, divided by `per`."""
+        return ctc_loss_sum(forward(self.net, images, self.runtime), targets, lengths) / per
+
+    def update(self, loss: torch.Tensor) -> float:
+        """Backward through `loss`, clip the gradients' norm to `clip`, and step (through the fp16 scaler)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, self.schedule.clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return float(loss.detach())
+
+    def __call__(self, batch: data.Batch) -> float:
+        raise NotImplementedError
 
 
-def optimise(loss: torch.Tensor, optimizer, scaler, clip: float) -> None:
-    """Backward through `loss`, clip the gradients' norm to `clip`, and step (through the fp16 scaler)."""
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.unscale_(optimizer)
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    torch.nn.utils.clip_grad_norm_(params, clip)
-    scaler.step(optimizer)
-    scaler.update()
+class SupervisedStep(Step):
+    """A step on labelled images: the mean CTC loss per image."""
+
+    def __call__(self, batch: data.Batch) -> float:
+        images = self.augment(self.images(batch))
+        return self.update(self.loss(images, batch.targets, batch.target_lengths, len(batch.labels)))
 
 
 class Diverged(CaptchagenError):
@@ -67,7 +82,7 @@ def train_epoch(
     epoch: int,
     start: int,
     at: Progress,
-    info: Dist,
+    runtime: Runtime,
     emit: Events,
     should_stop: Callable[[], str | None],
 ) -> tuple[float, int, int, str | None]:
@@ -80,7 +95,7 @@ def train_epoch(
         if reason:
             return loss_sum, seen, batch_index, reason
         loss_value = step(batch)
-        if all_sum(torch.tensor([float(not math.isfinite(loss_value))]), info).item() > 0:
+        if all_sum(torch.tensor([float(not math.isfinite(loss_value))]), runtime.dist).item() > 0:
             raise Diverged(f"the loss became {loss_value} at epoch {epoch + 1}, batch {batch_index + 1}")
         at.step += 1
         batch_index += 1

@@ -1,24 +1,27 @@
-"""The training config: one frozen dataclass whose fields the `captchagen train` options map onto.
+"""What the user asks of a training run: one frozen dataclass whose fields the `captchagen train` options
+map onto, most of them optional (None: let the plan decide). trainer.training.plan settles it into a Plan,
+and nothing after planning reads the request.
 
 Kept free of torch so that the CLI can show these defaults in --help without importing it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
-from trainer.shape import SHAPE, ModelShape
+from trainer.shape import SHAPE
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Every setting of a training run; written to the run's config.json and into its checkpoints."""
+class TrainRequest:
+    """Every setting of a training run as asked. config.json records it as given (`request`) and settled (the
+    same fields with every decision written in: what checkpoints record as `train_config`)."""
 
     data: str = "data/captchas"
     val_data: str | None = None
     val_fraction: float = 0.05
     alphabet: str | None = None
-    # The schedule: None takes SCRATCH's value, or FINE_TUNE's with `init_from` (`with_defaults`).
+    # The schedule: None takes SCRATCH's value, or FINE_TUNE's with `init_from` (the plan decides).
     epochs: int | None = None
     batch_size: int | None = None
     lr: float | None = None
@@ -47,7 +50,7 @@ class TrainConfig:
     threads: int | None = None  # CPU threads for training; None: the cores not busy with other work at the start
     crop: tuple[float, float, float, float] | None = None  # border crop (fractions); chosen with the size
     channels: int | None = None  # 1: grayscale, 3: RGB (--colour); None: the parent's when fine-tuning, else 1
-    # Fine-tuning: the checkpoint to start from, and (filled in by train) its name and sha256.
+    # Fine-tuning: the checkpoint to start from, and (filled in by the plan, never given) its name and sha256.
     init_from: str | None = None
     parent: dict | None = None
     mix: tuple[tuple[str, float], ...] = ()  # (dataset, share of every batch) drawn beside `data`
@@ -63,17 +66,9 @@ class TrainConfig:
     # Which epoch best.pt holds: "best" on validation, or "last" (each epoch replaces it), for runs whose
     # validation is not their target: synthetic labelled images while the --unlabeled pool is what counts.
     keep: str = "best"
-    # Filled in by train: each dataset read (data, val_data, mixes) and its manifest's sha256 (or the list
-    # file's; None for a loose folder), so a model says exactly what it was trained on.
+    # Filled in by the plan, never given: each dataset read (data, val_data, mixes) and its manifest's sha256
+    # (or the list file's; None for a loose folder), so a model says exactly what it was trained on.
     sources: dict | None = None
-
-    @property
-    def shape(self) -> ModelShape:
-        """The shape, once the input size is chosen."""
-        if self.height is None or self.width is None:
-            raise ValueError("the input size is not chosen yet")
-        values = {f.name: getattr(self, f.name) for f in fields(ModelShape)}
-        return ModelShape(**{**values, "conv": tuple(self.conv), "arch": self.arch or SHAPE.arch})
 
 
 # The schedule of a run from random weights, and of one from a parent (`init_from`), for any of these not
@@ -81,10 +76,3 @@ class TrainConfig:
 # epochs counted in steps rather than passes over them.
 SCRATCH = {"lr": 3e-3, "warmup": 0.03, "batch_size": 128, "epochs": 30, "steps_per_epoch": None}
 FINE_TUNE = {"lr": 1e-3, "warmup": 0.1, "batch_size": 32, "epochs": 15, "steps_per_epoch": 50}
-
-
-def with_defaults(cfg: TrainConfig) -> TrainConfig:
-    """`cfg` with each schedule field left None set: from FINE_TUNE when it fine-tunes, else from SCRATCH.
-    The library and the CLI alike, so `train(TrainConfig(init_from=...))` fine-tunes as `train --init-from` does."""
-    base = FINE_TUNE if cfg.init_from else SCRATCH
-    return replace(cfg, **{k: base[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in base})
