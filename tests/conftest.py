@@ -3,13 +3,47 @@ they use are in tests/helpers.py), and headless Chromium for the page tests."""
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import TINY, run_cli, tiny_dataset, tiny_train_config
+
+# ---- the `slow` marker: every test that trains a model, or uses a fixture that does ----
+
+# A call that trains: the library's train(), torchrun, the CLI's `train` with the tiny model's options, or
+# `adapt` (whose arguments are often a list built first). Wider than need be (an `adapt` refused at once is
+# marked too), never narrower.
+TRAINS = re.compile(r"(?<![\w.])train\(|torchrun_train\(|tiny_train_args\(|run_cli\(\s*\"train\"|\"adapt\",")
+
+
+def _trains(function) -> bool:
+    try:
+        return bool(TRAINS.search(inspect.getsource(function)))
+    except (OSError, TypeError):  # a built-in fixture (tmp_path, monkeypatch...): never trains
+        return False
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks `slow` each test whose own code or any fixture it uses (directly or through others) trains, so
+    that `pytest -m "not slow"` runs the rest in a minute. Found from the code, not kept by hand: a new
+    training test is marked the day it is written."""
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        fixtures = [d.func for defs in item._fixtureinfo.name2fixturedefs.values() for d in defs]
+        if _trains(item.function) or any(_trains(f) for f in fixtures):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    """A tiny digits dataset (tests.helpers.tiny_dataset), made once per test module."""
+    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
 
 
 @pytest.fixture

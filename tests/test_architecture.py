@@ -174,3 +174,20 @@ def test_tests_share_helpers_through_one_module_not_conftest():
     assert offending(tests, ["tests.conftest", "conftest"]) == []
     shared = {name for p in tests for name in imported(p) if under(name, "tests")}
     assert {n.split(".")[1] for n in shared if n.count(".") >= 1} <= {"helpers"}
+
+
+def test_every_module_is_in_the_development_map():
+    """docs/development.md's map names every module of both packages (by file name or, inside a described
+    folder, by its stem), so a newcomer finds where a thing lives from the map alone."""
+    import re
+
+    text = (REPO / "docs" / "development.md").read_text("utf-8")
+    maps = re.findall(r"```\n(.*?)```", text, flags=re.S)
+    block = max(maps, key=len)  # the big map (the small one is the import direction)
+    missing = [
+        str(p.relative_to(REPO))
+        for package in ("captchagen", "trainer")
+        for p in modules(REPO / package)
+        if p.stem not in ("__init__", "__main__") and not re.search(rf"(?<![\w-]){re.escape(p.stem)}(?![\w-])", block)
+    ]
+    assert missing == []

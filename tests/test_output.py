@@ -9,15 +9,10 @@ import pytest
 
 from captchagen.cli.common import LineProgress
 from captchagen.pool import cpu_count
-from tests.helpers import run_cli, tiny_dataset, tiny_train_args
+from tests.helpers import run_cli, tiny_train_args
 from trainer.intervals import small_set_warning, wilson
 
 WIDE = {"COLUMNS": "300"}  # no wrapping: lines are asserted whole
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
 
 
 def test_train_into_a_log_prints_a_plain_line_per_epoch(data, tmp_path):
