@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
 from pathlib import Path
@@ -50,7 +50,7 @@ def write_preview(folder: Path, out: Path, count: int = 24, columns: int = 4) ->
 Caption = list[tuple[str, str]]  # lines of (text, colour)
 
 
-def write_grid(cells: list[tuple[Path | Image.Image, Caption]], out: Path, columns: int = 4) -> Path:
+def write_grid(cells: Sequence[tuple[Path | Image.Image, Caption]], out: Path, columns: int = 4) -> Path:
     """A PNG of images (files or decoded) in a grid, each with its caption lines under it, written atomically
     to `out`."""
     images = []

@@ -98,6 +98,7 @@ def _pasted_luma(ink: tuple[int, ...], background: tuple[int, ...]) -> float:
 
 def _colour(spec: tuple[int, ...], opacity: int | None = None) -> tuple[int, ...]:
     """A fixed [r, g, b], or each channel drawn from [lo, hi] in the library's own order."""
+    rgb: tuple[int, ...]
     if len(spec) == 3:
         rgb = spec
     else:
@@ -225,7 +226,7 @@ class StyledCaptcha(ImageCaptcha):
         def canvas(mode: str, at: tuple[int, int], *args):
             return backdrop.copy() if (mode, tuple(at)) == ("RGB", size) else make(mode, at, *args)
 
-        captcha.image.createImage = canvas  # the render lock is held (seeded_captcha): one image at a time
+        captcha.image.createImage = canvas  # type: ignore[assignment]  # the render lock is held (seeded_captcha): one image at a time
         try:
             yield
         finally:
@@ -238,7 +239,7 @@ class StyledCaptcha(ImageCaptcha):
         w, h = im.size
         font = captcha.image.secrets.choice(self.truefonts)
         left, top, right, bottom = ImageDraw.Draw(Image.new("RGBA", (1, 1))).textbbox((0, 0), chars, font=font)
-        layer = Image.new("RGBA", (right - left + 4, bottom - top + 4))
+        layer = Image.new("RGBA", (int(right - left) + 4, int(bottom - top) + 4))  # ints already: typed float
         ImageDraw.Draw(layer).text((2 - left, 2 - top), chars, font=font, fill=tuple(color))
         lo, hi = s.character_rotate
         layer = layer.rotate((lo + _draw(1001) / 1000 * (hi - lo)) / 3, Image.Resampling.BILINEAR, expand=True)
@@ -300,7 +301,7 @@ class StyledCaptcha(ImageCaptcha):
             cell = _colour(s.background)
             draw.rectangle((left, 0, right - 1, h - 1), fill=cell)
             ink = self._ink(cell, opacity)
-            glyph = self._draw_character(c, draw, ink)  # type: ignore[arg-type]
+            glyph = self._draw_character(c, draw, ink)
             fit = min(1.0, (right - left) / glyph.width, h / glyph.height)
             if fit < 1:
                 size = (max(1, int(glyph.width * fit)), max(1, int(glyph.height * fit)))

@@ -267,7 +267,7 @@ def _bound(values: dict[str, object]) -> None:
         if isinstance(value, tuple):
             values[name] = tuple(type(v)(min(max(v, lo), hi)) for v in value)
         else:
-            values[name] = type(value)(min(max(value, lo), hi))  # type: ignore[call-overload]
+            values[name] = type(value)(min(max(value, lo), hi))  # type: ignore[call-overload,call-arg]
 
 
 def _fail(key: str, why: str) -> BadInput:

@@ -18,6 +18,12 @@ def test_ruff(args):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_type_checker_passes():
+    # mypy, a dev dependency; pyproject.toml names what it checks (captchagen/ and trainer/) and how
+    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_noqa_only_names_rules_that_are_enabled():
     import re
 

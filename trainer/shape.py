@@ -1,7 +1,7 @@
 """The model's shape: the input size (which is also the preprocessed image size) and the layer widths.
 
 The one source of these defaults and of the time steps an input width gives:
-TrainConfig's options, ModelConfig (the network) and Preprocessing (the images) all take them from here,
+TrainRequest's options, ModelConfig (the network) and Preprocessing (the images) all take them from here,
 so they cannot drift apart. Free of torch, so `--help` can show them.
 """
 

@@ -150,7 +150,8 @@ def serve(
         app,
         log_level="warning",
         access_log=access_log,
-        timeout_keep_alive=header_timeout,
+        # a float is what uvicorn's asyncio timers take; its annotation says int
+        timeout_keep_alive=header_timeout,  # type: ignore[arg-type]
         http=with_header_deadline(header_timeout),
         limit_concurrency=connections,
         server_header=False,

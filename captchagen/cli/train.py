@@ -1,4 +1,4 @@
-"""`captchagen train`: options onto TrainConfig, and a rich view of the run (importing this imports no torch)."""
+"""`captchagen train`: options onto TrainRequest, and a rich view of the run (importing this imports no torch)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ import click
 from captchagen.cli.common import FiniteFloat, LineProgress, data_options, in_flags, library_errors, positive_float
 from trainer.models.catalog import CATALOG
 from trainer.shape import SHAPE
-from trainer.training.config import (  # plain dataclasses: importing them imports no torch
-    FINE_TUNE,
-    SCRATCH,
-    TrainConfig,
-)
 from trainer.training.events import (
     BatchDone,
     CacheProgress,
@@ -27,8 +22,13 @@ from trainer.training.events import (
     Started,
     TrainResult,
 )
+from trainer.training.request import (  # plain dataclasses: importing them imports no torch
+    FINE_TUNE,
+    SCRATCH,
+    TrainRequest,
+)
 
-DEFAULTS = TrainConfig()
+DEFAULTS = TrainRequest()
 
 
 def _mix(value: str) -> tuple[str, float]:
@@ -206,7 +206,7 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
     from trainer.training.loop import train as run_training
 
     channels = None if colour is None else 3 if colour else 1
-    config = TrainConfig(data=data, workers=workers or cpu_count(), channels=channels, **options)
+    config = TrainRequest(data=data, workers=workers or cpu_count(), channels=channels, **options)
     resume_path = None
     if resume:
         resume_path = Path(resume) / "last.pt" if Path(resume).is_dir() else Path(resume)
@@ -261,7 +261,7 @@ class TrainView:
         from rich.console import Console
 
         self.console = Console()
-        self.live = None
+        self.live: Any = None  # rich's Live while a bar or the table is shown
         self.table_mode = False
         self.rows: list[tuple[str, ...]] = []
         self.partial = False
@@ -271,7 +271,7 @@ class TrainView:
         self.lines: LineProgress | None = None
         self.batches = 0
         self.val = 0  # validation images, shown beside the validation figures
-        self.columns = self.COLUMNS
+        self.columns: tuple[str, ...] = self.COLUMNS
 
     def _table(self) -> Any:
         from rich.table import Table

@@ -93,7 +93,7 @@ def checksum(images: np.ndarray) -> str:
     h = hashlib.sha256()
     flat = images.reshape(-1)
     for start in range(0, flat.size, HASH_BLOCK):
-        h.update(memoryview(np.ascontiguousarray(flat[start : start + HASH_BLOCK])))
+        h.update(np.ascontiguousarray(flat[start : start + HASH_BLOCK]).data)
     return h.hexdigest()
 
 

@@ -137,4 +137,4 @@ def write_inputs_png(images: np.ndarray, labels: list[str], out: Path, columns: 
     for arr, label in zip(images, labels, strict=True):
         im = Image.fromarray(arr) if arr.ndim == 2 else Image.fromarray(np.ascontiguousarray(arr.transpose(1, 2, 0)))
         cells.append((im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST), [(label, "black")]))
-    return write_grid(cells, out, columns)  # type: ignore[arg-type]
+    return write_grid(cells, out, columns)

@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -226,11 +227,12 @@ class ShardedBatchSampler(Sampler[list[int]]):
             yield mine[b : b + self.batch_size]
 
 
-def _first(batch: Batch) -> Batch:
+def _first(batch: Any) -> Batch:
+    """The collate function: the dataset's __getitems__ already made the batch."""
     return batch
 
 
-def loader(dataset: CaptchaDataset, sampler: ShardedBatchSampler, cuda: bool) -> DataLoader:
+def loader(dataset: CaptchaDataset, sampler: Sampler[list[int]], cuda: bool) -> DataLoader:
     """On CUDA: two worker processes and pinned memory, so copies overlap compute. On the CPU the batch is
     gathered from the memory map in the main process: a few hundred microseconds, with no worker to feed.
 

@@ -81,7 +81,7 @@ class Copies(_Digests):
         if os.path.realpath(path) in self.resolved:
             return True
         try:
-            twins = self.by_size.get(path.stat().st_size)
+            twins = self.by_size.get(path.stat().st_size, [])
         except OSError:
             return False
         return bool(twins) and _sha256(path) in {self._digest(t) for t in twins}
