@@ -23,6 +23,8 @@ from captchagen.cli import cli
 from captchagen.config import GenerationConfig
 from captchagen.make import make_dataset
 
+REPO = Path(__file__).resolve().parents[1]  # the repository's root
+
 # Small images keep rendering fast; the mechanics are the same at any size.
 TINY = ["--width", "80", "--height", "32", "--max-len", "4"]
 

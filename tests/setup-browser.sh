@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs Debian's chromium for the page tests (tests/test_page.py) if it is missing. Playwright drives this
+# Installs Debian's chromium for the page tests (tests/trainer/serving/test_page.py) if it is missing. Playwright drives this
 # browser; it never downloads one of its own. Where installing is impossible (no root, no apt-get) it says so
 # and the page tests skip; CI sets CAPTCHAGEN_REQUIRE_BROWSER=1, which turns that skip into a failure.
 set -euo pipefail

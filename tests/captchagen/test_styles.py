@@ -15,7 +15,7 @@ from captchagen import style
 from captchagen.config import GenerationConfig, resolve
 from captchagen.preview import PAD
 from captchagen.render import Renderer, StyledCaptcha, hollow, image_rng, seeded_captcha
-from tests.helpers import TINY, run_cli, tree_digest
+from tests.helpers import REPO, TINY, run_cli, tree_digest
 
 
 def _pixels(data: bytes) -> Image.Image:
@@ -408,9 +408,8 @@ def test_random_is_untouched_by_styled_rendering():
 
 
 def test_the_experiment_styles_load_and_use_what_they_name():
-    from pathlib import Path
 
-    styles = Path(__file__).resolve().parent.parent / "experiments" / "styles"
+    styles = REPO / "experiments" / "styles"
     files = sorted(styles.glob("*.toml"))
     assert files
     for path in files:

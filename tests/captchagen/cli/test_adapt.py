@@ -10,7 +10,7 @@ import pytest
 
 from captchagen import style
 from captchagen.fitting import pipeline
-from tests.helpers import TINY, run_cli, shard_images
+from tests.helpers import REPO, TINY, run_cli, shard_images
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,7 @@ def pool(tmp_path_factory) -> Path:
     return folder
 
 
-FONTS = Path(__file__).resolve().parents[1] / "fonts"  # the bundled fonts: the fit never needs the wide pack
+FONTS = REPO / "fonts"  # the bundled fonts: the fit never needs the wide pack
 FIT = ["--alphabet", "ABCD1234", "--length", "4", "--rounds", "2", "--workers", "1", "--font", str(FONTS)]
 
 
