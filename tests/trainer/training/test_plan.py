@@ -75,3 +75,16 @@ def test_config_json_records_the_plan(data, tmp_path):
     resumed = make_plan(replace(cfg, width=999), resume=run / "last.pt")  # a given width is not re-decided
     assert resumed.model.width == plan.model.width and resumed.resume is not None
     assert resumed.alphabet == plan.alphabet
+
+
+def test_a_schedule_field_is_a_request_field_and_options_are_request_fields_by_name():
+    """Adding a hyperparameter is a TrainRequest field, a Schedule field and an option: the plan fills the
+    Schedule from the request by name, and the command line passes its options to the request by name."""
+    from captchagen.cli.train import train as command
+    from trainer.training.plan import Schedule
+    from trainer.training.request import TrainRequest
+
+    asked = set(TrainRequest.__dataclass_fields__)
+    assert set(Schedule.__dataclass_fields__) <= asked
+    own = {"resume", "colour"}  # the command's own: which run to continue, and --colour/--gray for `channels`
+    assert {p.name for p in command.params} - own <= asked
