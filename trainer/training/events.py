@@ -72,7 +72,7 @@ class EpochEnded:
     elapsed_s: float
     lr: float
     val_images: int = 0  # what the validation figures are counted over
-    # With `unlabeled` (trainer.training.semi.PseudoCounts): readings of unlabelled images and how many
+    # With `unlabeled` (trainer.training.steps.PseudoCounts): readings of unlabelled images and how many
     # passed the threshold, and the teacher's readings of the validation images at or over it, and right.
     pseudo: dict[str, int] | None = None
     best: bool = False  # the best validation accuracy so far: best.pt was written

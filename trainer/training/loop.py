@@ -44,7 +44,7 @@ from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.plan import Plan, make_plan
 from trainer.training.request import TrainRequest
 from trainer.training.resume import Progress, restore
-from trainer.training.semi import PseudoCounts, SemiStep, Teacher, check_readings
+from trainer.training.semi import SemiStep, Teacher, check_readings
 from trainer.training.steps import Diverged, Step, SupervisedStep, finite, kept, train_epoch
 from trainer.training.validate import validate
 
@@ -62,7 +62,7 @@ def train(request: TrainRequest, events: Events | None = None, resume: Path | No
         plan = make_plan(request, resume)
         main = plan.runtime.dist.main
         emit: Events = events if (events and main) else (lambda event: None)
-        return _epochs(_set_up(plan, emit, held, resume), plan, emit)
+        return _epochs(_set_up(plan, emit, held, resume), emit)
 
 
 @dataclass
@@ -178,8 +178,9 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     )
 
 
-def _epochs(r: _Run, plan: Plan, emit: Events) -> TrainResult:
+def _epochs(r: _Run, emit: Events) -> TrainResult:
     """The epoch loop over a run set up: train, validate, save, report; until the epochs or the time run out."""
+    plan = r.plan
     schedule, runtime, info = plan.schedule, plan.runtime, plan.runtime.dist
     at, run, model, optimizer = r.at, r.folder, r.model, r.optimizer
     steps_per_epoch = len(r.sampler)
@@ -212,7 +213,7 @@ def _epochs(r: _Run, plan: Plan, emit: Events) -> TrainResult:
             r.sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
             emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=r.sampler.start))
             epoch_started = time.perf_counter()
-            pseudo = r.step.new_epoch() if isinstance(r.step, SemiStep) else PseudoCounts()
+            pseudo = r.step.new_epoch()
             r.net.train()
             try:
                 loss_sum, seen, batch_index, stopped = train_epoch(
@@ -228,9 +229,8 @@ def _epochs(r: _Run, plan: Plan, emit: Events) -> TrainResult:
                 if info.main:
                     at.epoch, at.batch = epoch, batch_index
                     at.partial = _carried(at.partial, sofar.tolist())
-                    r.save(
-                        epoch, False, elapsed()
-                    )  # last.pt where it stopped; best.pt stays as the last validated epoch made it
+                    # last.pt where it stopped; best.pt stays as the last validated epoch made it
+                    r.save(epoch, False, elapsed())
                 r.stop.mute()
                 raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
             stopped_by_time = stopped == "time"

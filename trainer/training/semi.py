@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -33,7 +32,7 @@ from trainer.device import Runtime, all_sum
 from trainer.inference.decode import greedy, string_log_probs
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
-from trainer.training.steps import Step
+from trainer.training.steps import PseudoCounts, Step
 
 
 class Teacher:
@@ -58,20 +57,6 @@ class Teacher:
         self.module.load_state_dict(state)
 
 
-@dataclass
-class PseudoCounts:
-    """An epoch's pseudo-labelling, summed over the processes: what the epoch's metrics row records."""
-
-    read: int = 0  # unlabelled images the teacher read
-    passed: int = 0  # readings at or over the threshold, learnt
-    val: int = 0  # validation images the teacher read at the end of the epoch
-    val_confident: int = 0  # of them, readings at or over the threshold
-    val_right: int = 0  # of those, readings equal to the label
-
-    def as_row(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("read", "passed", "val", "val_confident", "val_right")}
-
-
 @torch.no_grad()
 def confident_readings(
     teacher: nn.Module, images: torch.Tensor, alphabet: Alphabet, runtime: Runtime, threshold: float
@@ -89,7 +74,7 @@ def confident_readings(
 
 class SemiStep(Step):
     """A step on a batch of labelled and unlabelled images; its loss per image of the batch. The teacher
-    follows the model after every step; `counts` are the epoch's pseudo-labels so far (`new_epoch` resets)."""
+    follows the model after every step; `counts` are the epoch's pseudo-labels so far."""
 
     def __init__(
         self,
@@ -102,11 +87,6 @@ class SemiStep(Step):
     ) -> None:
         super().__init__(net, optimizer, scaler, plan)
         self.teacher, self.threshold, self.alphabet = teacher, semi.threshold, plan.alphabet
-        self.counts = PseudoCounts()
-
-    def new_epoch(self) -> PseudoCounts:
-        self.counts = PseudoCounts()
-        return self.counts
 
     def __call__(self, batch: data.Batch) -> float:
         images = self.images(batch)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,33 @@ from trainer.training.plan import Plan
 from trainer.training.resume import Progress
 
 
+@dataclass
+class PseudoCounts:
+    """An epoch's pseudo-labelling, summed over the processes: what the epoch's metrics row records."""
+
+    read: int = 0  # unlabelled images the teacher read
+    passed: int = 0  # readings at or over the threshold, learnt
+    val: int = 0  # validation images the teacher read at the end of the epoch
+    val_confident: int = 0  # of them, readings at or over the threshold
+    val_right: int = 0  # of those, readings equal to the label
+
+    def as_row(self) -> dict[str, int]:
+        return {k: getattr(self, k) for k in ("read", "passed", "val", "val_confident", "val_right")}
+
+
 class Step:
     """What every kind of step shares; a subclass's __call__ learns from one batch and returns its loss per
-    image."""
+    image. `counts` are the epoch's pseudo-labels so far (none but a SemiStep's learns any)."""
 
     def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, plan: Plan):
         self.net, self.optimizer, self.scaler = net, optimizer, scaler
         self.pre, self.runtime, self.schedule = plan.pre, plan.runtime, plan.schedule
+        self.counts = PseudoCounts()
+
+    def new_epoch(self) -> PseudoCounts:
+        """Start an epoch's counts afresh; the loop sums them over processes at the epoch's end."""
+        self.counts = PseudoCounts()
+        return self.counts
 
     def images(self, batch: data.Batch) -> torch.Tensor:
         return on_device(batch.images, self.pre, self.runtime)
