@@ -191,3 +191,26 @@ def test_every_module_is_in_the_development_map():
         if p.stem not in ("__init__", "__main__") and not re.search(rf"(?<![\w-]){re.escape(p.stem)}(?![\w-])", block)
     ]
     assert missing == []
+
+
+def test_only_planning_reads_the_request():
+    """TrainRequest is settled into a Plan by plan.py (with resume.py and finetune.py); loop.py takes it only
+    to hand it to make_plan. Everything after planning (data, steps, validation, saving) reads the Plan."""
+    readers = {
+        module_name(p)
+        for package in ("trainer", "captchagen")
+        for p in modules(REPO / package)
+        if "trainer.training.request" in imported(p)
+    }
+    planning = {"trainer.training.plan", "trainer.training.resume", "trainer.training.finetune"}
+    assert readers == planning | {"trainer.training.loop", "captchagen.cli.train"}
+    tree = ast.parse((REPO / "trainer" / "training" / "loop.py").read_text("utf-8"))
+    used = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == "request" and isinstance(n.ctx, ast.Load)]
+    handed = [
+        a
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "make_plan"
+        for a in n.args
+        if isinstance(a, ast.Name) and a.id == "request"
+    ]
+    assert len(used) == len(handed) == 1
