@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -158,3 +159,53 @@ def test_an_export_with_edited_metadata_is_a_one_line_error(reading_model, expor
         assert code == 1 and message in out and len(out.strip().splitlines()) == 1, out
     code, out = run_cli("test", str(next(data.glob("shard-*/*.png"))), "--model", str(exported_model))
     assert code == 0, out  # the export as written reads
+
+
+# ---- the file format: the keys every version has written, and files from before the newer keys ----
+
+BEST = {"format", "format_version", "model", "alphabet", "preprocessing", "model_config", "train_config", "metrics",
+        "epoch", "captchagen_version", "binding"}  # fmt: skip
+RESUMABLE = {"optimizer", "rng", "position", "scheduler"}  # last.pt's, beside BEST's
+
+
+def test_best_and_last_keep_the_keys_of_the_format_and_config_json_adds_only_the_request(data, tmp_path):
+    from dataclasses import fields
+
+    from tests.helpers import tiny_train_config
+    from trainer.models.config import ModelConfig
+    from trainer.training.loop import train
+    from trainer.training.request import TrainRequest
+
+    folder = Path(train(tiny_train_config(data, tmp_path, epochs=1)).run)
+    best, last = checkpoint.load(folder / "best.pt"), checkpoint.load(folder / "last.pt")
+    assert set(best) == BEST and set(last) == BEST | RESUMABLE
+    assert set(best["train_config"]) == {f.name for f in fields(TrainRequest)}
+    assert set(best["model_config"]) == {f.name for f in fields(ModelConfig)}
+    assert last["position"].keys() == {"epoch", "batch"} and last["scheduler"].keys() == {"step", "elapsed"}
+    config = json.loads((folder / "config.json").read_text())
+    assert set(config) == {f.name for f in fields(TrainRequest)} | {"model", "preprocessing", "request"}
+
+
+def test_a_last_pt_from_before_the_newer_keys_still_resumes(data, tmp_path):
+    """A last.pt as the first versions wrote it: no binding, no version, no partial counts, a model config
+    without arch or channels, a train config without the settings added since. It resumes as a crnn."""
+    from tests.helpers import tiny_train_config
+    from trainer.runs import read_metrics
+    from trainer.training.loop import train
+    from trainer.training.request import TrainRequest
+
+    result = train(tiny_train_config(data, tmp_path, epochs=2))
+    last = Path(result.run) / "last.pt"
+    old = checkpoint.load(last)
+    for key in ("binding", "captchagen_version", "partial", "format", "format_version"):
+        old.pop(key, None)
+    old["model_config"] = {k: v for k, v in old["model_config"].items() if k not in ("arch", "channels")}
+    added = ("arch", "channels", "keep", "unlabeled", "unlabeled_share", "pseudo_threshold", "ema_decay", "mix")
+    old["train_config"] = {k: v for k, v in old["train_config"].items() if k not in added}
+    old["position"] = {"epoch": 1, "batch": 0}
+    checkpoint.write(last, old)
+    state = checkpoint.read_resumable(last)
+    assert state.model.binding is None and state.partial == {} and state.model.config().arch == "crnn"
+    train(TrainRequest(), resume=last)
+    assert [row["epoch"] for row in read_metrics(last.parent)] == [1, 2, 2]  # epoch 2 again, from the old file
+    assert checkpoint.load(last)["model_config"]["arch"] == "crnn"
