@@ -45,6 +45,11 @@ class Parent:
     sha256: str
 
     @property
+    def config(self) -> ModelConfig:
+        """The parent's network (a checkpoint made before architectures or colour had names: a grayscale crnn)."""
+        return self.model.config()
+
+    @property
     def lineage(self) -> dict[str, str]:
         """What the child's config and checkpoints say about where it started."""
         return {"name": checkpoint.model_name(self.path), "sha256": self.sha256}
@@ -65,8 +70,7 @@ def inherit_shape(cfg: TrainRequest, parent: Parent, given: set[str]) -> TrainRe
     """`cfg` with the parent's shape; a shape option given (`given`) that differs from the parent's is an
     error, except the width and height (FREE_FIELDS), which a given value sets. The crop is not inherited: it belongs
     to the images (the caller chooses it from the new data)."""
-    mc = {"arch": "crnn", **parent.model.model_config}  # made before architectures had names
-    inherited: dict[str, Any] = {name: tuple(mc[name]) if name == "conv" else mc[name] for name in SHAPE_FIELDS}
+    inherited: dict[str, Any] = {name: getattr(parent.config, name) for name in SHAPE_FIELDS}
     for name in SHAPE_FIELDS:
         theirs = inherited[name]
         ours = tuple(getattr(cfg, name)) if name == "conv" else getattr(cfg, name)
@@ -78,7 +82,7 @@ def inherit_shape(cfg: TrainRequest, parent: Parent, given: set[str]) -> TrainRe
                 "fine-tuning keeps the parent's architecture (only the input size may change); train another "
                 "architecture from random weights, or from a parent of its own"
             )
-    theirs = mc.get("channels", 1)
+    theirs = parent.config.channels
     if cfg.channels is not None and (cfg.channels, theirs) == (1, 3):
         raise BadInput(f"`init_from` {parent.path} reads colour; a grayscale model cannot start from it")
     return replace(cfg, **inherited, channels=cfg.channels or theirs, parent=parent.lineage)
@@ -93,7 +97,7 @@ def transplant(model: torch.nn.Module, config: ModelConfig, parent: Parent, alph
     first = get_arch(config.arch).first_conv  # [out, channels, k, k]
     if state[first].shape[1] == 1 and own[first].shape[1] == 3:
         state[first] = state[first] * LUMA.view(1, 3, 1, 1).to(state[first].dtype)
-    theirs_h, ours_h = parent.model.model_config["height"], config.height
+    theirs_h, ours_h = parent.config.height, config.height
     if theirs_h != ours_h:
         state["proj.weight"] = _resample_rows(state["proj.weight"], theirs_h // 16, ours_h // 16)
     for key in ("head.weight", "head.bias"):
@@ -111,7 +115,7 @@ def transplant(model: torch.nn.Module, config: ModelConfig, parent: Parent, alph
     new = [c for c in alphabet.chars if c not in theirs]
     dropped = [c for c in theirs.chars if c not in alphabet]
     line = f"started from {checkpoint.model_name(parent.path)}: {len(kept)} characters kept their output rows"
-    if parent.model.model_config.get("channels", 1) != config.channels:
+    if parent.config.channels != config.channels:
         line += ", its grayscale first layer spread over R, G and B"
     if theirs_h != ours_h:
         line += f", its projection resampled from {theirs_h} to {ours_h} pixels high"

@@ -256,7 +256,7 @@ def _settle_size(
     width = cfg.width if width_given else choice.width
     if parent is None:
         return replace(cfg, height=choice.height, width=width, crop=choice.crop), choice.notes
-    theirs = parent.model.model_config["height"], parent.model.model_config["width"]
+    theirs = parent.config.height, parent.config.width
     how = "given" if width_given else "chosen from the images"
     size = f"input {cfg.height}x{width} ({how}; the parent model's is {theirs[0]}x{theirs[1]})"
     if (cfg.height, width) == theirs:
