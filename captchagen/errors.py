@@ -47,11 +47,12 @@ def require_modules(what: str, extra: str, modules: tuple[str, ...]) -> None:
         raise missing_extra(what, extra, missing)
 
 
-def check_format(data: object, path: object, name: str, version: int, what: str) -> None:
-    """Raise CaptchagenError unless `data` is a dict tagged with format `name` and format_version `version`."""
+def check_format(data: object, path: object, name: str, version: int, what: str, older: tuple[int, ...] = ()) -> None:
+    """Raise CaptchagenError unless `data` is a dict tagged with format `name` and format_version `version`
+    (or one of the `older` versions this captchagen still reads)."""
     if not isinstance(data, dict) or data.get("format") != name:
         raise CaptchagenError(f"{path} is not a {what}")
-    if data.get("format_version") != version:
+    if data.get("format_version") != version and data.get("format_version") not in older:
         raise CaptchagenError(
             f"{path} has {what} format version {data.get('format_version')}; this captchagen reads version {version}"
         )

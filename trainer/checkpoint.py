@@ -7,6 +7,7 @@ Everything else takes typed records: ModelRecord (best.pt: weights and what read
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -24,7 +25,10 @@ from trainer.model import build_model as make_network
 from trainer.models.config import ModelConfig
 
 FORMAT = "captchagen-crnn"
-FORMAT_VERSION = 1
+# 2: every checkpoint carries its binding, so one without it has been edited and is refused. 1 (read still):
+# made before bindings, or in the weeks they were optional; a binding it has is checked.
+FORMAT_VERSION = 2
+OLDER_VERSIONS = (1,)
 
 
 RESUMABLE = ("optimizer", "rng", "position", "scheduler")  # what last.pt has beyond the model
@@ -44,6 +48,7 @@ class ModelRecord:
     epoch: int | None = None
     version: str | None = None  # the captchagen that wrote it
     binding: str | None = None
+    format_version: int = FORMAT_VERSION  # of the file it was read from (what a missing binding means)
 
     @classmethod
     def of(
@@ -83,6 +88,7 @@ class ModelRecord:
                 epoch=data.get("epoch"),
                 version=data.get("captchagen_version"),
                 binding=data.get("binding"),
+                format_version=data.get("format_version", FORMAT_VERSION),
             )
         except (KeyError, TypeError) as e:
             raise CaptchagenError(f"{source}: its description is damaged ({type(e).__name__}: {e})") from None
@@ -175,9 +181,12 @@ def save(path: Path, record: ModelRecord | ResumeState) -> None:
 
 
 def write(path: Path, payload: dict[str, Any]) -> None:
-    """A checkpoint's dict as stored (`load`'s counterpart), with the format's name and version."""
-    with atomic.replacing(path) as tmp:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+    """A checkpoint's dict as stored (`load`'s counterpart), with the format's name and version. It is
+    serialised in memory first: torch.save writing to a full disk raises a RuntimeError that says nothing of
+    the disk, where a plain write raises OSError(ENOSPC), which the commands report in one line."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buffer)
+    atomic.write_bytes(Path(path), buffer.getvalue())
 
 
 def read(path: str | Path) -> ModelRecord:
@@ -200,7 +209,7 @@ def load(path: str | Path) -> dict[str, Any]:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # any failure to unpickle means it is not a checkpoint we wrote
         raise CaptchagenError(f"{path} is not a captchagen checkpoint ({type(e).__name__})") from None
-    check_format(data, path, FORMAT, FORMAT_VERSION, "captchagen checkpoint")
+    check_format(data, path, FORMAT, FORMAT_VERSION, "captchagen checkpoint", OLDER_VERSIONS)
     return data
 
 
@@ -216,10 +225,20 @@ def build_model(
         config = record.config()
     except (KeyError, TypeError, ValueError) as e:
         raise CaptchagenError(f"{source}: its description is damaged ({type(e).__name__}: {e})") from None
+    if record.binding is None and record.format_version >= 2:
+        raise CaptchagenError(
+            f"{source}: it carries no binding, which every checkpoint of its format has (removed after it was "
+            "saved?), so nothing ties its alphabet and preprocessing to its weights; it is not used"
+        )
     if record.binding is not None and record.binding != binding(record.payload()):
         raise CaptchagenError(
             f"{source}: its alphabet, preprocessing or model config no longer match its weights (edited after "
             "it was saved?); it would read wrong characters"
+        )
+    if (pre.height, pre.channels) != (config.height, config.channels):
+        raise CaptchagenError(
+            f"{source}: its preprocessing gives images {pre.height} pixels high in {pre.channels} channel(s), but "
+            f"its network takes {config.height} in {config.channels}; its description is damaged"
         )
     if config.num_classes != alphabet.num_classes:
         raise CaptchagenError(

@@ -87,18 +87,87 @@ def test_a_checkpoint_from_before_binding_is_still_checked_on_what_it_holds(read
     def unbound(d):
         edit(d)
         del d["binding"]
+        d["format_version"] = 1  # a file of the format before every checkpoint was bound
 
     code, out = run_cli("test", str(next(reading_model[0].glob("shard-*/*.png"))), "--model",
                         _edited(reading_model, tmp_path, unbound))  # fmt: skip
     assert code == 1 and message in out and len(out.strip().splitlines()) == 1, out
 
 
-def test_new_checkpoints_carry_a_binding_that_the_bundled_ones_lack_and_all_load(reading_model):
-    data = checkpoint.load(reading_model[1])
-    assert data["binding"] == checkpoint.binding(data)
+def test_a_checkpoint_of_the_current_format_without_its_binding_is_refused(reading_model, tmp_path):
+    def unbound(d):
+        _permute(d)
+        del d["binding"]
+
+    image = str(next(reading_model[0].glob("shard-*/*.png")))
+    code, out = run_cli("test", image, "--model", _edited(reading_model, tmp_path, unbound))
+    assert code == 1 and "carries no binding" in out and len(out.strip().splitlines()) == 1, out
+
+
+def _rebound(edit):
+    """An edit after which the binding is computed again: only the checks of what the file says catch it."""
+
+    def both(d):
+        edit(d)
+        d["binding"] = checkpoint.binding(d)
+
+    return both
+
+
+def _taller(d):
+    d["preprocessing"]["height"] = 48
+
+
+def _colour(d):
+    d["preprocessing"]["channels"] = 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [(_taller, "48 pixels high"), (_colour, "in 3 channel(s)"), (_other_arch, "do not fit its model config")],
+)
+def test_a_description_that_contradicts_its_network_is_one_line_in_test_eval_and_train(
+    reading_model, tmp_path, edit, message
+):
+    data, _ = reading_model
+    model = _edited(reading_model, tmp_path, _rebound(edit))
+    for command in (["test", str(next(data.glob("shard-*/*.png")))], ["eval", str(data), "--worst", "0"]):
+        code, out = run_cli(*command, "--model", model)
+        assert code == 1 and message in out and len(out.strip().splitlines()) == 1, out
+    code, out = run_cli("train", str(data), "--init-from", model, "--epochs", "1", "--runs-dir", str(tmp_path / "r"))
+    assert code == 2 and f"--init-from {model}" in out and message in out and "Traceback" not in out, out
+    assert not (tmp_path / "r").exists()
+
+
+def test_init_from_checks_the_binding_as_reading_does(reading_model, tmp_path):
+    data, _ = reading_model
+    for edit in (_permute, _nan_weights):
+        model = _edited(reading_model, tmp_path, edit)
+        code, out = run_cli("train", str(data), "--init-from", model, "--epochs", "1", "--runs-dir",
+                            str(tmp_path / "r"))  # fmt: skip
+        assert code == 2 and "no longer match its weights" in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_every_checkpoint_carries_a_binding_the_bundled_ones_too_and_an_edited_copy_is_refused(tmp_path):
     for name in bundled.MODELS:
+        data = checkpoint.load(bundled.named(name))
+        assert data["format_version"] == checkpoint.FORMAT_VERSION and data["binding"] == checkpoint.binding(data)
         model, alphabet, pre = checkpoint.build_model(checkpoint.read(bundled.named(name)), name)
         assert model.config.num_classes == alphabet.num_classes and pre.std > 0
+    image = tmp_path / "000001_RGB.png"
+    code, out = run_cli("make", "--n", "1", "--alphabet", "RGB", "--min-len", "3", "--max-len", "3", "--seed", "3",
+                        "--out", str(tmp_path / "one"))  # fmt: skip
+    assert code == 0, out
+    next((tmp_path / "one").glob("shard-*/*.png")).rename(image)
+    for edit in (_permute, _nan_weights):
+        data = checkpoint.load(bundled.named("base-v3"))
+        edit(data)
+        copy = tmp_path / "copy.pt"
+        torch.save(data, copy)
+        for command in (["test", str(image), "--model", str(copy)], ["export", "--model", str(copy), "--out",
+                        str(tmp_path / "x.onnx")]):  # fmt: skip
+            code, out = run_cli(*command)
+            assert code == 1 and "no longer match its weights" in out, out
 
 
 def test_the_json_of_test_has_no_nan(reading_model):
@@ -127,14 +196,21 @@ def _reverse_alphabet(props):
     props["captchagen.alphabet"] = json.dumps(json.loads(props["captchagen.alphabet"])[::-1])
 
 
-def _unbound_one_short(props):
+def _unbound_one_short(props):  # an export of the format before every export was bound
     props["captchagen.alphabet"] = json.dumps(json.loads(props["captchagen.alphabet"])[:-1])
     del props["captchagen.binding"]
+    props["captchagen.format_version"] = "1"
 
 
 def _unbound_other_size(props):
     pre = json.loads(props["captchagen.preprocessing"])
     props["captchagen.preprocessing"] = json.dumps({**pre, "width": pre["width"] + 4})
+    del props["captchagen.binding"]
+    props["captchagen.format_version"] = "1"
+
+
+def _unbound_reversed(props):  # of the current format: its binding can only have been removed
+    _reverse_alphabet(props)
     del props["captchagen.binding"]
 
 
@@ -148,6 +224,7 @@ def _wrong_type(props):
         (_reverse_alphabet, "no longer match its weights"),
         (_unbound_one_short, "output classes"),
         (_unbound_other_size, "but the model takes"),
+        (_unbound_reversed, "carries no binding"),
         (_wrong_type, "damaged captchagen metadata"),
     ],
 )
@@ -203,6 +280,7 @@ def test_a_last_pt_from_before_the_newer_keys_still_resumes(data, tmp_path):
     added = ("arch", "channels", "keep", "unlabeled", "unlabeled_share", "pseudo_threshold", "ema_decay", "mix")
     old["train_config"] = {k: v for k, v in old["train_config"].items() if k not in added}
     old["position"] = {"epoch": 1, "batch": 0}
+    old["format_version"] = 1  # the format before every checkpoint carried a binding
     checkpoint.write(last, old)
     state = checkpoint.read_resumable(last)
     assert state.model.binding is None and state.partial == {} and state.model.config().arch == "crnn"

@@ -7,6 +7,9 @@ card (data, training time, accuracy by style and length) is docs/studies/base-mo
 trained from it on the randomised family (experiments/base_model_v2.py; docs/studies/base-model-v2.md).
 base-v3.pt, a resnet, was trained from random weights on the `varied` family at several sizes on a GPU
 (experiments/base_model_v3.py; docs/studies/base-model-v3.md): the generalist `adapt` starts from.
+All three were saved again in checkpoint format 2, with their binding and their weights unchanged
+(2026-12-05): a copy with an edited alphabet or weights is refused like any edited checkpoint. Lineage
+digests recorded before then (base-v2's parent) name the files as they were.
 """
 
 from __future__ import annotations

@@ -21,7 +21,10 @@ from captchagen.errors import CaptchagenError, check_format, missing_extra
 from trainer.data.preprocess import Preprocessing
 
 FORMAT = "captchagen-onnx-crnn"
-FORMAT_VERSION = 1
+# 2: every export carries its binding, so one without it has been edited and is refused. 1 (still read):
+# exported before bindings, or while they were optional; a binding it has is checked.
+FORMAT_VERSION = 2
+OLDER_VERSIONS = (1,)
 INPUT = "images"
 OUTPUT = "logits"
 PREFIX = "captchagen."  # metadata keys: captchagen.format, captchagen.alphabet, ...
@@ -80,6 +83,7 @@ def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
         FORMAT,
         FORMAT_VERSION,
         "captchagen ONNX model",
+        OLDER_VERSIONS,
     )
     try:
         meta = {
@@ -88,6 +92,7 @@ def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
             "preprocessing": Preprocessing(**json.loads(values["preprocessing"])),
             "max_label_len": json.loads(values["max_label_len"]),
             "binding": values.get("binding"),
+            "format_version": version,
             "raw": {k: values[k] for k in ("alphabet", "preprocessing", "max_label_len")},
         }
         if not isinstance(meta["alphabet"], str) or not isinstance(meta["max_label_len"], int | None):
@@ -140,6 +145,11 @@ class OnnxModel:
         if all(isinstance(d, int) for d in shape) and shape != want:
             raise CaptchagenError(
                 f"{path}: its metadata's preprocessing gives images of {list(want)} but the model takes {list(shape)}"
+            )
+        if self.meta["binding"] is None and self.meta["format_version"] >= 2:
+            raise CaptchagenError(
+                f"{path}: it carries no binding, which every export of its format has (removed after export?), "
+                "so nothing ties its alphabet and preprocessing to its weights; it is not used"
             )
         if self.meta["binding"] is None:
             return  # exported before bindings: the class count and input size above are what can be checked

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from captchagen.alphabet import Alphabet
-from captchagen.errors import BadInput
+from captchagen.errors import BadInput, CaptchagenError
 from trainer import bundled, checkpoint
 from trainer.models import get as get_arch
 from trainer.models.config import ModelConfig
@@ -55,15 +55,23 @@ class Parent:
         return {"name": checkpoint.model_name(self.path), "sha256": self.sha256}
 
 
-def load_parent(spec: str) -> Parent:
-    """A checkpoint file, a run folder (its best.pt), or a bundled model's name (`base`, `base-v2`)."""
+def load_parent(spec: str, param: str = "init_from") -> Parent:
+    """A checkpoint file, a run folder (its best.pt), or a bundled model's name (`base`, `base-v2`); BadInput
+    naming the setting `param` when it is none of these, or a checkpoint that fails the checks of reading."""
     path = bundled.named(spec) or Path(spec)
     if path.is_dir():
         path = path / "best.pt"
     if not path.is_file():  # bad usage, as any other option naming something that is not there
-        raise BadInput(f"`init_from` {spec!r} is not a checkpoint, a run folder with a best.pt, or a bundled "
-                       f"model ({', '.join(bundled.MODELS)})")  # fmt: skip
-    return Parent(path, checkpoint.read(path), hashlib.sha256(path.read_bytes()).hexdigest())
+        raise BadInput(f"`{param}` {spec!r} is not a checkpoint, a run folder with a best.pt, or a bundled "
+                       f"model ({', '.join(bundled.MODELS)})", param=param)  # fmt: skip
+    try:
+        record = checkpoint.read(path)
+        # What test, eval, serve and export check before reading with a model (its binding, the fit of its
+        # weights to its config and preprocessing) is checked before fine-tuning from it too.
+        checkpoint.build_model(record, path)
+    except CaptchagenError as e:
+        raise BadInput(f"`{param}` {e}", param=param) from None
+    return Parent(path, record, hashlib.sha256(path.read_bytes()).hexdigest())
 
 
 def inherit_shape(cfg: TrainRequest, parent: Parent, given: set[str]) -> TrainRequest:

@@ -154,5 +154,6 @@ def test_a_checkpoint_from_before_architectures_reads_as_crnn(tmp_path):
     model, _, _ = checkpoint.build_model(checkpoint.ModelRecord.from_payload(payload))
     assert isinstance(model, CRNN)
     payload["model_config"] = {**payload["model_config"], "arch": "from-the-future"}
+    payload["binding"] = checkpoint.binding(payload)  # as a newer captchagen would have written it
     with pytest.raises(Exception, match="unknown architecture 'from-the-future'"):
         checkpoint.build_model(checkpoint.ModelRecord.from_payload(payload))

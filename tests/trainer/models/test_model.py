@@ -59,12 +59,13 @@ def test_edit_distance_counts_insertions_deletions_substitutions():
 
 def _payload() -> dict:
     model = CRNN(ModelConfig(num_classes=3, height=16, width=16, conv=(4, 4, 4, 4), hidden=4))
-    return {
+    payload = {
         "model": model.state_dict(),
         "alphabet": "AB",
         "preprocessing": {"height": 16, "width": 16},
         "model_config": {**model.config.__dict__, "conv": list(model.config.conv)},
     }
+    return {**payload, "binding": checkpoint.binding(payload)}  # every checkpoint of the format carries one
 
 
 def test_checkpoint_round_trip_needs_nothing_but_the_file(tmp_path):

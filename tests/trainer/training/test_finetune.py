@@ -131,4 +131,4 @@ def test_init_from_a_file_that_is_no_checkpoint_is_one_line(tmp_path, reading_mo
     bogus.write_text("not a model")
     data = reading_model[0]
     code, out = run_cli("train", str(data), "--init-from", str(bogus), *tiny_train_args(tmp_path)[4:])
-    assert code == 1 and out.count("\n") == 1 and "is not a captchagen checkpoint" in out
+    assert code == 2 and out.count("\n") == 1 and "is not a captchagen checkpoint" in out
