@@ -6,6 +6,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,10 +41,17 @@ def write_json(path: Path, obj: object) -> None:
     write_bytes(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
-def remove_temp_files(folder: Path) -> int:
-    """Delete temp files an interrupted write left behind in `folder`; return how many."""
+TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>[0-9]+)" + re.escape(TMP_SUFFIX) + "$")  # temp_path's names
+
+
+def remove_temp_files(folder: Path, suffixes: tuple[str, ...] = ()) -> int:
+    """Delete temp files an interrupted write left behind in `folder` (only names temp_path gives: a user's
+    own `.notes.tmp` stays), of targets ending in one of `suffixes` when given; return how many."""
     removed = 0
     for p in folder.glob(f".*{TMP_SUFFIX}"):
+        m = TEMP_NAME.match(p.name)
+        if m is None or (suffixes and not m["name"].lower().endswith(suffixes)):
+            continue
         p.unlink(missing_ok=True)
         removed += 1
     return removed

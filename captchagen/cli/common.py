@@ -19,6 +19,7 @@ import click
 
 from captchagen import codec
 from captchagen.errors import BadInput, CaptchagenError
+from captchagen.outfolder import write_failure
 
 
 class UsageFailure(click.ClickException):
@@ -55,6 +56,11 @@ def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise UsageFailure(in_flags(str(e))) from None
         except CaptchagenError as e:
             raise click.ClickException(in_flags(str(e))) from None
+        except OSError as e:  # a full disk or a place that cannot be written, wherever the write was
+            failure = write_failure(e)
+            if failure is None:
+                raise
+            raise click.ClickException(str(failure)) from None
 
     return wrapper
 

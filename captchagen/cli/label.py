@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from captchagen import atomic
+from captchagen import atomic, codec
 from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option, run_until_stopped
 from captchagen.errors import missing_extra
 from captchagen.lock import FolderLock
@@ -86,7 +86,7 @@ def label(
         lock = FolderLock(out, "label")
         lock.acquire()
         # What a session killed mid-write left (kill -9): the lock says no other session is writing here.
-        atomic.remove_temp_files(out)
+        atomic.remove_temp_files(out, codec.IMAGE_SUFFIXES)  # label writes only images
     except OSError as e:
         raise click.ClickException(f"cannot write to --out {out}: {e.strerror or e}") from None
     try:

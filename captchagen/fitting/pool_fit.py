@@ -3,16 +3,15 @@ record of the fit, and a sheet of pool images beside fitted ones."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from captchagen import atomic, codec, fontpacks
+from captchagen import atomic, fontpacks, outfolder, unlabeled
 from captchagen.errors import BadInput
 from captchagen.fitting.search import Fit, Progress, Settings, fit, render
 from captchagen.fonts import REQUIRED_EXTRA, bundled_fonts, font_files, load_font
@@ -21,51 +20,52 @@ from captchagen.style import DEFAULT, FIELDS, Style
 
 STYLE_FILE, RECORD, SHEET = "style.toml", "fit.json", "sheet.png"
 RECORD_VERSION = 1
+SAMPLE = 200  # pool images a fit compares with (`fit-style --sample`; adapt's fit)
 
 
 @dataclass(frozen=True)
 class Pool:
-    paths: tuple[Path, ...]  # the images the fit looks at (a seeded sample of the folder)
+    paths: tuple[Path, ...]  # the images the fit looks at (a seeded sample of the folder, each one decodable)
     size: tuple[int, int]  # the commonest (width, height): the fitted style's image size
-    total: int  # images in the folder
+    total: int  # images in the folder (by the pool rule, captchagen.unlabeled)
+    listing: str  # the digest of the whole pool's files (unlabeled.PoolFiles.digest)
+    unreadable: tuple[str, ...] = ()  # sampled files left out: why each could not be read
 
     def digest(self) -> str:
-        """What the fit saw: each sampled file's name, size and mtime (a changed pool gets a new digest)."""
-        h = hashlib.sha256()
-        for p in self.paths:
-            st = p.stat()
-            h.update(f"{p.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
-        return h.hexdigest()
+        """What the fit saw: the whole pool's file list with sizes and times (a changed pool, inside the sample
+        or not, gets a new digest)."""
+        return self.listing
 
 
-def open_pool(folder: Path, limit: int, seed: int) -> Pool:
-    """Up to `limit` images of `folder` (a seeded sample), and the commonest image size among them."""
+def open_pool(folder: Path, limit: int, seed: int, exclude: Path | None = None) -> Pool:
+    """Up to `limit` images of `folder` (a seeded sample of what the pool rule lists; files that do not
+    decode, truncated ones and decompression bombs among them, are left out and counted), and the commonest
+    image size among them."""
     if not folder.is_dir():
         raise BadInput(f"pool {folder} is not a folder of images", param="pool")
-    files = codec.image_files(folder)
+    listed = unlabeled.list_images(folder, exclude)
+    files = list(listed.paths)
     if len(files) < 4:
         raise BadInput(f"pool {folder} holds {len(files)} images; a fit needs at least 4", param="pool")
     chosen = sorted(random.Random(seed).sample(files, min(limit, len(files))))
     sizes: Counter[tuple[int, int]] = Counter()
-    readable = []
+    readable, unreadable = [], []
     for p in chosen:
         try:
-            with Image.open(p) as im:
-                sizes[im.size] += 1
+            sizes[unlabeled.open_image(p).size] += 1
             readable.append(p)
-        except (OSError, UnidentifiedImageError):
-            continue  # a file that is not an image is left out of the sample
+        except unlabeled.UnreadableImage as e:
+            unreadable.append(str(e))  # left out of the sample
     if len(readable) < 4:
         raise BadInput(f"pool {folder}: fewer than 4 of its files are readable images", param="pool")
-    return Pool(tuple(readable), sizes.most_common(1)[0][0], len(files))
+    return Pool(tuple(readable), sizes.most_common(1)[0][0], len(files), listed.digest(), tuple(unreadable))
 
 
 def pool_images(pool: Pool) -> list[Image.Image]:
     """The sample as RGB images at the pool's size (the odd one out resized to it)."""
     out = []
     for p in pool.paths:
-        with Image.open(p) as im:
-            rgb = im.convert("RGB")
+        rgb = unlabeled.open_image(p)
         out.append(rgb if rgb.size == pool.size else rgb.resize(pool.size, Image.Resampling.BILINEAR))
     return out
 
@@ -107,18 +107,24 @@ def fit_pool(
 ) -> tuple[Fit, Pool]:
     """Fit, then write out/style.toml, out/fit.json and out/sheet.png (each atomically; the record last,
     so a record on disk means the other two are complete)."""
-    pool = open_pool(folder, sample, settings.seed)
+    pool = open_pool(folder, sample, settings.seed, exclude=out)
+    outfolder.prepare(out)  # a file, read-only or full: one line now, not after the search
     settings = Settings(**{**asdict(settings), "width": pool.size[0], "height": pool.size[1]})
     images = pool_images(pool)
     result = fit(images, fonts, settings, workers=workers, progress=progress)
-    out.mkdir(parents=True, exist_ok=True)
     atomic.write_bytes(out / STYLE_FILE, style_toml(result.style).encode())
     fitted = render(result.style, result.fonts, settings, settings.seed + 20_000, 8)
     cells = [(im, [("pool", "black")]) for im in images[:8]] + [(im, [("fitted", "blue")]) for im in fitted]
     write_grid(cells, out / SHEET, columns=8)
     record = {
         "version": RECORD_VERSION,
-        "pool": {"folder": str(folder), "images": pool.total, "sampled": len(pool.paths), "digest": pool.digest()},
+        "pool": {
+            "folder": str(folder),
+            "images": pool.total,
+            "sampled": len(pool.paths),
+            "digest": pool.digest(),
+            "unreadable": len(pool.unreadable),
+        },
         "settings": asdict(settings),
         "size": list(pool.size),
         "fonts": [{"path": f, "sha256": load_font(f).sha256} for f in result.fonts],

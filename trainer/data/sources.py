@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from captchagen import codec, manifest
+from captchagen import codec, manifest, unlabeled
 from captchagen.errors import BadInput, CaptchagenError
 
 GROUP_SIZE = 10_000  # samples per cache file for folders and list files (made datasets use their shards)
@@ -66,8 +66,8 @@ def open_unlabeled(path: Path) -> Source:
         raise BadInput(f"{path} does not exist (`unlabeled` takes a folder of images or a list file of their paths)")
     if path.is_dir() and (path / manifest.MANIFEST).exists():
         items = [(p, UNLABELED) for g in _dataset(path).groups for p in g.paths]  # not its preview.png
-    elif path.is_dir():
-        items = [(p, UNLABELED) for p in codec.image_files(path)]
+    elif path.is_dir():  # the pool rule fit-style, adapt and label share
+        items = [(p, UNLABELED) for p in unlabeled.list_images(path).paths]
     else:
         try:
             lines = path.read_text("utf-8").splitlines()

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from captchagen import atomic, codec
+from captchagen import atomic, codec, unlabeled
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 
@@ -91,11 +91,7 @@ def check_folders(pool: Path, out: Path) -> None:
         raise BadInput(f"{pool} is not a folder of images to label")
     if out.exists() and not out.is_dir():
         raise BadInput(f"--out {out} is a file; give a folder for the labelled images")
-    if out.resolve() == pool.resolve():
-        raise BadInput(f"--out {out} is the pool itself; give another folder for the labelled images")
-    if pool.resolve() in out.resolve().parents:
-        raise BadInput(f"--out {out} is inside the pool: `train --unlabeled` on the pool would learn the labelled "
-                       "(or held-out) images too; put it beside the pool")  # fmt: skip
+    unlabeled.check_apart(pool, out)  # the labelled (or held-out) images would be learnt as the pool's
 
 
 class LabelQueue:
@@ -119,10 +115,9 @@ class LabelQueue:
         self.alphabet = Alphabet.from_spec(alphabet) if alphabet else None
         self.model = getattr(reader, "name", None)
         have = labelled_ids(out)
-        root = pool.resolve()
-        # Nothing a link leads to outside the pool (a link to /etc/passwd would be served and copied); OUT is
-        # never inside it (check_folders).
-        ids = {p: image_id(p) for p in codec.image_files(pool) if root in p.resolve().parents}
+        # The pool rule fit-style, adapt and train share: nothing a link leads to outside the pool (a link to
+        # /etc/passwd would be served and copied), no made dataset's preview; OUT is never inside it.
+        ids = {p: image_id(p) for p in unlabeled.list_images(pool).paths}
         self.already = len(have)  # labelled in OUT: after --move those images are no longer in the pool
         files = [p for p, i in ids.items() if i not in have]
         counts = Counter(ids[p] for p in files)
@@ -209,13 +204,7 @@ class LabelQueue:
         if not self.move:
             atomic.write_bytes(target, data)
             return
-        try:
-            os.replace(item.path, target)  # a rename: atomic, and the pool no longer holds it
-        except OSError as e:
-            if e.errno != errno.EXDEV:
-                raise
-            atomic.write_bytes(target, data)
-            item.path.unlink()
+        _move(item.path, target)  # the pool no longer holds it
 
     def skip(self, key: int) -> None:
         with self.lock:
@@ -234,7 +223,7 @@ class LabelQueue:
             item = self.items[key]
             try:
                 if self.move:
-                    os.replace(target, item.path)
+                    _move(target, item.path)
                 else:
                     target.unlink(missing_ok=True)
             except FileNotFoundError:  # moved, then deleted from OUT meanwhile: the image is nowhere now
@@ -264,3 +253,14 @@ class LabelQueue:
                 "out": str(self.out),
                 "move": self.move,
             }
+
+
+def _move(source: Path, target: Path) -> None:
+    """A rename (atomic); across file systems (EXDEV) an atomic copy, then the source removed."""
+    try:
+        os.replace(source, target)
+    except OSError as e:
+        if e.errno != errno.EXDEV:
+            raise
+        atomic.write_bytes(target, source.read_bytes())
+        source.unlink()

@@ -63,3 +63,23 @@ def test_the_search_moves_towards_the_pool_and_repeats_with_its_seed():
 def test_a_pool_of_too_few_images_is_refused():
     with pytest.raises(ValueError, match="at least 4"):
         fit(render(TARGET, FONTS, SMALL, seed=1, n=3), FONTS, SMALL)
+
+
+def test_a_full_disk_in_fit_style_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    from captchagen import atomic
+    from tests.helpers import REPO, run_cli
+
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i in range(4):
+        Image.new("RGB", (80, 32), (30 * i, 90, 200)).save(pool / f"{i}.png")
+
+    def full(path, payload):
+        raise OSError(errno.ENOSPC, "No space left on device", str(atomic.temp_path(path)))
+
+    monkeypatch.setattr(atomic, "write_bytes", full)
+    code, out = run_cli("fit-style", str(pool), "--out", str(tmp_path / "fit"), "--alphabet", "AB", "--rounds", "1",
+                        "--workers", "1", "--font", str(REPO / "fonts" / "DejaVuSans-Bold.ttf"))  # fmt: skip
+    assert code == 1 and "Error: the disk is full" in out and "Traceback" not in out, out

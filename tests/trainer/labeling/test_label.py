@@ -138,20 +138,37 @@ def test_a_deleted_pool_image_or_labelled_file_is_a_one_line_refusal(pool, tmp_p
     assert queue.undo() is None
 
 
-def test_a_move_across_file_systems_copies_then_removes(pool, tmp_path, monkeypatch):
+def test_a_move_across_file_systems_copies_then_removes_and_undo_brings_it_back(pool, tmp_path, monkeypatch):
     queue = LabelQueue(pool, tmp_path / "out", move=True)
     item = next(i for i in queue.items if i.id != "broken")
     data = item.path.read_bytes()
     real = os.replace
 
-    def replace(src, dst):  # a rename of the pool's file fails as it does across file systems
-        if Path(src) == item.path:
+    def replace(src, dst):  # a rename between the pool and OUT fails as it does across file systems
+        if Path(src).parent != Path(dst).parent:
             raise OSError(errno.EXDEV, "Invalid cross-device link", str(src))
         return real(src, dst)
 
     monkeypatch.setattr(os, "replace", replace)
     written = queue.answer(item.key, "7")
     assert written.read_bytes() == data and not item.path.exists()
+    assert queue.undo() is item  # probe LB2: undo answered EXDEV
+    assert item.path.read_bytes() == data and not written.exists()
+
+
+def test_a_new_session_removes_only_its_own_temp_files(pool, tmp_path):
+    """Probe LB1: every hidden *.tmp in OUT was taken for one of label's."""
+    from captchagen import atomic, codec
+
+    out = tmp_path / "out"
+    out.mkdir()
+    mine = [out / ".my-notes.tmp", out / ".notes.txt.123.tmp", out / ".draft.tmp"]
+    for p in mine:
+        p.write_text("mine")
+    left = atomic.temp_path(out / "img001_7.png")
+    left.write_bytes(b"half an image")
+    assert atomic.remove_temp_files(out, codec.IMAGE_SUFFIXES) == 1
+    assert not left.exists() and all(p.read_text() == "mine" for p in mine)
 
 
 def test_the_pool_cannot_be_its_own_output_and_clashing_ids_are_named(pool, tmp_path):

@@ -93,3 +93,23 @@ def test_a_resumed_run_continues_its_schedule_and_its_time_limit(data, tmp_path)
     rewind(last, epoch=1, elapsed=60 * 60)
     with pytest.raises(BadInput, match="whole time limit of 60 minutes.*`time_limit`"):
         train(TrainRequest(), resume=last)
+
+
+def test_a_full_disk_when_a_checkpoint_is_saved_is_one_line(tmp_path, data, monkeypatch):
+    """torch.save writing to a full disk raised a RuntimeError past the disk-full handling (probe AD30): a
+    checkpoint is serialised in memory, then written as any file is."""
+    import errno
+
+    from captchagen import atomic
+
+    real = atomic.write_bytes
+
+    def full_for_checkpoints(path, payload):
+        if str(path).endswith(".pt"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(atomic.temp_path(Path(path))))
+        return real(path, payload)
+
+    monkeypatch.setattr(atomic, "write_bytes", full_for_checkpoints)
+    code, out = run_cli("train", str(data), "--epochs", "1", *tiny_train_args(tmp_path))
+    assert code == 1 and "Error: the disk is full: no space left to write in" in out and "Traceback" not in out, out
+    assert not list(tmp_path.glob("r/*/.*.tmp"))
