@@ -3,17 +3,18 @@ imports no torch)."""
 
 from __future__ import annotations
 
-import subprocess
+import hashlib
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
 from captchagen.alphabet import PRESETS, Alphabet, expand
-from captchagen.cli.common import LineProgress, library_errors
+from captchagen.cli.common import LineProgress, library_errors, positive_float
 from captchagen.errors import BadInput
-from captchagen.fitting.pipeline import SAMPLE
+from captchagen.fitting.pool_fit import SAMPLE
 from captchagen.fontpacks import PACKS
 from captchagen.pool import cpu_count
 
@@ -111,6 +112,9 @@ def _report(result: Any, pool: Any, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    if pool.unreadable:
+        click.echo(f"{len(pool.unreadable)} sampled pool files could not be read and were left out, e.g. "
+                   f"{pool.unreadable[0]}", err=True)  # fmt: skip
     table = Table(title=f"Style fitted to {pool.total:,} images ({len(pool.paths)} sampled)", title_justify="left")
     table.add_column("aspect")
     table.add_column("distance", justify="right")
@@ -129,14 +133,15 @@ def _report(result: Any, pool: Any, out: Path) -> None:
 @click.command()
 @click.argument("pool", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Folder for every step's output: fit/, data/, runs/synthetic, runs/adapted.")  # fmt: skip
+              help="Folder for every step's output: fit/, data/, runs/synthetic, runs/adapted (and adapt.json, "
+              "what it made and finished). adapt replaces nothing there that it did not make.")  # fmt: skip
 @click.option("--n", type=click.IntRange(min=100), default=20000, show_default=True,
               help="Synthetic images to make in the fitted style.")  # fmt: skip
 @click.option("--base", default="base-v3", show_default=True,
               help="Model to fine-tune (a bundled name, .pt or run folder).")  # fmt: skip
-@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
+@click.option("--minutes", type=positive_float(), default=10, show_default=True,
               help="Training on the synthetic set.")  # fmt: skip
-@click.option("--self-minutes", type=click.FloatRange(min=0, min_open=True), default=10, show_default=True,
+@click.option("--self-minutes", type=positive_float(), default=10, show_default=True,
               help="Self-training on the pool (train --unlabeled).")  # fmt: skip
 @_fit_options
 @library_errors
@@ -148,69 +153,40 @@ def adapt(pool: Path, out: Path, n: int, base: str, minutes: float, self_minutes
     Runs four commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
     `make` draws N labelled captchas in it; `train --init-from BASE` fine-tunes on them; `train --unlabeled
     POOL` self-trains on the pool (a teacher's confident readings are learnt). Run the same command again
-    to resume after an interruption; finished steps are skipped.
+    to resume after an interruption; finished steps are skipped, and a step whose inputs changed (the pool,
+    an option) is redone with what follows it.
 
     Example: captchagen adapt collected/ --out adapted/ --alphabet upper-digits --length 4-6
     """
-    from captchagen.fitting import pipeline
-    from captchagen.fitting.pool_fit import open_pool, read_record
+    from captchagen.adapt import pipeline
+    from captchagen.adapt.plan import Options
+    from captchagen.adapt.runner import Stopped
+    from captchagen.fitting.pool_fit import candidate_fonts
+    from captchagen.unlabeled import list_images
+    from trainer.training.finetune import load_parent
 
     lo, hi = _length_param(length)
     chars = expand(alphabet)
     Alphabet(chars)
-    sampled = open_pool(pool, SAMPLE, seed)  # a missing or empty pool is an error before any step
-    o = pipeline.Options(pool, out, chars, lo, hi, n, base, minutes, self_minutes, seed, fonts,
-                         _default_pack(fonts, font_pack), rounds, workers)  # fmt: skip
-    state = pipeline.State(out)
-    fit = pipeline.fit_step(o)
-    record = read_record(out / pipeline.FIT)
-    fresh = record is not None and record["pool"]["digest"] == sampled.digest()
-    if state.is_done(fit) and not fresh:
-        click.echo("note: the pool changed since the style was fitted; fitting again", err=True)
-    steps_run = []
-    if not (state.is_done(fit) and fresh):
-        _run(fit)
-        state.mark(fit, finished=True)
-        steps_run.append(fit.name)
-        record = read_record(out / pipeline.FIT)
-    else:
-        click.echo(f"fit: done ({out / pipeline.FIT / 'style.toml'})", err=True)
-    assert record is not None
-    for step in pipeline.later_steps(o, record):
-        if steps_run:  # an upstream step ran again: this one's inputs changed
-            state.forget_after([step.name])
-        if state.is_done(step):
-            click.echo(f"{step.name}: done", err=True)
-            continue
-        if step.run is not None and state.resumable(step):
-            _run(step, step.resume_args())
-        elif step.run is None:  # make: a set drawn from an earlier fit is replaced, else an interrupted one finished
-            _run(step, step.args + (("--overwrite",) if steps_run else ()))
-        else:
-            notice = state.clear_stale(step)
-            if notice:
-                click.echo(f"note: {notice}", err=True)
-            state.mark(step, finished=False)
-            _run(step)
-        state.mark(step, finished=True)
-        steps_run.append(step.name)
-    model = out / pipeline.RUNS / pipeline.ADAPTED / "best.pt"
+    pack = _default_pack(fonts, font_pack)
+    o = Options(pool, out, chars, lo, hi, n, base, "", minutes, self_minutes, seed, fonts, pack, rounds, workers)
+    pipeline.check(o)  # the pool and OUT, before anything is read at length or written
+    candidates = candidate_fonts(fonts, pack, chars)  # an alphabet no font draws: now, not in the fit step
+    parent = load_parent(base, param="base")  # a bad or edited model: now, not after the fit and make
+    o = replace(o, base_sha256=parent.sha256, pool_digest=list_images(pool).digest(),
+                font_digest=_files_digest(candidates))  # fmt: skip
+    try:
+        model = pipeline.run(o, lambda line: click.echo(line, err=True))
+    except Stopped as e:
+        click.echo(f"Interrupted ({e}); the step stopped with it. Run the same command again to go on.", err=True)
+        sys.exit(e.exit_code)
     click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {model} IMAGES", err=False)
 
 
-def _run(step: Any, args: tuple[str, ...] | None = None) -> None:
-    """One step as its own `captchagen` process (its progress and tables shown as they come)."""
-    argv = args or step.args
-    click.echo(f"+ captchagen {' '.join(argv)}", err=True)
-    proc = subprocess.Popen([sys.executable, "-m", "captchagen.cli", *argv])
-    while True:
-        try:
-            code = proc.wait()
-            break
-        except KeyboardInterrupt:
-            continue  # the step had the same Ctrl-C and is stopping cleanly (train saves last.pt): wait for it
-    if code == 130 or code < 0:
-        click.echo(f"Interrupted in step {step.name}; run the same command again to go on.", err=True)
-        sys.exit(130)
-    if code:
-        raise click.ClickException(f"step {step.name} failed (exit code {code}); its output is above")
+def _files_digest(paths: list[str]) -> str:
+    """Each file's path, size and modification time: changes when a candidate font is added, removed or edited."""
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        st = Path(p).stat()
+        h.update(f"{Path(p).resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from captchagen import style
-from captchagen.fitting import pipeline
 from tests.helpers import REPO, TINY, run_cli, shard_images
 
 
@@ -81,39 +80,47 @@ def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(pool, t
     assert code == 0, out + err
     steps = [line for line in (out + err).splitlines() if line.startswith("+ captchagen ")]
     assert [s.split()[2] for s in steps] == ["fit-style", "make", "train", "train"]
-    assert "--unlabeled" in steps[3] and str(site) in steps[3]
+    assert "--unlabeled" in steps[3] and str(site) in steps[3] and "--overwrite" not in " ".join(steps)
     adapted = tmp_path / "a" / "runs" / "adapted"
     assert (adapted / "best.pt").exists() and str(adapted / "best.pt") in out
     pseudo = [json.loads(line).get("pseudo") for line in (adapted / "metrics.jsonl").read_text().splitlines()]
     assert any(pseudo)  # the teacher's readings of the pool were counted
+    model = (adapted / "best.pt").read_bytes()
 
-    code, out = run_cli(*args)  # again: nothing left to do
+    # Again, with the pool named by its absolute path and another --workers (same output): nothing to do.
+    again = [a if a != str(site) else str(site.resolve()) for a in args]
+    again[again.index("--workers") + 1] = "2"
+    code, out = run_cli(*again)
     assert code == 0 and "+ captchagen" not in out + capfd.readouterr().err
+    assert (adapted / "best.pt").read_bytes() == model
 
-    shutil.copyfile(next(site.iterdir()), site / "one-more.png")  # the pool changed: fit again, redo the rest
+    shutil.copyfile(next(site.iterdir()), site / "one-more.png")  # the pool changed: fit and self-train again
     code, out = run_cli(*args)
     err = capfd.readouterr().err
     assert code == 0, out + err
-    assert "pool changed" in out + err and "removed" in out + err
-    assert [s.split()[2] for s in (out + err).splitlines() if s.startswith("+ captchagen ")] == [
-        "fit-style", "make", "train", "train"]  # fmt: skip
+    assert "the pool changed" in out + err and "removed" in out + err
+    ran = [s.split()[2:] for s in (out + err).splitlines() if s.startswith("+ captchagen ")]
+    assert ran[0][0] == "fit-style" and ran[-1][0] == "train" and "--unlabeled" in ran[-1]
 
 
-def test_a_run_folder_adapt_did_not_make_is_never_removed(tmp_path):
-    o = pipeline.Options(tmp_path / "pool", tmp_path / "a", "AB", 4, 4, 100, "base", 1, 1, 0, (), None, 2, 1)
-    step = pipeline.later_steps(o, {"size": [80, 32], "fonts": []})[1]
-    assert step.run is not None
-    step.run.mkdir(parents=True)
-    (step.run / "mine.txt").write_text("keep")
-    state = pipeline.State(tmp_path / "a")
-    with pytest.raises(Exception, match="not made by this adapt"):
-        state.clear_stale(step)
-    assert (step.run / "mine.txt").exists()
-    state.mark(step, finished=False)  # adapt's own run, begun with these arguments but no last.pt yet
-    assert not state.resumable(step) and "removed" in (state.clear_stale(step) or "")
-    assert not step.run.exists()
-    step.run.mkdir(parents=True)
-    (step.run / "last.pt").write_bytes(b"")
-    assert state.resumable(step)
-    state.forget_after([step.name])  # an earlier step ran again: this run is stale, not to be resumed
-    assert not state.resumable(step) and not state.is_done(step)
+def test_adapt_refuses_bad_options_and_outs_before_any_step(pool, tmp_path, capfd):
+    (tmp_path / "afile").write_text("")
+    mine = tmp_path / "mine"
+    (mine / "fit").mkdir(parents=True)
+    (mine / "fit" / "style.toml").write_text("# my own style\n")
+    cases = [
+        (["--base", "nonsense"], "--base 'nonsense' is not a checkpoint"),
+        (["--minutes", "inf"], "--minutes"),
+        (["--self-minutes", "nan"], "--self-minutes"),
+        (["--out", str(pool / "adapted")], "inside the pool"),
+        (["--out", str(tmp_path / "afile")], "is a file"),
+        (["--out", str(mine)], "fit is in --out but not made by this adapt"),
+    ]
+    for extra, message in cases:
+        args = ["adapt", str(pool), "--out", str(tmp_path / "o"), *FIT, "--n", "100", *extra]
+        code, out = run_cli(*args)
+        out += capfd.readouterr().err
+        assert code == 2 and message in out and "Traceback" not in out, (extra, out)
+        assert "+ captchagen" not in out
+    assert not (tmp_path / "o").exists() and not (pool / "adapted").exists()
+    assert (mine / "fit" / "style.toml").read_text() == "# my own style\n" and not (mine / "adapt.json").exists()

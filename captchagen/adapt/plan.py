@@ -1,0 +1,144 @@
+"""adapt's plan as data: four stages, each a `captchagen` command a user could also run alone, with the
+inputs that decide its output.
+
+fit-style (a style fitted to the pool) -> make (a labelled set in that style) -> train (fine-tune the base
+model on it) -> train --unlabeled (self-train on the pool). A stage's inputs are digests of what it really
+reads: the whole pool's file list, the bytes of the style and fonts the fit chose, the dataset's shard
+hashes, the starting model's bytes; and the options that change its output (`--workers` does not, and the
+pool's path, relative or absolute, does not either). A stage whose inputs match those it finished with is
+done; one whose inputs changed is redone, and the stages after it see new inputs in turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from captchagen.fitting.pool_fit import RECORD, STYLE_FILE
+
+STATE = "adapt.json"
+FIT, DATA, RUNS, CACHE = "fit", "data", "runs", "cache"
+SYNTHETIC, ADAPTED = "synthetic", "adapted"
+OUTPUTS = (FIT, DATA, RUNS)  # what adapt makes in OUT (and so may replace); nothing else there is touched
+
+
+@dataclass(frozen=True)
+class Options:
+    """What `captchagen adapt` was asked, checked (the command's options, parsed)."""
+
+    pool: Path
+    out: Path
+    alphabet: str
+    min_len: int
+    max_len: int
+    n: int
+    base: str  # as given: a bundled name, a .pt or a run folder
+    base_sha256: str  # of the checkpoint file it names: a changed base model redoes training
+    time_limit: float  # minutes of training on the synthetic set
+    self_time_limit: float  # minutes of self-training on the pool
+    seed: int
+    fonts: tuple[str, ...]
+    font_pack: str | None
+    rounds: int
+    workers: int | None  # never an input: it changes how fast, not what comes out
+    pool_digest: str = ""  # unlabeled.PoolFiles.digest of the pool when adapt started
+    font_digest: str = ""  # of the candidate fonts' files
+
+    @property
+    def length(self) -> str:
+        return f"{self.min_len}-{self.max_len}"
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # fit, make, train, self-train
+    output: Path  # the folder it writes (adapt removes it only when adapt made it and it is stale)
+    args: tuple[str, ...]  # after `captchagen`
+    inputs: dict[str, str] = field(default_factory=dict)
+    trains: bool = False  # a training run: resumed with `train --resume` when interrupted
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.inputs, sort_keys=True).encode()).hexdigest()
+
+    def resume_args(self) -> tuple[str, ...]:
+        return ("train", "--resume", str(self.output))
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _workers(o: Options) -> list[str]:
+    return ["--workers", str(o.workers)] if o.workers else []
+
+
+def fit_stage(o: Options) -> Stage:
+    fonts = [a for f in o.fonts for a in ("--font", f)] + (["--font-pack", o.font_pack] if o.font_pack else [])
+    args = ("fit-style", str(o.pool), "--out", str(o.out / FIT), "--alphabet", o.alphabet, "--length", o.length,
+            "--rounds", str(o.rounds), "--seed", str(o.seed), *fonts, *_workers(o))  # fmt: skip
+    inputs = {"pool": o.pool_digest, "alphabet": o.alphabet, "length": o.length, "rounds": str(o.rounds),
+              "seed": str(o.seed), "fonts": o.font_digest}  # fmt: skip
+    return Stage("fit", o.out / FIT, args, inputs)
+
+
+def make_stage(o: Options, record: dict) -> Stage:
+    """Once the fit's record (fit.json) says the image size and the fonts chosen."""
+    width, height = record["size"]
+    fonts = [a for f in record["fonts"] for a in ("--font", f["path"])]
+    style = o.out / FIT / STYLE_FILE
+    args = ("make", "--n", str(o.n), "--style", str(style), *fonts, "--width", str(width), "--height", str(height),
+            "--alphabet", o.alphabet, "--min-len", str(o.min_len), "--max-len", str(o.max_len), "--seed",
+            str(o.seed), *_workers(o), "--out", str(o.out / DATA))  # fmt: skip
+    inputs = {"style": file_sha256(style), "size": f"{width}x{height}", "alphabet": o.alphabet, "length": o.length,
+              "fonts": ",".join(f["sha256"] for f in record["fonts"]), "n": str(o.n), "seed": str(o.seed)}  # fmt: skip
+    return Stage("make", o.out / DATA, args, inputs)
+
+
+def dataset_digest(data: Path) -> str:
+    """What a made dataset holds, from its manifest: the settings' fingerprint and every shard's hash."""
+    manifest = json.loads((data / "manifest.json").read_text("utf-8"))
+    shards = ",".join(s["sha256"] for s in manifest["shards"])
+    return hashlib.sha256(f"{manifest.get('fingerprint')}|{shards}".encode()).hexdigest()
+
+
+def _common(o: Options) -> tuple[str, ...]:
+    return ("--runs-dir", str(o.out / RUNS), "--seed", str(o.seed), "--cache-dir", str(o.out / CACHE))
+
+
+def train_stage(o: Options) -> Stage:
+    run = o.out / RUNS / SYNTHETIC
+    args = ("train", str(o.out / DATA), "--init-from", o.base, "--time-limit", f"{o.time_limit:g}", "--epochs",
+            "1000", "--name", SYNTHETIC, *_common(o))  # fmt: skip
+    inputs = {"data": dataset_digest(o.out / DATA), "base": o.base_sha256, "time limit": f"{o.time_limit:g}",
+              "seed": str(o.seed)}  # fmt: skip
+    return Stage("train", run, args, inputs, trains=True)
+
+
+def self_train_stage(o: Options) -> Stage:
+    # Its validation images are synthetic: the epoch that reads them best is not the one that has learnt the
+    # pool longest (on wheezy.captcha, epoch 1 of 56 read 76.9% of held-out captchas, the last 90.9%).
+    start = o.out / RUNS / SYNTHETIC / "best.pt"
+    args = ("train", str(o.out / DATA), "--init-from", str(start), "--unlabeled", str(o.pool), "--keep", "last",
+            "--time-limit", f"{o.self_time_limit:g}", "--epochs", "1000", "--name", ADAPTED, *_common(o))  # fmt: skip
+    inputs = {"data": dataset_digest(o.out / DATA), "start": file_sha256(start), "pool": o.pool_digest,
+              "time limit": f"{o.self_time_limit:g}", "seed": str(o.seed)}  # fmt: skip
+    return Stage("self-train", o.out / RUNS / ADAPTED, args, inputs, trains=True)
+
+
+def finished(stage: Stage) -> bool:
+    """The stage's output is whole: what a finished stage leaves (checked before it is taken as done)."""
+    if stage.name == "fit":
+        return (stage.output / RECORD).is_file() and (stage.output / STYLE_FILE).is_file()
+    if stage.name == "make":
+        try:
+            return bool(json.loads((stage.output / "manifest.json").read_text("utf-8")).get("complete"))
+        except (OSError, ValueError):
+            return False
+    return (stage.output / "best.pt").is_file()

@@ -1,0 +1,182 @@
+"""adapt's pipeline with a stand-in runner (no real step runs): when a stage is done, resumed, redone or
+refused, and that nothing adapt did not make is replaced or deleted."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from captchagen.adapt import pipeline
+from captchagen.adapt.plan import Options
+from captchagen.errors import BadInput
+from captchagen.lock import FolderBusy, FolderLock
+from captchagen.unlabeled import list_images
+
+
+class FakeRunner:
+    """Writes what each command would (fit.json and style.toml, a complete manifest, best.pt), records the
+    commands; `fail_in` makes that command exit 1, `stop_in` leaves a training run as a killed one would."""
+
+    def __init__(self, fail_in: str | None = None, stop_in: str | None = None, style: str = "a") -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.fail_in, self.stop_in, self.style = fail_in, stop_in, style
+
+    def __call__(self, argv: Sequence[str]) -> int:
+        argv = tuple(argv)
+        self.calls.append(argv)
+        verb = "resume" if "--resume" in argv else "self-train" if "--unlabeled" in argv else argv[0]
+        if verb == self.fail_in:
+            return 1
+        out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else None
+        if verb == "fit-style":
+            assert out is not None
+            out.mkdir(parents=True, exist_ok=True)
+            (out / "style.toml").write_text(f'base = "default"\n# {self.style}\n')
+            (out / "fit.json").write_text(json.dumps({"version": 1, "size": [80, 32], "fonts": []}))
+        elif verb == "make":
+            assert out is not None
+            out.mkdir(parents=True, exist_ok=True)
+            manifest = {"complete": True, "fingerprint": "f", "shards": [{"sha256": self.style}]}
+            (out / "manifest.json").write_text(json.dumps(manifest))
+        else:
+            named = (
+                Path(argv[argv.index("--runs-dir") + 1]) / argv[argv.index("--name") + 1] if verb != "resume" else None
+            )
+            run = named or Path(argv[2])
+            run.mkdir(parents=True, exist_ok=True)
+            if verb == self.stop_in:
+                return 130  # killed before it saved anything
+            (run / "best.pt").write_bytes(os.urandom(16))
+        return 0
+
+
+def verbs(calls: list[tuple[str, ...]]) -> list[str]:
+    return ["resume" if "--resume" in c else "self-train" if "--unlabeled" in c else c[0] for c in calls]
+
+
+@pytest.fixture
+def options(tmp_path) -> Options:
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i in range(5):
+        (pool / f"p{i}.png").write_bytes(b"x" * i)
+    return Options(pool, tmp_path / "out", "AB", 4, 4, 100, "base", "sha-base", 1.0, 1.0, 0, (), None, 2, 1,
+                   pool_digest=list_images(pool).digest(), font_digest="fonts")  # fmt: skip
+
+
+def run(o: Options, runner: FakeRunner) -> list[str]:
+    said: list[str] = []
+    pipeline.run(o, said.append, runner)
+    return said
+
+
+def test_a_finished_adapt_is_done_whatever_the_pools_path_or_workers(options):
+    runner = FakeRunner()
+    run(options, runner)
+    assert verbs(runner.calls) == ["fit-style", "make", "train", "self-train"]
+    absolute = list_images(options.pool.resolve()).digest()
+    again = replace(options, pool=options.pool.resolve(), workers=2, pool_digest=absolute)
+    said = run(again, runner)
+    assert len(runner.calls) == 4  # nothing ran again
+    assert [line.split(":")[0] for line in said] == ["fit", "make", "train", "self-train"]
+
+
+def test_a_changed_pool_redoes_the_fit_and_the_self_training_and_keeps_what_did_not_change(options):
+    runner = FakeRunner()
+    run(options, runner)
+    (options.pool / "p4.png").write_bytes(b"other bytes")  # any image, in the fit's sample or not
+    changed = replace(options, pool_digest=list_images(options.pool).digest())
+    said = run(changed, runner)
+    # The fit came out the same (the runner draws the same style): make and train are still done.
+    assert verbs(runner.calls[4:]) == ["fit-style", "self-train"]
+    assert any("the pool changed since fit last ran" in line for line in said)
+    assert any(line.startswith("note: removed") and "runs/adapted" in line for line in said)
+
+
+def test_a_changed_fit_redoes_every_stage_after_it(options):
+    run(options, FakeRunner())
+    runner = FakeRunner(style="b")
+    said = run(replace(options, rounds=3), runner)
+    assert verbs(runner.calls) == ["fit-style", "make", "train", "self-train"]
+    assert any("`rounds` changed" in line for line in said)
+    assert any("the fitted style changed" in line for line in said)
+
+
+def test_an_interrupted_training_is_resumed_and_one_killed_before_saving_restarts_with_a_true_note(options):
+    with pytest.raises(pipeline.StageFailed):
+        run(options, FakeRunner(stop_in="train"))
+    said = run(options, runner := FakeRunner())
+    assert verbs(runner.calls) == ["train", "self-train"]  # fit and make done; the run had no last.pt
+    assert any("stopped before it saved anything" in line for line in said)
+    assert not any("other options" in line for line in said)
+
+    (options.out / "runs" / "adapted" / "best.pt").unlink()
+    state = json.loads((options.out / "adapt.json").read_text())
+    state["stages"]["self-train"]["done"] = False  # as if stopped midway, with a last.pt saved
+    (options.out / "adapt.json").write_text(json.dumps(state))
+    (options.out / "runs" / "adapted" / "last.pt").write_bytes(b"saved")
+    run(options, runner := FakeRunner())
+    assert runner.calls == [("train", "--resume", str(options.out / "runs" / "adapted"))]
+
+
+@pytest.mark.parametrize("theirs", ["data", "fit", "runs"])
+def test_anything_adapt_did_not_make_is_refused_before_anything_is_written(options, theirs):
+    mine = options.out / theirs / "mine.txt"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("keep")
+    (options.out / "notes.txt").write_text("mine too")
+    runner = FakeRunner()
+    with pytest.raises(BadInput, match=f"{theirs} is in `out` but not made by this adapt"):
+        run(options, runner)
+    assert runner.calls == [] and mine.read_text() == "keep" and (options.out / "notes.txt").exists()
+    assert not (options.out / "adapt.json").exists()
+
+
+def test_a_stale_run_another_process_holds_is_not_deleted(options):
+    run(options, FakeRunner())
+    held = options.out / "runs" / "synthetic"
+    with FolderLock(held, "train"):  # an orphaned `train` still writing there
+        with pytest.raises(FolderBusy, match="in use by another captchagen train"):
+            run(replace(options, time_limit=2.0), FakeRunner())
+    assert (held / "best.pt").exists()
+
+
+def test_one_adapt_per_out(options):
+    options.out.mkdir()
+    with FolderLock(options.out, "adapt"), pytest.raises(FolderBusy, match="another captchagen adapt"):
+        run(options, FakeRunner())
+
+
+@pytest.mark.parametrize("damage", ["garbage{", '{"done": ["fit"], "started": 5, "made": "x"}', "[]",
+                                    '{"version": 2, "made": ["fit"], "stages": {"fit": 3}}'])  # fmt: skip
+def test_a_damaged_state_file_is_a_notice_and_nothing_in_out_is_taken_as_adapts(options, damage):
+    run(options, FakeRunner())
+    (options.out / "adapt.json").write_text(damage)
+    said: list[str] = []
+    with pytest.raises(BadInput, match="not made by this adapt"):
+        pipeline.run(options, said.append, FakeRunner())
+    assert said and "adapt.json" in said[0] and (options.out / "runs" / "adapted" / "best.pt").exists()
+
+
+def test_a_state_file_of_the_first_adapt_redoes_its_stages_in_the_folders_it_made(options):
+    run(options, FakeRunner())
+    old = {"done": {"fit": [], "make": [], "train": [], "self-train": []}, "started": {}, "made": ["train"]}
+    (options.out / "adapt.json").write_text(json.dumps(old))
+    said = run(options, runner := FakeRunner())
+    assert verbs(runner.calls) == ["fit-style", "make", "train", "self-train"]
+    assert "earlier captchagen" in said[0]
+
+
+def test_out_inside_the_pool_or_a_file_is_refused(options, tmp_path):
+    with pytest.raises(BadInput, match="inside the pool"):
+        pipeline.check(replace(options, out=options.pool / "adapted"))
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(BadInput, match="is a file"):
+        pipeline.check(replace(options, out=tmp_path / "afile"))
+    with pytest.raises(BadInput, match="cannot write"):
+        pipeline.run(replace(options, out=tmp_path / "afile" / "sub"), print, FakeRunner())
