@@ -87,8 +87,9 @@ def _mix(value: str) -> tuple[str, float]:
     "--init-from",
     metavar="MODEL",
     help="Start from this model's weights (a .pt, a run folder, or a bundled model: `base`, `base-v2`, "
-    "`base-v3`) instead of random ones, to fine-tune it on DATA. Its input size and architecture are kept; "
-    "characters both alphabets share keep their outputs.",
+    "`base-v3`) instead of random ones, to fine-tune it on DATA. Its architecture and input height are kept "
+    "(unless --height is given); the input width is chosen from DATA as without it (or --width); characters both "
+    "alphabets share keep their outputs.",
 )
 @click.option(
     "--mix",
@@ -216,7 +217,7 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
                        "(only --time-limit may change)", err=True)  # fmt: skip
     view = TrainView()
     try:
-        result = run_training(config, view.event, resume=resume_path)
+        run_training(config, view.event, resume=resume_path)
     except KeyboardInterrupt as e:
         # Handled: a second Ctrl-C now would only break the message and the exit (a traceback from
         # interpreter shutdown, or death by the signal instead of exit code 130).
@@ -226,7 +227,8 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
         sys.exit(130)
     finally:
         view.close()
-    view.final(result)
+    if view.result is not None:  # under torchrun only rank 0 reports (the others emit no events)
+        view.final(view.result)
 
 
 def _ignored_by_resume() -> list[str]:
@@ -272,6 +274,7 @@ class TrainView:
         self.batches = 0
         self.val = 0  # validation images, shown beside the validation figures
         self.columns: tuple[str, ...] = self.COLUMNS
+        self.result: TrainResult | None = None
 
     def _table(self) -> Any:
         from rich.table import Table
@@ -281,20 +284,26 @@ class TrainView:
             *self.columns,
             title="Training",
             title_justify="left",
-            caption="* best so far (best.pt)"
-            + ("   ~ cut short by the time limit" if self.partial else "")
-            + (f"   validation: {self.val:,} images" if self.val else "")
-            + (
-                "\npseudo-labels: readings of unlabelled images learnt / made; of the teacher's readings of the "
-                "validation images that would pass, the share right"
-                if self.PSEUDO in self.columns
-                else ""
-            ),
+            caption=self.legend(cut_short=self.partial),
             caption_justify="left",
         )
         for row in self.rows:
             table.add_row(*row)
         return table
+
+    def legend(self, cut_short: bool = True) -> str:
+        """What the epoch markers and the pseudo-labels column mean."""
+        return (
+            "* best so far (best.pt)"
+            + ("   ~ cut short by the time limit" if cut_short else "")
+            + (f"   validation: {self.val:,} images" if self.val else "")
+            + (
+                "\npseudo-labels: readings of unlabelled images learnt / made; then, of the teacher's readings of "
+                "the validation images that would pass, the share right and how many there were"
+                if self.PSEUDO in self.columns
+                else ""
+            )
+        )
 
     def _render(self) -> Any:
         from rich.console import Group
@@ -339,6 +348,7 @@ class TrainView:
             self.lines.update(e.done, e.total)
         elif isinstance(e, Started):
             self._say(self._started_line(e))
+            self._say(self.legend(), style="dim")  # a terminal shows it under the table
         elif isinstance(e, EpochStarted):
             self.batches = e.batches
             # A line every 30 s within an epoch; its row says when it ends.
@@ -381,6 +391,9 @@ class TrainView:
         )
 
     def event(self, e: Event) -> None:
+        if isinstance(e, TrainResult):
+            self.result = e
+            return
         if self.plain:
             self._plain_event(e)
             return
@@ -439,7 +452,8 @@ class TrainView:
             table.add_row(length, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")
         self.console.print(table)
         if result.stopped_by_time:
-            self.console.print("Stopped at the time limit; the best model is kept.")
+            kept = "the best model is kept" if result.keep == "best" else "best.pt holds the last epoch (--keep last)"
+            self.console.print(f"Stopped at the time limit; {kept}.")
         if result.skipped_count:
             self.console.print(f"{result.skipped_count} bad files were skipped, e.g.:", highlight=False)
             for _path, reason in result.skipped[:5]:
@@ -449,9 +463,11 @@ class TrainView:
 
 
 def pseudo_cell(p: dict[str, int]) -> str:
-    """`812/1,600, 97% right`: readings learnt of those made, and of the teacher's confident readings of the
-    validation images, the share that are right (what the learnt ones are likely worth)."""
-    right = f"{100 * p['val_right'] / p['val_confident']:.0f}% right" if p["val_confident"] else "none sure on val"
+    """`812/1,600, 97% of 240 right`: readings learnt of those made, and of the teacher's confident readings of
+    the validation images, the share that are right and how many there were (what the learnt ones are likely
+    worth; 0% of 1 is not 0% of 240)."""
+    sure = p["val_confident"]
+    right = f"{100 * p['val_right'] / sure:.0f}% of {sure:,} right" if sure else "none sure on val"
     return f"{p['passed']:,}/{p['read']:,}, {right}"
 
 

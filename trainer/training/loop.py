@@ -276,6 +276,10 @@ def _epochs(r: _Run, emit: Events) -> TrainResult:
                 if improved:
                     at.best = {**counts.summary(), "epoch": epoch + 1}
                 at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
+                if not ended.complete:  # resumed with a larger time limit, the epoch's full row adds these
+                    at.partial = dict(
+                        zip(PARTIAL_KEYS, (loss_total, seen_total, pseudo.read, pseudo.passed), strict=True)
+                    )
                 r.save(epoch + 1, improved, elapsed())
                 runs.append_metrics(run, ended.row())
                 rows.append(ended.row())
@@ -310,11 +314,13 @@ def _epochs(r: _Run, emit: Events) -> TrainResult:
     return result
 
 
+PARTIAL_KEYS = ("loss_sum", "seen", "read", "passed")  # what an epoch stopped midway has counted
+
+
 def _carried(before: dict[str, float], sofar: list[float]) -> dict[str, float]:
     """The counts an interrupted epoch carries into its resume: these (loss_sum, seen, read, passed) and
     what it had carried in itself, if it was resumed before."""
-    keys = ("loss_sum", "seen", "read", "passed")
-    return {k: before.get(k, 0.0) + v for k, v in zip(keys, sofar, strict=True)}
+    return {k: before.get(k, 0.0) + v for k, v in zip(PARTIAL_KEYS, sofar, strict=True)}
 
 
 def _build_model(plan: Plan) -> torch.nn.Module:

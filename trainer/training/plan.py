@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+from captchagen import unlabeled
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from captchagen.manifest import MANIFEST
@@ -114,7 +115,9 @@ def make_plan(request: TrainRequest, resume: Path | None = None) -> Plan:
         cfg = replace(cfg, sources={p: _describing_hash(Path(p)) for p in sources})
     else:
         size_notes = tuple(
-            f"{p} is not the dataset this run started on (its manifest changed); training goes on with it"
+            f"{p} is not the {'pool' if p == cfg.unlabeled else 'dataset'} this run started on (its "
+            f"{'images' if (cfg.sources or {}).get(p, '').startswith('files:') else 'manifest'} changed); "
+            "training goes on with it as it is now"
             for p in changed_sources(cfg)
         )
     assert cfg.height is not None and cfg.width is not None and cfg.channels is not None and cfg.arch is not None
@@ -293,8 +296,10 @@ def _alphabet(cfg: TrainRequest, sources: dict[str, Source]) -> Alphabet:
 
 
 def _describing_hash(path: Path) -> str | None:
-    """The sha256 of a dataset's manifest (a `make` folder), of itself (a list file), or None (a loose
-    folder: no single file describes it)."""
+    """The sha256 of a dataset's manifest (a `make` folder), of itself (a list file), or of a loose folder's
+    file list with sizes and times (unlabeled.PoolFiles.digest; an `unlabeled` pool is such a folder)."""
+    if path.is_dir() and not (path / MANIFEST).exists():
+        return "files:" + unlabeled.list_images(path).digest()
     target = path / MANIFEST if path.is_dir() else path
     try:
         return hashlib.sha256(target.read_bytes()).hexdigest()
@@ -304,4 +309,7 @@ def _describing_hash(path: Path) -> str | None:
 
 def changed_sources(cfg: TrainRequest) -> list[str]:
     """The datasets of a resumed run whose manifest (or list file) is not the one the run started with."""
-    return [p for p, digest in (cfg.sources or {}).items() if _describing_hash(Path(p)) != digest]
+    # None: a loose folder, recorded before their file lists were
+    return [
+        p for p, digest in (cfg.sources or {}).items() if digest is not None and _describing_hash(Path(p)) != digest
+    ]

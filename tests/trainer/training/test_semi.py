@@ -35,6 +35,7 @@ from trainer.training.events import BatchDone, EpochEnded, Notice, Started
 from trainer.training.interrupt import Interrupted
 from trainer.training.loop import train
 from trainer.training.plan import pool_per_batch
+from trainer.training.request import TrainRequest
 from trainer.training.semi import Teacher, confident_readings
 
 
@@ -252,3 +253,54 @@ def test_without_a_pool_the_mix_counts_are_those_of_the_share_as_given():
     sampler.set_epoch(0)
     mixed = [sum(i >= 200 for i in batch) for batch in sampler]
     assert mixed == [per_batch(0.3, 32, b) for b in range(40)]
+
+
+def test_an_epoch_the_time_limit_cut_then_resumed_counts_the_part_before_the_stop(sets, tmp_path, monkeypatch):
+    """What adapt users are told to do: `train --resume RUN --time-limit MORE` after the limit struck midway."""
+    from trainer.training import loop
+
+    labelled, pool = sets
+
+    def cfg(where: str, **changes):
+        return tiny_train_config(labelled, tmp_path / where, epochs=2, steps_per_epoch=5, unlabeled=str(pool),
+                                 pseudo_threshold=0.01, time_limit=60.0, **changes)  # fmt: skip
+
+    whole = train(cfg("a"))
+    real = loop.train_epoch
+
+    def out_of_time_at_batch_3_of_epoch_2(step, loader, epoch, start, at, runtime, emit, should_stop):
+        def stop():
+            return "time" if epoch == 1 and at.step == 8 else should_stop()
+
+        return real(step, loader, epoch, start, at, runtime, emit, stop)
+
+    monkeypatch.setattr(loop, "train_epoch", out_of_time_at_batch_3_of_epoch_2)
+    cut = train(cfg("b"))
+    monkeypatch.setattr(loop, "train_epoch", real)
+    run = Path(cut.run)
+    assert cut.stopped_by_time and checkpoint.load(run / "last.pt")["partial"]["seen"] > 0
+    train(TrainRequest(time_limit=120.0), resume=run / "last.pt")
+    rows_a = [json.loads(line) for line in (Path(whole.run) / "metrics.jsonl").read_text().splitlines()]
+    rows_b = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["complete"]) for r in rows_b] == [(1, True), (2, False), (2, True)]
+    assert rows_b[-1]["pseudo"]["read"] == rows_a[-1]["pseudo"]["read"]
+    assert rows_b[-1]["train_loss"] == pytest.approx(rows_a[-1]["train_loss"], rel=1e-6)
+
+
+def test_resuming_a_run_whose_pool_changed_says_so(sets, tmp_path):
+    labelled, pool = sets
+    mine = tmp_path / "pool"
+    shutil.copytree(pool, mine)
+    cfg = tiny_train_config(labelled, tmp_path, epochs=2, steps_per_epoch=3, unlabeled=str(mine))
+
+    def ctrl_c_in_epoch_2(e):
+        if isinstance(e, BatchDone) and e.epoch == 2 and e.batch == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with sigint_as_in_a_terminal(), pytest.raises(Interrupted) as stopped:
+        train(cfg, ctrl_c_in_epoch_2)
+    for extra in list(mine.iterdir())[1:]:
+        extra.unlink()  # the pool swapped for one of a single image
+    notices = [e.message for e in events_of(TrainRequest(), resume=Path(stopped.value.run) / "last.pt")
+               if isinstance(e, Notice)]  # fmt: skip
+    assert any(f"{mine} is not the pool this run started on (its images changed)" in n for n in notices), notices

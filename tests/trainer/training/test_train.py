@@ -226,3 +226,31 @@ def test_skip_bad_skips_an_unreadable_image_while_the_input_size_is_chosen_too(d
     assert code == 0 and "1 bad files skipped" in out, out
     code, out = run_cli(*args)
     assert code == 2 and first.name in out and "--skip-bad" in out
+
+
+def test_under_torchrun_the_command_reports_once_from_rank_0(data, tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+               "captchagen.cli", "train", str(data), "--epochs", "1", *tiny_train_args(tmp_path)]  # fmt: skip
+    out = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.count("best model:") == 1 and "not-rank-0" not in out.stdout + out.stderr, out.stdout
+    assert "None" not in out.stdout and "-100.00%" not in out.stdout
+
+
+def test_plain_output_explains_its_markers_and_a_kept_last_epoch_is_not_called_the_best(tmp_path, data):
+    code, output = run_cli("train", str(data), "--epochs", "3", "--time-limit", "0.0001", "--keep", "last",
+                           *tiny_train_args(tmp_path))  # fmt: skip
+    assert code == 0, output
+    assert "* best so far (best.pt)   ~ cut short by the time limit" in output  # a log has the key too
+    assert "Kept the last epoch (--keep last), 1" in output
+    assert "best.pt holds the last epoch (--keep last)" in output and "the best model is kept" not in output
+
+
+def test_the_pseudo_label_cell_says_how_many_confident_readings_its_share_is_of():
+    from captchagen.cli.train import pseudo_cell
+
+    assert pseudo_cell({"passed": 524, "read": 1536, "val_confident": 1, "val_right": 0}) == "524/1,536, 0% of 1 right"
+    assert pseudo_cell({"passed": 9, "read": 10, "val_confident": 0, "val_right": 0}) == "9/10, none sure on val"
