@@ -84,6 +84,24 @@ def resolve_model(runs: Path, model: str | Path | None = None) -> tuple[Path, st
     return path, f"no --model: using {path}, the newest run's best model ({runs / LATEST})"
 
 
+def below_base(model: Path) -> str | None:
+    """A line when the run's model `model` scored below the bundled base model, each on its own validation
+    images (a run of a few steps reads nothing: `test` without --model would silently read with it)."""
+    from trainer import checkpoint
+
+    try:
+        ours = checkpoint.read(model).metrics.get("seq_accuracy")
+        base = checkpoint.read(bundled.base_model()).metrics.get("seq_accuracy")
+    except CaptchagenError:
+        return None  # reading with it says what is wrong
+    if not isinstance(ours, float | int) or not isinstance(base, float | int) or ours >= base:
+        return None
+    return (
+        f"note: {model} read {100 * ours:.2f}% of its validation images, fewer than the base model reads of its "
+        f"own ({100 * base:.2f}%); --model base reads with that one"
+    )
+
+
 def append_metrics(run: Path, row: dict) -> None:
     with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
         f.write(json.dumps(row) + "\n")

@@ -101,11 +101,15 @@ def reads_option(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def chosen_model(runs_dir: str, model_path: str | None) -> Path:
     """The model a command uses, saying which on stderr when the user did not choose it."""
-    from trainer.runs import resolve_model
+    from trainer import bundled
+    from trainer.runs import below_base, resolve_model
 
     path, why = resolve_model(Path(runs_dir), model_path)
     if why:
         click.echo(why, err=True)
+    weaker = below_base(path) if model_path is None and not bundled.is_bundled(path) else None
+    if weaker:
+        click.echo(weaker, err=True)
     return path
 
 
