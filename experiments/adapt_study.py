@@ -17,10 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+from experiments.common import captchagen
 from experiments.foreign import make
 from experiments.zero_shot import READS, _ours, score
 
@@ -72,8 +71,7 @@ def main() -> None:
         cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
                str(args.n), "--minutes", f"{args.minutes:g}", "--self-minutes", f"{args.self_minutes:g}",
                "--rounds", str(args.rounds)]  # fmt: skip
-        print("+ captchagen", " ".join(cmd), flush=True)
-        subprocess.run([sys.executable, "-m", "captchagen.cli", *cmd], check=True)
+        captchagen(*cmd)
         fit = json.loads((out / "fit" / "fit.json").read_text())
         metrics = [json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()]
         pseudo = [m["pseudo"] for m in metrics if m.get("pseudo")]
@@ -112,8 +110,7 @@ def labelled(gen: str, args: argparse.Namespace, w: Path, out: Path, alphabet: s
            str(w / "pool"), "--alphabet", alphabet, "--val-fraction", "0.2", "--time-limit",
            f"{args.label_minutes:g}", "--epochs", "1000", "--runs-dir", str(out / "runs"), "--name", name,
            "--cache-dir", str(out / "cache")]  # fmt: skip
-    print("+ captchagen", " ".join(cmd), flush=True)
-    subprocess.run([sys.executable, "-m", "captchagen.cli", *cmd], check=True)
+    captchagen(*cmd)
     return name
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ import torch
 
 from captchagen import atomic
 from captchagen.pool import cpu_count
+from experiments.common import captchagen
 from trainer import checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,14 +48,6 @@ BATCH_SIZE = 256
 SEED = 0
 HELD_OUT = 2000  # images per style in the model card's test sets
 HELD_OUT_SEED = 1000  # + the style's index: no image shares a seed with the training sets
-
-
-def captchagen(*args: str, capture: bool = False) -> str:
-    print("+ captchagen", " ".join(args), flush=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "captchagen.cli", *args], check=True, text=True, capture_output=capture
-    )
-    return done.stdout if capture else ""
 
 
 def make(out: Path, style: str, n: int, seed: int) -> None:

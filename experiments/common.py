@@ -18,20 +18,25 @@ import json
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from captchagen import atomic
+from captchagen.adapt.runner import run_captchagen
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def captchagen(*args: str, capture: bool = False) -> str:
-    """Run `captchagen ARGS` in a process of its own, printing the command; its stdout if `capture`."""
+    """Run `captchagen ARGS` in a process of its own (adapt's runner: Ctrl-C stops it and waits for its save),
+    printing the command; its stdout if `capture`. CalledProcessError if it fails."""
     print("+ captchagen", " ".join(args), flush=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "captchagen.cli", *args], check=True, text=True, capture_output=capture
-    )
-    return done.stdout if capture else ""
+    with tempfile.TemporaryFile("w+") as out:
+        code = run_captchagen(args, stdout=out if capture else None)
+        if code:
+            raise subprocess.CalledProcessError(code, ["captchagen", *args])
+        out.seek(0)
+        return out.read() if capture else ""
 
 
 def eval_scores(images: Path, model: Path, cache_dir: Path) -> dict:

@@ -11,20 +11,13 @@ checkpoint on 10,000 fresh images made with seed 1, overall and by label length.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
+from experiments.common import captchagen
 from trainer.data.cache import default_cache_dir
 from trainer.inference.reader import Reader
 from trainer.inference.scoring import report, score_dataset
 from trainer.runs import latest_run
-
-
-def captchagen(*args: str) -> None:
-    command = [sys.executable, "-m", "captchagen.cli", *args]
-    print("+ captchagen", " ".join(args), flush=True)
-    subprocess.run(command, check=True)
 
 
 def main() -> None:

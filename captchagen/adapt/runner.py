@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Iterator, Sequence
 from types import FrameType
-from typing import Any
+from typing import IO, Any
 
 STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -80,15 +80,17 @@ def _installed(forwarder: _Forwarder) -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def run_captchagen(argv: Sequence[str]) -> int:
-    """Run `captchagen ARGV` (this Python, this package), its output straight to ours; return its exit code,
-    or raise Stopped when adapt was asked to stop meanwhile (after the child has exited)."""
+def run_captchagen(argv: Sequence[str], stdout: IO[Any] | None = None) -> int:
+    """Run `captchagen ARGV` (this Python, this package), its output straight to ours (or its stdout into the
+    file `stdout`); return its exit code, or raise Stopped when asked to stop meanwhile (after the child has
+    exited). adapt runs its steps with it, and experiments/ their commands."""
     forwarder = _Forwarder()
     with _installed(forwarder):
         if forwarder.received:
             raise Stopped(forwarder.received[0])
         forwarder.proc = subprocess.Popen(
             [sys.executable, "-m", "captchagen.cli", *argv],
+            stdout=stdout,
             process_group=0,
             preexec_fn=_stop_with_parent,  # adapt runs no threads: preexec_fn is safe here
         )
