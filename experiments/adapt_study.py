@@ -69,7 +69,7 @@ def main() -> None:
         test = sorted(make(gen, 1000, 1, w / "test").glob("*.png"))[:1000]
         out = w / "adapt"
         cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
-               str(args.n), "--minutes", f"{args.minutes:g}", "--self-minutes", f"{args.self_minutes:g}",
+               str(args.n), "--time-limit", f"{args.minutes:g}", "--self-time-limit", f"{args.self_minutes:g}",
                "--rounds", str(args.rounds)]  # fmt: skip
         captchagen(*cmd)
         fit = json.loads((out / "fit" / "fit.json").read_text())

@@ -12,7 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 CLI = REPO / "captchagen" / "cli"
-SHARED_BY_COMMANDS = {"common"}  # what every command may use
+SHARED_BY_COMMANDS = {"common", "options"}  # what every command may use
 # Where the commands are gathered into the group, and reference.py, which writes docs/cli.md from that group.
 ENTRY = {"__init__", "__main__", "reference"}
 

@@ -12,33 +12,21 @@ from typing import Any
 import click
 
 from captchagen.alphabet import PRESETS, Alphabet, expand
-from captchagen.cli.common import LineProgress, library_errors, positive_float
-from captchagen.errors import BadInput
+from captchagen.cli.common import LineProgress, library_errors
+from captchagen.cli.options import Decorator, font_pack_option, init_from_option, length_option, time_limit_option
 from captchagen.fitting.pool_fit import SAMPLE
-from captchagen.fontpacks import PACKS
 from captchagen.pool import cpu_count
 
 
-def _length(value: str) -> tuple[int, int]:
-    lo, _, hi = value.partition("-")
-    try:
-        pair = (int(lo), int(hi or lo))
-    except ValueError:
-        raise click.BadParameter(f"must be a length or a range such as 4-6, got {value!r}") from None
-    if not 1 <= pair[0] <= pair[1] <= 40:
-        raise click.BadParameter(f"must be 1 to 40 characters, the shorter first, got {value!r}")
-    return pair
-
-
 def _fit_options(fn: Any) -> Any:
-    options = [
+    options: list[Decorator] = [
         click.option("--alphabet", default="alnum", show_default=True,
                      help=f"Characters the captchas use: a preset ({', '.join(PRESETS)}) or the characters."),
-        click.option("--length", default="4-6", show_default=True, help="Label length, or a range: 5, 4-6."),
+        length_option("4-6", "4-6"),
         click.option("--font", "fonts", multiple=True, metavar="PATH",
                      help="Fonts the fit may choose from (files or folders; repeatable).  [default: the `wide` "
                      "pack if installed, else the bundled fonts]"),
-        click.option("--font-pack", type=click.Choice(sorted(PACKS)), help="Also choose from this font pack."),
+        font_pack_option("Also choose from this font pack."),
         click.option("--rounds", type=click.IntRange(1, 200), default=24, show_default=True,
                      help="Rounds of the search (each renders 24 candidate styles)."),
         click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
@@ -69,7 +57,7 @@ def _default_pack(fonts: tuple[str, ...], font_pack: str | None) -> str | None:
               help="Pool images the fit compares with (a seeded sample).")  # fmt: skip
 @_fit_options
 @library_errors
-def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: str, fonts: tuple[str, ...],
+def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: tuple[int, int], fonts: tuple[str, ...],
               font_pack: str | None, rounds: int, seed: int, workers: int | None) -> None:  # fmt: skip
     """Fit a style to a folder of unlabelled captchas (analysis by synthesis).
 
@@ -82,7 +70,7 @@ def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: str, fo
     from captchagen.fitting.pool_fit import candidate_fonts, fit_pool
     from captchagen.fitting.search import Settings
 
-    lo, hi = _length_param(length)
+    lo, hi = length
     chars = expand(alphabet)
     Alphabet(chars)  # a bad alphabet is a one-line error before any work
     candidates = candidate_fonts(fonts, _default_pack(fonts, font_pack), chars)
@@ -99,13 +87,6 @@ def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: str, fo
     click.echo(f"Fitting a style to {pool} ({len(candidates)} candidate fonts)", err=True)
     result, sampled = fit_pool(pool, out, settings, candidates, sample, workers or cpu_count(), progress)
     _report(result, sampled, out)
-
-
-def _length_param(value: str) -> tuple[int, int]:
-    try:
-        return _length(value)
-    except click.BadParameter as e:
-        raise BadInput(f"`length` {e.message}", param="length") from None
 
 
 def _report(result: Any, pool: Any, out: Path) -> None:
@@ -137,21 +118,18 @@ def _report(result: Any, pool: Any, out: Path) -> None:
               "what it made and finished). adapt replaces nothing there that it did not make.")  # fmt: skip
 @click.option("--n", type=click.IntRange(min=100), default=20000, show_default=True,
               help="Synthetic images to make in the fitted style.")  # fmt: skip
-@click.option("--base", default="base-v3", show_default=True,
-              help="Model to fine-tune (a bundled name, .pt or run folder).")  # fmt: skip
-@click.option("--minutes", type=positive_float(), default=10, show_default=True,
-              help="Training on the synthetic set.")  # fmt: skip
-@click.option("--self-minutes", type=positive_float(), default=10, show_default=True,
-              help="Self-training on the pool (train --unlabeled).")  # fmt: skip
+@init_from_option("base-v3", "Model to fine-tune (a bundled name, .pt or run folder).")
+@time_limit_option(10, "Minutes of training on the synthetic set.")
+@time_limit_option(10, "Minutes of self-training on the pool (train --unlabeled).", self_training=True)
 @_fit_options
 @library_errors
-def adapt(pool: Path, out: Path, n: int, base: str, minutes: float, self_minutes: float, alphabet: str,
-          length: str, fonts: tuple[str, ...], font_pack: str | None, rounds: int, seed: int,
+def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self_time_limit: float, alphabet: str,
+          length: tuple[int, int], fonts: tuple[str, ...], font_pack: str | None, rounds: int, seed: int,
           workers: int | None) -> None:  # fmt: skip
     """Learn to read a site's captchas from an unlabelled pool of them: fit, make, train, self-train.
 
     Runs four commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
-    `make` draws N labelled captchas in it; `train --init-from BASE` fine-tunes on them; `train --unlabeled
+    `make` draws N labelled captchas in it; `train --init-from MODEL` fine-tunes on them; `train --unlabeled
     POOL` self-trains on the pool (a teacher's confident readings are learnt). Run the same command again
     to resume after an interruption; finished steps are skipped, and a step whose inputs changed (the pool,
     an option) is redone with what follows it.
@@ -165,14 +143,15 @@ def adapt(pool: Path, out: Path, n: int, base: str, minutes: float, self_minutes
     from captchagen.unlabeled import list_images
     from trainer.training.finetune import load_parent
 
-    lo, hi = _length_param(length)
+    lo, hi = length
     chars = expand(alphabet)
     Alphabet(chars)
     pack = _default_pack(fonts, font_pack)
-    o = Options(pool, out, chars, lo, hi, n, base, "", minutes, self_minutes, seed, fonts, pack, rounds, workers)
+    o = Options(pool, out, chars, lo, hi, n, init_from, "", time_limit, self_time_limit, seed, fonts, pack, rounds,
+                workers)  # fmt: skip
     pipeline.check(o)  # the pool and OUT, before anything is read at length or written
     candidates = candidate_fonts(fonts, pack, chars)  # an alphabet no font draws: now, not in the fit step
-    parent = load_parent(base, param="base")  # a bad or edited model: now, not after the fit and make
+    parent = load_parent(init_from)  # a bad or edited model: now, not after the fit and make
     o = replace(o, base_sha256=parent.sha256, pool_digest=list_images(pool).digest(),
                 font_digest=_files_digest(candidates))  # fmt: skip
     try:

@@ -18,31 +18,9 @@ from typing import Any
 import click
 
 from captchagen import codec
+from captchagen.cli.options import MEANINGS, OLD_NAMES, FiniteFloat, UsageFailure, positive_float  # noqa: F401 (shared)
 from captchagen.errors import BadInput, CaptchagenError
 from captchagen.outfolder import write_failure
-
-
-class UsageFailure(click.ClickException):
-    """A one-line `Error: ...` with exit code 2, for bad settings found after click parsed them."""
-
-    exit_code = 2
-
-
-class FiniteFloat(click.FloatRange):
-    """A float in a range, and finite: click's FloatRange lets `nan` through (every comparison with it is
-    false) and takes `inf` where there is no upper bound."""
-
-    name = "finite float"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number.", param, ctx)
-        return super().convert(number, param, ctx)
-
-
-def positive_float() -> FiniteFloat:
-    return FiniteFloat(min=0, min_open=True)
 
 
 def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -75,7 +53,11 @@ def in_flags(message: str) -> str:
     for param in ctx.command.params:
         long = [o for o in param.opts if o.startswith("--")]
         if isinstance(param, click.Option) and param.name and long:
-            flags[param.name] = long[0]
+            # a setting with an old flag only (min_len) is named by the flag that replaced it (--length), unless
+            # the old one is what was typed
+            typed = ctx.get_parameter_source(param.name) == click.core.ParameterSource.COMMANDLINE
+            old = param.hidden and long[0] in OLD_NAMES and not typed
+            flags[param.name] = MEANINGS[OLD_NAMES[long[0]]] if old else long[0]
     return re.sub(r"`(\w+)`", lambda m: flags.get(m[1], m[0]), message)
 
 

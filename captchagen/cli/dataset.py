@@ -11,9 +11,9 @@ import click
 
 from captchagen import style
 from captchagen.alphabet import PRESETS, expand
-from captchagen.cli.common import AverageRate, LineProgress, library_errors
+from captchagen.cli.common import AverageRate, LineProgress, UsageFailure, library_errors
+from captchagen.cli.options import Decorator, ExistingPath, font_pack_option, length_option, n_option
 from captchagen.config import GenerationConfig
-from captchagen.fontpacks import PACKS
 from captchagen.pool import cpu_count
 
 DEFAULTS = GenerationConfig()
@@ -27,7 +27,7 @@ def look_options(fn: Any) -> Any:
     return fn
 
 
-_LOOK = [
+_LOOK: list[Decorator] = [
     click.option(
         "--alphabet",
         default="upper",
@@ -35,8 +35,10 @@ _LOOK = [
         help=f"Characters to draw labels from: a preset ({', '.join(PRESETS)}) or the characters themselves "
         "(e.g. 'ABC123').",
     ),
-    click.option("--min-len", type=int, default=DEFAULTS.min_len, show_default=True, help="Shortest label length."),
-    click.option("--max-len", type=int, default=DEFAULTS.max_len, show_default=True, help="Longest label length."),
+    length_option(None, f"{DEFAULTS.min_len}-{DEFAULTS.max_len}"),
+    # The names before --length: still taken, not shown (OLD_NAMES).
+    click.option("--min-len", type=int, default=DEFAULTS.min_len, hidden=True, help="Shortest label length."),
+    click.option("--max-len", type=int, default=DEFAULTS.max_len, hidden=True, help="Longest label length."),
     click.option("--width", type=int, default=DEFAULTS.width, show_default=True, help="Image width in pixels."),
     click.option("--height", type=int, default=DEFAULTS.height, show_default=True, help="Image height in pixels."),
     click.option(
@@ -46,18 +48,22 @@ _LOOK = [
         metavar="PATH",
         help="A .ttf/.otf font to draw with, or a folder of them; repeat for several. Default: all bundled fonts.",
     ),
-    click.option(
-        "--font-pack",
-        type=click.Choice(sorted(PACKS)),
-        help="Draw with every font of this pack that has the alphabet's glyphs (Debian font packages; "
-        "`captchagen fonts` says what is installed and how to install the rest).",
+    font_pack_option(
+        "Draw with every font of this pack that has the alphabet's glyphs (Debian font packages; "
+        "`captchagen fonts` says what is installed and how to install the rest)."
     ),
 ]
 
 
 def _look_settings(look: dict[str, Any]) -> dict[str, Any]:
-    """GenerationConfig fields from the look options' values."""
-    return {**look, "fonts": tuple(look["fonts"]), "alphabet": expand(look["alphabet"])}
+    """GenerationConfig fields from the look options' values (--length sets both lengths)."""
+    settings = {k: v for k, v in look.items() if k != "length"}
+    if look.get("length") is not None:
+        both = _given(["min_len", "max_len"])
+        if both:
+            raise UsageFailure(f"--length and {', '.join(both)} both give the label length; give --length alone")
+        settings["min_len"], settings["max_len"] = look["length"]
+    return {**settings, "fonts": tuple(look["fonts"]), "alphabet": expand(look["alphabet"])}
 
 
 def _given(names: Iterable[str]) -> list[str]:
@@ -115,7 +121,8 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
 
     from captchagen import make as maker
 
-    settings.update(_look_settings(settings))
+    settings = {**settings, **_look_settings(settings)}
+    settings.pop("length")
     settings["style"] = style.load(settings["style"])[1]
     config = GenerationConfig(**settings)
     console = Console(stderr=True)
@@ -225,11 +232,11 @@ def _style_name(resolved: dict) -> str:
 
 
 @click.command()
-@click.argument("data", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data", required=False, type=ExistingPath(file_okay=False, path_type=Path))
 @click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.  [default: DATA/preview.png]"
 )
-@click.option("--count", type=click.IntRange(1, 400), default=24, show_default=True, help="Images to show.")
+@n_option(24, "Images to show.", old=("--count",), type=click.IntRange(1, 400))
 @click.option("--columns", type=click.IntRange(1, 20), default=4, show_default=True, help="Images per row.")
 @click.option(
     "--style",
@@ -239,7 +246,7 @@ def _style_name(resolved: dict) -> str:
 )
 @look_options
 @library_errors
-def preview(data: Path | None, out: Path | None, count: int, columns: int, style_spec: str | None, **look: Any) -> None:
+def preview(data: Path | None, out: Path | None, n: int, columns: int, style_spec: str | None, **look: Any) -> None:
     """Draw a grid of sample images with their labels under them.
 
     With --style, the images are drawn afresh, at the size, in the fonts and with the labels the other
@@ -247,7 +254,7 @@ def preview(data: Path | None, out: Path | None, count: int, columns: int, style
 
     \b
     Example: captchagen preview data/captchas --out sheet.png
-    Example: captchagen preview --style my-style.toml --width 256 --height 64 --min-len 4 --max-len 4
+    Example: captchagen preview --style my-style.toml --width 256 --height 64 --length 4
     """
     from captchagen.preview import write_preview, write_style_sheet
 
@@ -256,16 +263,16 @@ def preview(data: Path | None, out: Path | None, count: int, columns: int, style
         if data is not None:
             raise click.UsageError("give DATA or --style, not both")
         name, chosen = style.load(style_spec)
-        config = GenerationConfig(n=count, style=chosen, **_look_settings(look))
+        config = GenerationConfig(n=n, style=chosen, **_look_settings(look))
         path = write_style_sheet(
-            [(name, chosen)], out or Path("preview.png"), samples=count, columns=columns, config=config
+            [(name, chosen)], out or Path("preview.png"), samples=n, columns=columns, config=config
         )
     elif given:
         raise click.UsageError(f"{', '.join(given)}: only with --style (DATA's images are shown as they were made)")
     elif data is None:
         raise click.UsageError("give DATA (a dataset folder) or --style")
     else:
-        path = write_preview(data, out or data / "preview.png", count=count, columns=columns)
+        path = write_preview(data, out or data / "preview.png", count=n, columns=columns)
     click.echo(f"wrote {path}")
 
 
@@ -275,11 +282,11 @@ def preview(data: Path | None, out: Path | None, count: int, columns: int, style
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also draw a PNG with a row of samples of each style here.  [default: no picture]",
 )
-@click.option("--samples", type=click.IntRange(1, 12), default=4, show_default=True, help="Images per style.")
+@n_option(4, "Images per style.", old=("--samples",), type=click.IntRange(1, 12))
 @click.option("--also", multiple=True, metavar="FILE", help="A style file to show beside the presets; repeatable.")
 @click.option("--fields", is_flag=True, help="List every setting a style file may hold, with its range and default.")
 @library_errors
-def styles(out: Path | None, samples: int, also: tuple[str, ...], fields: bool) -> None:
+def styles(out: Path | None, n: int, also: tuple[str, ...], fields: bool) -> None:
     """List the style presets, and with --out draw samples of each.
 
     \b
@@ -317,22 +324,20 @@ def styles(out: Path | None, samples: int, also: tuple[str, ...], fields: bool) 
     if out is None:
         console.print("Samples of each: captchagen styles --out styles.png; every setting: captchagen styles --fields")
     else:
-        console.print(f"wrote {write_style_sheet(chosen, out, samples=samples)}")
+        console.print(f"wrote {write_style_sheet(chosen, out, samples=n)}")
 
 
 @click.command()
-@click.option(
-    "--pack", "pack_name", type=click.Choice(sorted(PACKS)), default="wide", show_default=True, help="The pack to show."
-)
+@font_pack_option("The pack to show.", default="wide", old=("--pack",))
 @click.option(
     "--alphabet", default="alnum", show_default=True, help="Count the fonts that draw every character of this."
 )
 @library_errors
-def fonts(pack_name: str, alphabet: str) -> None:
+def fonts(font_pack: str, alphabet: str) -> None:
     """Show a font pack: its Debian packages by kind, which are installed, and how many of their fonts
     draw the alphabet; with the command that installs the rest.
 
-    Example: captchagen fonts --pack wide --alphabet alnum
+    Example: captchagen fonts --font-pack wide --alphabet alnum
     """
     from rich.console import Console
     from rich.table import Table
@@ -340,8 +345,8 @@ def fonts(pack_name: str, alphabet: str) -> None:
     from captchagen import fontpacks
     from captchagen.fonts import REQUIRED_EXTRA, load_font
 
-    pack = fontpacks.pack(pack_name)
-    found, missing = fontpacks.installed(pack_name)
+    pack = fontpacks.pack(font_pack)
+    found, missing = fontpacks.installed(font_pack)
     chars = expand(alphabet) + REQUIRED_EXTRA
     table = Table("kind", "packages", "installed", "font files", "draw the alphabet", title=f"Font pack {pack.name}: "
                   f"{pack.summary}", title_justify="left")  # fmt: skip
@@ -367,7 +372,7 @@ def fonts(pack_name: str, alphabet: str) -> None:
 
 
 @click.command()
-@click.argument("data", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("data", type=ExistingPath(file_okay=False, path_type=Path))
 @library_errors
 def verify(data: Path) -> None:
     """Check a made dataset against its manifest: counts, content hashes, file names and labels.

@@ -17,10 +17,11 @@ from captchagen.cli.common import (
     open_reader,
     reads_option,
 )
+from captchagen.cli.options import ExistingPath
 
 
 @click.command(name="eval")
-@click.argument("data", type=click.Path(exists=True, path_type=Path))
+@click.argument("data", type=ExistingPath(path_type=Path))
 @model_options("to score")
 @reads_option
 @beam_option

@@ -9,7 +9,15 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import FiniteFloat, LineProgress, data_options, in_flags, library_errors, positive_float
+from captchagen.cli.common import (
+    FiniteFloat,
+    LineProgress,
+    UsageFailure,
+    data_options,
+    in_flags,
+    library_errors,
+    positive_float,
+)
 from trainer.models.catalog import CATALOG
 from trainer.shape import SHAPE
 from trainer.training.events import (
@@ -211,6 +219,9 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
     resume_path = None
     if resume:
         resume_path = Path(resume) / "last.pt" if Path(resume).is_dir() else Path(resume)
+        if not Path(resume).exists():  # a missing path is bad usage, in one line, as everywhere; a run
+            # folder without last.pt yet may be a run in progress, which the run's lock then names
+            raise UsageFailure(f"--resume {resume}: no such run folder or checkpoint")
         ignored = _ignored_by_resume()
         if ignored:
             click.echo(f"note: --resume goes on with the run's own settings; ignored: {', '.join(ignored)} "

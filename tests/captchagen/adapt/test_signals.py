@@ -45,7 +45,7 @@ def start_adapt(pool: Path, out: Path) -> tuple[subprocess.Popen, int]:
     """adapt in its own session (as a terminal job), and the pid of its `train` step once that runs."""
     command = [sys.executable, "-m", "captchagen.cli", "adapt", str(pool), "--out", str(out), "--alphabet", "ABCD1234",
                "--length", "4", "--rounds", "1", "--workers", "1", "--font", str(REPO / "fonts"), "--n", "100",
-               "--base", "base", "--minutes", "5", "--self-minutes", "5"]  # fmt: skip
+               "--init-from", "base", "--time-limit", "5", "--self-time-limit", "5"]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True, env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
     lock = out / "runs" / "synthetic" / LOCK_NAME

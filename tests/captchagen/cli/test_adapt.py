@@ -73,8 +73,8 @@ def test_a_pool_that_is_not_a_folder_of_images_is_refused(tmp_path):
 def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(pool, tmp_path, capfd):
     site = tmp_path / "site"
     shutil.copytree(pool, site)
-    args = ["adapt", str(site), "--out", str(tmp_path / "a"), *FIT, "--n", "100", "--base", "base", "--minutes",
-            "0.03", "--self-minutes", "0.03"]  # fmt: skip
+    args = ["adapt", str(site), "--out", str(tmp_path / "a"), *FIT, "--n", "100", "--init-from", "base",
+            "--time-limit", "0.03", "--self-time-limit", "0.03"]  # fmt: skip
     code, out = run_cli(*args)
     err = capfd.readouterr().err
     assert code == 0, out + err
@@ -109,9 +109,11 @@ def test_adapt_refuses_bad_options_and_outs_before_any_step(pool, tmp_path, capf
     (mine / "fit").mkdir(parents=True)
     (mine / "fit" / "style.toml").write_text("# my own style\n")
     cases = [
-        (["--base", "nonsense"], "--base 'nonsense' is not a checkpoint"),
-        (["--minutes", "inf"], "--minutes"),
-        (["--self-minutes", "nan"], "--self-minutes"),
+        (["--init-from", "nonsense"], "--init-from 'nonsense' is not a checkpoint"),
+        (["--base", "nonsense"], "--init-from 'nonsense' is not a checkpoint"),  # the old name still works
+        (["--time-limit", "inf"], "--time-limit"),
+        (["--self-time-limit", "nan"], "--self-time-limit"),
+        (["--minutes", "inf"], "--time-limit"),
         (["--out", str(pool / "adapted")], "inside the pool"),
         (["--out", str(tmp_path / "afile")], "is a file"),
         (["--out", str(mine)], "fit is in --out but not made by this adapt"),

@@ -117,3 +117,61 @@ def test_the_cli_reference_is_current_and_goes_stale_when_a_help_string_changes(
     option = next(p for p in cli.commands["train"].params if p.name == "time_limit")
     monkeypatch.setattr(option, "help", option.help + " Changed.")
     assert DOC.read_text("utf-8") != render()
+
+
+def test_one_meaning_has_one_name_in_every_command():
+    """MEANINGS says which flag each shared meaning has; no command may show another name for it, nor an old
+    name (OLD_NAMES) in its help, and every old name still works where it worked."""
+    from captchagen.cli.options import MEANINGS, OLD_NAMES
+
+    shown = {}
+    for name, command in cli.commands.items():
+        for param in command.params:
+            if not isinstance(param, click.Option) or param.hidden:
+                continue
+            visible = [o for o in param.opts if o not in getattr(param, "old", ())]
+            if param.name in MEANINGS:
+                assert visible == [MEANINGS[param.name]], (name, param.name, visible)
+            for flag in visible:
+                assert flag not in OLD_NAMES, (name, flag)
+                shown.setdefault(flag, set()).add(name)
+        help_text = command.get_help(click.Context(command, info_name=name))
+        assert not [old for old in OLD_NAMES if f"{old} " in help_text or f"{old}," in help_text], name
+    assert {"make", "preview", "adapt", "fit-style"} <= shown["--length"]
+    assert {"train", "adapt"} <= shown["--time-limit"] and {"train", "adapt"} <= shown["--init-from"]
+    assert {"make", "preview", "styles", "adapt"} <= shown["--n"] and {"make", "fonts", "adapt"} <= shown["--font-pack"]
+
+
+@pytest.mark.parametrize(
+    ("command", "old", "new", "value"),
+    [
+        ("adapt", ["--minutes", "3"], ["--time-limit", "3"], ("time_limit", 3.0)),
+        ("adapt", ["--self-minutes", "3"], ["--self-time-limit", "3"], ("self_time_limit", 3.0)),
+        ("adapt", ["--base", "base"], ["--init-from", "base"], ("init_from", "base")),
+        ("preview", ["--count", "5"], ["--n", "5"], ("n", 5)),
+        ("styles", ["--samples", "2"], ["--n", "2"], ("n", 2)),
+        ("fonts", ["--pack", "wide"], ["--font-pack", "wide"], ("font_pack", "wide")),
+    ],
+)
+def test_an_old_name_gives_what_the_new_one_gives(command, old, new, value):
+    base = ["POOL", "--out", "OUT"] if command == "adapt" else []
+    params = [cli.commands[command].make_context(command, [*base, *args]).params for args in (old, new)]
+    assert params[0] == params[1] and params[0][value[0]] == value[1]
+
+
+def test_length_sets_both_lengths_and_the_old_pair_still_works(tmp_path):
+    for args, name in ((["--length", "3"], "a"), (["--min-len", "3", "--max-len", "3"], "b")):
+        code, out = run_cli("make", "--n", "4", "--width", "80", "--height", "32", "--workers", "1", *args, "--out",
+                            str(tmp_path / name))  # fmt: skip
+        assert code == 0, out
+    assert sorted(p.name for p in (tmp_path / "a").glob("*/*.png")) == sorted(
+        p.name for p in (tmp_path / "b").glob("*/*.png")
+    )
+    code, out = run_cli("make", "--n", "4", "--length", "3", "--min-len", "2", "--out", str(tmp_path / "c"))
+    assert code == 2 and "give --length alone" in out and not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("command", [["eval"], ["verify"], ["preview"], ["train"], ["train", "--resume"]])
+def test_a_missing_path_is_one_line_and_exit_2_in_every_command(command, tmp_path):
+    code, out = run_cli(*command, str(tmp_path / "nowhere"))
+    assert code == 2 and len(out.strip().splitlines()) == 1 and "nowhere" in out, out
