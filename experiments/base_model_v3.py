@@ -25,6 +25,7 @@ from pathlib import Path
 from captchagen import atomic
 from experiments.base_model import _machine, _summary, captchagen
 from trainer import checkpoint
+from trainer.training.request import TrainRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "studies" / "results" / "base_model_v3.json"
@@ -112,7 +113,7 @@ def card(w: Path, arch: str) -> dict:
         "start": ARCHS[arch][0],
         "train_sets": {k: {"make": o, "n_at_scale_1": n, "seed": s} for k, (o, n, s) in TRAIN_SETS.items()},
         "mix_shares": SHARES, "batch_size": BATCH_SIZE, "lr": ARCHS[arch][1], "seed": SEED,
-        "sources": trained.train_config.get("sources"),
+        "sources": TrainRecord.from_dict(trained.train_config).sources,
         "card_machine": _machine(),
         "held_out": {"n": HELD_OUT, "seed": f"{HELD_OUT_SEED} + the set's index"},
         "scores": scores,

@@ -41,7 +41,7 @@ def main() -> None:
     reader = Reader(run / "best.pt")
     scored, _ = score_dataset(reader, Path(args.test_data), default_cache_dir(), workers=2)
     r = report(scored)
-    print(f"run {run}, best epoch {reader.metrics.get('epoch')}, scored on {r['samples']:,} images of {args.test_data}")
+    print(f"run {run}, best epoch {reader.metrics.epoch}, scored on {r['samples']:,} images of {args.test_data}")
     print(f"{'sequence accuracy':<22}{100 * r['seq_accuracy']:8.2f} %")
     print(f"{'character error rate':<22}{100 * r['cer']:8.2f} %")
     print(f"{'mean edit distance':<22}{r['mean_edit_distance']:8.4f}")

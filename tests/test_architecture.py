@@ -147,7 +147,8 @@ def test_no_module_imports_itself_round_about():
 
 def test_the_model_config_and_catalog_import_no_torch():
     """--help, planning and the checks of a checkpoint's description read these without importing torch."""
-    torch_free = {"trainer.models", "trainer.models.config", "trainer.models.catalog", "trainer.shape"}
+    torch_free = {"trainer.models", "trainer.models.config", "trainer.models.catalog", "trainer.shape",
+                  "trainer.records", "trainer.training.events", "trainer.training.request"}  # fmt: skip
     for name in torch_free:
         path = REPO / (name.replace(".", "/") + ("/__init__.py" if name == "trainer.models" else ".py"))
         names = imported_at_run_time(path)
@@ -214,3 +215,17 @@ def test_only_planning_reads_the_request():
         if isinstance(a, ast.Name) and a.id == "request"
     ]
     assert len(used) == len(handed) == 1
+
+
+def test_no_function_of_the_training_loop_is_over_60_lines():
+    """The loop reads top to bottom as named calls (as nanoGPT's and accelerate's do): a function that grows
+    past a screen is cut into named parts, not left to grow."""
+    long = [
+        f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for path in modules(REPO / "trainer" / "training")
+        for node in ast.walk(ast.parse(path.read_text("utf-8")))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > 60
+    ]
+    assert long == []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from captchagen.errors import BadInput, CaptchagenError, check_format
 from trainer.data.preprocess import Preprocessing
 from trainer.model import build_model as make_network
 from trainer.models.config import ModelConfig
+from trainer.records import Metrics, PartialCounts
 
 FORMAT = "captchagen-crnn"
 # 2: every checkpoint carries its binding, so one without it has been edited and is refused. 1 (read still):
@@ -43,8 +44,8 @@ class ModelRecord:
     alphabet: str
     preprocessing: dict[str, Any]
     model_config: dict[str, Any]
-    train_config: dict[str, Any]
-    metrics: dict[str, Any]
+    train_config: dict[str, Any]  # trainer.training.request.TrainRecord's dict: the training's own record
+    metrics: Metrics
     epoch: int | None = None
     version: str | None = None  # the captchagen that wrote it
     binding: str | None = None
@@ -58,7 +59,7 @@ class ModelRecord:
         pre: Preprocessing,
         config: ModelConfig,
         train_config: dict[str, Any],
-        metrics: dict[str, Any],
+        metrics: Metrics,
         epoch: int,
     ) -> ModelRecord:
         """The record of a model being trained, bound to its weights."""
@@ -84,13 +85,13 @@ class ModelRecord:
                 preprocessing=data["preprocessing"],
                 model_config=data["model_config"],
                 train_config=data.get("train_config", {}),
-                metrics=data.get("metrics", {}),
+                metrics=Metrics.from_dict(data.get("metrics", {})),
                 epoch=data.get("epoch"),
                 version=data.get("captchagen_version"),
                 binding=data.get("binding"),
                 format_version=data.get("format_version", FORMAT_VERSION),
             )
-        except (KeyError, TypeError) as e:
+        except (KeyError, TypeError, ValueError) as e:
             raise CaptchagenError(f"{source}: its description is damaged ({type(e).__name__}: {e})") from None
 
     def payload(self) -> dict[str, Any]:
@@ -101,7 +102,7 @@ class ModelRecord:
             "preprocessing": self.preprocessing,
             "model_config": self.model_config,
             "train_config": self.train_config,
-            "metrics": self.metrics,
+            "metrics": self.metrics.to_dict(),
             "epoch": self.epoch,
             "captchagen_version": self.version,
         }
@@ -113,20 +114,45 @@ class ModelRecord:
 
 
 @dataclass(frozen=True)
+class RngState:
+    """torch's random generator states: the CPU's, and the current CUDA device's on a GPU run."""
+
+    cpu: torch.Tensor
+    cuda: torch.Tensor | None = None
+
+    @classmethod
+    def now(cls, cuda: bool) -> RngState:
+        return cls(torch.get_rng_state(), torch.cuda.get_rng_state() if cuda else None)
+
+    def restore(self, cuda: bool) -> None:
+        """Set the generators to this state (the CUDA one only on a GPU run that saved one)."""
+        torch.set_rng_state(self.cpu)
+        if cuda and self.cuda is not None:
+            torch.cuda.set_rng_state(self.cuda)
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> RngState:
+        return cls(saved["torch"], saved.get("cuda"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"torch": self.cpu, "cuda": self.cuda}
+
+
+@dataclass(frozen=True)
 class ResumeState:
     """What last.pt holds beyond its model: the optimiser and RNG states, where to go on from (epoch, batch
     of it), the schedule's step count and the seconds trained, the teacher of an `unlabeled` run, and what
-    an epoch interrupted midway had counted (loss_sum, seen, read, passed; empty at an epoch's start)."""
+    an epoch interrupted midway had counted (None at an epoch's start)."""
 
     model: ModelRecord
     optimizer: dict[str, Any]
-    rng: dict[str, Any]
+    rng: RngState
     epoch: int
     batch: int
     step: int
     elapsed: float
     teacher: dict[str, torch.Tensor] | None = None
-    partial: dict[str, float] = field(default_factory=dict)
+    partial: PartialCounts | None = None
 
     @classmethod
     def from_payload(cls, data: dict[str, Any], source: str | Path = "the checkpoint") -> ResumeState:
@@ -134,30 +160,35 @@ class ResumeState:
             raise BadInput(
                 f"{source} holds a model but not the state to resume from; pass the run folder or its last.pt"
             )
-        return cls(
-            model=ModelRecord.from_payload(data, source),
-            optimizer=data["optimizer"],
-            rng=data["rng"],
-            epoch=data["position"]["epoch"],
-            batch=data["position"]["batch"],
-            step=data["scheduler"]["step"],
-            elapsed=data["scheduler"]["elapsed"],
-            teacher=data.get("teacher"),
-            partial=dict(data.get("partial", {})),  # made before partial counts were kept: none
-        )
+        model = ModelRecord.from_payload(data, source)
+        try:
+            return cls(
+                model=model,
+                optimizer=data["optimizer"],
+                rng=RngState.from_dict(data["rng"]),
+                epoch=data["position"]["epoch"],
+                batch=data["position"]["batch"],
+                step=data["scheduler"]["step"],
+                elapsed=data["scheduler"]["elapsed"],
+                teacher=data.get("teacher"),
+                # made before partial counts were kept, or at an epoch's start: none
+                partial=PartialCounts.from_dict(data["partial"]) if data.get("partial") else None,
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise CaptchagenError(f"{source}: its training state is damaged ({type(e).__name__}: {e})") from None
 
     def payload(self) -> dict[str, Any]:
         data = {
             **self.model.payload(),
             "optimizer": self.optimizer,
-            "rng": self.rng,
+            "rng": self.rng.to_dict(),
             "position": {"epoch": self.epoch, "batch": self.batch},
             "scheduler": {"step": self.step, "elapsed": self.elapsed},
         }
         if self.teacher is not None:
             data["teacher"] = self.teacher
-        if self.partial:
-            data["partial"] = self.partial
+        if self.partial is not None:
+            data["partial"] = self.partial.to_dict()
         return data
 
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 import torch
 from rapidfuzz.distance import Levenshtein
 
+from trainer.records import Metrics
+
 MAX_TRACKED_LEN = 64
 
 
@@ -65,6 +67,10 @@ class Counts:
         v = t.tolist()
         by_length = {k: [int(v[5 + 2 * k]), int(v[6 + 2 * k])] for k in range(MAX_TRACKED_LEN) if v[5 + 2 * k]}
         return cls(int(v[0]), int(v[1]), int(v[2]), int(v[3]), v[4], by_length)
+
+    def metrics(self, epoch: int) -> Metrics:
+        """These counts as the figures of `epoch` (1-based), as a checkpoint keeps them."""
+        return Metrics(**self.summary(), epoch=epoch)
 
     def summary(self) -> dict:
         return {

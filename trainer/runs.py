@@ -90,11 +90,11 @@ def below_base(model: Path) -> str | None:
     from trainer import checkpoint
 
     try:
-        ours = checkpoint.read(model).metrics.get("seq_accuracy")
-        base = checkpoint.read(bundled.base_model()).metrics.get("seq_accuracy")
+        ours = checkpoint.read(model).metrics.seq_accuracy
+        base = checkpoint.read(bundled.base_model()).metrics.seq_accuracy
     except CaptchagenError:
         return None  # reading with it says what is wrong
-    if not isinstance(ours, float | int) or not isinstance(base, float | int) or ours >= base:
+    if not isinstance(ours, float | int) or not isinstance(base, float | int) or ours < 0 or ours >= base:
         return None
     return (
         f"note: {model} read {100 * ours:.2f}% of its validation images, fewer than the base model reads of its "

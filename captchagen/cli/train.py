@@ -447,19 +447,19 @@ class TrainView:
         from trainer.intervals import small_set_warning
 
         best = result.best
-        n = best.get("samples", 0)
+        n = best.samples
         # The headline on its own line: as the narrow table's title it wrapped at the table's width.
         which = "Best epoch" if result.keep == "best" else "Kept the last epoch (--keep last),"
         self.console.print(
-            f"[bold]{which} {best.get('epoch')}[/]: {100 * best.get('seq_accuracy', 0):.2f}% sequence accuracy, "
-            f"CER {100 * best.get('cer', 0):.2f}% (validation, {n:,} images)",
+            f"[bold]{which} {best.epoch}[/]: {100 * best.seq_accuracy:.2f}% sequence accuracy, "
+            f"CER {100 * best.cer:.2f}% (validation, {n:,} images)",
             highlight=False,
         )
-        warning = small_set_warning(round(best.get("seq_accuracy", 0) * n), n)
+        warning = small_set_warning(round(best.seq_accuracy * n), n)
         if warning:
             self.console.print(f"warning: {warning}", style="yellow", highlight=False, soft_wrap=self.plain)
         table = Table("label length", "images", "seq accuracy")
-        for length, v in best.get("by_length", {}).items():
+        for length, v in best.by_length.items():
             table.add_row(length, f"{v['n']:,}", f"{100 * v['accuracy']:.2f}%")
         self.console.print(table)
         if result.stopped_by_time:

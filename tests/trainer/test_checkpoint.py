@@ -256,11 +256,13 @@ def test_best_and_last_keep_the_keys_of_the_format_and_config_json_adds_only_the
     folder = Path(train(tiny_train_config(data, tmp_path, epochs=1)).run)
     best, last = checkpoint.load(folder / "best.pt"), checkpoint.load(folder / "last.pt")
     assert set(best) == BEST and set(last) == BEST | RESUMABLE
-    assert set(best["train_config"]) == {f.name for f in fields(TrainRequest)}
+    record = {f.name for f in fields(TrainRequest)} | {"parent", "sources"}  # TrainRecord's, flat
+    assert set(best["train_config"]) == record
     assert set(best["model_config"]) == {f.name for f in fields(ModelConfig)}
     assert last["position"].keys() == {"epoch", "batch"} and last["scheduler"].keys() == {"step", "elapsed"}
     config = json.loads((folder / "config.json").read_text())
-    assert set(config) == {f.name for f in fields(TrainRequest)} | {"model", "preprocessing", "request"}
+    assert set(config) == record | {"model", "preprocessing", "request"}
+    assert set(config["request"]) == {f.name for f in fields(TrainRequest)}
 
 
 def test_a_last_pt_from_before_the_newer_keys_still_resumes(data, tmp_path):
@@ -283,7 +285,46 @@ def test_a_last_pt_from_before_the_newer_keys_still_resumes(data, tmp_path):
     old["format_version"] = 1  # the format before every checkpoint carried a binding
     checkpoint.write(last, old)
     state = checkpoint.read_resumable(last)
-    assert state.model.binding is None and state.partial == {} and state.model.config().arch == "crnn"
+    assert state.model.binding is None and state.partial is None and state.model.config().arch == "crnn"
     train(TrainRequest(), resume=last)
     assert [row["epoch"] for row in read_metrics(last.parent)] == [1, 2, 2]  # epoch 2 again, from the old file
     assert checkpoint.load(last)["model_config"]["arch"] == "crnn"
+
+
+def test_the_typed_records_write_back_the_dicts_they_were_read_from(data, tmp_path):
+    """Metrics, RngState, PartialCounts and TrainRecord read a checkpoint's nested dicts and write the same
+    dicts back: the bundled models' (as made by earlier versions, which had fewer settings), and a last.pt
+    stopped midway, whose partial counts older versions wrote as floats."""
+    from tests.helpers import tiny_train_config
+    from trainer.training.loop import train
+    from trainer.training.request import TrainRecord
+
+    for name in bundled.MODELS:
+        saved = checkpoint.load(bundled.named(name))
+        record = checkpoint.read(bundled.named(name))
+        assert record.metrics.to_dict() == saved["metrics"] and record.metrics.epoch == saved["metrics"]["epoch"]
+        written = TrainRecord.from_dict(saved["train_config"]).to_dict()  # settings added since: their defaults
+        assert {k: written[k] for k in saved["train_config"]} == saved["train_config"]
+    result = train(tiny_train_config(data, tmp_path, epochs=1))
+    last = Path(result.run) / "last.pt"
+    saved = checkpoint.load(last)
+    saved["partial"] = {"loss_sum": 12.5, "seen": 40.0, "read": 8.0, "passed": 3.0}  # as older versions wrote it
+    checkpoint.write(last, saved)
+    state = checkpoint.read_resumable(last)
+    assert (state.partial.seen, state.partial.passed) == (40, 3) and isinstance(state.partial.seen, int)
+    again = state.payload()
+    assert again["rng"].keys() == saved["rng"].keys() and torch.equal(again["rng"]["torch"], saved["rng"]["torch"])
+    assert again["partial"] == saved["partial"] and again["metrics"] == saved["metrics"]
+    assert again["train_config"] == saved["train_config"]
+
+
+def test_a_damaged_training_state_is_one_line(data, tmp_path):
+    from tests.helpers import tiny_train_config
+    from trainer.training.loop import train
+
+    last = Path(train(tiny_train_config(data, tmp_path, epochs=1)).run) / "last.pt"
+    saved = checkpoint.load(last)
+    saved["partial"] = {"loss_sum": 1.0}  # counts missing
+    checkpoint.write(last, saved)
+    code, out = run_cli("train", "--resume", str(last))
+    assert code == 1 and "training state is damaged" in out and "Traceback" not in out, out

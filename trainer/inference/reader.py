@@ -15,6 +15,7 @@ from trainer.data.preprocess import BadImage, load_array
 from trainer.inference.decode import decode
 from trainer.inference.onnx_model import OnnxModel
 from trainer.model import ImageReader
+from trainer.records import Metrics
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class Reader:
             self.alphabet = Alphabet(meta["alphabet"])
             self.pre = meta["preprocessing"]
             self.max_label_len = meta["max_label_len"]
-            self.metrics: dict = {}
+            self.metrics = Metrics()  # an export keeps no figures
             self._run = lambda arrays: torch.from_numpy(onnx_model(arrays))
         else:
             self.kind = "checkpoint"

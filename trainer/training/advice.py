@@ -3,8 +3,9 @@ and which of two epochs is the better one."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
+
+from trainer.records import Metrics
 
 # CTC models often read nothing for their first few hundred steps; past these, 0% means something is wrong.
 STUCK_EPOCHS, STUCK_STEPS = 3, 1500
@@ -32,14 +33,14 @@ def stuck_notice(epochs: int, steps: int, inputs: Path, lr: float, from_scratch:
     return line + (", or start from a trained model: --init-from base" if from_scratch else "")
 
 
-def better(accuracy: float, cer: float, loss: float, best: dict) -> bool:
+def better(accuracy: float, cer: float, loss: float, best: Metrics) -> bool:
     """Higher sequence accuracy wins; at equal accuracy, the lower character error rate; at equal CER too,
     the lower validation loss. Without the tie-breaks a run that reads no whole captcha yet (0% for every
     epoch, as small fine-tuning runs begin) would keep its first epoch as best.pt however much its CER
     fell, and a run validated on a few dozen images would keep the first epoch that read them all: on
     wheezy.captcha with 200 labels, epoch 5 of 15 (83.1% held-out) where the last read 90.5%."""
     mine = (accuracy, -cer, -loss)
-    return mine > (best["seq_accuracy"], -best.get("cer", math.inf), -best.get("loss", math.inf))
+    return mine > (best.seq_accuracy, -best.cer, -best.loss)
 
 
 def zero_streak(rows: list[dict]) -> int:

@@ -41,26 +41,9 @@ class Data:
 def load_data(plan: Plan, emit: Events) -> Data:
     """Fill the caches and split the data, as `plan` says. Validation is always on DATA (or `val_data`),
     never on a mix."""
-    info = plan.runtime.dist
 
     def load(path: str, how: Preprocessing, unlabeled: bool = False) -> data.Loaded:
-        # Rank 0 fills the cache; the others wait for it and then read it.
-        if info.enabled and not info.main:
-            torch.distributed.barrier()
-        read = data.load_unlabeled if unlabeled else functools.partial(data.load, skip_bad=plan.skip_bad)
-        loaded = read(
-            Path(path),
-            how,
-            plan.cache_dir,
-            alphabet=plan.alphabet,
-            workers=plan.workers,
-            progress=lambda done, total: emit(CacheProgress(done=done, total=total, path=path)),
-            notice=lambda message: emit(Notice(message)),
-            source=plan.sources[path],
-        )
-        if info.enabled and info.main:
-            torch.distributed.barrier()
-        return loaded
+        return _load(plan, emit, path, how, unlabeled)
 
     loaded = load(plan.data, plan.pre)
     if plan.val_data:
@@ -92,6 +75,33 @@ def load_data(plan: Plan, emit: Events) -> Data:
         [len(train_rows), *(len(m.rows) for m in mixed + pool)],
         unlabeled=sum(len(p.rows) for p in pool),
     )
+    _check_sizes(plan, sets, emit)
+    return sets
+
+
+def _load(plan: Plan, emit: Events, path: str, how: Preprocessing, unlabeled: bool) -> data.Loaded:
+    """One dataset through its cache. Under torchrun rank 0 fills the cache; the others wait, then read it."""
+    info = plan.runtime.dist
+    if info.enabled and not info.main:
+        torch.distributed.barrier()
+    read = data.load_unlabeled if unlabeled else functools.partial(data.load, skip_bad=plan.skip_bad)
+    loaded = read(
+        Path(path),
+        how,
+        plan.cache_dir,
+        alphabet=plan.alphabet,
+        workers=plan.workers,
+        progress=lambda done, total: emit(CacheProgress(done=done, total=total, path=path)),
+        notice=lambda message: emit(Notice(message)),
+        source=plan.sources[path],
+    )
+    if info.enabled and info.main:
+        torch.distributed.barrier()
+    return loaded
+
+
+def _check_sizes(plan: Plan, sets: Data, emit: Events) -> None:
+    """A notice for a validation set too small to trust; BadInput for fewer training images than a batch."""
     if len(sets.val) < SMALL_SET:
         lo, hi = wilson(len(sets.val) // 2, len(sets.val))
         emit(
@@ -100,10 +110,9 @@ def load_data(plan: Plan, emit: Events) -> Data:
                 f"±{50 * (hi - lo):.0f} points (95%); give `val_data` or a larger `val_fraction` for a figure to trust"
             )
         )
-    batch = plan.schedule.batch_size * info.world
+    batch = plan.schedule.batch_size * plan.runtime.dist.world
     if not streamed(plan) and len(sets.train) < batch:
         raise BadInput(f"{len(sets.train)} training images are fewer than one batch of {batch}")
-    return sets
 
 
 def _pool(

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+from trainer.records import Metrics
+
 
 @dataclass(frozen=True)
 class CacheProgress:
@@ -81,12 +83,27 @@ class EpochEnded:
         return {k: v for k, v in asdict(self).items() if k != "best" and not (k == "pseudo" and v is None)}
 
 
+@dataclass
+class PseudoCounts:
+    """An epoch's pseudo-labelling (`unlabeled`, trainer.training.semi), summed over the processes: what the
+    epoch's metrics row records as `pseudo`."""
+
+    read: int = 0  # unlabelled images the teacher read
+    passed: int = 0  # readings at or over the threshold, learnt
+    val: int = 0  # validation images the teacher read at the end of the epoch
+    val_confident: int = 0  # of them, readings at or over the threshold
+    val_right: int = 0  # of those, readings equal to the label
+
+    def as_row(self) -> dict[str, int]:
+        return asdict(self)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What train() returns (and emits last)."""
 
     run: str
-    best: dict[str, Any]  # the best epoch's metrics, as stored in best.pt
+    best: Metrics  # the figures of the epoch best.pt holds
     stopped_by_time: bool
     skipped: list[tuple[str, str]]  # the first 20 (path, reason)
     skipped_count: int

@@ -93,7 +93,7 @@ def inherit_shape(cfg: TrainRequest, parent: Parent, given: set[str]) -> TrainRe
     theirs = parent.config.channels
     if cfg.channels is not None and (cfg.channels, theirs) == (1, 3):
         raise BadInput(f"`init_from` {parent.path} reads colour; a grayscale model cannot start from it")
-    return replace(cfg, **inherited, channels=cfg.channels or theirs, parent=parent.lineage)
+    return replace(cfg, **inherited, channels=cfg.channels or theirs)
 
 
 def transplant(model: torch.nn.Module, config: ModelConfig, parent: Parent, alphabet: Alphabet) -> str:

@@ -13,8 +13,9 @@ import contextlib
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -23,11 +24,13 @@ from captchagen import atomic
 from captchagen.errors import BadInput
 from captchagen.lock import FolderLock
 from trainer import checkpoint, runs
-from trainer.checkpoint import ModelRecord, ResumeState
+from trainer.checkpoint import ModelRecord, ResumeState, RngState
 from trainer.data import loading as data
 from trainer.data.mixing import StreamBatchSampler
 from trainer.device import all_sum, memory_format
+from trainer.metrics import Counts
 from trainer.model import build_model
+from trainer.records import PartialCounts
 from trainer.training.advice import STUCK_EPOCHS, STUCK_STEPS, better, stuck_notice, too_few_steps, zero_streak
 from trainer.training.datasets import Data, load_data, train_sampler, write_inputs
 from trainer.training.events import (
@@ -44,7 +47,7 @@ from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.plan import Plan, make_plan
 from trainer.training.request import TrainRequest
 from trainer.training.resume import Progress, restore
-from trainer.training.semi import SemiStep, Teacher, check_readings
+from trainer.training.semi import SemiStep, Teacher
 from trainer.training.steps import Diverged, Step, SupervisedStep, finite, kept, train_epoch
 from trainer.training.validate import validate
 
@@ -66,6 +69,27 @@ def train(request: TrainRequest, events: Events | None = None, resume: Path | No
 
 
 @dataclass
+class _Clock:
+    """The run's time: seconds trained (by earlier processes too) against the limit, if any, leaving room for
+    a validation as long as the last one."""
+
+    before: float  # seconds trained before this process started
+    limit: float | None  # seconds; None: no limit
+    started: float = field(default_factory=time.perf_counter)
+    val_seconds: float = 0.0  # the last validation's
+
+    def elapsed(self) -> float:
+        return self.before + time.perf_counter() - self.started
+
+    def late(self) -> bool:
+        return self.limit is not None and self.elapsed() + self.val_seconds * 1.1 >= self.limit
+
+    def used(self) -> float:
+        """The share of the time limit used (0 without one)."""
+        return self.elapsed() / self.limit if self.limit else 0.0
+
+
+@dataclass
 class _Run:
     """A run set up: what the epoch loop works on."""
 
@@ -77,31 +101,49 @@ class _Run:
     optimizer: torch.optim.Optimizer
     step: Step
     sampler: data.ShardedBatchSampler | StreamBatchSampler
+    steps_per_epoch: int
     train_loader: torch.utils.data.DataLoader
     val_loader: torch.utils.data.DataLoader
     at: Progress
     stop: StopRequest
     teacher: Teacher | None  # with `unlabeled`: the moving average that pseudo-labels the pool
+    clock: _Clock
+    rows: list[dict]  # metrics.jsonl's rows so far
+    warned: bool = False  # the stuck notice was given
 
-    def save(self, epoch: int, improved: bool, elapsed: float) -> None:
+    def learn(self, batch: data.Batch) -> float:
+        """One step, at the learning rate of where the run is: the larger of steps done / planned and time
+        used / limit sets the progress."""
+        schedule = self.plan.schedule
+        progress = max(self.at.step / (self.steps_per_epoch * schedule.epochs), self.clock.used())
+        set_lr(self.optimizer, lr_at(progress, schedule.lr, schedule.warmup))
+        return self.step(batch)
+
+    def should_stop(self) -> str | None:
+        """ "interrupt" (Ctrl-C), "time" or None. Every process stops at the same batch: the flags are summed
+        over them."""
+        flags = all_sum(torch.tensor([float(self.clock.late()), float(self.stop.asked)]), self.plan.runtime.dist)
+        return "interrupt" if flags[1] > 0 else "time" if flags[0] > 0 else None
+
+    def save(self, epoch: int, improved: bool) -> None:
         """best.pt when validation improved; last.pt always, with what a resume needs. The run is registered
         in runs/LATEST when its first best.pt is written: until then it holds no model for `test` to read."""
         plan, at = self.plan, self.at
-        model = ModelRecord.of(self.model, plan.alphabet, plan.pre, plan.model, plan.record, at.best, epoch)
+        record = plan.record.to_dict()
+        model = ModelRecord.of(self.model, plan.alphabet, plan.pre, plan.model, record, at.best, epoch)
         if improved:
             first = not (self.folder / "best.pt").exists()
             checkpoint.save(self.folder / "best.pt", model)
             if first:
                 runs.register(self.folder)
-        rng = {"torch": torch.get_rng_state(), "cuda": torch.cuda.get_rng_state() if plan.runtime.cuda else None}
         state = ResumeState(
             model=model,
             optimizer=self.optimizer.state_dict(),
-            rng=rng,
+            rng=RngState.now(plan.runtime.cuda),
             epoch=at.epoch,
             batch=at.batch,
             step=at.step,
-            elapsed=elapsed,
+            elapsed=self.clock.elapsed(),
             teacher=self.teacher.state_dict() if self.teacher is not None else None,
             partial=at.partial,
         )
@@ -135,25 +177,7 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     sampler.set_epoch(0)
     if plan.resume is None and not plan.fine_tuned and len(sampler) * schedule.epochs < STUCK_STEPS:
         emit(Notice(too_few_steps(sets.sizes[0], len(sampler), schedule.epochs, schedule.batch_size)))
-    emit(
-        Started(
-            run=str(folder),
-            train=sets.sizes[0],
-            val=len(sets.val),
-            device=str(runtime.device),
-            precision=runtime.precision,
-            threads=runtime.threads,
-            world=info.world,
-            alphabet=plan.alphabet.chars,
-            params=sum(p.numel() for p in model.parameters()),
-            steps_per_epoch=len(sampler),
-            epochs=schedule.epochs,
-            resumed_epoch=at.epoch if plan.resume else None,
-            skipped=len(sets.skipped),
-            mixed=sets.mixed,
-            unlabeled=sets.unlabeled,
-        )
-    )
+    emit(_started(plan, folder, sets, model, len(sampler), at))
     net = DistributedDataParallel(model) if info.enabled else model
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.precision == "fp16")
     step: Step = (
@@ -170,157 +194,194 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
         optimizer=optimizer,
         step=step,
         sampler=sampler,
+        steps_per_epoch=len(sampler),
         train_loader=data.loader(sets.train, sampler, runtime.cuda),
         val_loader=data.loader(sets.val, val_sampler, runtime.cuda),
         at=at,
         stop=stop,
         teacher=teacher,
+        clock=_Clock(at.elapsed_before, schedule.time_limit * 60 if schedule.time_limit else None),
+        rows=runs.read_metrics(folder) if plan.resume is not None else [],
+    )
+
+
+def _started(plan: Plan, folder: Path, sets: Data, model: torch.nn.Module, steps: int, at: Progress) -> Started:
+    runtime = plan.runtime
+    return Started(
+        run=str(folder),
+        train=sets.sizes[0],
+        val=len(sets.val),
+        device=str(runtime.device),
+        precision=runtime.precision,
+        threads=runtime.threads,
+        world=runtime.dist.world,
+        alphabet=plan.alphabet.chars,
+        params=sum(p.numel() for p in model.parameters()),
+        steps_per_epoch=steps,
+        epochs=plan.schedule.epochs,
+        resumed_epoch=at.epoch if plan.resume else None,
+        skipped=len(sets.skipped),
+        mixed=sets.mixed,
+        unlabeled=sets.unlabeled,
     )
 
 
 def _epochs(r: _Run, emit: Events) -> TrainResult:
-    """The epoch loop over a run set up: train, validate, save, report; until the epochs or the time run out."""
-    plan = r.plan
-    schedule, runtime, info = plan.schedule, plan.runtime, plan.runtime.dist
-    at, run, model, optimizer = r.at, r.folder, r.model, r.optimizer
-    steps_per_epoch = len(r.sampler)
-    total_steps = steps_per_epoch * schedule.epochs
-    limit = schedule.time_limit * 60 if schedule.time_limit else None
-    started = time.perf_counter()
-    val_seconds = 0.0
+    """The epoch loop over a run set up: train, validate, keep, report; until the epochs or the time run out."""
     stopped_by_time = False
-    rows = runs.read_metrics(run) if plan.resume is not None else []
-
-    def elapsed() -> float:
-        return at.elapsed_before + time.perf_counter() - started
-
-    def should_stop() -> str | None:
-        # Every process stops at the same batch: the flags are summed over them.
-        late = limit is not None and elapsed() + val_seconds * 1.1 >= limit
-        flags = all_sum(torch.tensor([float(late), float(r.stop.asked)]), info)
-        return "interrupt" if flags[1] > 0 else "time" if flags[0] > 0 else None
-
-    def step(batch: data.Batch) -> float:
-        # The learning rate now: the larger of steps done / planned and time used / limit sets the progress.
-        progress = max(at.step / total_steps, elapsed() / limit if limit else 0.0)
-        set_lr(optimizer, lr_at(progress, schedule.lr, schedule.warmup))
-        return r.step(batch)
-
-    first_epoch, first_batch = at.epoch, at.batch
-    warned = False
     try:
-        for epoch in range(first_epoch, schedule.epochs):
-            r.sampler.set_epoch(epoch, first_batch if epoch == first_epoch else 0)
-            emit(EpochStarted(epoch=epoch + 1, batches=steps_per_epoch, done=r.sampler.start))
-            epoch_started = time.perf_counter()
-            pseudo = r.step.new_epoch()
-            r.net.train()
-            try:
-                loss_sum, seen, batch_index, stopped = train_epoch(
-                    step, r.train_loader, epoch, r.sampler.start, at, runtime, emit, should_stop
-                )
-            except Diverged as e:
-                raise Diverged(
-                    f"training diverged: {e}; {kept(run, at.best)}. Try a lower `lr` (this run: {schedule.lr:g})"
-                ) from None
-            if stopped == "interrupt":
-                # Every process stops at the same batch, so the counts so far can be summed over them.
-                sofar = all_sum(torch.tensor([loss_sum, float(seen), float(pseudo.read), float(pseudo.passed)]), info)
-                if info.main:
-                    at.epoch, at.batch = epoch, batch_index
-                    at.partial = _carried(at.partial, sofar.tolist())
-                    # last.pt where it stopped; best.pt stays as the last validated epoch made it
-                    r.save(epoch, False, elapsed())
-                r.stop.mute()
-                raise Interrupted(str(run), True, f"epoch {epoch + 1}, batch {batch_index} of {steps_per_epoch}")
-            stopped_by_time = stopped == "time"
-            train_seconds = time.perf_counter() - epoch_started
-            seen_total = int(all_sum(torch.tensor([float(seen)]), info).item())
-            if stopped_by_time and seen_total == 0 and "epoch" in at.best:
+        for epoch in range(r.at.epoch, r.plan.schedule.epochs):
+            trained = _train(r, epoch, emit)
+            if trained.stopped == "interrupt":
+                _stop_here(r, epoch, trained)
+            stopped_by_time = trained.stopped == "time"
+            if stopped_by_time and trained.seen == 0 and r.at.best.validated:
                 break  # the time ran out before this epoch's first step: nothing new to validate, save or show
-            val_started = time.perf_counter()
-            counts = validate(model, r.val_loader, plan.alphabet, plan.pre, runtime)
-            if r.teacher is not None and plan.semi is not None:
-                check_readings(r.teacher, r.val_loader, plan.alphabet, plan.pre, runtime, plan.semi.threshold, pseudo)
-            val_seconds = time.perf_counter() - val_started
-            loss_total = float(all_sum(torch.tensor([loss_sum]), info).item())
-            seen_here = seen_total  # by this process group since it started: the speed
-            if at.partial:  # this epoch began before an interrupted process stopped: its counts come too
-                loss_total += at.partial["loss_sum"]
-                seen_total += int(at.partial["seen"])
-                pseudo.read += int(at.partial["read"])
-                pseudo.passed += int(at.partial["passed"])
-                at.partial = {}
-            ended = EpochEnded(
-                epoch=epoch + 1,
-                complete=not stopped_by_time,
-                train_loss=loss_total / max(1, seen_total),
-                val_loss=counts.loss,
-                seq_accuracy=counts.accuracy,
-                mean_edit_distance=counts.mean_edit_distance,
-                cer=counts.cer,
-                images_per_s=seen_here / train_seconds if train_seconds else 0.0,
-                elapsed_s=elapsed(),
-                lr=optimizer.param_groups[0]["lr"],
-                val_images=counts.samples,
-                pseudo=pseudo.as_row() if r.teacher is not None else None,
-            )
-            if not finite(model) or not math.isfinite(counts.loss):
-                raise Diverged(
-                    f"training diverged: the weights became NaN or infinite in epoch {epoch + 1}; "
-                    f"{kept(run, at.best)}. Try a lower `lr` (this run: {schedule.lr:g})"
-                )
-            improved = False
-            if info.main:
-                improved = schedule.keep == "last" or better(counts.accuracy, counts.cer, counts.loss, at.best)
-                if improved:
-                    at.best = {**counts.summary(), "epoch": epoch + 1}
-                at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, batch_index)
-                if not ended.complete:  # resumed with a larger time limit, the epoch's full row adds these
-                    at.partial = dict(
-                        zip(PARTIAL_KEYS, (loss_total, seen_total, pseudo.read, pseudo.passed), strict=True)
-                    )
-                r.save(epoch + 1, improved, elapsed())
-                runs.append_metrics(run, ended.row())
-                rows.append(ended.row())
-                runs.plot_curves(run, rows)
-            emit(replace(ended, best=improved))
-            zeros = zero_streak(rows)
-            if info.main and not warned and zeros >= STUCK_EPOCHS and at.step >= STUCK_STEPS:
-                warned = True  # said once
-                inputs = run / "inputs.png"
-                emit(Notice(stuck_notice(zeros, at.step, inputs, schedule.lr, from_scratch=not plan.fine_tuned)))
+            validated = _validate(r, epoch, trained)
+            emit(replace(validated.ended, best=_keep(r, epoch, validated)))
+            _advise(r, emit)
             if stopped_by_time:
                 break
     except KeyboardInterrupt as e:  # a second Ctrl-C, or one during validation: nothing more is saved
         r.stop.mute()
         if isinstance(e, Interrupted):
             raise
-        raise Interrupted(str(run), (run / "last.pt").exists()) from None
+        raise Interrupted(str(r.folder), (r.folder / "last.pt").exists()) from None
+    return _finish(r, stopped_by_time, emit)
 
+
+@dataclass(frozen=True)
+class _Trained:
+    """An epoch's training by this process group: its loss and images summed over the processes, the batch
+    it stopped at, why it stopped early (None: the epoch ended) and its seconds."""
+
+    loss_sum: float
+    seen: int
+    batch: int
+    stopped: str | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class _Validated:
+    """An epoch validated: its metrics row (the whole epoch's, counts carried in by a resume included), the
+    validation counts, and what it counted, for a resume should it have stopped early."""
+
+    ended: EpochEnded
+    counts: Counts
+    batch: int
+    totals: PartialCounts
+
+
+def _train(r: _Run, epoch: int, emit: Events) -> _Trained:
+    """One epoch's steps, from where a resume left off, until it ends, the time runs out or Ctrl-C."""
+    r.sampler.set_epoch(epoch, r.at.batch if epoch == r.at.epoch else 0)
+    emit(EpochStarted(epoch=epoch + 1, batches=r.steps_per_epoch, done=r.sampler.start))
+    started = time.perf_counter()
+    r.step.new_epoch()
+    r.net.train()
+    try:
+        loss_sum, seen, batch, stopped = train_epoch(
+            r.learn, r.train_loader, epoch, r.sampler.start, r.at, r.plan.runtime, emit, r.should_stop
+        )
+    except Diverged as e:
+        raise Diverged(f"training diverged: {e}; {kept(r.folder, r.at.best)}. {_lower_lr(r)}") from None
+    summed = all_sum(torch.tensor([loss_sum, float(seen)]), r.plan.runtime.dist).tolist()
+    return _Trained(summed[0], int(summed[1]), batch, stopped, time.perf_counter() - started)
+
+
+def _stop_here(r: _Run, epoch: int, trained: _Trained) -> NoReturn:
+    """Ctrl-C inside an epoch: last.pt where it stopped, with what the epoch had counted (best.pt stays as the
+    last validated epoch made it); then Interrupted."""
+    read, passed = all_sum(torch.tensor([float(n) for n in r.step.pseudo_so_far()]), r.plan.runtime.dist).tolist()
+    if r.plan.runtime.dist.main:
+        r.at.epoch, r.at.batch = epoch, trained.batch
+        r.at.partial = PartialCounts(trained.loss_sum, trained.seen, int(read), int(passed)).plus(r.at.partial)
+        r.save(epoch, False)
+    r.stop.mute()
+    raise Interrupted(str(r.folder), True, f"epoch {epoch + 1}, batch {trained.batch} of {r.steps_per_epoch}")
+
+
+def _validate(r: _Run, epoch: int, trained: _Trained) -> _Validated:
+    """The epoch's model on the validation set, and its row; Diverged if its weights or loss are not finite."""
+    plan = r.plan
+    started = time.perf_counter()
+    counts = validate(r.model, r.val_loader, plan.alphabet, plan.pre, plan.runtime)
+    pseudo = r.step.pseudo_report(r.val_loader)
+    r.clock.val_seconds = time.perf_counter() - started
+    # The epoch's counts, and those of its part before a stop if it was resumed midway.
+    read, passed = (pseudo.read, pseudo.passed) if pseudo else (0, 0)
+    totals = PartialCounts(trained.loss_sum, trained.seen, read, passed).plus(r.at.partial)
+    r.at.partial = None
+    ended = EpochEnded(
+        epoch=epoch + 1,
+        complete=trained.stopped is None,
+        train_loss=totals.loss_sum / max(1, totals.seen),
+        val_loss=counts.loss,
+        seq_accuracy=counts.accuracy,
+        mean_edit_distance=counts.mean_edit_distance,
+        cer=counts.cer,
+        images_per_s=trained.seen / trained.seconds if trained.seconds else 0.0,
+        elapsed_s=r.clock.elapsed(),
+        lr=r.optimizer.param_groups[0]["lr"],
+        val_images=counts.samples,
+        pseudo=replace(pseudo, read=totals.read, passed=totals.passed).as_row() if pseudo else None,
+    )
+    if not finite(r.model) or not math.isfinite(counts.loss):
+        raise Diverged(
+            f"training diverged: the weights became NaN or infinite in epoch {epoch + 1}; "
+            f"{kept(r.folder, r.at.best)}. {_lower_lr(r)}"
+        )
+    return _Validated(ended, counts, trained.batch, totals)
+
+
+def _keep(r: _Run, epoch: int, v: _Validated) -> bool:
+    """On the main process: best.pt if the epoch is the best so far (or with `keep` "last"), last.pt, the
+    metrics row and the curves. Whether best.pt was written."""
+    plan, at, ended = r.plan, r.at, v.ended
+    if not plan.runtime.dist.main:
+        return False
+    improved = plan.schedule.keep == "last" or better(ended.seq_accuracy, ended.cer, ended.val_loss, at.best)
+    if improved:
+        at.best = v.counts.metrics(epoch + 1)
+    at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, v.batch)
+    # Stopped by the time limit: resumed with a larger one, the epoch's full row adds these.
+    at.partial = None if ended.complete else v.totals
+    r.save(epoch + 1, improved)
+    runs.append_metrics(r.folder, ended.row())
+    r.rows.append(ended.row())
+    runs.plot_curves(r.folder, r.rows)
+    return improved
+
+
+def _advise(r: _Run, emit: Events) -> None:
+    """Once a run: a notice when validation has read nothing for STUCK_EPOCHS epochs after STUCK_STEPS steps."""
+    zeros = zero_streak(r.rows)
+    if r.plan.runtime.dist.main and not r.warned and zeros >= STUCK_EPOCHS and r.at.step >= STUCK_STEPS:
+        r.warned = True
+        schedule, inputs = r.plan.schedule, r.folder / "inputs.png"
+        emit(Notice(stuck_notice(zeros, r.at.step, inputs, schedule.lr, from_scratch=not r.plan.fine_tuned)))
+
+
+def _finish(r: _Run, stopped_by_time: bool, emit: Events) -> TrainResult:
     result = TrainResult(
-        run=str(run),
-        best=at.best,
+        run=str(r.folder),
+        best=r.at.best,
         stopped_by_time=stopped_by_time,
         skipped=r.sets.skipped[:20],
         skipped_count=len(r.sets.skipped),
-        elapsed_s=elapsed(),
-        keep=schedule.keep,
+        elapsed_s=r.clock.elapsed(),
+        keep=r.plan.schedule.keep,
     )
     emit(result)
-    if info.enabled:
+    if r.plan.runtime.dist.enabled:
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
     return result
 
 
-PARTIAL_KEYS = ("loss_sum", "seen", "read", "passed")  # what an epoch stopped midway has counted
-
-
-def _carried(before: dict[str, float], sofar: list[float]) -> dict[str, float]:
-    """The counts an interrupted epoch carries into its resume: these (loss_sum, seen, read, passed) and
-    what it had carried in itself, if it was resumed before."""
-    return {k: before.get(k, 0.0) + v for k, v in zip(PARTIAL_KEYS, sofar, strict=True)}
+def _lower_lr(r: _Run) -> str:
+    return f"Try a lower `lr` (this run: {r.plan.schedule.lr:g})"
 
 
 def _build_model(plan: Plan) -> torch.nn.Module:
@@ -339,6 +400,11 @@ def _open_run(plan: Plan, held: contextlib.ExitStack) -> Path:
         return plan.runs_dir / "not-rank-0"
     run = runs.new_run_dir(plan.runs_dir, plan.name)
     held.enter_context(FolderLock(run, "train"))
-    config = {**plan.record, "model": asdict(plan.model), "preprocessing": plan.pre.to_dict(), "request": plan.request}
+    config = {
+        **plan.record.to_dict(),
+        "model": asdict(plan.model),
+        "preprocessing": plan.pre.to_dict(),
+        "request": plan.request,
+    }
     atomic.write_json(run / "config.json", config)
     return run

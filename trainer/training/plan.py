@@ -33,7 +33,7 @@ from trainer.device import Runtime, make_runtime
 from trainer.models.config import ModelConfig, check_input_size
 from trainer.shape import SHAPE, ModelShape
 from trainer.training import finetune
-from trainer.training.request import FINE_TUNE, SCRATCH, TrainRequest
+from trainer.training.request import FINE_TUNE, SCRATCH, TrainRecord, TrainRequest
 from trainer.training.resume import resume_state
 
 
@@ -77,9 +77,9 @@ class Semi:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a run is, every choice made. `record` is the settled request (TrainRequest's fields, decisions
-    written in): what checkpoints keep as `train_config` and a resume starts from; config.json holds it
-    beside `request`, the fields as given."""
+    """What a run is, every choice made. `record` is what checkpoints keep as `train_config` and a resume
+    starts from (the request settled, the parent, the datasets' digests); config.json holds it beside
+    `request`, the fields as given."""
 
     schedule: Schedule
     model: ModelConfig  # the network: shape, colour channels, classes, longest label
@@ -100,25 +100,26 @@ class Plan:
     runs_dir: Path
     name: str | None  # None: the run folder is named for its start time
     fine_tuned: bool  # started from a parent (`init_from`), now or before a resume
-    record: dict[str, Any]
+    record: TrainRecord
     request: dict[str, Any]
     notes: tuple[str, ...]  # lines to tell the user once the data has loaded
 
 
 def make_plan(request: TrainRequest, resume: Path | None = None) -> Plan:
     """The plan of a new run (`resume` None) or of the run whose last.pt is `resume`."""
-    cfg, state, parent = settle(request, resume)
+    record, state, parent = settle(request, resume)
+    cfg = record.settled
     runtime, machine_notes = _runtime(cfg)
     sources = _open_sources(cfg)
     if state is None:
         cfg, size_notes = _settle_size(cfg, sources[cfg.data], parent, request.width is not None)
-        cfg = replace(cfg, sources={p: _describing_hash(Path(p)) for p in sources})
+        record = replace(record, settled=cfg, sources={p: _describing_hash(Path(p)) for p in sources})
     else:
         size_notes = tuple(
             f"{p} is not the {'pool' if p == cfg.unlabeled else 'dataset'} this run started on (its "
-            f"{'images' if (cfg.sources or {}).get(p, '').startswith('files:') else 'manifest'} changed); "
+            f"{'images' if ((record.sources or {}).get(p) or '').startswith('files:') else 'manifest'} changed); "
             "training goes on with it as it is now"
-            for p in changed_sources(cfg)
+            for p in changed_sources(record)
         )
     assert cfg.height is not None and cfg.width is not None and cfg.channels is not None and cfg.arch is not None
     shape = ModelShape(**{f.name: getattr(cfg, f.name) for f in fields(ModelShape)})
@@ -149,7 +150,7 @@ def make_plan(request: TrainRequest, resume: Path | None = None) -> Plan:
         runs_dir=Path(cfg.runs_dir),
         name=cfg.name,
         fine_tuned=bool(cfg.init_from),
-        record=asdict(cfg),
+        record=record,
         request=asdict(request),
         notes=(*size_notes, *mix_notes, *semi_notes, *machine_notes),
     )
@@ -157,15 +158,19 @@ def make_plan(request: TrainRequest, resume: Path | None = None) -> Plan:
 
 def settle(
     request: TrainRequest, resume: Path | None
-) -> tuple[TrainRequest, ResumeState | None, finetune.Parent | None]:
-    """The request with the schedule's defaults and the model's shape decided (a parent's, when fine-tuning;
-    the saved run's, when resuming), the state resumed from and the parent started from; the input size is
-    left to be chosen from the images."""
-    state, cfg = resume_state(request, resume)
-    if state is None:
-        base = FINE_TUNE if cfg.init_from else SCRATCH
-        schedule: dict[str, Any] = {k: base[k] if getattr(cfg, k) is None else getattr(cfg, k) for k in base}
-        cfg = replace(cfg, **schedule)
+) -> tuple[TrainRecord, ResumeState | None, finetune.Parent | None]:
+    """The run's record: the request with the schedule's defaults and the model's shape decided (a parent's,
+    when fine-tuning; the saved run's, when resuming); the state resumed from and the parent started from.
+    The input size is left to be chosen from the images, the datasets' digests to be taken."""
+    saved: TrainRecord | None = None
+    state: ResumeState | None = None
+    if resume is not None:
+        state, saved = resume_state(request, resume)
+        cfg = saved.settled
+    else:
+        base = FINE_TUNE if request.init_from else SCRATCH
+        schedule: dict[str, Any] = {k: base[k] if getattr(request, k) is None else getattr(request, k) for k in base}
+        cfg = replace(request, **schedule)
     _check_semi(cfg)
     shares = sum(f for _, f in cfg.mix)  # of the labelled images; the pool's are added to them
     if shares >= 1:
@@ -179,7 +184,9 @@ def settle(
         check_input_size(cfg.height or SHAPE.height, cfg.width or 4)
     except ValueError as e:
         raise BadInput(str(e)) from None
-    return cfg, state, parent
+    if saved is not None:
+        return replace(saved, settled=cfg), state, parent
+    return TrainRecord(cfg, parent.lineage if parent else None), state, parent
 
 
 def _open_sources(cfg: TrainRequest) -> dict[str, Source]:
@@ -307,9 +314,9 @@ def _describing_hash(path: Path) -> str | None:
         return None
 
 
-def changed_sources(cfg: TrainRequest) -> list[str]:
-    """The datasets of a resumed run whose manifest (or list file) is not the one the run started with."""
+def changed_sources(record: TrainRecord) -> list[str]:
+    """The datasets of a resumed run whose manifest (or list file, or files) is not what the run started with."""
     # None: a loose folder, recorded before their file lists were
     return [
-        p for p, digest in (cfg.sources or {}).items() if digest is not None and _describing_hash(Path(p)) != digest
+        p for p, digest in (record.sources or {}).items() if digest is not None and _describing_hash(Path(p)) != digest
     ]

@@ -7,15 +7,16 @@ Kept free of torch so that the CLI can show these defaults in --help without imp
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
 
 from trainer.shape import SHAPE
 
 
 @dataclass(frozen=True)
 class TrainRequest:
-    """Every setting of a training run as asked. config.json records it as given (`request`) and settled (the
-    same fields with every decision written in: what checkpoints record as `train_config`)."""
+    """Every setting of a training run as asked. config.json records it as given (`request`); the plan
+    settles it (every decision written in) into the run's TrainRecord."""
 
     data: str = "data/captchas"
     val_data: str | None = None
@@ -50,9 +51,7 @@ class TrainRequest:
     threads: int | None = None  # CPU threads for training; None: the cores not busy with other work at the start
     crop: tuple[float, float, float, float] | None = None  # border crop (fractions); chosen with the size
     channels: int | None = None  # 1: grayscale, 3: RGB (--colour); None: the parent's when fine-tuning, else 1
-    # Fine-tuning: the checkpoint to start from, and (filled in by the plan, never given) its name and sha256.
-    init_from: str | None = None
-    parent: dict | None = None
+    init_from: str | None = None  # fine-tuning: the checkpoint to start from
     mix: tuple[tuple[str, float], ...] = ()  # (dataset, share of every batch) drawn beside `data`
     # Semi-supervised (`unlabeled`, trainer.training.semi): a folder or list file of unlabelled images; as
     # many are added to the `batch_size` labelled images of every batch as make `unlabeled_share` of it,
@@ -66,9 +65,33 @@ class TrainRequest:
     # Which epoch best.pt holds: "best" on validation, or "last" (each epoch replaces it), for runs whose
     # validation is not their target: synthetic labelled images while the --unlabeled pool is what counts.
     keep: str = "best"
-    # Filled in by the plan, never given: each dataset read (data, val_data, mixes) and its manifest's sha256
-    # (or the list file's; None for a loose folder), so a model says exactly what it was trained on.
-    sources: dict | None = None
+
+
+@dataclass(frozen=True)
+class TrainRecord:
+    """What a run is, as its checkpoints keep it (`train_config`, one flat dict) and a resume starts from:
+    the request settled by the plan, every decision written in; the parent it started from (name and
+    sha256 of `init_from`); and each dataset it read (data, val_data, mixes, the pool) with the sha256 of its
+    manifest, of the list file, or "files:" and the digest of a loose folder's files, so a model says exactly
+    what it was trained on and a resume notices a dataset that changed."""
+
+    settled: TrainRequest
+    parent: dict[str, str] | None = None
+    sources: dict[str, str | None] | None = None  # None: recorded before datasets were
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self.settled), "parent": self.parent, "sources": self.sources}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> TrainRecord:
+        """As a checkpoint stores it; a setting added since it was saved takes its default (TypeError when it
+        is not such a dict)."""
+        known = {f.name for f in fields(TrainRequest)}
+        settled = TrainRequest(**{k: v for k, v in saved.items() if k in known})
+        return cls(settled, saved.get("parent"), saved.get("sources"))
+
+    def with_time_limit(self, minutes: float | None) -> TrainRecord:
+        return replace(self, settled=replace(self.settled, time_limit=minutes))
 
 
 # The schedule of a run from random weights, and of one from a parent (`init_from`), for any of these not

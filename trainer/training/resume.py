@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +11,8 @@ import torch
 from captchagen.errors import BadInput
 from trainer import checkpoint
 from trainer.checkpoint import ResumeState
-from trainer.training.request import TrainRequest
+from trainer.records import Metrics, PartialCounts
+from trainer.training.request import TrainRecord, TrainRequest
 
 
 @dataclass
@@ -22,50 +23,47 @@ class Progress:
     batch: int = 0  # batches of that epoch already done
     step: int = 0  # optimisation steps so far
     elapsed_before: float = 0.0  # seconds trained before this process started
-    best: dict[str, Any] = field(default_factory=lambda: {"seq_accuracy": -1.0})
-    # What the epoch interrupted at `batch` had counted, summed over the processes (loss_sum, seen, read,
-    # passed), so that its row after a resume covers the whole epoch; empty at an epoch's start.
-    partial: dict[str, float] = field(default_factory=dict)
+    best: Metrics = field(default_factory=Metrics)  # the figures of the epoch best.pt holds; none yet
+    partial: PartialCounts | None = None  # what the epoch stopped at `batch` had counted; None at its start
 
 
-def resumed_config(saved: dict[str, Any], given: TrainRequest) -> TrainRequest:
-    """A resumed run's settings are the saved ones, time limit included (the schedule is stretched over
-    it), unless a new `time_limit` is given."""
-    time_limit = given.time_limit if given.time_limit is not None else saved.get("time_limit")
-    return replace(TrainRequest(**saved), time_limit=time_limit)
+def resumed_record(saved: dict[str, Any], given: TrainRequest) -> TrainRecord:
+    """A resumed run's record is the saved one, time limit included (the schedule is stretched over it),
+    unless a new `time_limit` is given."""
+    record = TrainRecord.from_dict(saved)
+    return record.with_time_limit(given.time_limit if given.time_limit is not None else record.settled.time_limit)
 
 
-def resume_state(cfg: TrainRequest, resume: Path | None) -> tuple[ResumeState | None, TrainRequest]:
-    """The resumed state and settings, or (None, cfg) for a new run."""
-    if resume is None:
-        return None, cfg
+def resume_state(cfg: TrainRequest, resume: Path) -> tuple[ResumeState, TrainRecord]:
+    """The state last.pt holds and the run's record, for a resume."""
     if cfg.init_from:
         raise BadInput(
             "`resume` continues a run from its own last.pt, so `init_from` cannot be given with it: "
             "drop `init_from`, or start a new run from that model"
         )
     state = checkpoint.read_resumable(resume)
-    cfg = resumed_config(state.model.train_config, cfg)
-    limit = cfg.time_limit * 60 if cfg.time_limit else None
-    if limit is not None and state.elapsed >= limit:
+    try:
+        record = resumed_record(state.model.train_config, cfg)
+    except TypeError as e:
+        raise BadInput(f"{resume}: its training settings are damaged ({e})") from None
+    minutes = record.settled.time_limit
+    if minutes and state.elapsed >= minutes * 60:
         raise BadInput(
-            f"{Path(resume).parent} has trained for its whole time limit of {cfg.time_limit:g} minutes; "
+            f"{Path(resume).parent} has trained for its whole time limit of {minutes:g} minutes; "
             "pass a larger `time_limit` (in minutes, counting the time already trained) to train on"
         )
-    return state, cfg
+    return state, record
 
 
 def restore(state: ResumeState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, cuda: bool) -> Progress:
     model.load_state_dict(state.model.weights)
     optimizer.load_state_dict(state.optimizer)
-    torch.set_rng_state(state.rng["torch"])
-    if cuda and state.rng.get("cuda") is not None:
-        torch.cuda.set_rng_state(state.rng["cuda"])
+    state.rng.restore(cuda)
     return Progress(
         epoch=state.epoch,
         batch=state.batch,
         step=state.step,
         elapsed_before=state.elapsed,
         best=state.model.metrics,
-        partial=dict(state.partial),
+        partial=state.partial,
     )

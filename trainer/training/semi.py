@@ -30,9 +30,10 @@ from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import UNLABELED
 from trainer.device import Runtime, all_sum
 from trainer.inference.decode import greedy, string_log_probs
+from trainer.training.events import PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
-from trainer.training.steps import PseudoCounts, Step
+from trainer.training.steps import Step
 
 
 class Teacher:
@@ -74,7 +75,8 @@ def confident_readings(
 
 class SemiStep(Step):
     """A step on a batch of labelled and unlabelled images; its loss per image of the batch. The teacher
-    follows the model after every step; `counts` are the epoch's pseudo-labels so far."""
+    follows the model after every step; `counts` are the epoch's pseudo-labels so far, this process's until
+    the epoch's end sums them."""
 
     def __init__(
         self,
@@ -87,6 +89,18 @@ class SemiStep(Step):
     ) -> None:
         super().__init__(net, optimizer, scaler, plan)
         self.teacher, self.threshold, self.alphabet = teacher, semi.threshold, plan.alphabet
+        self.counts = PseudoCounts()  # the epoch's so far, by this process
+
+    def new_epoch(self) -> None:
+        self.counts = PseudoCounts()
+
+    def pseudo_so_far(self) -> tuple[int, int]:
+        return self.counts.read, self.counts.passed
+
+    def pseudo_report(self, val_batches: Iterable[data.Batch]) -> PseudoCounts:
+        """The epoch's counts summed over the processes, with how the teacher reads the validation set."""
+        check_readings(self.teacher, val_batches, self.alphabet, self.pre, self.runtime, self.threshold, self.counts)
+        return self.counts
 
     def __call__(self, batch: data.Batch) -> float:
         images = self.images(batch)

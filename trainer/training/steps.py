@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -21,39 +19,31 @@ from captchagen.errors import CaptchagenError
 from trainer.data import loading as data
 from trainer.data.augment import random_affine
 from trainer.device import Runtime, all_sum
-from trainer.training.events import BatchDone, Events
+from trainer.records import Metrics
+from trainer.training.events import BatchDone, Events, PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan
 from trainer.training.resume import Progress
 
 
-@dataclass
-class PseudoCounts:
-    """An epoch's pseudo-labelling, summed over the processes: what the epoch's metrics row records."""
-
-    read: int = 0  # unlabelled images the teacher read
-    passed: int = 0  # readings at or over the threshold, learnt
-    val: int = 0  # validation images the teacher read at the end of the epoch
-    val_confident: int = 0  # of them, readings at or over the threshold
-    val_right: int = 0  # of those, readings equal to the label
-
-    def as_row(self) -> dict[str, int]:
-        return {k: getattr(self, k) for k in ("read", "passed", "val", "val_confident", "val_right")}
-
-
 class Step:
     """What every kind of step shares; a subclass's __call__ learns from one batch and returns its loss per
-    image. `counts` are the epoch's pseudo-labels so far (none but a SemiStep's learns any)."""
+    image. A step that learns pseudo-labels (semi.SemiStep) counts them per epoch; a supervised one has none."""
 
     def __init__(self, net: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, plan: Plan):
         self.net, self.optimizer, self.scaler = net, optimizer, scaler
         self.pre, self.runtime, self.schedule = plan.pre, plan.runtime, plan.schedule
-        self.counts = PseudoCounts()
 
-    def new_epoch(self) -> PseudoCounts:
-        """Start an epoch's counts afresh; the loop sums them over processes at the epoch's end."""
-        self.counts = PseudoCounts()
-        return self.counts
+    def new_epoch(self) -> None:
+        """Start an epoch's own counts afresh."""
+
+    def pseudo_so_far(self) -> tuple[int, int]:
+        """Pool images read and readings learnt so far this epoch, by this process."""
+        return 0, 0
+
+    def pseudo_report(self, val_batches: Iterable[data.Batch]) -> PseudoCounts | None:
+        """The epoch's pseudo-labelling, summed over the processes, at its end; None: this step learns none."""
+        return None
 
     def images(self, batch: data.Batch) -> torch.Tensor:
         return on_device(batch.images, self.pre, self.runtime)
@@ -126,7 +116,7 @@ def train_epoch(
     return loss_sum, seen, batch_index, None
 
 
-def kept(run: Path, best: dict[str, Any]) -> str:
-    if "epoch" not in best:
+def kept(run: Path, best: Metrics) -> str:
+    if not best.validated:
         return "nothing was saved"
-    return f"{run / 'best.pt'} (epoch {best['epoch']}) and {run / 'last.pt'} hold the last good weights"
+    return f"{run / 'best.pt'} (epoch {best.epoch}) and {run / 'last.pt'} hold the last good weights"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from trainer.records import Metrics
 from trainer.training.advice import better, stuck_notice, zero_streak
 
 
@@ -18,9 +19,9 @@ def test_a_run_from_scratch_that_reads_nothing_is_pointed_at_a_trained_start(tmp
 
 
 def test_best_prefers_accuracy_then_the_lower_character_error_rate_then_the_lower_loss():
-    best = {"seq_accuracy": 0.0, "cer": 0.9, "loss": 2.0}
+    best = Metrics(seq_accuracy=0.0, cer=0.9, loss=2.0, epoch=1)
     assert better(0.0, 0.8, 9.0, best) and not better(0.0, 0.95, 0.1, best)
     assert better(0.1, 0.99, 9.0, best)
-    assert better(0.0, 1.0, 9.0, {"seq_accuracy": -1.0})  # the first epoch
-    perfect = {"seq_accuracy": 1.0, "cer": 0.0, "loss": 0.17}  # a small validation set, all read
+    assert better(0.0, 1.0, 9.0, Metrics())  # the first epoch
+    perfect = Metrics(seq_accuracy=1.0, cer=0.0, loss=0.17, epoch=3)  # a small validation set, all read
     assert better(1.0, 0.0, 0.05, perfect) and not better(1.0, 0.0, 0.2, perfect)

@@ -55,7 +55,7 @@ def test_config_json_records_the_plan(data, tmp_path):
     and a resume plans from that record, not from the images again."""
     cfg = tiny_train_config(data, tmp_path, epochs=1, width=None, lr=None, arch=None)
     plan = make_plan(cfg)
-    settled = plan.record
+    settled = plan.record.to_dict()
     assert (settled["width"], settled["arch"], settled["lr"], settled["channels"]) == (
         plan.model.width,
         "crnn",

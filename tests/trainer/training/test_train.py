@@ -54,7 +54,7 @@ def test_loss_falls_and_the_run_folder_is_complete(data, tmp_path):
 def test_keep_last_puts_every_epoch_in_best_pt_and_the_headline_says_so(data, tmp_path):
     """For a run whose validation is not its target (adapt's self-training), best.pt follows the last epoch."""
     result = train(tiny_train_config(data, tmp_path, epochs=3, keep="last"))
-    assert result.keep == "last" and result.best["epoch"] == 3
+    assert result.keep == "last" and result.best.epoch == 3
     assert checkpoint.load(Path(result.run) / "best.pt")["metrics"]["epoch"] == 3
     code, out = run_cli("train", str(data), *tiny_train_args(tmp_path / "cli"), "--epochs", "2", "--keep", "last")
     assert code == 0 and "Kept the last epoch (--keep last), 2" in without_escapes(out), out
@@ -119,7 +119,7 @@ def test_a_limit_reached_before_an_epochs_first_step_adds_no_empty_row(data, tmp
     monkeypatch.setattr(loop, "train_epoch", out_of_time_at_epoch_two)
     events = []
     result = train(tiny_train_config(data, tmp_path, epochs=5, time_limit=60.0), events=events.append)
-    assert result.stopped_by_time and result.best["epoch"] == 1
+    assert result.stopped_by_time and result.best.epoch == 1
     assert [e.epoch for e in events if isinstance(e, EpochEnded)] == [1]
     run = Path(result.run)
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 1

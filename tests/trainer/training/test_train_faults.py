@@ -16,7 +16,7 @@ from trainer.training.loop import train
 from trainer.training.optim import lr_at
 from trainer.training.plan import make_plan
 from trainer.training.request import TrainRequest
-from trainer.training.resume import resumed_config
+from trainer.training.resume import resumed_record
 from trainer.training.steps import Diverged
 
 
@@ -65,9 +65,9 @@ def test_resuming_from_best_pt_says_what_to_pass(data, tmp_path):
 
 def test_resume_keeps_the_time_limit_unless_given():
     saved = {**TrainRequest(time_limit=30.0).__dict__, "conv": [32, 64, 96, 128]}
-    assert resumed_config(saved, TrainRequest()).time_limit == 30.0
-    assert resumed_config(saved, TrainRequest(time_limit=90.0)).time_limit == 90.0
-    assert resumed_config({**saved, "time_limit": None}, TrainRequest()).time_limit is None
+    assert resumed_record(saved, TrainRequest()).settled.time_limit == 30.0
+    assert resumed_record(saved, TrainRequest(time_limit=90.0)).settled.time_limit == 90.0
+    assert resumed_record({**saved, "time_limit": None}, TrainRequest()).settled.time_limit is None
 
 
 def rewind(last_pt, epoch: int, elapsed: float) -> None:
