@@ -19,6 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
+from captchagen.fitting.pool_fit import read_record
 from experiments.common import captchagen
 from experiments.foreign import make
 from experiments.zero_shot import READS, _ours, score
@@ -72,11 +73,12 @@ def main() -> None:
                str(args.n), "--time-limit", f"{args.minutes:g}", "--self-time-limit", f"{args.self_minutes:g}",
                "--rounds", str(args.rounds)]  # fmt: skip
         captchagen(*cmd)
-        fit = json.loads((out / "fit" / "fit.json").read_text())
+        fit = read_record(out / "fit")
+        assert fit is not None, f"adapt left no fit record in {out / 'fit'}"
         metrics = [json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()]
         pseudo = [m["pseudo"] for m in metrics if m.get("pseudo")]
         row = {"generator": gen, "alphabet": alphabet, "length": length, "command": "captchagen " + " ".join(cmd),
-               "fit_distance": fit["distance"], "fit_floor": fit["floor"], "pseudo_last_epoch": pseudo[-1] if pseudo
+               "fit_distance": fit.distance, "fit_floor": fit.floor, "pseudo_last_epoch": pseudo[-1] if pseudo
                else None}  # fmt: skip
         stages = ["synthetic", "adapted"]
         if args.labels:

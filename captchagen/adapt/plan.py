@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from captchagen.fitting.pool_fit import RECORD, STYLE_FILE
+from captchagen.fitting.pool_fit import RECORD, STYLE_FILE, FitRecord
 
 STATE = "adapt.json"
 FIT, DATA, RUNS, CACHE = "fit", "data", "runs", "cache"
@@ -88,16 +88,16 @@ def fit_stage(o: Options) -> Stage:
     return Stage("fit", o.out / FIT, args, inputs)
 
 
-def make_stage(o: Options, record: dict) -> Stage:
+def make_stage(o: Options, record: FitRecord) -> Stage:
     """Once the fit's record (fit.json) says the image size and the fonts chosen."""
-    width, height = record["size"]
-    fonts = [a for f in record["fonts"] for a in ("--font", f["path"])]
+    width, height = record.size
+    fonts = [a for f in record.fonts for a in ("--font", f.path)]
     style = o.out / FIT / STYLE_FILE
     args = ("make", "--n", str(o.n), "--style", str(style), *fonts, "--width", str(width), "--height", str(height),
             "--alphabet", o.alphabet, "--min-len", str(o.min_len), "--max-len", str(o.max_len), "--seed",
             str(o.seed), *_workers(o), "--out", str(o.out / DATA))  # fmt: skip
     inputs = {"style": file_sha256(style), "size": f"{width}x{height}", "alphabet": o.alphabet, "length": o.length,
-              "fonts": ",".join(f["sha256"] for f in record["fonts"]), "n": str(o.n), "seed": str(o.seed)}  # fmt: skip
+              "fonts": ",".join(f.sha256 for f in record.fonts), "n": str(o.n), "seed": str(o.seed)}  # fmt: skip
     return Stage("make", o.out / DATA, args, inputs)
 
 

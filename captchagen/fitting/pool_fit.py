@@ -6,14 +6,15 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
 from captchagen import atomic, fontpacks, outfolder, unlabeled
 from captchagen.errors import BadInput
-from captchagen.fitting.search import Fit, Progress, Settings, fit, render
+from captchagen.fitting.search import Fit, FitProgress, Settings, fit, render
 from captchagen.fonts import REQUIRED_EXTRA, bundled_fonts, font_files, load_font
 from captchagen.preview import write_grid
 from captchagen.style import DEFAULT, FIELDS, Style
@@ -96,6 +97,73 @@ def style_toml(style: Style) -> str:
     return "\n".join(lines) + "\n"
 
 
+@dataclass(frozen=True)
+class PoolSummary:
+    """The pool a fit was made on: its folder, its images, how many were sampled, its digest (unlabeled.
+    PoolFiles.digest) and how many could not be read."""
+
+    folder: str
+    images: int
+    sampled: int
+    digest: str
+    unreadable: int
+
+
+@dataclass(frozen=True)
+class FontChoice:
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """What fit-style found, as fit.json holds it: the pool, the settings, the image size, the fonts chosen,
+    the distance reached against the pool's own floor (and per feature group, and after each round), and the
+    style. Read by attribute; written and read as the same dict as before it was a class."""
+
+    pool: PoolSummary
+    settings: dict[str, Any]
+    size: tuple[int, int]
+    fonts: tuple[FontChoice, ...]
+    distance: float
+    floor: float
+    groups: dict[str, float]
+    history: tuple[float, ...]
+    style: dict[str, Any]
+    version: int = RECORD_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "pool": asdict(self.pool),
+            "settings": self.settings,
+            "size": list(self.size),
+            "fonts": [asdict(f) for f in self.fonts],
+            "distance": self.distance,
+            "floor": self.floor,
+            "groups": self.groups,
+            "history": list(self.history),
+            "style": self.style,
+        }
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> FitRecord:
+        """KeyError, TypeError or ValueError when it is not such a record."""
+        width, height = saved["size"]
+        return cls(
+            pool=PoolSummary(**saved["pool"]),
+            settings=dict(saved["settings"]),
+            size=(int(width), int(height)),
+            fonts=tuple(FontChoice(f["path"], f["sha256"]) for f in saved["fonts"]),
+            distance=float(saved["distance"]),
+            floor=float(saved["floor"]),
+            groups=dict(saved["groups"]),
+            history=tuple(float(h) for h in saved["history"]),
+            style=dict(saved["style"]),
+            version=int(saved["version"]),
+        )
+
+
 def fit_pool(
     folder: Path,
     out: Path,
@@ -103,45 +171,39 @@ def fit_pool(
     fonts: list[str],
     sample: int,
     workers: int,
-    progress: Progress | None = None,
+    progress: FitProgress | None = None,
 ) -> tuple[Fit, Pool]:
     """Fit, then write out/style.toml, out/fit.json and out/sheet.png (each atomically; the record last,
     so a record on disk means the other two are complete)."""
     pool = open_pool(folder, sample, settings.seed, exclude=out)
     outfolder.prepare(out)  # a file, read-only or full: one line now, not after the search
-    settings = Settings(**{**asdict(settings), "width": pool.size[0], "height": pool.size[1]})
+    settings = replace(settings, width=pool.size[0], height=pool.size[1])  # the pool's size, always
     images = pool_images(pool)
     result = fit(images, fonts, settings, workers=workers, progress=progress)
     atomic.write_bytes(out / STYLE_FILE, style_toml(result.style).encode())
     fitted = render(result.style, result.fonts, settings, settings.seed + 20_000, 8)
     cells = [(im, [("pool", "black")]) for im in images[:8]] + [(im, [("fitted", "blue")]) for im in fitted]
     write_grid(cells, out / SHEET, columns=8)
-    record = {
-        "version": RECORD_VERSION,
-        "pool": {
-            "folder": str(folder),
-            "images": pool.total,
-            "sampled": len(pool.paths),
-            "digest": pool.digest(),
-            "unreadable": len(pool.unreadable),
-        },
-        "settings": asdict(settings),
-        "size": list(pool.size),
-        "fonts": [{"path": f, "sha256": load_font(f).sha256} for f in result.fonts],
-        "distance": result.distance,
-        "floor": result.floor,
-        "groups": result.groups,
-        "history": list(result.history),
-        "style": result.style.to_dict(),
-    }
-    atomic.write_json(out / RECORD, record)
+    record = FitRecord(
+        pool=PoolSummary(str(folder), pool.total, len(pool.paths), pool.digest(), len(pool.unreadable)),
+        settings=asdict(settings),
+        size=pool.size,
+        fonts=tuple(FontChoice(f, load_font(f).sha256) for f in result.fonts),
+        distance=result.distance,
+        floor=result.floor,
+        groups=result.groups,
+        history=tuple(result.history),
+        style=result.style.to_dict(),
+    )
+    atomic.write_json(out / RECORD, record.to_dict())
     return result, pool
 
 
-def read_record(out: Path) -> dict | None:
-    """The record of the fit in `out`, or None if there is none (or it cannot be read)."""
+def read_record(out: Path) -> FitRecord | None:
+    """The record of the fit in `out`, or None if there is none (or it cannot be read, or is of another
+    version)."""
     try:
-        record = json.loads((out / RECORD).read_text())
-    except (OSError, ValueError):
+        saved = json.loads((out / RECORD).read_text())
+        return FitRecord.from_dict(saved) if saved.get("version") == RECORD_VERSION else None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return record if isinstance(record, dict) and record.get("version") == RECORD_VERSION else None

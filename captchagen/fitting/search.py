@@ -23,7 +23,7 @@ from captchagen.pool import WorkerPool
 from captchagen.render import StyledCaptcha, image_rng, sample_label, seeded_captcha
 from captchagen.style import Style
 
-Progress = Callable[[str, int, int, float], None]  # (phase, done, total, best distance so far)
+FitProgress = Callable[[str, int, int, float], None]  # (phase, done, total, best distance so far)
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def fit(
     fonts: Sequence[str],
     s: Settings,
     workers: int = 1,
-    progress: Progress | None = None,
+    progress: FitProgress | None = None,
 ) -> Fit:
     """The style (and fonts) whose renders look most like `pool`. `pool`: images at the fit's size."""
     if len(pool) < 4:
@@ -161,7 +161,7 @@ def fit(
 
 
 def _score_fonts(
-    wp: WorkerPool, style: Style, fonts: Sequence[str], s: Settings, target: Summary, progress: Progress | None
+    wp: WorkerPool, style: Style, fonts: Sequence[str], s: Settings, target: Summary, progress: FitProgress | None
 ) -> dict[str, float]:
     """Each font's distance to the pool, rendering `s.images` captchas in `style` with that font alone."""
     scores: dict[str, float] = {}

@@ -14,6 +14,7 @@ import pytest
 from captchagen.adapt import pipeline
 from captchagen.adapt.plan import Options
 from captchagen.errors import BadInput
+from captchagen.fitting.pool_fit import FitRecord, PoolSummary
 from captchagen.lock import FolderBusy, FolderLock
 from captchagen.unlabeled import list_images
 
@@ -37,7 +38,8 @@ class FakeRunner:
             assert out is not None
             out.mkdir(parents=True, exist_ok=True)
             (out / "style.toml").write_text(f'base = "default"\n# {self.style}\n')
-            (out / "fit.json").write_text(json.dumps({"version": 1, "size": [80, 32], "fonts": []}))
+            record = FitRecord(PoolSummary("p", 6, 6, "d", 0), {}, (80, 32), (), 0.5, 0.1, {}, (0.5,), {})
+            (out / "fit.json").write_text(json.dumps(record.to_dict()))
         elif verb == "make":
             assert out is not None
             out.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import replace
 
@@ -83,3 +84,34 @@ def test_a_full_disk_in_fit_style_is_one_line(tmp_path, monkeypatch):
     code, out = run_cli("fit-style", str(pool), "--out", str(tmp_path / "fit"), "--alphabet", "AB", "--rounds", "1",
                         "--workers", "1", "--font", str(REPO / "fonts" / "DejaVuSans-Bold.ttf"))  # fmt: skip
     assert code == 1 and "Error: the disk is full" in out and "Traceback" not in out, out
+
+
+def test_a_fit_record_as_earlier_versions_wrote_it_reads_by_attribute_and_writes_back_the_same(tmp_path):
+    """fit.json keeps its format: the dict the first fit-style wrote (here as it wrote it) is read into a
+    FitRecord and written back unchanged; one of another version, or damaged, is no record."""
+    from captchagen.fitting.pool_fit import RECORD, read_record
+
+    saved = {
+        "version": 1,
+        "pool": {"folder": "pool", "images": 250, "sampled": 200, "digest": "ab" * 32, "unreadable": 1},
+        "settings": {"alphabet": "ABC", "min_len": 4, "max_len": 4, "width": 160, "height": 60, "rounds": 24},
+        "size": [160, 60],
+        "fonts": [{"path": "/f/a.ttf", "sha256": "cd" * 32}],
+        "distance": 0.42,
+        "floor": 0.05,
+        "groups": {"edges": 0.1, "palette": 0.32},
+        "history": [0.9, 0.6, 0.42],
+        "style": {"base": "default", "noise_dots": 12},
+    }
+    (tmp_path / RECORD).write_text(json.dumps(saved))
+    record = read_record(tmp_path)
+    assert record is not None and record.size == (160, 60) and record.fonts[0].path == "/f/a.ttf"
+    assert record.pool.sampled == 200 and record.history[-1] == record.distance
+    assert record.to_dict() == saved
+    for damaged in (
+        {**saved, "version": 2},
+        {**saved, "size": [160]},
+        {k: v for k, v in saved.items() if k != "fonts"},
+    ):
+        (tmp_path / RECORD).write_text(json.dumps(damaged))
+        assert read_record(tmp_path) is None
