@@ -10,6 +10,7 @@ import json
 import os
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,19 @@ def run_cli_streams(*args: str, env: dict[str, str] | None = None) -> tuple[int,
     """Invoke the CLI in-process; return (exit code, what it printed on stdout, what it printed on stderr)."""
     result = CliRunner().invoke(cli, list(args), catch_exceptions=False, env=env)
     return result.exit_code, result.stdout, result.stderr
+
+
+def site_pool(root: Path, *style: str) -> Path:
+    """root/pool: 12 captchas of 4 characters of ABCD1234 (made with `style`'s options) renamed as a site's
+    unlabelled ones are, site-000.png...: what adapt and fit-style are pointed at."""
+    code, out = run_cli("make", "--n", "12", *style, *TINY, "--min-len", "4", "--alphabet", "ABCD1234", "--seed", "5",
+                        "--out", str(root / "made"))  # fmt: skip
+    assert code == 0, out
+    folder = root / "pool"
+    folder.mkdir()
+    for i, p in enumerate(shard_images(root / "made")):
+        shutil.copyfile(p, folder / f"site-{i:03d}.png")
+    return folder
 
 
 def shard_images(data: Path) -> list[Path]:

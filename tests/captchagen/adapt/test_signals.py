@@ -4,7 +4,6 @@ an orphan still training (probe AD15), whether adapt gets SIGTERM, Ctrl-C twice,
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -14,22 +13,14 @@ from pathlib import Path
 import pytest
 
 from captchagen.lock import LOCK_NAME, FolderLock
-from tests.helpers import REPO, TINY, run_cli, shard_images
+from tests.helpers import REPO, site_pool
 
 WAIT_S = 120  # for a step to start or stop on a loaded machine; the tests end as soon as it does
 
 
 @pytest.fixture(scope="module")
 def pool(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("signals")
-    code, out = run_cli("make", "--n", "12", *TINY, "--min-len", "4", "--alphabet", "ABCD1234", "--seed", "5",
-                        "--out", str(root / "made"))  # fmt: skip
-    assert code == 0, out
-    folder = root / "pool"
-    folder.mkdir()
-    for i, p in enumerate(shard_images(root / "made")):
-        shutil.copyfile(p, folder / f"site-{i:03d}.png")
-    return folder
+    return site_pool(tmp_path_factory.mktemp("signals"))
 
 
 def alive(pid: int) -> bool:

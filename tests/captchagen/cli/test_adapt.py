@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from captchagen import style
-from tests.helpers import REPO, TINY, run_cli, shard_images
+from tests.helpers import REPO, TINY, run_cli, shard_images, site_pool
 
 
 @pytest.fixture(scope="module")
@@ -18,14 +18,7 @@ def pool(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pool")
     spec = root / "site.toml"
     spec.write_text('base = "clean"\nbackground = [20, 30, 90]\ntext_color = [230, 230, 120]\n')
-    code, out = run_cli("make", "--n", "12", "--style", str(spec), *TINY, "--min-len", "4", "--alphabet",
-                        "ABCD1234", "--seed", "5", "--out", str(root / "made"))  # fmt: skip
-    assert code == 0, out
-    folder = root / "pool"
-    folder.mkdir()
-    for i, p in enumerate(shard_images(root / "made")):
-        shutil.copyfile(p, folder / f"site-{i:03d}.png")
-    return folder
+    return site_pool(root, "--style", str(spec))
 
 
 FONTS = REPO / "fonts"  # the bundled fonts: the fit never needs the wide pack
