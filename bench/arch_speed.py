@@ -15,8 +15,8 @@ import time
 
 import torch
 
+from trainer import models
 from trainer.device import Dist, autocast, set_threads
-from trainer.model import build_model
 from trainer.models.catalog import CATALOG
 from trainer.models.config import ModelConfig
 from trainer.training.forward import ctc_loss_sum
@@ -76,7 +76,7 @@ def main() -> None:
         for name in CATALOG:
             config = ModelConfig(num_classes=classes, arch=name, height=args.height, width=args.width,
                                  channels=args.channels)  # fmt: skip
-            model = build_model(config)
+            model = models.build(config)
             fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
             model = model.to(memory_format=fmt)
             batch = torch.rand(64, args.channels, args.height, args.width).to(memory_format=fmt)

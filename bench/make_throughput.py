@@ -21,8 +21,8 @@ from captcha.image import ImageCaptcha
 
 from captchagen.config import GenerationConfig, resolve
 from captchagen.make import make_dataset
-from captchagen.pool import cpu_count
 from captchagen.render import Renderer
+from captchagen.workers import cpu_count
 
 
 def naive(config: GenerationConfig, font_paths: list[str], out: Path) -> float:

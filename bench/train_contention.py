@@ -22,7 +22,7 @@ import time
 # One training measurement, in a fresh process so that OpenMP reads its environment at start-up.
 CHILD = r"""
 import json, sys, time, torch
-from trainer.model import build_model
+from trainer import models
 from trainer.models.config import ModelConfig
 from trainer.training.optim import make_optimizer
 from trainer.training.forward import ctc_loss_sum
@@ -33,7 +33,7 @@ if sys.argv[1] == "auto":  # what `captchagen train` chooses (trainer.device.set
 else:
     torch.set_num_threads(int(sys.argv[1]))
 torch.manual_seed(0)
-model = build_model(ModelConfig(num_classes=27, height=32, width=160, max_label_len=10))
+model = models.build(ModelConfig(num_classes=27, height=32, width=160, max_label_len=10))
 opt = make_optimizer(model, 1e-3, 0.01)
 x = torch.rand(batch, 1, 32, 160)
 targets = torch.randint(1, 27, (batch * 6,))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
+from trainer import models
 from trainer.data import loading as data
-from trainer.model import build_model
 from trainer.training.optim import make_optimizer
 from trainer.training.plan import make_plan
 from trainer.training.request import TrainRequest
@@ -32,7 +32,7 @@ def main() -> None:
     loaded = data.load(Path(args.data), pre, plan.cache_dir, workers=2, source=plan.sources[args.data])
     dataset = data.CaptchaDataset(loaded)
     sampler = data.ShardedBatchSampler(len(dataset), schedule.batch_size, shuffle=True, seed=0)
-    model = build_model(plan.model)
+    model = models.build(plan.model)
     optimizer = make_optimizer(model, schedule.lr, schedule.weight_decay)
     train_step = SupervisedStep(model, optimizer, torch.amp.GradScaler("cuda", enabled=False), plan)
     model.train()

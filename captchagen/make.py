@@ -25,8 +25,8 @@ from captchagen.config import GenerationConfig, Resolved, resolve
 from captchagen.errors import BadInput, CaptchagenError
 from captchagen.lock import LOCK_NAME, FolderLock
 from captchagen.manifest import ShardRecord
-from captchagen.pool import WorkerPool, cpu_count
 from captchagen.render import Renderer
+from captchagen.workers import WorkerPool, cpu_count
 
 CHUNK = 64  # images per task: small enough for a smooth progress bar, large enough to amortise IPC
 _OURS = re.compile(r"shard-\d{5,}(\.partial)?|manifest\.json|preview\.png|\..*\.tmp|" + re.escape(LOCK_NAME))

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from captchagen import atomic
-from captchagen.pool import cpu_count
+from captchagen.workers import cpu_count
 from experiments.common import captchagen
 from trainer import checkpoint
 

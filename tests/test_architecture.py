@@ -75,7 +75,7 @@ def test_the_model_side_does_not_import_serving(part):
 
 
 def test_the_data_side_does_not_import_the_network():
-    # trainer.model imports trainer.data (the normalisation inside ImageReader); the other way would be a cycle
+    # trainer.models.arch imports trainer.data (the normalisation inside ImageReader); the other way would be a cycle
     assert offending(modules(REPO / "trainer" / "data"), ["trainer.model", "trainer.models"]) == []
 
 
@@ -141,7 +141,7 @@ def test_cycles_are_found():
 def test_no_module_imports_itself_round_about():
     graph = import_graph(["captchagen", "trainer"])
     assert len(graph) > 80 and "trainer.models.crnn" in graph
-    assert graph["trainer.model"] >= {"trainer.models", "trainer.models.config"}
+    assert graph["trainer.models.arch"] >= {"trainer.data.preprocess", "trainer.models.config"}
     assert cycles(graph) == []
 
 
@@ -183,7 +183,7 @@ def test_every_module_is_in_the_development_map():
     import re
 
     text = (REPO / "docs" / "development.md").read_text("utf-8")
-    maps = re.findall(r"```\n(.*?)```", text, flags=re.S)
+    maps = re.findall(r"```\w*\n(.*?)```", text, flags=re.S)
     block = max(maps, key=len)  # the big map (the small one is the import direction)
     missing = [
         str(p.relative_to(REPO))
@@ -229,3 +229,62 @@ def test_no_function_of_the_training_loop_is_over_60_lines():
         and node.end_lineno - node.lineno + 1 > 60
     ]
     assert long == []
+
+
+# The picture in docs/development.md: the packages as boxes, a module of trainer/ itself in the box of what it
+# is made for. Every import between two boxes is an arrow, and the arrows never go round.
+BOXES = {
+    "captchagen.cli": "cli", "captchagen.__main__": "cli", "captchagen.adapt": "adapt",
+    "captchagen.fitting": "fitting", "captchagen": "dataset library",
+    "trainer.serving": "serving", "trainer.labeling": "labeling", "trainer.training": "training",
+    "trainer.inference": "inference", "trainer.models": "models", "trainer.data": "data",
+    "trainer.checkpoint": "checkpoint, runs, metrics", "trainer.runs": "checkpoint, runs, metrics",
+    "trainer.metrics": "checkpoint, runs, metrics", "trainer": "shape, records, device, bundled",
+}  # fmt: skip
+
+
+def box(module: str) -> str:
+    """The box of the longest prefix of `module` that BOXES names."""
+    parts = module.split(".")
+    for n in range(len(parts), 0, -1):
+        if ".".join(parts[:n]) in BOXES:
+            return BOXES[".".join(parts[:n])]
+    raise KeyError(module)
+
+
+def box_arrows() -> set[tuple[str, str]]:
+    """(box, box) for every import from a module of one box into another."""
+    graph = import_graph(["captchagen", "trainer"])
+    return {(box(a), box(b)) for a, targets in graph.items() for b in targets if box(a) != box(b)}
+
+
+def reachable(arrows: set[tuple[str, str]], start: str) -> set[str]:
+    seen, todo = set(), [start]
+    while todo:
+        for a, b in arrows:
+            if a == todo[-1] and b not in seen:
+                seen.add(b)
+                todo.insert(0, b)
+        todo.pop()
+    return seen
+
+
+def package_picture() -> list[str]:
+    """The mermaid lines docs/development.md draws: each import between boxes, less those another path of
+    imports already implies (the picture reads as layers; every arrow is still a real import)."""
+    arrows = box_arrows()
+    direct = {
+        (a, b)
+        for a, b in arrows
+        if not any(b in reachable(arrows - {(a, b)}, c) for a2, c in arrows if a2 == a and c != b)
+    }
+    return sorted(f'  "{a}" --> "{b}"' for a, b in direct)
+
+
+def test_the_picture_of_the_packages_draws_their_imports_and_they_go_one_way():
+    text = (REPO / "docs" / "development.md").read_text("utf-8")
+    drawn = text.split("```mermaid\n", 1)[1].split("```", 1)[0].splitlines()
+    expected = package_picture()
+    assert sorted(line for line in drawn if "-->" in line) == expected, "\n".join(["flowchart TD", *expected])
+    boxes = {name: {b for a, b in box_arrows() if a == name} for name in set(BOXES.values())}
+    assert cycles(boxes) == []

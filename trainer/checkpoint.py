@@ -20,8 +20,8 @@ import captchagen
 from captchagen import atomic
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput, CaptchagenError, check_format
+from trainer import models
 from trainer.data.preprocess import Preprocessing
-from trainer.model import build_model as make_network
 from trainer.models.config import ModelConfig
 from trainer.records import Metrics, PartialCounts
 
@@ -244,9 +244,7 @@ def load(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def build_model(
-    record: ModelRecord, source: str | Path = "the checkpoint"
-) -> tuple[nn.Module, Alphabet, Preprocessing]:
+def load_model(record: ModelRecord, source: str | Path = "the checkpoint") -> tuple[nn.Module, Alphabet, Preprocessing]:
     """The model with its weights, and the alphabet and preprocessing it was trained with, once they are
     checked to belong together (CaptchagenError, naming `source`, if not: a mismatch would read shifted or
     empty strings with no error). One made before `binding` is checked on the class count alone."""
@@ -280,7 +278,7 @@ def build_model(
     if bad:
         raise CaptchagenError(f"{source}: its weights hold NaN or infinite values ({bad[0]}); it cannot read")
     try:
-        model = make_network(config)
+        model = models.build(config)
     except ValueError as e:  # an architecture this version does not know
         raise CaptchagenError(f"cannot build the model: {e}") from None
     try:

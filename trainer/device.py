@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 
 from captchagen.errors import BadInput
-from captchagen.pool import cpu_count
+from captchagen.workers import cpu_count
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ class ModelShape:
     hidden: int = 128  # LSTM units per direction
     lstm_layers: int = 1
     dropout: float = 0.1
-    arch: str = "crnn"  # the backbone (trainer.models.catalog)
+    arch: str = "crnn"  # the backbone (trainer.models.catalog); checkpoints made before there was a choice: crnn
 
 
 SHAPE = ModelShape()  # the defaults

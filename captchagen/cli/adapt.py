@@ -15,7 +15,7 @@ from captchagen.alphabet import PRESETS, Alphabet, expand
 from captchagen.cli.common import LineProgress, library_errors
 from captchagen.cli.options import Decorator, font_pack_option, init_from_option, length_option, time_limit_option
 from captchagen.fitting.pool_fit import SAMPLE
-from captchagen.pool import cpu_count
+from captchagen.workers import cpu_count
 
 
 def _fit_options(fn: Any) -> Any:

@@ -14,7 +14,7 @@ from captchagen.alphabet import PRESETS, expand
 from captchagen.cli.common import AverageRate, LineProgress, UsageFailure, library_errors
 from captchagen.cli.options import Decorator, ExistingPath, font_pack_option, length_option, n_option
 from captchagen.config import GenerationConfig
-from captchagen.pool import cpu_count
+from captchagen.workers import cpu_count
 
 DEFAULTS = GenerationConfig()
 

@@ -18,6 +18,7 @@ from captchagen.cli.common import (
     library_errors,
     positive_float,
 )
+from trainer.models import names as arch_names
 from trainer.models.catalog import CATALOG
 from trainer.shape import SHAPE
 from trainer.training.events import (
@@ -37,6 +38,22 @@ from trainer.training.request import (  # plain dataclasses: importing them impo
 )
 
 DEFAULTS = TrainRequest()
+
+
+class RegisteredArch(click.Choice):
+    """--arch's choices, read from the registry each time they are asked for (trainer.models.names), so an
+    architecture registered after this module was imported (a plug-in's, a test's) is taken too."""
+
+    def __init__(self) -> None:
+        super().__init__(arch_names())
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        return arch_names()
+
+    @choices.setter
+    def choices(self, value: object) -> None:  # click.Choice sets it once; the registry stays the source
+        pass
 
 
 def _mix(value: str) -> tuple[str, float]:
@@ -172,7 +189,7 @@ def _mix(value: str) -> tuple[str, float]:
 )
 @click.option(
     "--arch",
-    type=click.Choice(list(CATALOG)),
+    type=RegisteredArch(),
     help="The network's backbone (all end in a BiLSTM and CTC): "
     + "; ".join(f"{e.name}: {e.summary}" for e in CATALOG.values())
     + ".  [default: crnn, or the --init-from model's]",
@@ -211,7 +228,7 @@ def train(data: str, resume: str | None, workers: int | None, colour: bool | Non
 
     Example: captchagen train data/captchas --time-limit 60
     """
-    from captchagen.pool import cpu_count
+    from captchagen.workers import cpu_count
     from trainer.training.loop import train as run_training
 
     channels = None if colour is None else 3 if colour else 1

@@ -19,9 +19,9 @@ from PIL import Image
 
 from captchagen.fitting.features import Summary, distance, group_distances, summarise
 from captchagen.fitting.space import CHOICES, KNOBS, Point, to_style
-from captchagen.pool import WorkerPool
 from captchagen.render import StyledCaptcha, image_rng, sample_label, seeded_captcha
 from captchagen.style import Style
+from captchagen.workers import WorkerPool
 
 FitProgress = Callable[[str, int, int, float], None]  # (phase, done, total, best distance so far)
 

@@ -152,7 +152,7 @@ def test_every_checkpoint_carries_a_binding_the_bundled_ones_too_and_an_edited_c
     for name in bundled.MODELS:
         data = checkpoint.load(bundled.named(name))
         assert data["format_version"] == checkpoint.FORMAT_VERSION and data["binding"] == checkpoint.binding(data)
-        model, alphabet, pre = checkpoint.build_model(checkpoint.read(bundled.named(name)), name)
+        model, alphabet, pre = checkpoint.load_model(checkpoint.read(bundled.named(name)), name)
         assert model.config.num_classes == alphabet.num_classes and pre.std > 0
     image = tmp_path / "000001_RGB.png"
     code, out = run_cli("make", "--n", "1", "--alphabet", "RGB", "--min-len", "3", "--max-len", "3", "--seed", "3",

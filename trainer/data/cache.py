@@ -26,7 +26,7 @@ import numpy as np
 from captchagen import atomic
 from captchagen.atomic import DISK_FULL
 from captchagen.errors import CaptchagenError
-from captchagen.pool import WorkerPool
+from captchagen.workers import WorkerPool
 from trainer.data.preprocess import BadImage, Preprocessing, load_array
 from trainer.data.sources import Group
 

@@ -21,7 +21,7 @@ from trainer import checkpoint
 from trainer.data.preprocess import Preprocessing, load_array, to_array
 from trainer.inference import onnx_model
 from trainer.inference.decode import greedy
-from trainer.model import ImageReader
+from trainer.models.arch import ImageReader
 
 OPSET = 18
 DEFAULT_ATOL = 1e-3  # on logits; fp32 runtimes differ by about 1e-5 here
@@ -109,7 +109,7 @@ def export_onnx(
     """Export, add metadata, check parity on a temp file, then rename it to `out`."""
     require_modules("captchagen export", "onnx", EXTRA_MODULES["onnx"])
     record = checkpoint.read(checkpoint_path)
-    model, alphabet, pre = checkpoint.build_model(record, checkpoint_path)
+    model, alphabet, pre = checkpoint.load_model(record, checkpoint_path)
     net = ImageReader(model, pre).eval()
     max_len = record.config().max_label_len
     if check_paths:

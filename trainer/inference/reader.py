@@ -14,7 +14,7 @@ from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
 from trainer.inference.decode import decode
 from trainer.inference.onnx_model import OnnxModel
-from trainer.model import ImageReader
+from trainer.models.arch import ImageReader
 from trainer.records import Metrics
 
 
@@ -46,7 +46,7 @@ class Reader:
             self.kind = "checkpoint"
             record = checkpoint.read(self.path)
             self.name = checkpoint.model_name(self.path)
-            model, self.alphabet, self.pre = checkpoint.build_model(record, self.path)
+            model, self.alphabet, self.pre = checkpoint.load_model(record, self.path)
             self.max_label_len = record.config().max_label_len
             self.metrics = record.metrics
             self.net = ImageReader(model, self.pre).eval()

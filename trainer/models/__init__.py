@@ -1,7 +1,8 @@
 """Architectures by name. Each is one module here (its layers, and an Arch saying how to build it and what
 fine-tuning may copy) plus its entry in trainer.models.catalog (its name, module and summary for
 `train --help`, free of torch); nothing else in the trainer names a layer. Importing this package imports no
-torch: an architecture's module is imported when it is first asked for."""
+torch: an architecture's module is imported when it is first asked for (by `get`, or `build`, which makes
+its network)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from typing import TYPE_CHECKING
 from trainer.models.catalog import CATALOG
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from trainer.models.arch import Arch
+    from trainer.models.config import ModelConfig
 
 _PLUGINS: dict[str, Arch] = {}  # added by `register`: a plug-in, or a test's toy architecture
 
@@ -32,6 +36,12 @@ def get(name: str) -> Arch:
     if arch.name != name:  # a catalog line pointing at another architecture's module
         raise ImportError(f"{entry.module} defines the architecture {arch.name!r}, the catalog says {name!r}")
     return arch
+
+
+def build(config: ModelConfig) -> nn.Module:
+    """The network `config.arch` names, with fresh weights (ValueError for an unknown name, or from the
+    network's constructor, trainer.models.arch.SequenceHead, for a bad size)."""
+    return get(config.arch).build(config)
 
 
 def register(arch: Arch) -> None:

@@ -1,4 +1,5 @@
-"""What an architecture says about itself: how to build it and what fine-tuning may copy from a parent."""
+"""What an architecture says about itself (how to build it, what fine-tuning may copy from a parent), the
+head every architecture ends in, and ImageReader: any of them with its input normalisation."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from trainer.data.preprocess import Preprocessing, normalize
 from trainer.models.config import ModelConfig, check_input_size, check_time_steps
 
 
@@ -56,3 +58,16 @@ class SequenceHead(nn.Module):
         x = torch.relu(self.proj(x))  # [T, N, hidden]
         x, _ = self.rnn(x)  # [T, N, 2 * hidden]
         return self.head(self.dropout(x))  # [T, N, num_classes]
+
+
+class ImageReader(nn.Module):
+    """A network with its input normalisation: uint8 images [N, H, W] in, logits [N, T, num_classes] out.
+    What prediction runs and what export writes, so the two compute the same function."""
+
+    def __init__(self, model: nn.Module, pre: Preprocessing) -> None:
+        super().__init__()
+        self.model = model
+        self.pre = pre
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(normalize(images, self.pre)).transpose(0, 1)

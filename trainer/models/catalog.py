@@ -1,6 +1,7 @@
 """The architectures there are, free of torch: each one's name, the module that builds it, and its line in
 `train --help`. The registry (trainer.models.get) imports an architecture's module from here when it is
-first asked for, so --help, planning and checkpoint checks never import torch."""
+first asked for, so `--help` lists them without importing torch. (Planning a run does import torch, through
+the checkpoint and device modules it reads; nothing here needs it.)"""
 
 from __future__ import annotations
 

@@ -1,26 +1,20 @@
-"""The network's config and the rules an input size must keep; free of torch, so that planning a run, the
-command line's --help and the checks on a checkpoint's description need not import it."""
+"""The network's config and the rules an input size must keep; free of torch, so that the command line's
+--help can show the defaults without importing it."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from trainer.shape import SHAPE, ModelShape, min_time_steps, time_steps
+from trainer.shape import ModelShape, min_time_steps, time_steps
 
 
-@dataclass(frozen=True)
-class ModelConfig:
-    """The network: a ModelShape (flat here, as checkpoints store it) with its output size."""
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig(ModelShape):
+    """The network: a ModelShape (its fields inherited, flat, as checkpoints store them) with its input's
+    colour channels, its output size and the longest label it must read."""
 
     num_classes: int  # alphabet size + 1 for the CTC blank
-    arch: str = "crnn"  # trainer.models.catalog; checkpoints made before there was a choice are "crnn"
-    height: int = SHAPE.height
-    width: int = SHAPE.width
     channels: int = 1
-    conv: tuple[int, ...] = SHAPE.conv
-    hidden: int = SHAPE.hidden
-    lstm_layers: int = SHAPE.lstm_layers
-    dropout: float = SHAPE.dropout
     max_label_len: int | None = None  # when given, the model refuses a width too narrow for such labels
 
     @classmethod

@@ -29,7 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from captchagen.pool import cpu_count
+from captchagen.workers import cpu_count
 from trainer.data.preprocess import BadImage, open_image, to_array
 from trainer.inference.reader import Reader
 

@@ -68,7 +68,7 @@ def load_parent(spec: str, param: str = "init_from") -> Parent:
         record = checkpoint.read(path)
         # What test, eval, serve and export check before reading with a model (its binding, the fit of its
         # weights to its config and preprocessing) is checked before fine-tuning from it too.
-        checkpoint.build_model(record, path)
+        checkpoint.load_model(record, path)
     except CaptchagenError as e:
         raise BadInput(f"`{param}` {e}", param=param) from None
     return Parent(path, record, hashlib.sha256(path.read_bytes()).hexdigest())

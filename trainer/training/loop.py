@@ -23,13 +23,12 @@ from torch.nn.parallel import DistributedDataParallel
 from captchagen import atomic
 from captchagen.errors import BadInput
 from captchagen.lock import FolderLock
-from trainer import checkpoint, runs
+from trainer import checkpoint, models, runs
 from trainer.checkpoint import ModelRecord, ResumeState, RngState
 from trainer.data import loading as data
 from trainer.data.mixing import StreamBatchSampler
 from trainer.device import all_sum, memory_format
 from trainer.metrics import Counts
-from trainer.model import build_model
 from trainer.records import PartialCounts
 from trainer.training.advice import STUCK_EPOCHS, STUCK_STEPS, better, stuck_notice, too_few_steps, zero_streak
 from trainer.training.datasets import Data, load_data, train_sampler, write_inputs
@@ -46,7 +45,7 @@ from trainer.training.interrupt import Interrupted, StopRequest
 from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.plan import Plan, make_plan
 from trainer.training.request import TrainRequest
-from trainer.training.resume import Progress, restore
+from trainer.training.resume import Position, restore
 from trainer.training.semi import SemiStep, Teacher
 from trainer.training.steps import Diverged, Step, SupervisedStep, finite, kept, train_epoch
 from trainer.training.validate import validate
@@ -104,7 +103,7 @@ class _Run:
     steps_per_epoch: int
     train_loader: torch.utils.data.DataLoader
     val_loader: torch.utils.data.DataLoader
-    at: Progress
+    at: Position
     stop: StopRequest
     teacher: Teacher | None  # with `unlabeled`: the moving average that pseudo-labels the pool
     clock: _Clock
@@ -164,7 +163,7 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     val_sampler = data.ShardedBatchSampler(
         len(sets.val), 256, shuffle=False, rank=info.rank, world=info.world, drop_last=False
     )
-    at = restore(plan.resume, model, optimizer, runtime.cuda) if plan.resume is not None else Progress()
+    at = restore(plan.resume, model, optimizer, runtime.cuda) if plan.resume is not None else Position()
     teacher = Teacher(model, plan.semi.ema_decay) if plan.semi is not None else None
     if teacher is not None and plan.resume is not None and plan.resume.teacher is not None:
         teacher.load_state_dict(plan.resume.teacher)
@@ -205,7 +204,7 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     )
 
 
-def _started(plan: Plan, folder: Path, sets: Data, model: torch.nn.Module, steps: int, at: Progress) -> Started:
+def _started(plan: Plan, folder: Path, sets: Data, model: torch.nn.Module, steps: int, at: Position) -> Started:
     runtime = plan.runtime
     return Started(
         run=str(folder),
@@ -387,7 +386,7 @@ def _lower_lr(r: _Run) -> str:
 def _build_model(plan: Plan) -> torch.nn.Module:
     device = plan.runtime.device
     try:
-        return build_model(plan.model).to(device, memory_format=memory_format(device))  # type: ignore[call-overload]
+        return models.build(plan.model).to(device, memory_format=memory_format(device))  # type: ignore[call-overload]
     except ValueError as e:  # input size against the longest label, or not a multiple of the pooling
         raise BadInput(str(e)) from None
 

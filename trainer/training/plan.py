@@ -23,7 +23,7 @@ from captchagen import unlabeled
 from captchagen.alphabet import Alphabet
 from captchagen.errors import BadInput
 from captchagen.manifest import MANIFEST
-from captchagen.pool import cpu_count
+from captchagen.workers import cpu_count
 from trainer.checkpoint import ResumeState
 from trainer.data.cache import default_cache_dir
 from trainer.data.inputs import choose_input, sampled_crop

@@ -16,7 +16,7 @@ from trainer.training.request import TrainRecord, TrainRequest
 
 
 @dataclass
-class Progress:
+class Position:
     """Where the run is: what a resume restores and last.pt records."""
 
     epoch: int = 0  # the epoch to start from (0-based)
@@ -55,11 +55,11 @@ def resume_state(cfg: TrainRequest, resume: Path) -> tuple[ResumeState, TrainRec
     return state, record
 
 
-def restore(state: ResumeState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, cuda: bool) -> Progress:
+def restore(state: ResumeState, model: torch.nn.Module, optimizer: torch.optim.Optimizer, cuda: bool) -> Position:
     model.load_state_dict(state.model.weights)
     optimizer.load_state_dict(state.optimizer)
     state.rng.restore(cuda)
-    return Progress(
+    return Position(
         epoch=state.epoch,
         batch=state.batch,
         step=state.step,

@@ -23,7 +23,7 @@ from trainer.records import Metrics
 from trainer.training.events import BatchDone, Events, PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan
-from trainer.training.resume import Progress
+from trainer.training.resume import Position
 
 
 class Step:
@@ -92,7 +92,7 @@ def train_epoch(
     loader: Iterable[data.Batch],
     epoch: int,
     start: int,
-    at: Progress,
+    at: Position,
     runtime: Runtime,
     emit: Events,
     should_stop: Callable[[], str | None],

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from captchagen.cli.common import LineProgress
-from captchagen.pool import cpu_count
+from captchagen.workers import cpu_count
 from tests.helpers import run_cli, tiny_train_args
 from trainer.intervals import small_set_warning, wilson
 

@@ -22,7 +22,6 @@ from tests.helpers import (
 )
 from trainer import bundled, checkpoint, models
 from trainer.inference.reader import Reader
-from trainer.model import build_model
 from trainer.models.arch import Arch, SequenceHead
 from trainer.models.catalog import CATALOG
 from trainer.models.config import ModelConfig
@@ -44,10 +43,10 @@ def test_the_registry_builds_every_architecture_help_names(data):
     assert models.names() == list(CATALOG)
     for name in CATALOG:
         assert models.get(name).name == name
-        net = build_model(ModelConfig(num_classes=11, arch=name, height=32, width=96))
+        net = models.build(ModelConfig(num_classes=11, arch=name, height=32, width=96))
         assert net(torch.zeros(2, 1, 32, 96)).shape == (24, 2, 11)  # [T = W/4, N, classes]
     with pytest.raises(ValueError, match="unknown architecture 'nope': choose one of crnn, resnet"):
-        build_model(ModelConfig(num_classes=11, arch="nope"))
+        models.build(ModelConfig(num_classes=11, arch="nope"))
     code, out = run_cli("train", str(data), "--arch", "nope")
     assert code == 2 and "'nope' is not one of 'crnn', 'resnet'" in out
 
@@ -65,8 +64,12 @@ class Toy(SequenceHead):
 
 
 def test_a_new_architecture_is_one_module_and_one_registry_line(data, tmp_path, request):
+    from captchagen.cli.train import train as train_command
+
     models.register(Arch(name="toy", build=Toy, first_conv="features.0.weight"))
     request.addfinalizer(lambda: models.unregister("toy"))
+    # `train --arch` takes it: the choices come from the registry, not a list made at import
+    assert train_command.make_context("train", [str(data), "--arch", "toy"]).params["arch"] == "toy"
     result = train(tiny_train_config(data, tmp_path, epochs=2, arch="toy"))
     payload = checkpoint.load(Path(result.run) / "best.pt")
     assert payload["model_config"]["arch"] == "toy"
@@ -151,9 +154,9 @@ def test_a_checkpoint_from_before_architectures_reads_as_crnn(tmp_path):
 
     payload = checkpoint.load(bundled.base_model())
     assert "arch" not in payload["model_config"]  # made before there was a choice
-    model, _, _ = checkpoint.build_model(checkpoint.ModelRecord.from_payload(payload))
+    model, _, _ = checkpoint.load_model(checkpoint.ModelRecord.from_payload(payload))
     assert isinstance(model, CRNN)
     payload["model_config"] = {**payload["model_config"], "arch": "from-the-future"}
     payload["binding"] = checkpoint.binding(payload)  # as a newer captchagen would have written it
     with pytest.raises(Exception, match="unknown architecture 'from-the-future'"):
-        checkpoint.build_model(checkpoint.ModelRecord.from_payload(payload))
+        checkpoint.load_model(checkpoint.ModelRecord.from_payload(payload))

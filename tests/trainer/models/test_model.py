@@ -71,7 +71,7 @@ def _payload() -> dict:
 def test_checkpoint_round_trip_needs_nothing_but_the_file(tmp_path):
     path = tmp_path / "m.pt"
     checkpoint.write(path, _payload())
-    model, alphabet, pre = checkpoint.build_model(checkpoint.read(path))
+    model, alphabet, pre = checkpoint.load_model(checkpoint.read(path))
     assert alphabet.chars == "AB" and (pre.height, pre.width) == (16, 16)
     for k, v in _payload()["model"].items():
         assert v.shape == model.state_dict()[k].shape

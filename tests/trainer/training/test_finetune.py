@@ -29,7 +29,7 @@ def head_rows(model: CRNN, alphabet: Alphabet, chars: str) -> torch.Tensor:
 def test_shared_characters_keep_their_rows_and_new_ones_get_fresh_rows(reading_model):
     parent = load_parent(str(reading_model[1]))
     mc = parent.model.config()
-    old_model, old_alphabet, _ = checkpoint.build_model(parent.model)
+    old_model, old_alphabet, _ = checkpoint.load_model(parent.model)
     alphabet = Alphabet("9XY3")  # two shared with the parent's digits, in another order; two new
     torch.manual_seed(0)
     mc = replace(mc, num_classes=alphabet.num_classes)

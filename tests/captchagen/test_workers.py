@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from captchagen.pool import WorkerPool
+from captchagen.workers import WorkerPool
 
 
 def slow_square(x: int) -> int:
