@@ -335,21 +335,21 @@ def _validate(r: _Run, epoch: int, trained: _Trained) -> _Validated:
 
 
 def _keep(r: _Run, epoch: int, v: _Validated) -> bool:
-    """On the main process: best.pt if the epoch is the best so far (or with `keep` "last"), last.pt, the
-    metrics row and the curves. Whether best.pt was written."""
+    """Whether the epoch is the best so far (or `keep` is "last"): where the run is, on every process alike
+    (the counts are summed over them), so that all of them decide the next epoch the same way; then, on
+    the main process, best.pt if so, last.pt, the metrics row and the curves."""
     plan, at, ended = r.plan, r.at, v.ended
-    if not plan.runtime.dist.main:
-        return False
     improved = plan.schedule.keep == "last" or better(ended.seq_accuracy, ended.cer, ended.val_loss, at.best)
     if improved:
         at.best = v.counts.metrics(epoch + 1)
     at.epoch, at.batch = (epoch + 1, 0) if ended.complete else (epoch, v.batch)
     # Stopped by the time limit: resumed with a larger one, the epoch's full row adds these.
     at.partial = None if ended.complete else v.totals
-    r.save(epoch + 1, improved)
-    runs.append_metrics(r.folder, ended.row())
-    r.rows.append(ended.row())
-    runs.plot_curves(r.folder, r.rows)
+    if plan.runtime.dist.main:
+        r.save(epoch + 1, improved)
+        runs.append_metrics(r.folder, ended.row())
+        r.rows.append(ended.row())
+        runs.plot_curves(r.folder, r.rows)
     return improved
 
 
