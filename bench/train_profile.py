@@ -15,14 +15,13 @@ import argparse
 import collections
 import contextlib
 import functools
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from train_speed import make_adapt_data  # bench/, beside this script
 
 from trainer.training import semi, steps
 from trainer.training.events import BatchDone, Event, Started
@@ -115,17 +114,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        look = ["--alphabet", "ABCDEFGHJKMNPQRSTUVWXYZ23456789", "--length", "4-6", "--width", "160", "--height", "60"]
-        for n, folder, seed, style in ((args.n, "data", 1, "varied"), (args.n // 2, "made-pool", 2, "heavy")):
-            command = [sys.executable, "-m", "captchagen", "make", "--n", str(n), *look, "--seed", str(seed),
-                       "--style", style, "--out", str(root / folder)]  # fmt: skip
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
-        pool = root / "pool"
-        pool.mkdir()
-        for i, p in enumerate(sorted((root / "made-pool").glob("shard-*/*.png"))):
-            os.link(p, pool / f"{i:05d}.png")
+        data, pool = make_adapt_data(root, args.n, args.n // 2)
         common = dict(
-            data=str(root / "data"), init_from="base-v3", device="cpu", epochs=1, steps_per_epoch=args.steps,
+            data=str(data), init_from="base-v3", device="cpu", epochs=1, steps_per_epoch=args.steps,
             runs_dir=str(root / "runs"), cache_dir=str(root / "cache"), val_fraction=0.05, threads=args.threads,
         )  # fmt: skip
         runs = {

@@ -34,6 +34,19 @@ def captchagen(tree: Path, *args: str) -> None:
         raise SystemExit(f"captchagen {args[0]} failed in {tree} (exit {done.returncode}):\n{done.stderr[-2000:]}")
 
 
+def make_adapt_data(work: Path, n: int, pool_n: int) -> tuple[Path, Path]:
+    """work/data, `n` labelled captchas in `--style varied` (a fitted style stands in), and work/pool, `pool_n`
+    others in `--style heavy` renamed as a site's unlabelled ones: what adapt's two training steps read.
+    Made by this tree, so both sides of a comparison read the same bytes."""
+    captchagen(HERE, "make", "--n", str(n), *LOOK, "--style", "varied", "--seed", "1", "--out", str(work / "data"))
+    captchagen(HERE, "make", "--n", str(pool_n), *LOOK, "--style", "heavy", "--seed", "2", "--out", str(work / "made"))
+    pool = work / "pool"
+    pool.mkdir()
+    for i, p in enumerate(sorted((work / "made").glob("shard-*/*.png"))):
+        os.link(p, pool / f"{i:05d}.png")
+    return work / "data", pool
+
+
 def export(rev: str, into: Path) -> Path:
     """REV's files in `into`/tree (what git tracks at REV, nothing built)."""
     tree = into / "tree"
@@ -65,16 +78,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         theirs = export(args.against, work)
-        captchagen(
-            HERE, "make", "--n", str(args.n), *LOOK, "--style", "varied", "--seed", "1", "--out", str(work / "data")
-        )
-        captchagen(
-            HERE, "make", "--n", str(args.n), *LOOK, "--style", "heavy", "--seed", "2", "--out", str(work / "made")
-        )
-        pool = work / "pool"
-        pool.mkdir()
-        for i, p in enumerate(sorted((work / "made").glob("shard-*/*.png"))):
-            os.link(p, pool / f"{i:05d}.png")
+        _, pool = make_adapt_data(work, args.n, args.n)
         sides = {"REV": theirs, "this tree": HERE}
         rows: dict[tuple[str, str], list[dict]] = {}
         for r in range(args.rounds):
