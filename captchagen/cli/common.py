@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from captchagen import codec
-from captchagen.cli.options import MEANINGS, OLD_NAMES, FiniteFloat, UsageFailure, positive_float  # noqa: F401 (shared)
+from captchagen.cli.options import MEANINGS, OLD_NAMES, UsageFailure
 from captchagen.errors import BadInput, CaptchagenError
 from captchagen.outfolder import write_failure
 

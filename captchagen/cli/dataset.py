@@ -11,8 +11,8 @@ import click
 
 from captchagen import style
 from captchagen.alphabet import PRESETS, expand
-from captchagen.cli.common import AverageRate, LineProgress, UsageFailure, library_errors
-from captchagen.cli.options import Decorator, ExistingPath, font_pack_option, length_option, n_option
+from captchagen.cli.common import AverageRate, LineProgress, library_errors
+from captchagen.cli.options import Decorator, ExistingPath, UsageFailure, font_pack_option, length_option, n_option
 from captchagen.config import GenerationConfig
 from captchagen.workers import cpu_count
 

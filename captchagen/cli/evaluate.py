@@ -8,16 +8,8 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import (
-    UsageFailure,
-    beam_option,
-    data_options,
-    library_errors,
-    model_options,
-    open_reader,
-    reads_option,
-)
-from captchagen.cli.options import ExistingPath
+from captchagen.cli.common import beam_option, data_options, library_errors, model_options, open_reader, reads_option
+from captchagen.cli.options import ExistingPath, UsageFailure
 
 
 @click.command(name="eval")

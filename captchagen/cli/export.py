@@ -6,14 +6,8 @@ from pathlib import Path
 
 import click
 
-from captchagen.cli.common import (
-    UsageFailure,
-    chosen_model,
-    expand_inputs,
-    library_errors,
-    model_options,
-    positive_float,
-)
+from captchagen.cli.common import chosen_model, expand_inputs, library_errors, model_options
+from captchagen.cli.options import UsageFailure, positive_float
 
 
 @click.command()

@@ -12,10 +12,10 @@ from captchagen.cli.common import (
     listen,
     model_options,
     open_reader,
-    positive_float,
     reads_option,
     run_until_stopped,
 )
+from captchagen.cli.options import positive_float
 from captchagen.errors import missing_extra
 
 

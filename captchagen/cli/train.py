@@ -9,15 +9,8 @@ from typing import Any
 
 import click
 
-from captchagen.cli.common import (
-    FiniteFloat,
-    LineProgress,
-    UsageFailure,
-    data_options,
-    in_flags,
-    library_errors,
-    positive_float,
-)
+from captchagen.cli.common import LineProgress, data_options, in_flags, library_errors
+from captchagen.cli.options import FiniteFloat, UsageFailure, positive_float
 from trainer.models import names as arch_names
 from trainer.models.catalog import CATALOG
 from trainer.shape import SHAPE
