@@ -21,6 +21,7 @@ from captchagen import codec
 from captchagen.cli.options import MEANINGS, OLD_NAMES, UsageFailure
 from captchagen.errors import BadInput, CaptchagenError
 from captchagen.outfolder import write_failure
+from trainer.inference.lengths import LengthChoice
 
 
 def library_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -95,14 +96,24 @@ def chosen_model(runs_dir: str, model_path: str | None) -> Path:
     return path
 
 
-def open_reader(runs_dir: str, model_path: str | None, reads: str | None = None) -> tuple[Path, Any]:
-    """The model a reading command uses (see chosen_model) and a Reader for it, limited to `reads`."""
+def open_reader(
+    runs_dir: str,
+    model_path: str | None,
+    reads: str | None = None,
+    length: LengthChoice = "trained",
+    case: str = "sensitive",
+) -> tuple[Path, Any]:
+    """The model a reading command uses (see chosen_model) and a Reader for it, limited to `reads`, reading
+    under `length` (see options.read_length_option) and `case`."""
     from trainer.inference.reader import Reader
 
     path = chosen_model(runs_dir, model_path)
     reader = Reader(path)
     if reads is not None:  # an empty --reads is refused, not taken as "every character"
         reader.restrict(reads)
+    reader.read_lengths(length)
+    if case == "ignore":
+        reader.ignore_case()
     return path, reader
 
 

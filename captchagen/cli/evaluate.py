@@ -9,13 +9,16 @@ from typing import Any
 import click
 
 from captchagen.cli.common import beam_option, data_options, library_errors, model_options, open_reader, reads_option
-from captchagen.cli.options import ExistingPath, UsageFailure
+from captchagen.cli.options import ExistingPath, UsageFailure, case_option, read_length_option
+from trainer.inference.lengths import LengthChoice
 
 
 @click.command(name="eval")
 @click.argument("data", type=ExistingPath(path_type=Path))
 @model_options("to score")
 @reads_option
+@read_length_option
+@case_option
 @beam_option
 @click.option(
     "--worst",
@@ -38,6 +41,8 @@ def evaluate(
     model_path: str | None,
     runs_dir: str,
     reads: str | None,
+    length: LengthChoice,
+    case: str,
     beam: int,
     worst: int,
     worst_out: Path | None,
@@ -56,7 +61,7 @@ def evaluate(
     from trainer.inference.scoring import report, score_dataset
     from trainer.inference.scoring import worst as worst_of
 
-    path, reader = open_reader(runs_dir, model_path, reads)
+    path, reader = open_reader(runs_dir, model_path, reads, length, case)
     grid, not_drawn = _worst_out(path, data, worst_out) if worst else (None, None)
     scored, skipped = score_dataset(
         reader,
@@ -70,6 +75,8 @@ def evaluate(
         "model": str(path),
         "data": str(data),
         "reads": reader.reads,
+        "lengths": reader.lengths,
+        "case": reader.case,
         "beam": beam,
         "skipped": skipped,
         **report(scored),

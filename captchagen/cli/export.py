@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from captchagen.cli.common import chosen_model, expand_inputs, library_errors, model_options
-from captchagen.cli.options import UsageFailure, positive_float
+from captchagen.cli.options import UsageFailure, positive_float, read_length_option
+from trainer.inference.lengths import LengthChoice
 
 
 @click.command()
@@ -38,6 +39,7 @@ from captchagen.cli.options import UsageFailure, positive_float
 @click.option(
     "--name", help="Model name stored in the file and reported by serve.  [default: RUN/FILE of the checkpoint]"
 )
+@read_length_option
 @click.option("--overwrite", is_flag=True, help="Replace an existing file at --out.")
 @library_errors
 def export(
@@ -48,15 +50,18 @@ def export(
     check: tuple[str, ...],
     atol: float,
     name: str | None,
+    length: LengthChoice,
     overwrite: bool,
 ) -> None:
     """Export a checkpoint for other runtimes, then check the export against it.
 
     The ONNX file takes uint8 images [batch, height, width] (grayscale on white, resized, autocontrasted) with
     any batch size and returns logits [batch, time, classes]; its metadata holds the alphabet, the
-    preprocessing and the model name. Before the file is put in place, the export and the checkpoint read the
-    same images: every string must agree and every logit lie within --atol, or nothing is written and the exit
-    code is 1. `captchagen test`, `eval` and `serve` read the .onnx file like a checkpoint (needs the onnx extra).
+    preprocessing, the model name and the label lengths it reads under (--length; test, eval and serve read
+    under them by default, as they do the checkpoint's). Before the file is put in place, the export and the
+    checkpoint read the same images: every string must agree and every logit lie within --atol, or nothing is
+    written and the exit code is 1. `captchagen test`, `eval` and `serve` read the .onnx file like a checkpoint
+    (needs the onnx extra).
 
     Example: captchagen export --out model.onnx
     """
@@ -89,10 +94,11 @@ def export(
     if not console.is_terminal:  # a log or a pipe, where the spinner below draws nothing: a line first
         click.echo(doing, err=True)
     with console.status(doing):
-        report = export_onnx(path, out, check_paths=check_paths, atol=atol, name=name)
+        report = export_onnx(path, out, check_paths=check_paths, atol=atol, name=name, lengths=length)
     table = Table(show_header=False, title=f"[green]exported[/] {report.path}", title_justify="left")
     table.add_row("model name", report.name)
     table.add_row("format", f"ONNX, opset {report.opset}, dynamic batch")
+    table.add_row("reads lengths", "any" if report.lengths is None else "{}-{}".format(*report.lengths))
     table.add_row("size", f"{report.size_bytes / 1e6:.2f} MB")
     table.add_row("parity images", report.source)
     table.add_row("same strings", f"{report.same_strings}/{report.images}")

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from trainer.inference.lengths import LengthChoice
+
 Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 # What an option means (its parameter's name) -> the one flag every command uses for it.
@@ -23,6 +25,7 @@ MEANINGS = {
     "font_pack": "--font-pack",
     "runs_dir": "--runs-dir",
     "model_path": "--model",  # the model a command reads with
+    "case": "--case",  # whether a reading's letter case counts
 }
 # Names that meant one of the above in earlier versions: still taken, never shown.
 OLD_NAMES = {
@@ -120,6 +123,42 @@ def length_option(default: str | None, shown_default: str) -> Decorator:
         metavar="N|A-B",
         help=f"Label length, or a range: 5, 4-6.  [default: {shown_default}]",
     )
+
+
+def read_length_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--length for the commands that read: the label lengths a reading may have, `any`, or by default those
+    the model was trained on. A value, not a filter: the reading is the most probable string of an allowed
+    length."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> LengthChoice:
+        if value is None:
+            return "trained"
+        if value == "any":
+            return "any"
+        try:
+            return parse_length(value)
+        except click.BadParameter as e:
+            raise UsageFailure(f"--length {e.message.replace('range such as', 'range such as any or')}") from None
+
+    return click.option(
+        "--length",
+        callback=check,
+        metavar="N|A-B|any",
+        help="Read only strings of this length or range (5, 4-6): the most probable string of such a length, "
+        "not a reading refused after it is made; `any` for every length.  [default: the lengths the model was "
+        "trained on; any for a model that does not record them, as the bundled ones]",
+    )(fn)
+
+
+def case_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--case",
+        type=click.Choice(["sensitive", "ignore"]),
+        default="sensitive",
+        show_default=True,
+        help="`ignore` reads as a site that ignores case checks: a letter's two cases count as one (their "
+        "probabilities summed), readings are in lower case, and scoring compares without case.",
+    )(fn)
 
 
 def time_limit_option(default: float, help: str, self_training: bool = False) -> Decorator:

@@ -8,12 +8,16 @@ import sys
 import click
 
 from captchagen.cli.common import beam_option, expand_inputs, library_errors, model_options, open_reader, reads_option
+from captchagen.cli.options import case_option, read_length_option
+from trainer.inference.lengths import LengthChoice
 
 
 @click.command()
 @click.argument("images", nargs=-1, required=True)
 @model_options("to read with")
 @reads_option
+@read_length_option
+@case_option
 @beam_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image instead of a table.")
@@ -23,6 +27,8 @@ def test(
     model_path: str | None,
     runs_dir: str,
     reads: str | None,
+    length: LengthChoice,
+    case: str,
     beam: int,
     batch_size: int,
     as_json: bool,
@@ -32,10 +38,10 @@ def test(
     Confidence is the probability the model gives the predicted text (summed over all CTC alignments).
     The exit code is 1 if any image could not be read.
 
-    Example: captchagen test data/captchas/shard-00000/000001_RG.png
+    Example: captchagen test data/captchas/shard-00000/000001_RG.png --length 4
     """
 
-    path, reader = open_reader(runs_dir, model_path, reads)
+    path, reader = open_reader(runs_dir, model_path, reads, length, case)
     results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
     if as_json:
         for r in results:

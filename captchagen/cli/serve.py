@@ -15,8 +15,9 @@ from captchagen.cli.common import (
     reads_option,
     run_until_stopped,
 )
-from captchagen.cli.options import positive_float
+from captchagen.cli.options import case_option, positive_float, read_length_option
 from captchagen.errors import missing_extra
+from trainer.inference.lengths import LengthChoice
 
 
 def open_files_for(connections: int, spare: int = 64) -> int:
@@ -39,6 +40,8 @@ def open_files_for(connections: int, spare: int = 64) -> int:
 @click.command()
 @model_options("to serve")
 @reads_option
+@read_length_option
+@case_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -101,6 +104,8 @@ def serve(
     model_path: str | None,
     runs_dir: str,
     reads: str | None,
+    length: LengthChoice,
+    case: str,
     host: str,
     port: int,
     max_body_mb: float,
@@ -134,7 +139,7 @@ def serve(
     except ImportError as e:
         raise missing_extra("captchagen serve", "serve", str(e.name)) from None
 
-    _, reader = open_reader(runs_dir, model_path, reads)
+    _, reader = open_reader(runs_dir, model_path, reads, length, case)
     limits = Limits(
         max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images, body_timeout=body_timeout
     )

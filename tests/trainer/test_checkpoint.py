@@ -218,6 +218,18 @@ def _wrong_type(props):
     props["captchagen.alphabet"] = "[1, 2, 3]"
 
 
+def _other_lengths(props):  # what it reads under is bound too: a wider range read strings it was not made for
+    props["captchagen.lengths"] = "[1, 9]"
+
+
+def _lengths_removed(props):  # without them it would read any length
+    del props["captchagen.lengths"]
+
+
+def _bad_lengths(props):
+    props["captchagen.lengths"] = "[3, 1]"
+
+
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
@@ -226,6 +238,9 @@ def _wrong_type(props):
         (_unbound_other_size, "but the model takes"),
         (_unbound_reversed, "carries no binding"),
         (_wrong_type, "damaged captchagen metadata"),
+        (_other_lengths, "no longer match its weights"),
+        (_lengths_removed, "no longer match its weights"),
+        (_bad_lengths, "damaged captchagen metadata"),
     ],
 )
 def test_an_export_with_edited_metadata_is_a_one_line_error(reading_model, exported_model, tmp_path, edit, message):

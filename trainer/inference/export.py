@@ -20,7 +20,8 @@ from captchagen.errors import EXTRA_MODULES, BadInput, CaptchagenError, require_
 from trainer import checkpoint
 from trainer.data.preprocess import Preprocessing, load_array, to_array
 from trainer.inference import onnx_model
-from trainer.inference.decode import greedy
+from trainer.inference.decode import decode
+from trainer.inference.lengths import LengthChoice, chosen_lengths
 from trainer.models.arch import ImageReader
 
 OPSET = 18
@@ -43,18 +44,19 @@ class ExportReport:
     same_strings: int
     opset: int
     size_bytes: int
+    lengths: tuple[int, int] | None  # what it reads under; None: any length
 
 
-def parity_arrays(pre: Preprocessing, alphabet: str, max_len: int, n: int, seed: int = 0) -> np.ndarray:
-    """`n` captchas rendered in memory with the model's alphabet (bundled fonts, default image size), as model
-    input. Raises BadInput when the bundled fonts cannot draw the alphabet."""
+def parity_arrays(pre: Preprocessing, alphabet: str, lengths: tuple[int, int], n: int, seed: int = 0) -> np.ndarray:
+    """`n` captchas of `lengths` characters rendered in memory with the model's alphabet (bundled fonts,
+    default image size), as model input. Raises BadInput when the bundled fonts cannot draw the alphabet."""
     from PIL import Image
 
     from captchagen.config import GenerationConfig, resolve
     from captchagen.render import Renderer
 
     try:
-        resolved = resolve(GenerationConfig(n=n, alphabet=alphabet, max_len=max_len, seed=seed))
+        resolved = resolve(GenerationConfig(n=n, alphabet=alphabet, min_len=lengths[0], max_len=lengths[1], seed=seed))
     except BadInput as e:
         raise BadInput(f"cannot draw parity images ({e}); give your own with `check` IMAGES", "check") from None
     renderer = Renderer(resolved)
@@ -75,8 +77,11 @@ def _quiet_exporter():
         logger.setLevel(level)
 
 
-def _check_parity(path: Path, net: ImageReader, arrays: np.ndarray, alphabet, atol: float) -> tuple[float, int]:
-    """(max |logit difference|, strings that agree); raises ParityError if either check fails."""
+def _check_parity(
+    path: Path, net: ImageReader, arrays: np.ndarray, alphabet, atol: float, lengths: tuple[int, int] | None
+) -> tuple[float, int]:
+    """(max |logit difference|, strings that agree, each read under `lengths` as the export will be); raises
+    ParityError if either check fails."""
     runtime = onnx_model.OnnxModel(path)
     with torch.no_grad():
         expected = net(torch.from_numpy(arrays)).numpy()
@@ -85,8 +90,8 @@ def _check_parity(path: Path, net: ImageReader, arrays: np.ndarray, alphabet, at
     if got.shape != expected.shape:
         raise ParityError(f"exported model gives logits of shape {got.shape}, the checkpoint {expected.shape}")
     diff = float(max(np.abs(got - expected).max(), np.abs(singles - expected[: len(singles)]).max()))
-    ours = greedy(torch.from_numpy(expected).transpose(0, 1), alphabet)
-    theirs = greedy(torch.from_numpy(got).transpose(0, 1), alphabet)
+    ours = [t for t, _ in decode(torch.from_numpy(expected).transpose(0, 1), alphabet, lengths=lengths)]
+    theirs = [t for t, _ in decode(torch.from_numpy(got).transpose(0, 1), alphabet, lengths=lengths)]
     same = sum(a == b for a, b in zip(ours, theirs, strict=True))
     if diff > atol or same != len(ours):
         worst = next(((a, b) for a, b in zip(ours, theirs, strict=True) if a != b), None)
@@ -105,18 +110,21 @@ def export_onnx(
     n_check: int = 64,
     atol: float = DEFAULT_ATOL,
     name: str | None = None,
+    lengths: LengthChoice = "trained",
 ) -> ExportReport:
-    """Export, add metadata, check parity on a temp file, then rename it to `out`."""
+    """Export, add metadata, check parity on a temp file, then rename it to `out`. `lengths`: what the
+    export reads under, written into its metadata (by default the lengths the model was trained on)."""
     require_modules("captchagen export", "onnx", EXTRA_MODULES["onnx"])
     record = checkpoint.read(checkpoint_path)
     model, alphabet, pre = checkpoint.load_model(record, checkpoint_path)
     net = ImageReader(model, pre).eval()
     max_len = record.config().max_label_len
+    read_under = chosen_lengths(lengths, record.config().lengths)
     if check_paths:
         arrays = np.stack([load_array(p, pre) for p in check_paths])
         source = f"{len(check_paths)} given images"
     else:
-        arrays = parity_arrays(pre, alphabet.chars, max_len or 10, n_check)
+        arrays = parity_arrays(pre, alphabet.chars, read_under or (1, max_len or 10), n_check)
         source = f"{n_check} rendered captchas"
 
     import onnx
@@ -127,6 +135,7 @@ def export_onnx(
         alphabet=alphabet.chars,
         pre=pre,
         max_label_len=max_len,
+        lengths=read_under,
         source_sha256=hashlib.sha256(Path(checkpoint_path).read_bytes()).hexdigest(),
         version=captchagen.__version__,
     )
@@ -150,14 +159,14 @@ def export_onnx(
         except Exception as e:  # the exporter raises many types; all mean the same to the user
             first = (str(e).strip().splitlines() or [""])[0][:300]
             raise CaptchagenError(f"ONNX export of {checkpoint_path} failed: {type(e).__name__}: {first}") from None
-        bound = {k: meta[onnx_model.PREFIX + k] for k in ("alphabet", "preprocessing", "max_label_len")}
+        bound = {k: meta[onnx_model.PREFIX + k] for k in onnx_model.BOUND}
         meta[onnx_model.PREFIX + "binding"] = onnx_model.binding(bound, onnx_model.initializers(proto))
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         proto.doc_string = f"captchagen CRNN {name}: {meta['captchagen.input']} -> {meta['captchagen.output']}"
         onnx.checker.check_model(proto)
         onnx.save_model(proto, tmp)
-        diff, same = _check_parity(tmp, net, arrays, alphabet, atol)
+        diff, same = _check_parity(tmp, net, arrays, alphabet, atol, read_under)
     return ExportReport(
         path=out,
         name=name,
@@ -168,4 +177,5 @@ def export_onnx(
         same_strings=same,
         opset=OPSET,
         size_bytes=out.stat().st_size,
+        lengths=read_under,
     )

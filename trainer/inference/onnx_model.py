@@ -31,9 +31,17 @@ PREFIX = "captchagen."  # metadata keys: captchagen.format, captchagen.alphabet,
 
 
 def metadata(
-    *, name: str, alphabet: str, pre: Preprocessing, max_label_len: int | None, source_sha256: str, version: str
+    *,
+    name: str,
+    alphabet: str,
+    pre: Preprocessing,
+    max_label_len: int | None,
+    lengths: tuple[int, int] | None,
+    source_sha256: str,
+    version: str,
 ) -> dict[str, str]:
-    """The string key/value pairs written into an exported model's metadata_props."""
+    """The string key/value pairs written into an exported model's metadata_props. `lengths`: the label
+    lengths it reads under (shortest, longest), or null for any."""
     values = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -41,6 +49,7 @@ def metadata(
         "alphabet": json.dumps(alphabet, ensure_ascii=False),
         "preprocessing": json.dumps(pre.to_dict()),
         "max_label_len": json.dumps(max_label_len),
+        "lengths": json.dumps(None if lengths is None else list(lengths)),
         "input": f"{INPUT}: uint8 [batch, {', '.join(map(str, pre.array_shape))}], "
         + ("grayscale" if pre.channels == 1 else "RGB")
         + " on white, bilinear resize, "
@@ -52,11 +61,15 @@ def metadata(
     return {PREFIX + k: v for k, v in values.items()}
 
 
+BOUND = ("alphabet", "preprocessing", "max_label_len", "lengths")  # "lengths": bound when the export has it
+
+
 def binding(values: dict[str, str], initializers: list[tuple[str, bytes]]) -> str:
-    """SHA-256 of what reading an export depends on beyond the graph's code: its alphabet, preprocessing and
-    longest label (the metadata strings as written) and its weights (the graph's initializers, by name)."""
+    """SHA-256 of what reading an export depends on beyond the graph's code: its alphabet, preprocessing,
+    longest label and the lengths it reads under (the metadata strings as written; an export made before
+    `lengths` has none) and its weights (the graph's initializers, by name)."""
     h = hashlib.sha256()
-    for key in ("alphabet", "preprocessing", "max_label_len"):
+    for key in (k for k in BOUND if k in values):
         h.update(key.encode() + b"=" + values[key].encode() + b"\n")
     for name, data in sorted(initializers):
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
@@ -91,15 +104,27 @@ def read_metadata(raw: dict[str, str], path: Path) -> dict[str, Any]:
             "alphabet": json.loads(values["alphabet"]),
             "preprocessing": Preprocessing(**json.loads(values["preprocessing"])),
             "max_label_len": json.loads(values["max_label_len"]),
+            "lengths": _lengths(json.loads(values.get("lengths", "null"))),
             "binding": values.get("binding"),
             "format_version": version,
-            "raw": {k: values[k] for k in ("alphabet", "preprocessing", "max_label_len")},
+            "raw": {k: values[k] for k in BOUND if k in values},
         }
         if not isinstance(meta["alphabet"], str) or not isinstance(meta["max_label_len"], int | None):
             raise TypeError("alphabet must be a string and max_label_len a whole number or null")
         return meta
     except (KeyError, TypeError, ValueError) as e:
         raise CaptchagenError(f"{path}: damaged captchagen metadata ({type(e).__name__}: {e})") from None
+
+
+def _lengths(value: Any) -> tuple[int, int] | None:
+    """The `lengths` metadata: null, or [shortest, longest] with 1 <= shortest <= longest; TypeError if not."""
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)):
+        raise TypeError("lengths must be null or [shortest, longest]")
+    if not 1 <= value[0] <= value[1]:
+        raise TypeError("lengths must be null or [shortest, longest] with 1 <= shortest <= longest")
+    return value[0], value[1]
 
 
 def import_onnxruntime() -> ModuleType:

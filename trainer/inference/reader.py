@@ -13,6 +13,7 @@ from captchagen.errors import BadInput, CaptchagenError
 from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
 from trainer.inference.decode import decode
+from trainer.inference.lengths import LengthChoice, chosen_lengths
 from trainer.inference.onnx_model import OnnxModel
 from trainer.models.arch import ImageReader
 from trainer.records import Metrics
@@ -40,6 +41,7 @@ class Reader:
             self.alphabet = Alphabet(meta["alphabet"])
             self.pre = meta["preprocessing"]
             self.max_label_len = meta["max_label_len"]
+            self.trained_lengths: tuple[int, int] | None = meta["lengths"]
             self.metrics = Metrics()  # an export keeps no figures
             self._run = lambda arrays: torch.from_numpy(onnx_model(arrays))
         else:
@@ -48,11 +50,43 @@ class Reader:
             self.name = checkpoint.model_name(self.path)
             model, self.alphabet, self.pre = checkpoint.load_model(record, self.path)
             self.max_label_len = record.config().max_label_len
+            self.trained_lengths = record.config().lengths
             self.metrics = record.metrics
             self.net = ImageReader(model, self.pre).eval()
             self._run = self._run_torch
         self.reads = self.alphabet.chars  # what it may output; restrict() narrows it
         self._suppressed: torch.Tensor | None = None
+        # The lengths it reads under: by default those it was trained on (None: any length); read_lengths()
+        # sets them.
+        self.lengths = self.trained_lengths
+        self.case = "sensitive"  # or "ignore": see ignore_case()
+        self._folds: list[tuple[int, int]] = []  # (kept class, class folded into it)
+
+    def read_lengths(self, choice: LengthChoice) -> None:
+        """Read only strings of the chosen lengths: the most probable string of an allowed length, not a
+        reading refused after the fact."""
+        lengths = chosen_lengths(choice, self.trained_lengths)
+        if lengths is not None and self.max_label_len and lengths[1] > 2 * self.max_label_len:
+            raise BadInput(
+                f"`length` {lengths[0]}-{lengths[1]}: the model {self.name} was trained on labels of up to "
+                f"{self.max_label_len} characters and reads nothing that long"
+            )
+        self.lengths = lengths
+
+    def ignore_case(self) -> None:
+        """Read as a site that ignores case checks: a letter's two cases are one character, whose
+        probability is the sum of both, read in lower case (where the model reads both). Call after
+        restrict(), which decides which cases are read at all."""
+        self.case = "ignore"
+        pairs = [(c, c.upper()) for c in self.reads if c.islower() and c.upper() != c and c.upper() in self.reads]
+        self._folds = [(self.alphabet.encode(lo)[0], self.alphabet.encode(up)[0]) for lo, up in pairs]
+
+    def as_checked(self, text: str) -> str:
+        """`text` as the site compares it: lower case for the letters read case-blind."""
+        if not self._folds:
+            return text
+        folded = {self.alphabet.chars[up - 1]: self.alphabet.chars[lo - 1] for lo, up in self._folds}
+        return "".join(folded.get(c, c) for c in text)
 
     def restrict(self, spec: str) -> None:
         """Read only the characters of `spec` (a preset such as `upper`, or the characters): the model's
@@ -79,9 +113,16 @@ class Reader:
 
     def logits(self, arrays: np.ndarray) -> torch.Tensor:
         """uint8 [N, *pre.array_shape] from preprocess.to_array to float logits [N, T, C] (-inf for the
-        characters `restrict` rules out)."""
+        characters `restrict` rules out; log-probabilities with the cases summed after ignore_case)."""
         out = self._run(np.ascontiguousarray(arrays, dtype=np.uint8))
-        return out if self._suppressed is None else out.masked_fill(self._suppressed, float("-inf"))
+        if self._suppressed is not None:
+            out = out.masked_fill(self._suppressed, float("-inf"))
+        if self._folds:
+            out = out.float().log_softmax(-1)
+            kept, folded = (list(x) for x in zip(*self._folds, strict=True))
+            out[..., kept] = torch.logaddexp(out[..., kept], out[..., folded])
+            out[..., folded] = float("-inf")
+        return out
 
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
         """(text, confidence) per image of uint8 [N, *pre.array_shape] from preprocess.to_array. A model
@@ -89,7 +130,7 @@ class Reader:
         logits = self.logits(arrays)
         if bool(torch.isnan(logits).any()) or bool(torch.isposinf(logits).any()):
             raise CaptchagenError(f"{self.name} gives NaN or infinite outputs; its readings would be meaningless")
-        return decode(logits.transpose(0, 1), self.alphabet, beam)
+        return decode(logits.transpose(0, 1), self.alphabet, beam, self.lengths)
 
     def read_paths(self, paths: list[str], beam: int = 0, batch_size: int = 64) -> list[Prediction]:
         """One Prediction per path, in order; a file that cannot be read gets an error, the rest are read."""

@@ -50,7 +50,7 @@ def score_dataset(
     for batch in data.loader(dataset, sampler, cuda=False):
         results = reader.read_arrays(batch.images.numpy(), beam)
         for path, truth, (text, confidence) in zip(batch.paths, batch.labels, results, strict=True):
-            scored.append(Scored(path, truth, text, confidence))
+            scored.append(Scored(path, reader.as_checked(truth), text, confidence))  # the truth as the site checks it
         if progress:
             progress(len(scored), len(dataset))
     return scored, len(loaded.skipped)

@@ -16,12 +16,25 @@ class ModelConfig(ModelShape):
     num_classes: int  # alphabet size + 1 for the CTC blank
     channels: int = 1
     max_label_len: int | None = None  # when given, the model refuses a width too narrow for such labels
+    # The shortest label it was trained on: with max_label_len, the lengths it reads under by default (None in
+    # models made before it was recorded, which read any length).
+    min_label_len: int | None = None
 
     @classmethod
     def from_shape(
-        cls, shape: ModelShape, num_classes: int, max_label_len: int | None = None, channels: int = 1
+        cls, shape: ModelShape, num_classes: int, lengths: tuple[int, int] | None = None, channels: int = 1
     ) -> ModelConfig:
-        return cls(num_classes=num_classes, **asdict(shape), channels=channels, max_label_len=max_label_len)
+        shortest, longest = lengths or (None, None)
+        return cls(
+            num_classes=num_classes, **asdict(shape), channels=channels, max_label_len=longest, min_label_len=shortest
+        )
+
+    @property
+    def lengths(self) -> tuple[int, int] | None:
+        """(shortest, longest) label it was trained on; None when not recorded."""
+        if self.min_label_len is None or self.max_label_len is None:
+            return None
+        return self.min_label_len, self.max_label_len
 
     @classmethod
     def from_dict(cls, saved: dict) -> ModelConfig:

@@ -278,6 +278,8 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
             "reads": reader.reads,
             "input": {"height": reader.pre.height, "width": reader.pre.width, "channels": reader.pre.channels},
             "max_label_len": reader.max_label_len,
+            "lengths": reader.lengths,
+            "case": reader.case,
             "limits": asdict(limits),
             "max_batch": max_batch,
             "beam": beam,

@@ -126,13 +126,16 @@ def make_plan(request: TrainRequest, resume: Path | None = None) -> Plan:
     pre = replace(Preprocessing.for_shape(shape), crop=cfg.crop, channels=cfg.channels)
     mix, mix_notes = _mix(cfg, sources, pre)
     alphabet = Alphabet(state.model.alphabet) if state else _alphabet(cfg, sources)
-    labels = (label for s in sources.values() for g in s.groups for label in g.labels)
-    max_len = max(map(len, labels))
+    # the lengths the model is trained on, which it reads under by default (a pool's images have no label)
+    labelled = (s for p, s in sources.items() if p != cfg.unlabeled)
+    label_lengths = {len(label) for s in labelled for g in s.groups for label in g.labels}
     schedule = Schedule(**{f.name: getattr(cfg, f.name) for f in fields(Schedule)})
     semi, semi_notes = _semi(cfg, schedule)
     return Plan(
         schedule=schedule,
-        model=ModelConfig.from_shape(shape, alphabet.num_classes, max_label_len=max_len, channels=cfg.channels),
+        model=ModelConfig.from_shape(
+            shape, alphabet.num_classes, (min(label_lengths), max(label_lengths)), channels=cfg.channels
+        ),
         pre=pre,
         alphabet=alphabet,
         data=cfg.data,
