@@ -4,8 +4,10 @@ readings it is sure of.
 The teacher is an exponential moving average of the model's weights (Mean Teacher), kept in eval mode and
 updated after every step (`ema_decay`). Each batch holds `batch_size` labelled images and as many
 unlabelled ones as make `unlabeled_share` of it (trainer.data.sources.UNLABELED marks them). The teacher
-reads those under the weak augmentation training always uses; a reading whose whole-string probability
-(the CTC sum over alignments, as `test` reports it) reaches `pseudo_threshold` becomes that image's label,
+reads those under the weak augmentation training always uses, under the label lengths of the labelled data
+(the most probable string of such a length, as `test` reads by default: a label of another length is never
+learnt); a reading whose whole-string probability (the CTC sum over alignments, as `test` reports it)
+reaches `pseudo_threshold` becomes that image's label,
 and the model learns it under strong augmentation (augment.strong), beside the labelled images of the
 batch, in one forward pass (FixMatch). The unlabelled loss is summed over the pseudo-labelled images and
 divided by the batch's unlabelled images, so it weighs as much as the share that passed.
@@ -29,7 +31,7 @@ from trainer.data.augment import strong
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import UNLABELED
 from trainer.device import Runtime, all_sum
-from trainer.inference.decode import greedy, string_log_probs
+from trainer.inference.decode import decode
 from trainer.training.events import PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
@@ -60,15 +62,21 @@ class Teacher:
 
 @torch.no_grad()
 def confident_readings(
-    teacher: nn.Module, images: torch.Tensor, alphabet: Alphabet, runtime: Runtime, threshold: float
+    teacher: nn.Module,
+    images: torch.Tensor,
+    alphabet: Alphabet,
+    runtime: Runtime,
+    threshold: float,
+    lengths: tuple[int, int] | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
-    """(mask of the images read at or over `threshold`, every reading) for a normalised batch. An empty
-    reading never passes: every captcha has characters."""
+    """(mask of the images read at or over `threshold`, every reading) for a normalised batch, read under
+    `lengths` (None: any). An empty reading never passes: every captcha has characters."""
     if len(images) == 0:
         return torch.zeros(0, dtype=torch.bool), []
     logits = forward(teacher, images, runtime)
-    texts = greedy(logits, alphabet)
-    confidence = string_log_probs(logits.float().log_softmax(2), texts, alphabet).exp()
+    read = decode(logits, alphabet, lengths=lengths)
+    texts = [t for t, _ in read]
+    confidence = torch.tensor([c for _, c in read])
     nonempty = torch.tensor([bool(t) for t in texts])
     return (confidence >= threshold) & nonempty, texts
 
@@ -89,6 +97,7 @@ class SemiStep(Step):
     ) -> None:
         super().__init__(net, optimizer, scaler, plan)
         self.teacher, self.threshold, self.alphabet = teacher, semi.threshold, plan.alphabet
+        self.lengths = plan.model.lengths  # the labelled data's: pseudo-labels keep to them
         self.counts = PseudoCounts()  # the epoch's so far, by this process
 
     def new_epoch(self) -> None:
@@ -99,7 +108,15 @@ class SemiStep(Step):
 
     def pseudo_report(self, val_batches: Iterable[data.Batch]) -> PseudoCounts:
         """The epoch's counts summed over the processes, with how the teacher reads the validation set."""
-        check_readings(self.teacher, val_batches, self.alphabet, self.pre, self.runtime, self.threshold, self.counts)
+        check_readings(
+            self.teacher,
+            val_batches,
+            self.alphabet,
+            self.pre,
+            self.runtime,
+            (self.threshold, self.lengths),
+            self.counts,
+        )
         return self.counts
 
     def __call__(self, batch: data.Batch) -> float:
@@ -107,7 +124,9 @@ class SemiStep(Step):
         pooled = torch.tensor([label == UNLABELED for label in batch.labels])
         labelled, pool = images[~pooled.to(images.device)], images[pooled.to(images.device)]
         weak = self.augment(pool)
-        keep, texts = confident_readings(self.teacher.module, weak, self.alphabet, self.runtime, self.threshold)
+        keep, texts = confident_readings(
+            self.teacher.module, weak, self.alphabet, self.runtime, self.threshold, self.lengths
+        )
         learnt = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
         self.counts.read += len(pool)
         self.counts.passed += len(learnt)
@@ -134,7 +153,7 @@ def check_readings(
     alphabet: Alphabet,
     pre: Preprocessing,
     runtime: Runtime,
-    threshold: float,
+    rule: tuple[float, tuple[int, int] | None],  # (threshold, lengths) as the pool is read
     counts: PseudoCounts,
 ) -> None:
     """Count, over the validation set, the teacher's readings at or over the threshold and how many are right;
@@ -142,7 +161,7 @@ def check_readings(
     val = confident = right = 0
     for batch in batches:
         images = on_device(batch.images, pre, runtime)
-        keep, texts = confident_readings(teacher.module, images, alphabet, runtime, threshold)
+        keep, texts = confident_readings(teacher.module, images, alphabet, runtime, *rule)
         val += len(texts)
         confident += int(keep.sum())
         right += sum(k and t == label for k, t, label in zip(keep.tolist(), texts, batch.labels, strict=True))
