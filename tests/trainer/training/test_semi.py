@@ -121,7 +121,8 @@ def test_the_readings_learnt_are_the_ones_test_reports_with_the_same_confidence(
     teacher = Teacher(reader.net.model, 0.99)
     threshold = float(np.median([c for _, c in expected]))
     cpu = Runtime(torch.device("cpu"), "fp32", 1, Dist())
-    keep, texts = confident_readings(teacher.module, images, reader.alphabet, cpu, threshold)
+    # training reads the pool under the labelled data's lengths, which `test` reads under by default
+    keep, texts = confident_readings(teacher.module, images, reader.alphabet, cpu, threshold, reader.lengths)
     assert texts == [t for t, _ in expected]
     assert keep.tolist() == [c >= threshold and bool(t) for t, c in expected]
 
@@ -304,3 +305,18 @@ def test_resuming_a_run_whose_pool_changed_says_so(sets, tmp_path):
     notices = [e.message for e in events_of(TrainRequest(), resume=Path(stopped.value.run) / "last.pt")
                if isinstance(e, Notice)]  # fmt: skip
     assert any(f"{mine} is not the pool this run started on (its images changed)" in n for n in notices), notices
+
+
+def test_the_teacher_reads_the_pool_under_the_labelled_datas_lengths(reading_model):
+    data, model_path = reading_model
+    reader = Reader(model_path)
+    paths = [str(p) for p in shard_images(data)[:24]]
+    images = normalize(torch.from_numpy(np.stack([load_array(p, reader.pre) for p in paths])), reader.pre)
+    teacher = Teacher(reader.net.model, 0.99)
+    cpu = Runtime(torch.device("cpu"), "fp32", 1, Dist())
+    _, free = confident_readings(teacher.module, images, reader.alphabet, cpu, 0.0)
+    assert any(len(t) != 2 for t in free), "nothing to constrain"
+    keep, texts = confident_readings(teacher.module, images, reader.alphabet, cpu, 0.0, (2, 2))
+    assert all(len(t) == 2 for t in texts) and keep.all()
+    reader.read_lengths((2, 2))
+    assert texts == [p.text for p in reader.read_paths(paths)]  # what `test --length 2` reads
