@@ -38,6 +38,7 @@ def test_health_describes_the_model(server, reading_model):
     health = server.health()
     assert health["status"] == "ok" and health["format"] == "checkpoint"
     assert health["model"] == f"{reading_model[1].parent.name}/best.pt"
+    assert health["lengths"] == [1, 3] and health["case"] == "sensitive"  # the training labels' lengths
     assert health["alphabet"] == health["reads"] == "0123456789" and health["input"] == {
         "height": 16,
         "width": 48,
@@ -245,3 +246,21 @@ def test_serve_startup_errors_are_one_line(reading_model, tmp_path, monkeypatch)
     monkeypatch.setitem(sys.modules, "uvicorn", None)
     code, output = run_cli("serve", "--model", str(ckpt))
     assert code == 1 and "needs the serve extra" in output and ".[serve]" in output
+
+
+def test_serve_reads_under_the_length_it_is_given(reading_model):
+    data, ckpt = reading_model
+    paths = shard_images(data)[:8]
+    srv = Server(ckpt, "--length", "2")
+    try:
+        assert srv.health()["lengths"] == [2, 2]
+        status, body = srv.predict([(p.name, p.read_bytes()) for p in paths])
+    finally:
+        code, err = srv.stop()
+    assert status == 200 and code == 0, (body, err)
+    from trainer.inference.reader import Reader
+
+    reader = Reader(ckpt)
+    reader.read_lengths((2, 2))
+    check(body["predictions"], [(p.text, p.confidence) for p in reader.read_paths(list(map(str, paths)))])
+    assert all(len(p["text"]) == 2 for p in body["predictions"])
