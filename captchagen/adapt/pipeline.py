@@ -1,4 +1,4 @@
-"""`captchagen adapt` as a library: check everything, then run the four stages through one runner.
+"""`captchagen adapt` as a library: check everything, then run the six stages through one runner.
 
 check() reads and writes nothing: a bad pool, an OUT that is a file or inside the pool are refused before
 any work. run() then makes OUT, holds its lock (one adapt per OUT), refuses anything in OUT that adapt did not
@@ -13,18 +13,26 @@ import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from captchagen import outfolder, unlabeled
+from captchagen import atomic, outfolder, unlabeled
 from captchagen.adapt.plan import (
-    ADAPTED,
     FIT,
+    MODEL,
     OUTPUTS,
-    RUNS,
+    RESULT,
+    START,
+    Candidate,
     Options,
     Stage,
+    adapted_candidate,
+    base_candidate,
+    compare_stage,
+    file_sha256,
     finished,
     fit_stage,
     make_stage,
+    read_comparison,
     self_train_stage,
+    synthetic_candidate,
     train_stage,
 )
 from captchagen.adapt.runner import run_captchagen
@@ -38,7 +46,7 @@ Runner = Callable[[Sequence[str]], int]
 
 # How a changed input is named in a notice.
 INPUT_NAMES = {"pool": "the pool", "style": "the fitted style", "data": "the dataset", "base": "the base model",
-               "start": "the model it starts from", "fonts": "the fonts"}  # fmt: skip
+               "start": "the model it starts from", "fonts": "the fonts", "models": "the models compared"}  # fmt: skip
 
 
 class StageFailed(CaptchagenError):
@@ -56,8 +64,10 @@ def check(o: Options) -> Pool:
 
 
 def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
-    """Run every stage that is not done; the adapted model's path. Stopped (from the runner) when asked to
-    stop, StageFailed when a stage fails, BadInput for an OUT holding what adapt did not make."""
+    """Run every stage that is not done; OUT/model.pt, a copy of the model adapt returns: the self-trained
+    one, unless its estimate on the pool is below the estimate of the model it started from. Stopped (from
+    the runner) when asked to stop, StageFailed when a stage fails, BadInput for an OUT holding what adapt
+    did not make."""
     outfolder.prepare(o.out)
     with FolderLock(o.out, "adapt"):
         state = State.read(o.out)
@@ -68,9 +78,47 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
         record = read_record(o.out / FIT)
         if record is None:
             raise CaptchagenError(f"fit-style left no readable record in {o.out / FIT}")
-        for stage in (lambda: make_stage(o, record), lambda: train_stage(o), lambda: self_train_stage(o)):
-            _do(stage(), state, say, runner)
-    return o.out / RUNS / ADAPTED / "best.pt"
+        _do(make_stage(o, record), state, say, runner)
+        _do(train_stage(o), state, say, runner)
+        # the base model is a candidate only where it knows the characters (fine-tuning can teach it new ones)
+        starts = [base_candidate(o)] * o.base_reads_alphabet + [synthetic_candidate(o)]
+        start = _best(_compare(o, START, starts, state, say, runner), starts)
+        say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by the estimate")
+        _do(self_train_stage(o, start), state, say, runner)
+        adapted = adapted_candidate(o)
+        estimates = _compare(o, RESULT, [*starts, adapted], state, say, runner)
+        kept = adapted if estimates[adapted.model] >= estimates[start.model] else start
+        if kept is start:
+            say(f"note: the self-trained model's estimate on the pool ({estimates[adapted.model]:.3f}) is below its "
+                f"start's ({estimates[start.model]:.3f}); adapt returns the start, {start.model}")  # fmt: skip
+        return _keep(kept, o.out / MODEL, state, say)
+
+
+def _keep(kept: Candidate, target: Path, state: State, say: Say) -> Path:
+    """Copy the kept model to OUT/model.pt (atomically; left as it is when it already holds those bytes)."""
+    state.claim(MODEL)
+    if not target.is_file() or file_sha256(target) != file_sha256(kept.file):
+        with atomic.replacing(target) as tmp:
+            shutil.copyfile(kept.file, tmp)
+    say(f"{target} is the {kept.name} model ({kept.model})")
+    return target
+
+
+def _compare(o: Options, which: str, candidates: list[Candidate], state: State, say: Say,
+             runner: Runner) -> dict[str, float]:  # fmt: skip
+    """Each candidate's estimate on the pool (by its model), from the compare stage; kept in the state file."""
+    stage = compare_stage(o, which, candidates)
+    _do(stage, state, say, runner)
+    estimates = read_comparison(stage.output)
+    if estimates is None or any(c.model not in estimates for c in candidates):
+        raise CaptchagenError(f"compare left no readable estimates in {stage.output}")
+    state.keep_estimates(which, {c.name: estimates[c.model] for c in candidates})
+    return estimates
+
+
+def _best(estimates: dict[str, float], candidates: list[Candidate]) -> Candidate:
+    """The candidate with the highest estimate; on a tie, the earlier (the base model before its fine-tuning)."""
+    return max(candidates, key=lambda c: estimates[c.model])  # max keeps the first of equals
 
 
 def _refuse_foreign(out: Path, state: State) -> None:

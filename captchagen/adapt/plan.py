@@ -1,12 +1,16 @@
-"""adapt's plan as data: four stages, each a `captchagen` command a user could also run alone, with the
+"""adapt's plan as data: six stages, each a `captchagen` command a user could also run alone, with the
 inputs that decide its output.
 
 fit-style (a style fitted to the pool) -> make (a labelled set in that style) -> train (fine-tune the base
-model on it) -> train --unlabeled (self-train on the pool). A stage's inputs are digests of what it really
-reads: the whole pool's file list, the bytes of the style and fonts the fit chose, the dataset's shard
-hashes, the starting model's bytes; and the options that change its output (`--workers` does not, and the
-pool's path, relative or absolute, does not either). A stage whose inputs match those it finished with is
-done; one whose inputs changed is redone, and the stages after it see new inputs in turn.
+model on it) -> compare (which of the base model and the fine-tuned one reads the pool better, by an
+estimate that needs no label) -> train --unlabeled (self-train on the pool from that one) -> compare (the
+self-trained model against its start: adapt returns the start when the estimate says it lost).
+
+A stage's inputs are digests of what it really reads: the whole pool's file list, the bytes of the style and
+fonts the fit chose, the dataset's shard hashes, the starting model's bytes; and the options that change its
+output (`--workers` does not, and the pool's path, relative or absolute, does not either). A stage whose
+inputs match those it finished with is done; one whose inputs changed is redone, and the stages after it see
+new inputs in turn.
 """
 
 from __future__ import annotations
@@ -19,9 +23,13 @@ from pathlib import Path
 from captchagen.fitting.pool_fit import RECORD, STYLE_FILE, FitRecord
 
 STATE = "adapt.json"
-FIT, DATA, RUNS, CACHE = "fit", "data", "runs", "cache"
+FIT, DATA, RUNS, CACHE, ESTIMATES = "fit", "data", "runs", "cache", "estimates"
 SYNTHETIC, ADAPTED = "synthetic", "adapted"
-OUTPUTS = (FIT, DATA, RUNS)  # what adapt makes in OUT (and so may replace); nothing else there is touched
+START, RESULT = "start", "result"  # the two comparisons: which model self-training starts from, which is returned
+COMPARED = "estimates.json"
+MODEL = "model.pt"  # a copy of the model adapt returns, in the one place a user reads with
+OUTPUTS = (FIT, DATA, RUNS, ESTIMATES, MODEL)  # what adapt makes in OUT (and may replace); nothing else is touched
+ESTIMATE_SAMPLE = 256  # pool images each compared model reads
 
 
 @dataclass(frozen=True)
@@ -45,6 +53,8 @@ class Options:
     workers: int | None  # never an input: it changes how fast, not what comes out
     pool_digest: str = ""  # unlabeled.PoolFiles.digest of the pool when adapt started
     font_digest: str = ""  # of the candidate fonts' files
+    base_reads_alphabet: bool = True  # the base model knows every character: it can be compared on the pool
+    base_file: str = ""  # the checkpoint file `base` names (a bundled name is resolved by the command line)
 
     @property
     def length(self) -> str:
@@ -121,13 +131,47 @@ def train_stage(o: Options) -> Stage:
     return Stage("train", run, args, inputs, trains=True)
 
 
-def self_train_stage(o: Options) -> Stage:
+@dataclass(frozen=True)
+class Candidate:
+    """A model a comparison reads the pool with: as `--model` names it, and its file's SHA-256."""
+
+    name: str  # "base" (the model adapt started from) or the stage that made it
+    model: str
+    sha256: str
+    file: Path  # the checkpoint
+
+
+def base_candidate(o: Options) -> Candidate:
+    return Candidate("base", o.base, o.base_sha256, Path(o.base_file))
+
+
+def synthetic_candidate(o: Options) -> Candidate:
+    path = o.out / RUNS / SYNTHETIC / "best.pt"
+    return Candidate(SYNTHETIC, str(path), file_sha256(path), path)
+
+
+def adapted_candidate(o: Options) -> Candidate:
+    path = o.out / RUNS / ADAPTED / "best.pt"
+    return Candidate(ADAPTED, str(path), file_sha256(path), path)
+
+
+def compare_stage(o: Options, which: str, candidates: list[Candidate]) -> Stage:
+    """`captchagen compare` of the candidates on the pool, under the alphabet and length the user gave."""
+    out = o.out / ESTIMATES / which
+    models = [a for c in candidates for a in ("--model", c.model)]
+    args = ("compare", str(o.pool), *models, "--reads", o.alphabet, "--length", o.length, "--sample",
+            str(ESTIMATE_SAMPLE), "--seed", str(o.seed), "--out", str(out / COMPARED))  # fmt: skip
+    inputs = {"pool": o.pool_digest, "models": ",".join(f"{c.name}:{c.sha256}" for c in candidates),
+              "alphabet": o.alphabet, "length": o.length, "seed": str(o.seed)}  # fmt: skip
+    return Stage(f"compare {which}", out, args, inputs)
+
+
+def self_train_stage(o: Options, start: Candidate) -> Stage:
     # Its validation images are synthetic: the epoch that reads them best is not the one that has learnt the
     # pool longest (on wheezy.captcha, epoch 1 of 56 read 76.9% of held-out captchas, the last 90.9%).
-    start = o.out / RUNS / SYNTHETIC / "best.pt"
-    args = ("train", str(o.out / DATA), "--init-from", str(start), "--unlabeled", str(o.pool), "--keep", "last",
+    args = ("train", str(o.out / DATA), "--init-from", start.model, "--unlabeled", str(o.pool), "--keep", "last",
             "--time-limit", f"{o.self_time_limit:g}", "--epochs", "1000", "--name", ADAPTED, *_common(o))  # fmt: skip
-    inputs = {"data": dataset_digest(o.out / DATA), "start": file_sha256(start), "pool": o.pool_digest,
+    inputs = {"data": dataset_digest(o.out / DATA), "start": start.sha256, "pool": o.pool_digest,
               "time limit": f"{o.self_time_limit:g}", "seed": str(o.seed)}  # fmt: skip
     return Stage("self-train", o.out / RUNS / ADAPTED, args, inputs, trains=True)
 
@@ -141,4 +185,16 @@ def finished(stage: Stage) -> bool:
             return bool(json.loads((stage.output / "manifest.json").read_text("utf-8")).get("complete"))
         except (OSError, ValueError):
             return False
+    if stage.name.startswith("compare"):
+        return read_comparison(stage.output) is not None
     return (stage.output / "best.pt").is_file()
+
+
+def read_comparison(folder: Path) -> dict[str, float] | None:
+    """Each compared model's estimate (by `--model` as given) from a finished comparison; None if there is
+    none or it is damaged."""
+    try:
+        data = json.loads((folder / COMPARED).read_text("utf-8"))
+        return {str(m["model"]): float(m["estimate"]) for m in data["models"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

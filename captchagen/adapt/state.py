@@ -2,9 +2,12 @@
 written atomically).
 
 {"version": 2, "made": ["fit", "data", "runs"], "stages": {"train": {"key": ..., "inputs": {...},
-"done": false}}}. A folder is listed in `made` before the stage that creates it starts, so adapt knows what
-it may replace; it never replaces or deletes anything else. A file it cannot read is a notice, and then
-nothing in OUT counts as adapt's.
+"done": false}}, "estimates": {"start": {"base": 0.41, "synthetic": 0.33}, "result": {...}}}: the estimates,
+on the pool, of the models each comparison read (a file without them is read as having none).
+
+A folder is listed in `made` before the stage that creates it starts, so adapt knows what it may replace; it
+never replaces or deletes anything else. A file it cannot read is a notice, and then nothing in OUT counts as
+adapt's.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ class State:
     made: list[str] = field(default_factory=list)
     stages: dict[str, StageRecord] = field(default_factory=dict)
     notice: str | None = None  # why the file on disk was not taken as it is
+    estimates: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, out: Path) -> State:
@@ -64,11 +68,19 @@ class State:
         for name, s in dict(data["stages"]).items():
             inputs = {str(k): str(v) for k, v in dict(s["inputs"]).items()}
             stages[str(name)] = StageRecord(str(s["key"]), inputs, bool(s["done"]))
-        return cls(path, made, stages)
+        saved = dict(data.get("estimates", {}))
+        estimates = {str(k): {str(m): float(e) for m, e in dict(v).items()} for k, v in saved.items()}
+        return cls(path, made, stages, estimates=estimates)
 
     def save(self) -> None:
         stages = {n: {"key": r.key, "inputs": r.inputs, "done": r.done} for n, r in self.stages.items()}
-        atomic.write_json(self.path, {"version": VERSION, "made": self.made, "stages": stages})
+        atomic.write_json(
+            self.path, {"version": VERSION, "made": self.made, "stages": stages, "estimates": self.estimates}
+        )
+
+    def keep_estimates(self, which: str, estimates: dict[str, float]) -> None:
+        self.estimates[which] = estimates
+        self.save()
 
     def owns(self, top: str) -> bool:
         return top in self.made

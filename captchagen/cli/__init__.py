@@ -10,7 +10,7 @@ import click
 from captchagen import __version__
 from captchagen.cli.adapt import adapt, fit_style
 from captchagen.cli.dataset import fonts, make, preview, styles, verify
-from captchagen.cli.evaluate import evaluate
+from captchagen.cli.evaluate import compare, evaluate
 from captchagen.cli.export import export
 from captchagen.cli.label import label
 from captchagen.cli.read import test
@@ -43,7 +43,22 @@ def cli() -> None:
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 
-for command in (make, preview, verify, styles, fonts, fit_style, train, test, evaluate, serve, label, adapt, export):
+for command in (
+    make,
+    preview,
+    verify,
+    styles,
+    fonts,
+    fit_style,
+    train,
+    test,
+    evaluate,
+    compare,
+    serve,
+    label,
+    adapt,
+    export,
+):
     cli.add_command(command)
 
 

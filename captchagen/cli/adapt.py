@@ -128,11 +128,14 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
           workers: int | None) -> None:  # fmt: skip
     """Learn to read a site's captchas from an unlabelled pool of them: fit, make, train, self-train.
 
-    Runs four commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
-    `make` draws N labelled captchas in it; `train --init-from MODEL` fine-tunes on them; `train --unlabeled
-    POOL` self-trains on the pool (a teacher's confident readings are learnt). Run the same command again
-    to resume after an interruption; finished steps are skipped, and a step whose inputs changed (the pool,
-    an option) is redone with what follows it.
+    Runs six commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
+    `make` draws N labelled captchas in it; `train --init-from MODEL` fine-tunes on them; `compare` reads
+    the pool with MODEL and the fine-tuned model and estimates, with no label, which reads it better;
+    `train --unlabeled POOL` self-trains on the pool from that one (a teacher's confident readings, of the
+    --length given, are learnt); `compare` again: the self-trained model is returned only if its estimate is
+    not below its start's, so adapt does not end below where it started by its own estimate. Run the same
+    command again to resume after an interruption; finished steps are skipped, and a step whose inputs changed
+    (the pool, an option) is redone with what follows it.
 
     Example: captchagen adapt collected/ --out adapted/ --alphabet upper-digits --length 4-6
     """
@@ -153,13 +156,15 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     candidates = candidate_fonts(fonts, pack, chars)  # an alphabet no font draws: now, not in the fit step
     parent = load_parent(init_from)  # a bad or edited model: now, not after the fit and make
     o = replace(o, base_sha256=parent.sha256, pool_digest=list_images(pool).digest(),
-                font_digest=_files_digest(candidates))  # fmt: skip
+                font_digest=_files_digest(candidates),
+                base_reads_alphabet=set(chars) <= set(parent.model.alphabet), base_file=str(parent.path))  # fmt: skip
     try:
         model = pipeline.run(o, lambda line: click.echo(line, err=True))
     except Stopped as e:
         click.echo(f"Interrupted ({e}); the step stopped with it. Run the same command again to go on.", err=True)
         sys.exit(e.exit_code)
-    click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {model} IMAGES", err=False)
+    click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {model} --length {lo}-{hi} IMAGES",
+               err=False)  # fmt: skip
 
 
 def _files_digest(paths: list[str]) -> str:

@@ -1,4 +1,5 @@
-"""`captchagen eval`: score a model on a dataset and show where it fails (importing this imports no torch)."""
+"""`captchagen eval`: score a model on a dataset and show where it fails; `captchagen compare`: rank models on
+a pool with no labels (importing this imports no torch)."""
 
 from __future__ import annotations
 
@@ -172,3 +173,80 @@ def _show(n: dict[str, Any]) -> None:
         console.print(f"worst mistakes: {n['worst_png']}", highlight=False)
     if n["skipped"]:
         console.print(f"{n['skipped']} bad files skipped", highlight=False)
+
+
+@click.command()
+@click.argument("pool", type=ExistingPath(file_okay=False, path_type=Path))
+@click.option("--model", "models", multiple=True, required=True, metavar="PATH",
+              help="A model to compare (repeat: two or more). A checkpoint, a run folder, an .onnx, or a bundled "
+              "name (base, base-v2, base-v3).")  # fmt: skip
+@reads_option
+@read_length_option
+@case_option
+@click.option("--sample", type=click.IntRange(min=8), default=256, show_default=True,
+              help="Pool images every model reads (a seeded sample, the same for each).")  # fmt: skip
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the sample.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the figures as JSON here (written whole or not at all).")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+@library_errors
+def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: LengthChoice, case: str, sample: int,
+            seed: int, out: Path | None, as_json: bool) -> None:  # fmt: skip
+    """Rank models on a folder of a site's captchas, with no label: which reads it better?
+
+    Every model reads the same sample of POOL under the same rule (--reads, --length, --case). The estimate
+    is the mean probability a model gives its readings, times the share of images it reads the same when
+    they are shifted by a pixel or two. Beside it: confidence and views alone, how often a reading at any
+    length has the --length given (fits), and how often it reads exactly as the other models do (peers).
+    An estimate, not a measurement: a model self-trained on a pool grows sure of its own readings, right or
+    wrong (see docs/studies/pool-estimate.md for where it tracks accuracy and where it does not); a few
+    labelled images and `eval` measure.
+
+    Example: captchagen compare collected/ --model base-v3 --model adapted/model.pt --length 4
+    """
+    import random
+
+    from captchagen import atomic
+    from captchagen.unlabeled import list_images
+    from trainer.inference.estimate import compare as compare_models
+
+    if len(models) < 2:
+        raise UsageFailure("--model: give two or more models to compare")
+    files = [str(p) for p in list_images(pool).paths]
+    if not files:
+        raise UsageFailure(f"{pool} holds no images to compare on")
+    chosen = sorted(random.Random(seed).sample(files, min(sample, len(files))))
+    readers = {}
+    for name in dict.fromkeys(models):
+        readers[name] = open_reader("runs", name, reads, length, case)[1]
+    found = compare_models(readers, chosen, progress=lambda name: click.echo(f"reading the pool with {name}", err=True))
+    best = max(found, key=lambda e: e.estimate)
+    first = next(iter(readers.values()))
+    numbers = {
+        "pool": str(pool),
+        "sample": len(chosen),
+        "seed": seed,
+        "reads": first.reads,
+        "lengths": first.lengths,
+        "case": case,
+        "models": [e.row() for e in found],
+        "best": best.model,
+    }
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_json(out, numbers)
+    if as_json:
+        click.echo(json.dumps(numbers))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("model", "estimate", "confidence", "views", "fits", "peers",
+                  title=f"{len(chosen)} images of {pool}, no labels", title_justify="left")  # fmt: skip
+    for e in found:
+        shares = (e.confidence, e.views, e.fits, e.peers)
+        cells = ["-" if v is None else f"{100 * v:.1f}%" for v in shares]
+        mark = " *" if e is best else ""
+        table.add_row(f"{e.model}{mark}", f"{e.estimate:.3f}", *cells)
+    Console().print(table, highlight=False)
+    click.echo(f"* reads this pool best by the estimate: {best.model}")

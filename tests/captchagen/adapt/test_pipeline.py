@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -18,14 +19,29 @@ from captchagen.fitting.pool_fit import FitRecord, PoolSummary
 from captchagen.lock import FolderBusy, FolderLock
 from captchagen.unlabeled import list_images
 
+FULL = ["fit-style", "make", "train", "compare", "self-train", "compare"]
+
+
+def kind(model: str) -> str:
+    """Which of adapt's candidates a `--model` names."""
+    return "adapted" if "/adapted/" in model else "synthetic" if "/synthetic/" in model else "base"
+
 
 class FakeRunner:
-    """Writes what each command would (fit.json and style.toml, a complete manifest, best.pt), records the
-    commands; `fail_in` makes that command exit 1, `stop_in` leaves a training run as a killed one would."""
+    """Writes what each command would (fit.json and style.toml, a complete manifest, best.pt, a comparison
+    giving each kind of candidate its `estimates`), records the commands; `fail_in` makes that command exit 1,
+    `stop_in` leaves a training run as a killed one would."""
 
-    def __init__(self, fail_in: str | None = None, stop_in: str | None = None, style: str = "a") -> None:
+    def __init__(
+        self,
+        fail_in: str | None = None,
+        stop_in: str | None = None,
+        style: str = "a",
+        estimates: dict[str, float] | None = None,
+    ) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.fail_in, self.stop_in, self.style = fail_in, stop_in, style
+        self.estimates = estimates or {"base": 0.3, "synthetic": 0.4, "adapted": 0.5}
 
     def __call__(self, argv: Sequence[str]) -> int:
         argv = tuple(argv)
@@ -40,6 +56,12 @@ class FakeRunner:
             (out / "style.toml").write_text(f'base = "default"\n# {self.style}\n')
             record = FitRecord(PoolSummary("p", 6, 6, "d", 0), {}, (80, 32), (), 0.5, 0.1, {}, (0.5,), {})
             (out / "fit.json").write_text(json.dumps(record.to_dict()))
+        elif verb == "compare":
+            assert out is not None
+            models = [argv[i + 1] for i, a in enumerate(argv) if a == "--model"]
+            out.parent.mkdir(parents=True, exist_ok=True)
+            rows = [{"model": m, "estimate": self.estimates[kind(m)]} for m in models]
+            out.write_text(json.dumps({"models": rows, "best": max(rows, key=lambda r: r["estimate"])["model"]}))
         elif verb == "make":
             assert out is not None
             out.mkdir(parents=True, exist_ok=True)
@@ -67,8 +89,10 @@ def options(tmp_path) -> Options:
     pool.mkdir()
     for i in range(5):
         (pool / f"p{i}.png").write_bytes(b"x" * i)
+    (tmp_path / "base.pt").write_bytes(b"the base model")
     return Options(pool, tmp_path / "out", "AB", 4, 4, 100, "base", "sha-base", 1.0, 1.0, 0, (), None, 2, 1,
-                   pool_digest=list_images(pool).digest(), font_digest="fonts")  # fmt: skip
+                   pool_digest=list_images(pool).digest(), font_digest="fonts",
+                   base_file=str(tmp_path / "base.pt"))  # fmt: skip
 
 
 def run(o: Options, runner: FakeRunner) -> list[str]:
@@ -77,15 +101,19 @@ def run(o: Options, runner: FakeRunner) -> list[str]:
     return said
 
 
+def done(said: list[str]) -> list[str]:
+    return [line.split(":")[0] for line in said if ": done (" in line]
+
+
 def test_a_finished_adapt_is_done_whatever_the_pools_path_or_workers(options):
     runner = FakeRunner()
     run(options, runner)
-    assert verbs(runner.calls) == ["fit-style", "make", "train", "self-train"]
+    assert verbs(runner.calls) == FULL
     absolute = list_images(options.pool.resolve()).digest()
     again = replace(options, pool=options.pool.resolve(), workers=2, pool_digest=absolute)
     said = run(again, runner)
-    assert len(runner.calls) == 4  # nothing ran again
-    assert [line.split(":")[0] for line in said] == ["fit", "make", "train", "self-train"]
+    assert len(runner.calls) == 6  # nothing ran again
+    assert done(said) == ["fit", "make", "train", "compare start", "self-train", "compare result"]
 
 
 def test_a_changed_pool_redoes_the_fit_and_the_self_training_and_keeps_what_did_not_change(options):
@@ -95,7 +123,7 @@ def test_a_changed_pool_redoes_the_fit_and_the_self_training_and_keeps_what_did_
     changed = replace(options, pool_digest=list_images(options.pool).digest())
     said = run(changed, runner)
     # The fit came out the same (the runner draws the same style): make and train are still done.
-    assert verbs(runner.calls[4:]) == ["fit-style", "self-train"]
+    assert verbs(runner.calls[6:]) == ["fit-style", "compare", "self-train", "compare"]
     assert any("the pool changed since fit last ran" in line for line in said)
     assert any(line.startswith("note: removed") and "runs/adapted" in line for line in said)
 
@@ -104,7 +132,7 @@ def test_a_changed_fit_redoes_every_stage_after_it(options):
     run(options, FakeRunner())
     runner = FakeRunner(style="b")
     said = run(replace(options, rounds=3), runner)
-    assert verbs(runner.calls) == ["fit-style", "make", "train", "self-train"]
+    assert verbs(runner.calls) == FULL
     assert any("`rounds` changed" in line for line in said)
     assert any("the fitted style changed" in line for line in said)
 
@@ -113,7 +141,7 @@ def test_an_interrupted_training_is_resumed_and_one_killed_before_saving_restart
     with pytest.raises(pipeline.StageFailed):
         run(options, FakeRunner(stop_in="train"))
     said = run(options, runner := FakeRunner())
-    assert verbs(runner.calls) == ["train", "self-train"]  # fit and make done; the run had no last.pt
+    assert verbs(runner.calls) == FULL[2:]  # fit and make done; the run had no last.pt
     assert any("stopped before it saved anything" in line for line in said)
     assert not any("other options" in line for line in said)
 
@@ -123,12 +151,13 @@ def test_an_interrupted_training_is_resumed_and_one_killed_before_saving_restart
     (options.out / "adapt.json").write_text(json.dumps(state))
     (options.out / "runs" / "adapted" / "last.pt").write_bytes(b"saved")
     run(options, runner := FakeRunner())
-    assert runner.calls == [("train", "--resume", str(options.out / "runs" / "adapted"))]
+    assert runner.calls[0] == ("train", "--resume", str(options.out / "runs" / "adapted"))
+    assert verbs(runner.calls[1:]) == ["compare"]  # the resumed model is compared again
 
 
-@pytest.mark.parametrize("theirs", ["data", "fit", "runs"])
+@pytest.mark.parametrize("theirs", ["data", "fit", "runs", "estimates", "model.pt"])
 def test_anything_adapt_did_not_make_is_refused_before_anything_is_written(options, theirs):
-    mine = options.out / theirs / "mine.txt"
+    mine = options.out / theirs / "mine.txt" if theirs != "model.pt" else options.out / theirs
     mine.parent.mkdir(parents=True)
     mine.write_text("keep")
     (options.out / "notes.txt").write_text("mine too")
@@ -167,10 +196,12 @@ def test_a_damaged_state_file_is_a_notice_and_nothing_in_out_is_taken_as_adapts(
 
 def test_a_state_file_of_the_first_adapt_redoes_its_stages_in_the_folders_it_made(options):
     run(options, FakeRunner())
+    shutil.rmtree(options.out / "estimates")  # the first adapt compared nothing and kept no model.pt
+    (options.out / "model.pt").unlink()
     old = {"done": {"fit": [], "make": [], "train": [], "self-train": []}, "started": {}, "made": ["train"]}
     (options.out / "adapt.json").write_text(json.dumps(old))
     said = run(options, runner := FakeRunner())
-    assert verbs(runner.calls) == ["fit-style", "make", "train", "self-train"]
+    assert verbs(runner.calls) == FULL
     assert "earlier captchagen" in said[0]
 
 
@@ -182,3 +213,57 @@ def test_out_inside_the_pool_or_a_file_is_refused(options, tmp_path):
         pipeline.check(replace(options, out=tmp_path / "afile"))
     with pytest.raises(BadInput, match="cannot write"):
         pipeline.run(replace(options, out=tmp_path / "afile" / "sub"), print, FakeRunner())
+
+
+# ---- choosing by the pool: where self-training starts, and what adapt returns ----
+
+
+def _init_from(runner: FakeRunner) -> str:
+    self_train = next(c for c in runner.calls if "--unlabeled" in c)
+    return kind(self_train[self_train.index("--init-from") + 1])
+
+
+@pytest.mark.parametrize(
+    ("estimates", "start", "returned"),
+    [
+        ({"base": 0.3, "synthetic": 0.4, "adapted": 0.5}, "synthetic", "adapted"),
+        ({"base": 0.5, "synthetic": 0.2, "adapted": 0.6}, "base", "adapted"),  # the fine-tuning lost: skipped
+        ({"base": 0.5, "synthetic": 0.2, "adapted": 0.4}, "base", "base"),  # self-training lost too
+        ({"base": 0.3, "synthetic": 0.4, "adapted": 0.35}, "synthetic", "synthetic"),
+        ({"base": 0.4, "synthetic": 0.4, "adapted": 0.4}, "base", "adapted"),  # ties: the earlier start; no loss
+    ],
+)
+def test_self_training_starts_from_what_reads_the_pool_best_and_adapt_never_returns_less(options, estimates, start,
+                                                                                        returned):  # fmt: skip
+    said: list[str] = []
+    runner = FakeRunner(estimates=estimates)
+    model = pipeline.run(options, said.append, runner)
+    files = {"base": options.base_file, "synthetic": options.out / "runs" / "synthetic" / "best.pt",
+             "adapted": options.out / "runs" / "adapted" / "best.pt"}  # fmt: skip
+    assert model == options.out / "model.pt" and model.read_bytes() == Path(files[returned]).read_bytes()
+    assert any(line.endswith(f"model.pt is the {returned} model ({'base' if returned == 'base' else files[returned]})")
+               for line in said)  # fmt: skip
+    assert _init_from(runner) == start
+    assert estimates[returned] >= max(estimates["base"], estimates[start])  # never below where it started
+    assert any(f"self-training starts from {start}" in line for line in said)
+    assert any("adapt returns the start" in line for line in said) == (returned != "adapted")
+    state = json.loads((options.out / "adapt.json").read_text())
+    assert state["estimates"] == {"start": {k: estimates[k] for k in ("base", "synthetic")}, "result": estimates}
+
+
+def test_a_changed_start_redoes_the_self_training(options):
+    run(options, FakeRunner(estimates={"base": 0.3, "synthetic": 0.4, "adapted": 0.5}))
+    said = run(replace(options, seed=options.seed), runner := FakeRunner(estimates={"base": 0.5, "synthetic": 0.4,
+                                                                                      "adapted": 0.6}))  # fmt: skip
+    # The comparison is done (its inputs did not change), so its saved estimates stand: same start.
+    assert verbs(runner.calls) == [] and done(said)[-1] == "compare result"
+
+
+def test_a_base_model_that_lacks_characters_is_not_compared_and_the_fine_tuned_one_starts(options):
+    said: list[str] = []
+    runner = FakeRunner(estimates={"base": 0.9, "synthetic": 0.2, "adapted": 0.3})
+    model = pipeline.run(replace(options, base_reads_alphabet=False), said.append, runner)
+    compared = [c for c in runner.calls if c[0] == "compare"]
+    assert all("base" not in [c[i + 1] for i, a in enumerate(c) if a == "--model"] for c in compared)
+    assert _init_from(runner) == "synthetic"
+    assert model.read_bytes() == (options.out / "runs" / "adapted" / "best.pt").read_bytes()

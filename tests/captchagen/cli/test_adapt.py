@@ -72,10 +72,18 @@ def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(pool, t
     err = capfd.readouterr().err
     assert code == 0, out + err
     steps = [line for line in (out + err).splitlines() if line.startswith("+ captchagen ")]
-    assert [s.split()[2] for s in steps] == ["fit-style", "make", "train", "train"]
-    assert "--unlabeled" in steps[3] and str(site) in steps[3] and "--overwrite" not in " ".join(steps)
+    assert [s.split()[2] for s in steps] == ["fit-style", "make", "train", "compare", "train", "compare"]
+    assert "--unlabeled" in steps[4] and str(site) in steps[4] and "--overwrite" not in " ".join(steps)
     adapted = tmp_path / "a" / "runs" / "adapted"
-    assert (adapted / "best.pt").exists() and str(adapted / "best.pt") in out
+    assert (adapted / "best.pt").exists() and "estimate" in out + err  # compare's table
+    # what adapt returns reads the pool, by the estimate, no worse than the base model it started from
+    estimates = json.loads((tmp_path / "a" / "adapt.json").read_text())["estimates"]
+    assert set(estimates) == {"start", "result"} and set(estimates["result"]) == {"base", "synthetic", "adapted"}
+    returned = out.split("Adapted model: ")[1].split()[0]
+    assert returned == str(tmp_path / "a" / "model.pt")
+    said = next(line for line in (out + err).splitlines() if "model.pt is the" in line)
+    kind = said.split("model.pt is the ")[1].split()[0]
+    assert estimates["result"][kind] >= estimates["result"]["base"]
     pseudo = [json.loads(line).get("pseudo") for line in (adapted / "metrics.jsonl").read_text().splitlines()]
     assert any(pseudo)  # the teacher's readings of the pool were counted
     model = (adapted / "best.pt").read_bytes()
@@ -93,7 +101,7 @@ def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(pool, t
     assert code == 0, out + err
     assert "the pool changed" in out + err and "removed" in out + err
     ran = [s.split()[2:] for s in (out + err).splitlines() if s.startswith("+ captchagen ")]
-    assert ran[0][0] == "fit-style" and ran[-1][0] == "train" and "--unlabeled" in ran[-1]
+    assert ran[0][0] == "fit-style" and ran[-1][0] == "compare" and "--unlabeled" in ran[-2]
 
 
 def test_adapt_refuses_bad_options_and_outs_before_any_step(pool, tmp_path, capfd):

@@ -1,0 +1,85 @@
+"""Estimating, with no label, how well models read a pool: the signals, and `captchagen compare`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import run_cli, run_cli_streams, shard_images
+from trainer.data.preprocess import load_array
+from trainer.inference.estimate import VIEW_SHIFTS, compare, shifted
+from trainer.inference.reader import Reader
+
+
+def test_a_shift_moves_the_image_and_repeats_the_edge():
+    image = np.arange(20, dtype=np.uint8).reshape(1, 4, 5)
+    right = shifted(image, 0, 2)
+    assert (right[0, :, 2:] == image[0, :, :3]).all() and (right[0, :, :2] == image[0, :, :1]).all()
+    up = shifted(image, -1, 0)
+    assert (up[0, :3] == image[0, 1:]).all() and (up[0, 3] == image[0, 3]).all()
+    colour = np.zeros((2, 3, 4, 5), dtype=np.uint8)
+    assert shifted(colour, 1, -2).shape == colour.shape  # [N, C, H, W]: only the last two axes move
+
+
+def test_the_signals_are_what_each_model_reads(reading_model):
+    data, model = reading_model
+    paths = [str(p) for p in shard_images(data)[:40]]
+    readers = {"a": Reader(model), "b": Reader(model)}
+    readers["b"].restrict("0123")
+    found = compare(readers, paths)
+    assert [e.model for e in found] == ["a", "b"] and all(e.images == 40 for e in found)
+    a_reads = readers["a"].read_paths(paths)
+    assert found[0].readings == tuple(p.text for p in a_reads)
+    assert found[0].confidence == pytest.approx(np.mean([p.confidence for p in a_reads]))
+    # views: the share read the same in every shifted copy
+    arrays = np.stack([load_array(p, readers["a"].pre) for p in paths])
+    same = np.ones(len(paths), dtype=bool)
+    for rows, cols in VIEW_SHIFTS:
+        moved = readers["a"].read_arrays(shifted(arrays, rows, cols))
+        same &= np.array([m[0] == p.text for m, p in zip(moved, a_reads, strict=True)])
+    assert found[0].views == pytest.approx(same.mean())
+    assert found[0].estimate == pytest.approx(found[0].confidence * found[0].views)
+    # fits: read at any length, the share of the model's own trained lengths (1-3)
+    assert found[0].fits is not None and 0 <= found[0].fits <= 1
+    # peers: the share read exactly as the other model does, the same both ways
+    agree = np.mean([x == y for x, y in zip(found[0].readings, found[1].readings, strict=True)])
+    assert found[0].peers == found[1].peers == pytest.approx(agree)
+
+
+def test_compare_ranks_models_on_a_pool_and_writes_json(reading_model, tmp_path):
+    data, model = reading_model
+    out = tmp_path / "sub" / "estimates.json"
+    args = ["compare", str(data), "--model", str(model), "--model", str(model.parent), "--sample", "24"]
+    code, printed, err = run_cli_streams(*args, "--out", str(out), "--json")
+    assert code == 0 and "reading the pool with" in err, printed + err
+    numbers = json.loads(printed)
+    assert numbers == json.loads(out.read_text()) and numbers["sample"] == 24
+    rows = numbers["models"]
+    assert [r["model"] for r in rows] == [str(model), str(model.parent)] and numbers["best"] == str(model)
+    assert rows[0]["estimate"] == rows[1]["estimate"]  # the same model, the same sample: the same figures
+    assert numbers["lengths"] == [1, 3]  # the model's trained lengths, as every reading command
+    assert json.loads(run_cli_streams(*args, "--json")[1]) == numbers  # seeded: the same again
+    code, table = run_cli(*args, "--length", "2", env={"COLUMNS": "200"})
+    assert code == 0 and "estimate" in table and "reads this pool best by the estimate" in table
+
+
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ([], "give two or more models"),
+        (["--model", "nosuch.pt"], "does not exist"),
+        (["--model", "base", "--length", "x"], "--length"),
+    ],
+)
+def test_compare_refuses_bad_input_in_one_line(reading_model, extra, says):
+    data, model = reading_model
+    code, out = run_cli("compare", str(data), "--model", str(model), *extra)
+    assert code in (1, 2) and says in out and len(out.strip().splitlines()) == 1, out
+
+
+def test_compare_refuses_a_pool_with_no_images(reading_model, tmp_path):
+    (tmp_path / "empty").mkdir()
+    code, out = run_cli("compare", str(tmp_path / "empty"), "--model", str(reading_model[1]), "--model", "base")
+    assert code == 2 and "holds no images" in out, out

@@ -1,0 +1,125 @@
+"""How well models read a pool of unlabelled captchas, estimated without a label.
+
+Each model reads the same seeded sample of the pool under the same rule (characters, lengths, case), and
+four signals are taken from its readings:
+
+- confidence: the mean probability it gives its own readings. Ranks models that were not trained on the
+  pool, but a model self-trained on its own readings grows sure of them, right or wrong.
+- views: the share of images it reads the same in the image and in three slightly shifted copies of it.
+- fits: of its readings at any length, the share with an allowed length (None when no length is known).
+- peers: the mean share of images it reads exactly as each other model does. Wrong readings of several
+  characters rarely coincide, right ones always do, so agreeing with models that were trained apart
+  tracks being right; a model and its own teacher are not apart.
+
+`estimate` is the one figure models are ranked by (see its docstring); the others are shown beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from trainer.data.preprocess import BadImage, load_array
+from trainer.inference.reader import Reader
+
+# (rows, columns) each view moves the image by; pixels moved in are copies of the edge
+VIEW_SHIFTS = ((0, 2), (1, -2), (-1, 1))
+
+
+@dataclass(frozen=True)
+class PoolEstimate:
+    model: str
+    images: int
+    confidence: float
+    views: float
+    fits: float | None
+    peers: float | None  # None: no other model to compare with
+    readings: tuple[str, ...]
+
+    @property
+    def estimate(self) -> float:
+        """confidence x views: the probability it gives its readings, discounted by how often a shift of a
+        few pixels changes them. The figure adapt ranks by."""
+        return self.confidence * self.views
+
+    def row(self) -> dict[str, object]:
+        return {"model": self.model, "images": self.images, "estimate": round(self.estimate, 4),
+                "confidence": round(self.confidence, 4), "views": round(self.views, 4),
+                "fits": None if self.fits is None else round(self.fits, 4),
+                "peers": None if self.peers is None else round(self.peers, 4)}  # fmt: skip
+
+
+def shifted(arrays: np.ndarray, rows: int, cols: int) -> np.ndarray:
+    """uint8 images [N, ..., H, W] moved by (rows, cols), the edge repeated into the space left."""
+    pad = [(0, 0)] * (arrays.ndim - 2) + [(abs(rows), abs(rows)), (abs(cols), abs(cols))]
+    padded = np.pad(arrays, pad, mode="edge")
+    h, w = arrays.shape[-2:]
+    top, left = abs(rows) - rows, abs(cols) - cols
+    return np.ascontiguousarray(padded[..., top : top + h, left : left + w])
+
+
+def load_sample(paths: list[str], reader: Reader) -> np.ndarray:
+    """The readable images of `paths` as the reader's input (an unreadable one is left out)."""
+    arrays = []
+    for p in paths:
+        try:
+            arrays.append(load_array(p, reader.pre))
+        except BadImage:
+            continue
+    return np.stack(arrays) if arrays else np.zeros((0, *reader.pre.array_shape), dtype=np.uint8)
+
+
+def read_pool(reader: Reader, name: str, paths: list[str], batch_size: int = 64) -> PoolEstimate:
+    """One model's signals on the sample (peers left to `compare`)."""
+    arrays = load_sample(paths, reader)
+    readings: list[tuple[str, float]] = []
+    same = np.ones(len(arrays), dtype=bool)
+    fits: list[bool] = []
+    lengths = reader.lengths
+    for start in range(0, len(arrays), batch_size):
+        batch = arrays[start : start + batch_size]
+        read = reader.read_arrays(batch)
+        readings += read
+        for rows, cols in VIEW_SHIFTS:
+            moved = reader.read_arrays(shifted(batch, rows, cols))
+            same[start : start + len(batch)] &= np.array([a[0] == b[0] for a, b in zip(read, moved, strict=True)])
+        if lengths is not None:
+            reader.lengths = None  # the same images at any length: does the model itself find the length?
+            try:
+                free = reader.read_arrays(batch)
+            finally:
+                reader.lengths = lengths
+            fits += [lengths[0] <= len(t) <= lengths[1] for t, _ in free]
+    n = len(arrays)
+    return PoolEstimate(
+        model=name,
+        images=n,
+        confidence=float(np.mean([c for _, c in readings])) if n else 0.0,
+        views=float(same.mean()) if n else 0.0,
+        fits=float(np.mean(fits)) if fits else None,
+        peers=None,
+        readings=tuple(t for t, _ in readings),
+    )
+
+
+def compare(
+    readers: dict[str, Reader], paths: list[str], progress: Callable[[str], None] | None = None
+) -> list[PoolEstimate]:
+    """Every model's signals on the same sample, peers included, in the order given."""
+    found = []
+    for name, reader in readers.items():
+        if progress:
+            progress(name)
+        found.append(read_pool(reader, name, paths))
+    out = []
+    for i, e in enumerate(found):
+        others = [o for j, o in enumerate(found) if j != i and o.images == e.images]
+        peers = (
+            float(np.mean([np.mean([a == b for a, b in zip(e.readings, o.readings, strict=True)]) for o in others]))
+            if others and e.images
+            else None
+        )
+        out.append(PoolEstimate(e.model, e.images, e.confidence, e.views, e.fits, peers, e.readings))
+    return out
