@@ -186,12 +186,15 @@ def _show(n: dict[str, Any]) -> None:
 @click.option("--sample", type=click.IntRange(min=8), default=256, show_default=True,
               help="Pool images every model reads (a seeded sample, the same for each).")  # fmt: skip
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed of the sample.")
+@click.option("--labels", type=ExistingPath(file_okay=False, path_type=Path),
+              help="A folder of the site's captchas you labelled (<id>_<label>.png, as `captchagen label` writes): "
+              "each model's accuracy on them is measured, and ranks the models instead of the estimate.")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the figures as JSON here (written whole or not at all).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
 @library_errors
 def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: LengthChoice, case: str, sample: int,
-            seed: int, out: Path | None, as_json: bool) -> None:  # fmt: skip
+            seed: int, labels: Path | None, out: Path | None, as_json: bool) -> None:  # fmt: skip
     """Rank models on a folder of a site's captchas, with no label: which reads it better?
 
     Every model reads the same sample of POOL under the same rule (--reads, --length, --case). The estimate
@@ -208,6 +211,7 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
 
     from captchagen import atomic
     from captchagen.unlabeled import list_images
+    from trainer.inference.estimate import best as best_of
     from trainer.inference.estimate import compare as compare_models
 
     if len(models) < 2:
@@ -215,12 +219,15 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     files = [str(p) for p in list_images(pool).paths]
     if not files:
         raise UsageFailure(f"{pool} holds no images to compare on")
+    labelled = _labelled(labels) if labels is not None else None
     chosen = sorted(random.Random(seed).sample(files, min(sample, len(files))))
     readers = {}
     for name in dict.fromkeys(models):
         readers[name] = open_reader("runs", name, reads, length, case)[1]
-    found = compare_models(readers, chosen, progress=lambda name: click.echo(f"reading the pool with {name}", err=True))
-    best = max(found, key=lambda e: e.estimate)
+    found = compare_models(
+        readers, chosen, lambda name: click.echo(f"reading the pool with {name}", err=True), labelled
+    )
+    best = best_of(found)
     first = next(iter(readers.values()))
     numbers = {
         "pool": str(pool),
@@ -229,6 +236,7 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
         "reads": first.reads,
         "lengths": first.lengths,
         "case": case,
+        "labelled": None if labelled is None else len(labelled),
         "models": [e.row() for e in found],
         "best": best.model,
     }
@@ -241,12 +249,34 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     from rich.console import Console
     from rich.table import Table
 
-    table = Table("model", "estimate", "confidence", "views", "fits", "peers",
-                  title=f"{len(chosen)} images of {pool}, no labels", title_justify="left")  # fmt: skip
+    title = f"{len(chosen)} images of {pool}, no labels" + (
+        f"; {len(labelled)} labelled in {labels}" if labelled else ""
+    )
+    columns = ["model", "estimate", "confidence", "views", "fits", "peers"] + ["labelled"] * bool(labelled)
+    table = Table(*columns, title=title, title_justify="left")
     for e in found:
-        shares = (e.confidence, e.views, e.fits, e.peers)
+        shares = (e.confidence, e.views, e.fits, e.peers) + ((e.labelled,) if labelled else ())
         cells = ["-" if v is None else f"{100 * v:.1f}%" for v in shares]
         mark = " *" if e is best else ""
         table.add_row(f"{e.model}{mark}", f"{e.estimate:.3f}", *cells)
     Console().print(table, highlight=False)
-    click.echo(f"* reads this pool best by the estimate: {best.model}")
+    by = "accuracy on the labelled images" if labelled else "the estimate"
+    click.echo(f"* reads this pool best by {by}: {best.model}")
+
+
+def _labelled(folder: Path) -> list[tuple[str, str]]:
+    """(path, label) of every image in `folder` whose name holds a label; UsageFailure if none does."""
+    from captchagen import codec
+    from captchagen.errors import BadInput
+
+    pairs = []
+    for p in codec.image_files(folder):
+        try:
+            pairs.append((str(p), codec.parse_name(p.name).label))
+        except BadInput:
+            continue
+    if not pairs:
+        raise UsageFailure(
+            f"--labels {folder} holds no labelled images (<id>_<label>.png, as `captchagen label` writes)"
+        )
+    return pairs

@@ -17,7 +17,7 @@ four signals are taken from its readings:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class PoolEstimate:
     fits: float | None
     peers: float | None  # None: no other model to compare with
     readings: tuple[str, ...]
+    labelled: float | None = None  # accuracy on the user's labelled images, when there are some
 
     @property
     def estimate(self) -> float:
@@ -48,7 +49,8 @@ class PoolEstimate:
         return {"model": self.model, "images": self.images, "estimate": round(self.estimate, 4),
                 "confidence": round(self.confidence, 4), "views": round(self.views, 4),
                 "fits": None if self.fits is None else round(self.fits, 4),
-                "peers": None if self.peers is None else round(self.peers, 4)}  # fmt: skip
+                "peers": None if self.peers is None else round(self.peers, 4),
+                "labelled": None if self.labelled is None else round(self.labelled, 4)}  # fmt: skip
 
 
 def shifted(arrays: np.ndarray, rows: int, cols: int) -> np.ndarray:
@@ -104,15 +106,28 @@ def read_pool(reader: Reader, name: str, paths: list[str], batch_size: int = 64)
     )
 
 
+def labelled_accuracy(reader: Reader, labelled: list[tuple[str, str]]) -> float:
+    """The share of (path, label) pairs read right, compared as the reader's rule checks (its case)."""
+    read = reader.read_paths([p for p, _ in labelled])
+    pairs = zip(read, labelled, strict=True)
+    right = sum(r.error is None and r.text == reader.as_checked(label) for r, (_, label) in pairs)
+    return right / len(labelled)
+
+
 def compare(
-    readers: dict[str, Reader], paths: list[str], progress: Callable[[str], None] | None = None
+    readers: dict[str, Reader],
+    paths: list[str],
+    progress: Callable[[str], None] | None = None,
+    labelled: list[tuple[str, str]] | None = None,
 ) -> list[PoolEstimate]:
-    """Every model's signals on the same sample, peers included, in the order given."""
+    """Every model's signals on the same sample, peers included, in the order given; with `labelled`
+    (path, label) pairs, each model's accuracy on them too."""
     found = []
     for name, reader in readers.items():
         if progress:
             progress(name)
-        found.append(read_pool(reader, name, paths))
+        e = read_pool(reader, name, paths)
+        found.append(replace(e, labelled=labelled_accuracy(reader, labelled)) if labelled else e)
     out = []
     for i, e in enumerate(found):
         others = [o for j, o in enumerate(found) if j != i and o.images == e.images]
@@ -121,5 +136,11 @@ def compare(
             if others and e.images
             else None
         )
-        out.append(PoolEstimate(e.model, e.images, e.confidence, e.views, e.fits, peers, e.readings))
+        out.append(replace(e, peers=peers))
     return out
+
+
+def best(found: list[PoolEstimate]) -> PoolEstimate:
+    """The model that reads the pool best: by accuracy on labelled images where there are some (the
+    estimate breaking ties), else by the estimate; the first of equals."""
+    return max(found, key=lambda e: (e.labelled or 0.0, e.estimate))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from captchagen import codec
 from tests.helpers import run_cli, run_cli_streams, shard_images
 from trainer.data.preprocess import load_array
 from trainer.inference.estimate import VIEW_SHIFTS, compare, shifted
@@ -83,3 +85,28 @@ def test_compare_refuses_a_pool_with_no_images(reading_model, tmp_path):
     (tmp_path / "empty").mkdir()
     code, out = run_cli("compare", str(tmp_path / "empty"), "--model", str(reading_model[1]), "--model", "base")
     assert code == 2 and "holds no images" in out, out
+
+
+def test_labelled_images_rank_the_models_and_are_scored_as_eval_scores_them(reading_model, tmp_path):
+    data, model = reading_model
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    for p in shard_images(data)[:12]:
+        (labels / p.name).write_bytes(p.read_bytes())
+    (labels / "nolabel.png").write_bytes(shard_images(data)[0].read_bytes())  # a name without a label: left out
+    code, printed, err = run_cli_streams("compare", str(data), "--model", str(model), "--model", "base",
+                                         "--reads", "0123456789", "--sample", "16", "--labels", str(labels),
+                                         "--json")  # fmt: skip
+    assert code == 0, printed + err
+    numbers = json.loads(printed)
+    assert numbers["labelled"] == 12
+    reader = Reader(model)
+    want = sum(r.text == codec.parse_name(Path(r.path).name).label
+               for r in reader.read_paths([str(p) for p in sorted(labels.glob("*_*.png"))])) / 12  # fmt: skip
+    assert numbers["models"][0]["labelled"] == pytest.approx(want, abs=1e-4)
+    ranked = max(numbers["models"], key=lambda r: (r["labelled"], r["estimate"]))
+    assert numbers["best"] == ranked["model"]
+    (tmp_path / "none").mkdir()
+    code, out = run_cli("compare", str(data), "--model", str(model), "--model", "base", "--labels",
+                        str(tmp_path / "none"))  # fmt: skip
+    assert code == 2 and "holds no labelled images" in out, out
