@@ -265,18 +265,15 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
 
 
 def _labelled(folder: Path) -> list[tuple[str, str]]:
-    """(path, label) of every image in `folder` whose name holds a label; UsageFailure if none does."""
-    from captchagen import codec
+    """(path, label) of every image in `folder` whose name holds a label, read as `train` reads a folder;
+    UsageFailure if none does."""
     from captchagen.errors import BadInput
+    from trainer.data.sources import open_source
 
-    pairs = []
-    for p in codec.image_files(folder):
-        try:
-            pairs.append((str(p), codec.parse_name(p.name).label))
-        except BadInput:
-            continue
-    if not pairs:
+    try:
+        source = open_source(folder)
+    except BadInput:
         raise UsageFailure(
             f"--labels {folder} holds no labelled images (<id>_<label>.png, as `captchagen label` writes)"
-        )
-    return pairs
+        ) from None
+    return [(str(p), label) for g in source.groups for p, label in zip(g.paths, g.labels, strict=True)]

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from trainer.data.preprocess import BadImage, load_array
+from trainer.inference.decode import greedy
 from trainer.inference.reader import Reader
 
 # (rows, columns) each view moves the image by; pixels moved in are copies of the edge
@@ -82,18 +83,14 @@ def read_pool(reader: Reader, name: str, paths: list[str], batch_size: int = 64)
     lengths = reader.lengths
     for start in range(0, len(arrays), batch_size):
         batch = arrays[start : start + batch_size]
-        read = reader.read_arrays(batch)
+        logits = reader.logits(batch)
+        read = reader.read_logits(logits)
         readings += read
         for rows, cols in VIEW_SHIFTS:
             moved = reader.read_arrays(shifted(batch, rows, cols))
             same[start : start + len(batch)] &= np.array([a[0] == b[0] for a, b in zip(read, moved, strict=True)])
-        if lengths is not None:
-            reader.lengths = None  # the same images at any length: does the model itself find the length?
-            try:
-                free = reader.read_arrays(batch)
-            finally:
-                reader.lengths = lengths
-            fits += [lengths[0] <= len(t) <= lengths[1] for t, _ in free]
+        if lengths is not None:  # the same outputs read at any length: does the model itself find the length?
+            fits += [lengths[0] <= len(t) <= lengths[1] for t in greedy(logits.transpose(0, 1), reader.alphabet)]
     n = len(arrays)
     return PoolEstimate(
         model=name,

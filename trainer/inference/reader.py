@@ -61,6 +61,7 @@ class Reader:
         self.lengths = self.trained_lengths
         self.case = "sensitive"  # or "ignore": see ignore_case()
         self._folds: list[tuple[int, int]] = []  # (kept class, class folded into it)
+        self._checked: dict[int, str] = {}  # str.translate table: each folded letter to the one kept
 
     def read_lengths(self, choice: LengthChoice) -> None:
         """Read only strings of the chosen lengths: the most probable string of an allowed length, not a
@@ -80,13 +81,11 @@ class Reader:
         self.case = "ignore"
         pairs = [(c, c.upper()) for c in self.reads if c.islower() and c.upper() != c and c.upper() in self.reads]
         self._folds = [(self.alphabet.encode(lo)[0], self.alphabet.encode(up)[0]) for lo, up in pairs]
+        self._checked = str.maketrans({up: lo for lo, up in pairs})
 
     def as_checked(self, text: str) -> str:
         """`text` as the site compares it: lower case for the letters read case-blind."""
-        if not self._folds:
-            return text
-        folded = {self.alphabet.chars[up - 1]: self.alphabet.chars[lo - 1] for lo, up in self._folds}
-        return "".join(folded.get(c, c) for c in text)
+        return text.translate(self._checked)
 
     def restrict(self, spec: str) -> None:
         """Read only the characters of `spec` (a preset such as `upper`, or the characters): the model's
@@ -127,7 +126,10 @@ class Reader:
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
         """(text, confidence) per image of uint8 [N, *pre.array_shape] from preprocess.to_array. A model
         whose output is not finite reads nothing: CaptchagenError, never a NaN confidence."""
-        logits = self.logits(arrays)
+        return self.read_logits(self.logits(arrays), beam)
+
+    def read_logits(self, logits: torch.Tensor, beam: int = 0) -> list[tuple[str, float]]:
+        """(text, confidence) per image of `logits` [N, T, C] from logits(), under the reader's rule."""
         if bool(torch.isnan(logits).any()) or bool(torch.isposinf(logits).any()):
             raise CaptchagenError(f"{self.name} gives NaN or infinite outputs; its readings would be meaningless")
         return decode(logits.transpose(0, 1), self.alphabet, beam, self.lengths)
