@@ -141,8 +141,9 @@ class RngState:
 @dataclass(frozen=True)
 class ResumeState:
     """What last.pt holds beyond its model: the optimiser and RNG states, where to go on from (epoch, batch
-    of it), the schedule's step count and the seconds trained, the teacher of an `unlabeled` run, and what
-    an epoch interrupted midway had counted (None at an epoch's start)."""
+        of it), the schedule's step count and the seconds trained, the teacher of an `unlabeled` run, and what
+        an epoch interrupted midway had counted (None at an epoch's start), with its round of ranked pseudo-labels
+    (trainer.training.pseudo.Round.to_dict: the resumed epoch learns the labels it began with)."""
 
     model: ModelRecord
     optimizer: dict[str, Any]
@@ -153,6 +154,7 @@ class ResumeState:
     elapsed: float
     teacher: dict[str, torch.Tensor] | None = None
     partial: PartialCounts | None = None
+    pseudo_round: dict[str, Any] | None = None  # an epoch stopped midway: its round of ranked pseudo-labels
 
     @classmethod
     def from_payload(cls, data: dict[str, Any], source: str | Path = "the checkpoint") -> ResumeState:
@@ -173,6 +175,7 @@ class ResumeState:
                 teacher=data.get("teacher"),
                 # made before partial counts were kept, or at an epoch's start: none
                 partial=PartialCounts.from_dict(data["partial"]) if data.get("partial") else None,
+                pseudo_round=data.get("pseudo_round"),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise CaptchagenError(f"{source}: its training state is damaged ({type(e).__name__}: {e})") from None
@@ -189,6 +192,8 @@ class ResumeState:
             data["teacher"] = self.teacher
         if self.partial is not None:
             data["partial"] = self.partial.to_dict()
+        if self.pseudo_round is not None:
+            data["pseudo_round"] = self.pseudo_round
         return data
 
 

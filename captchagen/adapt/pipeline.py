@@ -14,14 +14,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from captchagen import atomic, outfolder, unlabeled
+from captchagen.adapt import labels as labelling
 from captchagen.adapt.plan import (
     FIT,
+    LABELS,
     MODEL,
     OUTPUTS,
     RESULT,
     START,
     Candidate,
     Options,
+    Score,
     Stage,
     adapted_candidate,
     base_candidate,
@@ -46,7 +49,8 @@ Runner = Callable[[Sequence[str]], int]
 
 # How a changed input is named in a notice.
 INPUT_NAMES = {"pool": "the pool", "style": "the fitted style", "data": "the dataset", "base": "the base model",
-               "start": "the model it starts from", "fonts": "the fonts", "models": "the models compared"}  # fmt: skip
+               "start": "the model it starts from", "fonts": "the fonts", "models": "the models compared",
+               "labels": "the labelled images", "pseudo": "`pseudo`"}  # fmt: skip
 
 
 class StageFailed(CaptchagenError):
@@ -60,6 +64,9 @@ def check(o: Options) -> Pool:
     unlabeled.check_apart(o.pool, o.out)
     if o.out.exists() and not o.out.is_dir():
         raise BadInput(f"`out` {o.out} is a file, not a folder", param="out")
+    if o.labels is not None:
+        unlabeled.check_apart(o.labels, o.out)
+        labelling.read_labelled(o.labels)  # a folder with no labelled image: now, not after the training
     return open_pool(o.pool, SAMPLE, o.seed)
 
 
@@ -67,13 +74,15 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
     """Run every stage that is not done; OUT/model.pt, a copy of the model adapt returns: the self-trained
     one, unless its estimate on the pool is below the estimate of the model it started from. Stopped (from
     the runner) when asked to stop, StageFailed when a stage fails, BadInput for an OUT holding what adapt
-    did not make."""
+    did not make. With `labels`, the comparisons rank by accuracy on labelled images the compared models
+    never trained on, and self-training learns from a part of them (captchagen.adapt.labels)."""
     outfolder.prepare(o.out)
     with FolderLock(o.out, "adapt"):
         state = State.read(o.out)
         if state.notice:
             say(f"note: {state.notice}")
         _refuse_foreign(o.out, state)
+        train_labels, check_labels = _split_labels(o, state, say) if o.labels is not None else (None, None)
         _do(fit_stage(o), state, say, runner)
         record = read_record(o.out / FIT)
         if record is None:
@@ -82,16 +91,35 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
         _do(train_stage(o), state, say, runner)
         # the base model is a candidate only where it knows the characters (fine-tuning can teach it new ones)
         starts = [base_candidate(o)] * o.base_reads_alphabet + [synthetic_candidate(o)]
-        start = _best(_compare(o, START, starts, state, say, runner), starts)
-        say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by the estimate")
-        _do(self_train_stage(o, start), state, say, runner)
+        # neither start trained on the user's labels: all of them choose
+        start = _best(_compare(o, START, starts, state, say, runner, o.labels), starts)
+        by = "accuracy on the labelled images" if o.labels is not None else "the estimate"
+        say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}")
+        _do(self_train_stage(o, start, train_labels), state, say, runner)
         adapted = adapted_candidate(o)
-        estimates = _compare(o, RESULT, [*starts, adapted], state, say, runner)
-        kept = adapted if estimates[adapted.model] >= estimates[start.model] else start
+        # the self-trained model learnt the `train` part: only the `check` part may judge it
+        scores = _compare(o, RESULT, [*starts, adapted], state, say, runner, check_labels)
+        kept = adapted if scores[adapted.model].rank >= scores[start.model].rank else start
         if kept is start:
-            say(f"note: the self-trained model's estimate on the pool ({estimates[adapted.model]:.3f}) is below its "
-                f"start's ({estimates[start.model]:.3f}); adapt returns the start, {start.model}")  # fmt: skip
+            what = "accuracy on the held-back labels" if check_labels is not None else "estimate on the pool"
+            a, s = scores[adapted.model], scores[start.model]
+            figures = (f"{a.labelled:.1%} against {s.labelled:.1%}" if check_labels is not None else
+                       f"{a.estimate:.3f} against {s.estimate:.3f}")  # fmt: skip
+            say(f"note: the self-trained model's {what} is below its start's ({figures}); adapt returns the start, "
+                f"{start.model}")  # fmt: skip
         return _keep(kept, o.out / MODEL, state, say)
+
+
+def _split_labels(o: Options, state: State, say: Say) -> tuple[Path, Path | None]:
+    """OUT/labels/train and OUT/labels/check from the user's labelled folder (copies; theirs is only read)."""
+    assert o.labels is not None
+    labelled = labelling.read_labelled(o.labels)
+    state.claim(LABELS)
+    train, check = labelling.split(labelled, o.out / LABELS, o.seed)
+    n_check = len(labelling.split_parts(labelled, o.seed)[1])
+    say(f"labels: {len(labelled.files) - n_check} of the {len(labelled.files)} labelled images are trained on, "
+        f"{n_check} held back to check the self-trained model with ({o.out / LABELS})")  # fmt: skip
+    return train, check
 
 
 def _keep(kept: Candidate, target: Path, state: State, say: Say) -> Path:
@@ -104,21 +132,28 @@ def _keep(kept: Candidate, target: Path, state: State, say: Say) -> Path:
     return target
 
 
-def _compare(o: Options, which: str, candidates: list[Candidate], state: State, say: Say,
-             runner: Runner) -> dict[str, float]:  # fmt: skip
-    """Each candidate's estimate on the pool (by its model), from the compare stage; kept in the state file."""
-    stage = compare_stage(o, which, candidates)
+def _compare(o: Options, which: str, candidates: list[Candidate], state: State, say: Say, runner: Runner,
+             labels: Path | None = None) -> dict[str, Score]:  # fmt: skip
+    """Each candidate's score on the pool (by its model), from the compare stage; kept in the state file.
+    With `labels`, says whether the estimate ranks the candidates as the labels do."""
+    stage = compare_stage(o, which, candidates, labels)
     _do(stage, state, say, runner)
-    estimates = read_comparison(stage.output)
-    if estimates is None or any(c.model not in estimates for c in candidates):
+    scores = read_comparison(stage.output)
+    if scores is None or any(c.model not in scores for c in candidates):
         raise CaptchagenError(f"compare left no readable estimates in {stage.output}")
-    state.keep_estimates(which, {c.name: estimates[c.model] for c in candidates})
-    return estimates
+    state.keep_estimates(which, {c.name: scores[c.model].estimate for c in candidates},
+                         {c.name: v for c in candidates if (v := scores[c.model].labelled) is not None})  # fmt: skip
+    if labels is not None:
+        by_estimate = max(candidates, key=lambda c: scores[c.model].estimate)
+        by_labels = _best(scores, candidates)
+        verdict = "agrees" if by_estimate is by_labels else f"would have chosen {by_estimate.name}"
+        say(f"compare {which}: {by_labels.name} reads the labelled images best; the label-free estimate {verdict}")
+    return scores
 
 
-def _best(estimates: dict[str, float], candidates: list[Candidate]) -> Candidate:
-    """The candidate with the highest estimate; on a tie, the earlier (the base model before its fine-tuning)."""
-    return max(candidates, key=lambda c: estimates[c.model])  # max keeps the first of equals
+def _best(scores: dict[str, Score], candidates: list[Candidate]) -> Candidate:
+    """The candidate ranked highest (Score.rank); on a tie, the earlier (the base model before its fine-tuning)."""
+    return max(candidates, key=lambda c: scores[c.model].rank)  # max keeps the first of equals
 
 
 def _refuse_foreign(out: Path, state: State) -> None:

@@ -3,8 +3,10 @@ inputs that decide its output.
 
 fit-style (a style fitted to the pool) -> make (a labelled set in that style) -> train (fine-tune the base
 model on it) -> compare (which of the base model and the fine-tuned one reads the pool better, by an
-estimate that needs no label) -> train --unlabeled (self-train on the pool from that one) -> compare (the
-self-trained model against its start: adapt returns the start when the estimate says it lost).
+estimate that needs no label) -> train --unlabeled (self-train on the pool from that one, in ranked rounds of
+pseudo-labels) -> compare (the self-trained model against its start: adapt returns the start when the
+estimate says it lost). With `--labels` (captchagen.adapt.labels) the comparisons rank by accuracy on
+labelled images neither model trained on, and self-training learns from the rest of them.
 
 A stage's inputs are digests of what it really reads: the whole pool's file list, the bytes of the style and
 fonts the fit chose, the dataset's shard hashes, the starting model's bytes; and the options that change its
@@ -20,15 +22,23 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from captchagen.adapt.labels import MIX_SHARE
 from captchagen.fitting.pool_fit import RECORD, STYLE_FILE, FitRecord
 
 STATE = "adapt.json"
-FIT, DATA, RUNS, CACHE, ESTIMATES = "fit", "data", "runs", "cache", "estimates"
+FIT, DATA, RUNS, CACHE, ESTIMATES, LABELS = "fit", "data", "runs", "cache", "estimates", "labels"
 SYNTHETIC, ADAPTED = "synthetic", "adapted"
 START, RESULT = "start", "result"  # the two comparisons: which model self-training starts from, which is returned
 COMPARED = "estimates.json"
 MODEL = "model.pt"  # a copy of the model adapt returns, in the one place a user reads with
-OUTPUTS = (FIT, DATA, RUNS, ESTIMATES, MODEL)  # what adapt makes in OUT (and may replace); nothing else is touched
+OUTPUTS = (
+    FIT,
+    DATA,
+    RUNS,
+    ESTIMATES,
+    LABELS,
+    MODEL,
+)  # what adapt makes in OUT (and may replace); nothing else is touched
 ESTIMATE_SAMPLE = 256  # pool images each compared model reads
 
 
@@ -55,6 +65,9 @@ class Options:
     font_digest: str = ""  # of the candidate fonts' files
     base_reads_alphabet: bool = True  # the base model knows every character: it can be compared on the pool
     base_file: str = ""  # the checkpoint file `base` names (a bundled name is resolved by the command line)
+    pseudo: str = "ranked"  # how self-training chooses the readings it learns (`train --pseudo`)
+    labels: Path | None = None  # a folder of labelled pool images (captchagen.adapt.labels)
+    labels_digest: str = ""  # of their names and bytes
 
     @property
     def length(self) -> str:
@@ -155,24 +168,34 @@ def adapted_candidate(o: Options) -> Candidate:
     return Candidate(ADAPTED, str(path), file_sha256(path), path)
 
 
-def compare_stage(o: Options, which: str, candidates: list[Candidate]) -> Stage:
-    """`captchagen compare` of the candidates on the pool, under the alphabet and length the user gave."""
+def compare_stage(o: Options, which: str, candidates: list[Candidate], labels: Path | None = None) -> Stage:
+    """`captchagen compare` of the candidates on the pool, under the alphabet and length the user gave; with
+    `labels`, a folder of labelled images none of them trained on, which ranks them."""
     out = o.out / ESTIMATES / which
     models = [a for c in candidates for a in ("--model", c.model)]
     args = ("compare", str(o.pool), *models, "--reads", o.alphabet, "--length", o.length, "--sample",
-            str(ESTIMATE_SAMPLE), "--seed", str(o.seed), "--out", str(out / COMPARED))  # fmt: skip
+            str(ESTIMATE_SAMPLE), "--seed", str(o.seed), "--out", str(out / COMPARED),
+            *(("--labels", str(labels)) if labels is not None else ()))  # fmt: skip
     inputs = {"pool": o.pool_digest, "models": ",".join(f"{c.name}:{c.sha256}" for c in candidates),
               "alphabet": o.alphabet, "length": o.length, "seed": str(o.seed)}  # fmt: skip
+    if labels is not None:
+        inputs["labels"] = o.labels_digest
     return Stage(f"compare {which}", out, args, inputs)
 
 
-def self_train_stage(o: Options, start: Candidate) -> Stage:
+def self_train_stage(o: Options, start: Candidate, labels: Path | None = None) -> Stage:
+    """`train --unlabeled` from `start`; with `labels` (the part of the user's labels adapt trains on), those
+    drawn into every batch too."""
     # Its validation images are synthetic: the epoch that reads them best is not the one that has learnt the
     # pool longest (on wheezy.captcha, epoch 1 of 56 read 76.9% of held-out captchas, the last 90.9%).
-    args = ("train", str(o.out / DATA), "--init-from", start.model, "--unlabeled", str(o.pool), "--keep", "last",
-            "--time-limit", f"{o.self_time_limit:g}", "--epochs", "1000", "--name", ADAPTED, *_common(o))  # fmt: skip
+    mix = ("--mix", f"{labels}:{MIX_SHARE:g}") if labels is not None else ()
+    args = ("train", str(o.out / DATA), "--init-from", start.model, "--unlabeled", str(o.pool), "--pseudo",
+            o.pseudo, *mix, "--keep", "last", "--time-limit", f"{o.self_time_limit:g}", "--epochs", "1000",
+            "--name", ADAPTED, *_common(o))  # fmt: skip
     inputs = {"data": dataset_digest(o.out / DATA), "start": start.sha256, "pool": o.pool_digest,
-              "time limit": f"{o.self_time_limit:g}", "seed": str(o.seed)}  # fmt: skip
+              "time limit": f"{o.self_time_limit:g}", "seed": str(o.seed), "pseudo": o.pseudo}  # fmt: skip
+    if labels is not None:
+        inputs["labels"] = o.labels_digest
     return Stage("self-train", o.out / RUNS / ADAPTED, args, inputs, trains=True)
 
 
@@ -190,11 +213,27 @@ def finished(stage: Stage) -> bool:
     return (stage.output / "best.pt").is_file()
 
 
-def read_comparison(folder: Path) -> dict[str, float] | None:
-    """Each compared model's estimate (by `--model` as given) from a finished comparison; None if there is
-    none or it is damaged."""
+@dataclass(frozen=True)
+class Score:
+    """A compared model's estimate on the pool, and its accuracy on labelled images (None: none given)."""
+
+    estimate: float
+    labelled: float | None = None
+
+    @property
+    def rank(self) -> tuple[float, float]:
+        """What models are ranked by: measured accuracy first where there is one, then the estimate."""
+        return (self.labelled if self.labelled is not None else 0.0, self.estimate)
+
+
+def read_comparison(folder: Path) -> dict[str, Score] | None:
+    """Each compared model's score (by `--model` as given) from a finished comparison; None if there is none
+    or it is damaged."""
     try:
         data = json.loads((folder / COMPARED).read_text("utf-8"))
-        return {str(m["model"]): float(m["estimate"]) for m in data["models"]}
+        return {
+            str(m["model"]): Score(float(m["estimate"]), None if m.get("labelled") is None else float(m["labelled"]))
+            for m in data["models"]
+        }
     except (OSError, ValueError, KeyError, TypeError):
         return None

@@ -2,8 +2,9 @@
 written atomically).
 
 {"version": 2, "made": ["fit", "data", "runs"], "stages": {"train": {"key": ..., "inputs": {...},
-"done": false}}, "estimates": {"start": {"base": 0.41, "synthetic": 0.33}, "result": {...}}}: the estimates,
-on the pool, of the models each comparison read (a file without them is read as having none).
+"done": false}}, "estimates": {"start": {"base": 0.41, "synthetic": 0.33}, "result": {...}}, "labelled": {...}}:
+the estimates, on the pool, of the models each comparison read, and with `--labels` their accuracy on the
+labelled images that comparison used (a file without them is read as having none).
 
 A folder is listed in `made` before the stage that creates it starts, so adapt knows what it may replace; it
 never replaces or deletes anything else. A file it cannot read is a notice, and then nothing in OUT counts as
@@ -36,6 +37,7 @@ class State:
     stages: dict[str, StageRecord] = field(default_factory=dict)
     notice: str | None = None  # why the file on disk was not taken as it is
     estimates: dict[str, dict[str, float]] = field(default_factory=dict)
+    labelled: dict[str, dict[str, float]] = field(default_factory=dict)  # accuracy on labels, where given
 
     @classmethod
     def read(cls, out: Path) -> State:
@@ -68,18 +70,27 @@ class State:
         for name, s in dict(data["stages"]).items():
             inputs = {str(k): str(v) for k, v in dict(s["inputs"]).items()}
             stages[str(name)] = StageRecord(str(s["key"]), inputs, bool(s["done"]))
-        saved = dict(data.get("estimates", {}))
-        estimates = {str(k): {str(m): float(e) for m, e in dict(v).items()} for k, v in saved.items()}
-        return cls(path, made, stages, estimates=estimates)
+
+        def figures(key: str) -> dict[str, dict[str, float]]:
+            saved = dict(data.get(key, {}))
+            return {str(k): {str(m): float(e) for m, e in dict(v).items()} for k, v in saved.items()}
+
+        return cls(path, made, stages, estimates=figures("estimates"), labelled=figures("labelled"))
 
     def save(self) -> None:
         stages = {n: {"key": r.key, "inputs": r.inputs, "done": r.done} for n, r in self.stages.items()}
         atomic.write_json(
-            self.path, {"version": VERSION, "made": self.made, "stages": stages, "estimates": self.estimates}
-        )
+            self.path,
+            {"version": VERSION, "made": self.made, "stages": stages, "estimates": self.estimates,
+             "labelled": self.labelled},
+        )  # fmt: skip
 
-    def keep_estimates(self, which: str, estimates: dict[str, float]) -> None:
+    def keep_estimates(self, which: str, estimates: dict[str, float], labelled: dict[str, float] | None = None) -> None:
         self.estimates[which] = estimates
+        if labelled:
+            self.labelled[which] = labelled
+        else:
+            self.labelled.pop(which, None)
         self.save()
 
     def owns(self, top: str) -> bool:

@@ -13,7 +13,14 @@ import click
 
 from captchagen.alphabet import PRESETS, Alphabet, expand
 from captchagen.cli.common import LineProgress, library_errors
-from captchagen.cli.options import Decorator, font_pack_option, init_from_option, length_option, time_limit_option
+from captchagen.cli.options import (
+    Decorator,
+    font_pack_option,
+    init_from_option,
+    length_option,
+    pseudo_option,
+    time_limit_option,
+)
 from captchagen.fitting.pool_fit import SAMPLE
 from captchagen.workers import cpu_count
 
@@ -121,25 +128,32 @@ def _report(result: Any, pool: Any, out: Path) -> None:
 @init_from_option("base-v3", "Model to fine-tune (a bundled name, .pt or run folder).")
 @time_limit_option(10, "Minutes of training on the synthetic set.")
 @time_limit_option(10, "Minutes of self-training on the pool (train --unlabeled).", self_training=True)
+@pseudo_option("ranked")
+@click.option("--labels", type=click.Path(file_okay=False, path_type=Path),
+              help="A folder of the site's captchas you labelled (<id>_<label>.png, as `captchagen label` writes; "
+              "20 already help): both comparisons rank by accuracy on labelled images the models compared never "
+              "trained on, and self-training learns from the rest (up to 50 are held back to check with).")  # fmt: skip
 @_fit_options
 @library_errors
-def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self_time_limit: float, alphabet: str,
-          length: tuple[int, int], fonts: tuple[str, ...], font_pack: str | None, rounds: int, seed: int,
-          workers: int | None) -> None:  # fmt: skip
+def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self_time_limit: float, pseudo: str,
+          labels: Path | None, alphabet: str, length: tuple[int, int], fonts: tuple[str, ...], font_pack: str | None,
+          rounds: int, seed: int, workers: int | None) -> None:  # fmt: skip
     """Learn to read a site's captchas from an unlabelled pool of them: fit, make, train, self-train.
 
     Runs six commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
     `make` draws N labelled captchas in it; `train --init-from MODEL` fine-tunes on them; `compare` reads
     the pool with MODEL and the fine-tuned model and estimates, with no label, which reads it better;
-    `train --unlabeled POOL` self-trains on the pool from that one (a teacher's confident readings, of the
-    --length given, are learnt); `compare` again: the self-trained model is returned only if its estimate is
-    not below its start's, so adapt does not end below where it started by its own estimate. Run the same
+    `train --unlabeled POOL` self-trains on the pool from that one (the teacher's most certain readings, of the
+    --length given, are learnt in rounds of a growing share); `compare` again: the self-trained model is
+    returned only if its estimate is not below its start's, so adapt does not end below where it started by
+    its own estimate. With --labels, measured accuracy on labelled captchas decides instead. Run the same
     command again to resume after an interruption; finished steps are skipped, and a step whose inputs changed
     (the pool, an option) is redone with what follows it.
 
     Example: captchagen adapt collected/ --out adapted/ --alphabet upper-digits --length 4-6
     """
     from captchagen.adapt import pipeline
+    from captchagen.adapt.labels import read_labelled
     from captchagen.adapt.plan import Options
     from captchagen.adapt.runner import Stopped
     from captchagen.fitting.pool_fit import candidate_fonts
@@ -151,11 +165,12 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     Alphabet(chars)
     pack = _default_pack(fonts, font_pack)
     o = Options(pool, out, chars, lo, hi, n, init_from, "", time_limit, self_time_limit, seed, fonts, pack, rounds,
-                workers)  # fmt: skip
+                workers, pseudo=pseudo, labels=labels)  # fmt: skip
     pipeline.check(o)  # the pool and OUT, before anything is read at length or written
     candidates = candidate_fonts(fonts, pack, chars)  # an alphabet no font draws: now, not in the fit step
     parent = load_parent(init_from)  # a bad or edited model: now, not after the fit and make
     o = replace(o, base_sha256=parent.sha256, pool_digest=list_images(pool).digest(),
+                labels_digest=read_labelled(labels).digest if labels is not None else "",
                 font_digest=_files_digest(candidates),
                 base_reads_alphabet=set(chars) <= set(parent.model.alphabet), base_file=str(parent.path))  # fmt: skip
     try:

@@ -26,6 +26,8 @@ MEANINGS = {
     "runs_dir": "--runs-dir",
     "model_path": "--model",  # the model a command reads with
     "case": "--case",  # whether a reading's letter case counts
+    "pseudo": "--pseudo",  # how self-training chooses the readings of unlabelled images it learns
+    "labels": "--labels",  # a folder of the site's captchas the user labelled
 }
 # Names that meant one of the above in earlier versions: still taken, never shown.
 OLD_NAMES = {
@@ -159,6 +161,19 @@ def case_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="`ignore` reads as a site that ignores case checks: a letter's two cases count as one (their "
         "probabilities summed), readings are in lower case, and scoring compares without case.",
     )(fn)
+
+
+def pseudo_option(default: str) -> Decorator:
+    return click.option(
+        "--pseudo",
+        type=click.Choice(["ranked", "threshold"]),
+        default=default,
+        show_default=True,
+        help="Which readings of the unlabelled images are learnt. ranked: each epoch is a round: the teacher "
+        "re-reads the whole pool, and the most certain readings that shifted copies of the image read alike are "
+        "learnt, a share of the pool growing each round, balanced over characters (it learns where the teacher "
+        "is rarely sure). threshold: those read with at least --pseudo-threshold confidence, batch by batch.",
+    )
 
 
 def time_limit_option(default: float, help: str, self_training: bool = False) -> Decorator:

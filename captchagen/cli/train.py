@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from captchagen.cli.common import LineProgress, data_options, in_flags, library_errors
-from captchagen.cli.options import FiniteFloat, UsageFailure, positive_float
+from captchagen.cli.options import FiniteFloat, UsageFailure, positive_float, pseudo_option
 from trainer.models import names as arch_names
 from trainer.models.catalog import CATALOG
 from trainer.shape import SHAPE
@@ -132,12 +132,20 @@ def _mix(value: str) -> tuple[str, float]:
     help="Share of every batch drawn from the --unlabeled images, added to the --batch-size labelled ones "
     "(0.5: as many again).",
 )
+@pseudo_option(DEFAULTS.pseudo)
 @click.option(
     "--pseudo-threshold",
     type=FiniteFloat(min=0, max=1, min_open=True, max_open=True),
     default=DEFAULTS.pseudo_threshold,
     show_default=True,
-    help="Whole-string confidence the teacher's reading of an unlabelled image needs to be learnt.",
+    help="With --pseudo threshold: whole-string confidence a reading of an unlabelled image needs to be learnt.",
+)
+@click.option(
+    "--pseudo-growth",
+    type=FiniteFloat(min=0, max=1, min_open=True),
+    default=DEFAULTS.pseudo_growth,
+    show_default=True,
+    help="With --pseudo ranked: the share of the pool each round adds (0.2: 20%, 40%, ... of it).",
 )
 @click.option(
     "--ema-decay",
@@ -295,6 +303,7 @@ class TrainView:
         self.batches = 0
         self.val = 0  # validation images, shown beside the validation figures
         self.columns: tuple[str, ...] = self.COLUMNS
+        self.ranked = False  # the pseudo-labels column shows ranked rounds
         self.result: TrainResult | None = None
 
     def _table(self) -> Any:
@@ -319,8 +328,11 @@ class TrainView:
             + ("   ~ cut short by the time limit" if cut_short else "")
             + (f"   validation: {self.val:,} images" if self.val else "")
             + (
-                "\npseudo-labels: readings of unlabelled images learnt / made; then, of the teacher's readings of "
-                "the validation images that would pass, the share right and how many there were"
+                "\npseudo-labels: readings of the pool chosen this round; their mean confidence (what share is "
+                "right, were the teacher calibrated); the teacher's pool estimate (confidence x view agreement)"
+                if self.PSEUDO in self.columns and self.ranked
+                else "\npseudo-labels: readings of unlabelled images learnt / made; then, of the teacher's readings "
+                "of the validation images that would pass, the share right and how many there were"
                 if self.PSEUDO in self.columns
                 else ""
             )
@@ -388,6 +400,7 @@ class TrainView:
         self.val = e.val
         if e.unlabeled:
             self.columns = (*self.COLUMNS, self.PSEUDO)
+            self.ranked = e.pseudo == "ranked"
         return (
             f"run [bold]{e.run}[/]: {e.train:,} training "
             + (f"(+{e.mixed:,} mixed in) " if e.mixed else "")
@@ -483,10 +496,14 @@ class TrainView:
         self.console.print(f"best model: {run / 'best.pt'}\ncurves: {run / 'curves.png'}", highlight=False)
 
 
-def pseudo_cell(p: dict[str, int]) -> str:
+def pseudo_cell(p: dict[str, float | int]) -> str:
     """`812/1,600, 97% of 240 right`: readings learnt of those made, and of the teacher's confident readings of
     the validation images, the share that are right and how many there were (what the learnt ones are likely
-    worth; 0% of 1 is not 0% of 240)."""
+    worth; 0% of 1 is not 0% of 240). A ranked round: `1,000/5,000 chosen, est. 93% right, pool 0.412`:
+    readings chosen of the pool, their estimated precision, and the teacher's pool estimate."""
+    if "estimated_precision" in p:
+        return (f"{p['passed']:,}/{p['read']:,} chosen, est. {100 * p['estimated_precision']:.0f}% right, "
+                f"pool {p['pool_estimate']:.3f}")  # fmt: skip
     sure = p["val_confident"]
     right = f"{100 * p['val_right'] / sure:.0f}% of {sure:,} right" if sure else "none sure on val"
     return f"{p['passed']:,}/{p['read']:,}, {right}"

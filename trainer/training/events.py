@@ -43,6 +43,7 @@ class Started:
     skipped: int  # bad files skipped
     mixed: int = 0  # images of --mix sets drawn into the batches beside the training images
     unlabeled: int = 0  # unlabelled images drawn into the batches (`unlabeled`)
+    pseudo: str | None = None  # how their readings are chosen ("ranked" or "threshold"); None: no pool
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class EpochEnded:
     val_images: int = 0  # what the validation figures are counted over
     # With `unlabeled` (trainer.training.steps.PseudoCounts): readings of unlabelled images and how many
     # passed the threshold, and the teacher's readings of the validation images at or over it, and right.
-    pseudo: dict[str, int] | None = None
+    pseudo: dict[str, float | int] | None = None
     best: bool = False  # the best validation accuracy so far: best.pt was written
 
     def row(self) -> dict[str, Any]:
@@ -89,13 +90,18 @@ class PseudoCounts:
     epoch's metrics row records as `pseudo`."""
 
     read: int = 0  # unlabelled images the teacher read
-    passed: int = 0  # readings at or over the threshold, learnt
+    passed: int = 0  # readings at or over the threshold, learnt (`ranked`: the round's chosen readings)
     val: int = 0  # validation images the teacher read at the end of the epoch
     val_confident: int = 0  # of them, readings at or over the threshold
     val_right: int = 0  # of those, readings equal to the label
+    # `ranked` only (trainer.training.pseudo.Round): readings alike in every view, of the allowed lengths and
+    # characters; the chosen readings' mean confidence; the teacher's pool estimate at the round's start
+    eligible: int | None = None
+    estimated_precision: float | None = None
+    pool_estimate: float | None = None
 
-    def as_row(self) -> dict[str, int]:
-        return asdict(self)
+    def as_row(self) -> dict[str, float | int]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 @dataclass(frozen=True)

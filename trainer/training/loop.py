@@ -13,6 +13,7 @@ import contextlib
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
@@ -44,6 +45,7 @@ from trainer.training.finetune import transplant
 from trainer.training.interrupt import Interrupted, StopRequest
 from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.plan import Plan, make_plan
+from trainer.training.pseudo import READ_BATCH
 from trainer.training.request import TrainRequest
 from trainer.training.resume import Position, restore
 from trainer.training.semi import SemiStep, Teacher
@@ -145,6 +147,7 @@ class _Run:
             elapsed=self.clock.elapsed(),
             teacher=self.teacher.state_dict() if self.teacher is not None else None,
             partial=at.partial,
+            pseudo_round=self.step.carried() if at.partial is not None else None,
         )
         checkpoint.save(self.folder / "last.pt", state)
 
@@ -180,7 +183,7 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     net = DistributedDataParallel(model) if info.enabled else model
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.precision == "fp16")
     step: Step = (
-        SemiStep(net, optimizer, scaler, plan, teacher, plan.semi)
+        SemiStep(net, optimizer, scaler, plan, teacher, plan.semi, _pool_batches(sets))
         if teacher is not None and plan.semi is not None
         else SupervisedStep(net, optimizer, scaler, plan)
     )
@@ -204,6 +207,19 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     )
 
 
+def _pool_batches(sets: Data) -> Callable[[], Iterator[tuple[list[str], torch.Tensor]]]:
+    """The whole unlabelled pool (the last `sets.unlabeled` images of the training set), in order, in batches
+    of (paths, uint8 images): what a round of ranked pseudo-labels reads."""
+
+    def batches() -> Iterator[tuple[list[str], torch.Tensor]]:
+        first = len(sets.train) - sets.unlabeled
+        for start in range(first, len(sets.train), READ_BATCH):
+            batch = sets.train.__getitems__(list(range(start, min(start + READ_BATCH, len(sets.train)))))
+            yield [str(p) for p in batch.paths], batch.images
+
+    return batches
+
+
 def _started(plan: Plan, folder: Path, sets: Data, model: torch.nn.Module, steps: int, at: Position) -> Started:
     runtime = plan.runtime
     return Started(
@@ -222,6 +238,7 @@ def _started(plan: Plan, folder: Path, sets: Data, model: torch.nn.Module, steps
         skipped=len(sets.skipped),
         mixed=sets.mixed,
         unlabeled=sets.unlabeled,
+        pseudo=plan.semi.mode if plan.semi is not None else None,
     )
 
 
@@ -277,7 +294,8 @@ def _train(r: _Run, epoch: int, emit: Events) -> _Trained:
     r.sampler.set_epoch(epoch, r.at.batch if epoch == r.at.epoch else 0)
     emit(EpochStarted(epoch=epoch + 1, batches=r.steps_per_epoch, done=r.sampler.start))
     started = time.perf_counter()
-    r.step.new_epoch()
+    carried, r.at.pseudo_round = r.at.pseudo_round, None  # a resumed epoch's round, once
+    r.step.new_epoch(epoch, carried)
     r.net.train()
     try:
         loss_sum, seen, batch, stopped = train_epoch(

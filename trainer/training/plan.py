@@ -73,6 +73,10 @@ class Semi:
     share: float  # as asked; `per_batch` is it rounded to whole images
     threshold: float
     ema_decay: float
+    mode: str = "threshold"  # or "ranked" (trainer.training.pseudo)
+    growth: float = 0.2  # "ranked": the share of the pool each round adds
+    reads: str | None = None  # the labelled data's characters, where the model knows more: no pseudo-label
+    # holds another (None: any the model knows)
 
 
 @dataclass(frozen=True)
@@ -127,10 +131,11 @@ def make_plan(request: TrainRequest, resume: Path | None = None) -> Plan:
     mix, mix_notes = _mix(cfg, sources, pre)
     alphabet = Alphabet(state.model.alphabet) if state else _alphabet(cfg, sources)
     # the lengths the model is trained on, which it reads under by default (a pool's images have no label)
-    labelled = (s for p, s in sources.items() if p != cfg.unlabeled)
+    labelled = [s for p, s in sources.items() if p != cfg.unlabeled]
     label_lengths = {len(label) for s in labelled for g in s.groups for label in g.labels}
     schedule = Schedule(**{f.name: getattr(cfg, f.name) for f in fields(Schedule)})
-    semi, semi_notes = _semi(cfg, schedule)
+    reads = "".join(sorted({c for s in labelled for g in s.groups for label in g.labels for c in label}))
+    semi, semi_notes = _semi(cfg, schedule, None if set(reads) >= set(alphabet.chars) else reads)
     return Plan(
         schedule=schedule,
         model=ModelConfig.from_shape(
@@ -214,11 +219,12 @@ def _runtime(cfg: TrainRequest) -> tuple[Runtime, tuple[str, ...]]:
     return runtime, ()
 
 
-def _semi(cfg: TrainRequest, schedule: Schedule) -> tuple[Semi | None, tuple[str, ...]]:
+def _semi(cfg: TrainRequest, schedule: Schedule, reads: str | None) -> tuple[Semi | None, tuple[str, ...]]:
     if not cfg.unlabeled:
         return None, ()
     extra = pool_per_batch(schedule.batch_size, cfg.unlabeled_share)
-    semi = Semi(cfg.unlabeled, extra, cfg.unlabeled_share, cfg.pseudo_threshold, cfg.ema_decay)
+    semi = Semi(cfg.unlabeled, extra, cfg.unlabeled_share, cfg.pseudo_threshold, cfg.ema_decay, cfg.pseudo,
+                cfg.pseudo_growth, reads)  # fmt: skip
     actual = extra / (schedule.batch_size + extra)
     if abs(actual - cfg.unlabeled_share) <= 0.2 * cfg.unlabeled_share:
         return semi, ()
@@ -234,16 +240,22 @@ def pool_per_batch(batch_size: int, share: float) -> int:
     return max(1, round(batch_size * share / (1 - share)))
 
 
+PSEUDO_MODES = ("ranked", "threshold")
+
+
 def _check_semi(cfg: TrainRequest) -> None:
     """The semi-supervised settings are each within (0, 1), whether or not `unlabeled` is given."""
     for name, why in (
         ("unlabeled_share", "the share of every batch drawn from the unlabelled images"),
         ("pseudo_threshold", "the whole-string confidence a reading needs to be learnt"),
+        ("pseudo_growth", "the share of the pool each round of ranked pseudo-labels adds"),
         ("ema_decay", "how much of the teacher each step keeps"),
     ):
         value = getattr(cfg, name)
-        if not 0 < value < 1:
+        if not 0 < value < 1 and not (name == "pseudo_growth" and value == 1):
             raise BadInput(f"`{name}` must be between 0 and 1 ({why}), got {value:g}")
+    if cfg.pseudo not in PSEUDO_MODES:
+        raise BadInput(f"`pseudo` must be one of {', '.join(PSEUDO_MODES)}, got {cfg.pseudo!r}")
 
 
 def _given_shape(cfg: TrainRequest) -> set[str]:

@@ -56,10 +56,15 @@ class TrainRequest:
     # Semi-supervised (`unlabeled`, trainer.training.semi): a folder or list file of unlabelled images; as
     # many are added to the `batch_size` labelled images of every batch as make `unlabeled_share` of it,
     # and each one the teacher (an exponential moving average of the model, `ema_decay` per step) reads
-    # with a whole-string confidence of at least `pseudo_threshold` is learnt as that string.
+    # with a whole-string confidence of at least `pseudo_threshold` is learnt as that string (`pseudo`
+    # "threshold"); or, `pseudo` "ranked" (trainer.training.pseudo), each epoch is a round: the teacher
+    # re-reads the whole pool and the most certain readings alike in shifted views are learnt, a share of
+    # the pool growing by `pseudo_growth` a round, balanced over characters.
     unlabeled: str | None = None
     unlabeled_share: float = 0.5
+    pseudo: str = "threshold"
     pseudo_threshold: float = 0.9
+    pseudo_growth: float = 0.2
     ema_decay: float = 0.99
     steps_per_epoch: int | None = None  # an epoch in steps; None: a pass over the images (50 with `init_from`)
     # Which epoch best.pt holds: "best" on validation, or "last" (each epoch replaces it), for runs whose

@@ -25,6 +25,7 @@ class Position:
     elapsed_before: float = 0.0  # seconds trained before this process started
     best: Metrics = field(default_factory=Metrics)  # the figures of the epoch best.pt holds; none yet
     partial: PartialCounts | None = None  # what the epoch stopped at `batch` had counted; None at its start
+    pseudo_round: dict[str, Any] | None = None  # that epoch's round of ranked pseudo-labels, carried into it
 
 
 def resumed_record(saved: dict[str, Any], given: TrainRequest) -> TrainRecord:
@@ -66,4 +67,5 @@ def restore(state: ResumeState, model: torch.nn.Module, optimizer: torch.optim.O
         elapsed_before=state.elapsed,
         best=state.model.metrics,
         partial=state.partial,
+        pseudo_round=state.pseudo_round,
     )

@@ -15,12 +15,20 @@ divided by the batch's unlabelled images, so it weighs as much as the share that
 Per epoch the run reports how many readings passed, and how good such readings are: the teacher reads the
 validation set (labelled, never drawn from the pool), and of its readings at or over the threshold, the
 share that are right.
+
+With `pseudo` "ranked" (trainer.training.pseudo) the threshold is not used: at the start of each epoch, a
+round, the teacher re-reads the whole pool once, and the round's chosen readings are the labels the pool
+images of its batches are learnt by (an image not chosen this round is not learnt from). Per round the run
+reports how many were chosen of the pool, their estimated precision, and the teacher's pool estimate.
+
+Either way a pseudo-label holds only the labelled data's characters (Semi.reads) and lengths.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -35,7 +43,10 @@ from trainer.inference.decode import decode
 from trainer.training.events import PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
+from trainer.training.pseudo import Round, choose, read_pool, round_share, suppressed_classes
 from trainer.training.steps import Step
+
+PoolBatches = Callable[[], Iterable[tuple[list[str], torch.Tensor]]]  # the whole pool: (paths, uint8 images)
 
 
 class Teacher:
@@ -68,12 +79,16 @@ def confident_readings(
     runtime: Runtime,
     threshold: float,
     lengths: tuple[int, int] | None = None,
+    suppressed: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
     """(mask of the images read at or over `threshold`, every reading) for a normalised batch, read under
-    `lengths` (None: any). An empty reading never passes: every captcha has characters."""
+    `lengths` (None: any) and without the `suppressed` classes. An empty reading never passes: every
+    captcha has characters."""
     if len(images) == 0:
         return torch.zeros(0, dtype=torch.bool), []
     logits = forward(teacher, images, runtime)
+    if suppressed is not None:
+        logits = logits.float().masked_fill(suppressed.to(logits.device), float("-inf"))
     read = decode(logits, alphabet, lengths=lengths)
     texts = [t for t, _ in read]
     confidence = torch.tensor([c for _, c in read])
@@ -94,42 +109,77 @@ class SemiStep(Step):
         plan: Plan,
         teacher: Teacher,
         semi: Semi,
+        pool: PoolBatches | None = None,  # needed by `ranked`
     ) -> None:
         super().__init__(net, optimizer, scaler, plan)
         self.teacher, self.threshold, self.alphabet = teacher, semi.threshold, plan.alphabet
+        self.semi, self.pool = semi, pool
         self.lengths = plan.model.lengths  # the labelled data's: pseudo-labels keep to them
+        self.suppressed = suppressed_classes(plan.alphabet, semi.reads)
         self.counts = PseudoCounts()  # the epoch's so far, by this process
+        self.round: Round | None = None  # `ranked`: this epoch's chosen readings
 
-    def new_epoch(self) -> None:
+    @property
+    def ranked(self) -> bool:
+        return self.semi.mode == "ranked"
+
+    def new_epoch(self, epoch: int = 0, carried: dict[str, Any] | None = None) -> None:
         self.counts = PseudoCounts()
+        if self.ranked:
+            self.round = Round.from_dict(carried) if carried else self.read_round(epoch)
+
+    def carried(self) -> dict[str, Any] | None:
+        return self.round.to_dict() if self.round is not None else None
+
+    def read_round(self, epoch: int) -> Round:
+        """Round `epoch`: the teacher reads the whole pool, and the round's share is chosen."""
+        if self.pool is None:
+            raise ValueError("ranked pseudo-labels need the pool's images")
+        reading = read_pool(self.teacher.module, self.pool(), self.alphabet, self.pre, self.runtime, self.lengths,
+                            self.suppressed)  # fmt: skip
+        return choose(reading, round_share(epoch, self.semi.growth), self.lengths, self.semi.reads)
 
     def pseudo_so_far(self) -> tuple[int, int]:
+        if self.ranked:  # a round's counts are its choice, made whole at its start
+            return 0, 0
         return self.counts.read, self.counts.passed
 
     def pseudo_report(self, val_batches: Iterable[data.Batch]) -> PseudoCounts:
-        """The epoch's counts summed over the processes, with how the teacher reads the validation set."""
+        """The epoch's counts summed over the processes, with how the teacher reads the validation set;
+        `ranked`: the round's choice instead (the same on every process)."""
+        if self.round is not None:
+            r = self.round
+            return PseudoCounts(read=r.read, passed=len(r.labels), eligible=r.eligible,
+                                estimated_precision=round(r.estimated_precision, 4),
+                                pool_estimate=round(r.estimate, 4))  # fmt: skip
         check_readings(
             self.teacher,
             val_batches,
             self.alphabet,
             self.pre,
             self.runtime,
-            (self.threshold, self.lengths),
+            (self.threshold, self.lengths, self.suppressed),
             self.counts,
         )
         return self.counts
+
+    def _pseudo_labels(self, batch: data.Batch, pool: torch.Tensor, paths: list[str]) -> tuple[torch.Tensor, list[str]]:
+        """(mask of the pool images learnt, their labels in order)."""
+        if self.round is not None:
+            labels = [self.round.labels.get(p, "") for p in paths]
+            return torch.tensor([bool(t) for t in labels], dtype=torch.bool), [t for t in labels if t]
+        keep, texts = confident_readings(self.teacher.module, self.augment(pool), self.alphabet, self.runtime,
+                                         self.threshold, self.lengths, self.suppressed)  # fmt: skip
+        self.counts.read += len(pool)
+        self.counts.passed += int(keep.sum())
+        return keep, [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
 
     def __call__(self, batch: data.Batch) -> float:
         images = self.images(batch)
         pooled = torch.tensor([label == UNLABELED for label in batch.labels])
         labelled, pool = images[~pooled.to(images.device)], images[pooled.to(images.device)]
-        weak = self.augment(pool)
-        keep, texts = confident_readings(
-            self.teacher.module, weak, self.alphabet, self.runtime, self.threshold, self.lengths
-        )
-        learnt = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
-        self.counts.read += len(pool)
-        self.counts.passed += len(learnt)
+        paths = [str(p) for p, is_pool in zip(batch.paths, pooled.tolist(), strict=True) if is_pool]
+        keep, learnt = self._pseudo_labels(batch, pool, paths)
         inputs = torch.cat([self.augment(labelled), strong(pool[keep.to(images.device)])])
         logits = forward(self.net, inputs, self.runtime)  # [T, N, C]
         n = len(labelled)
@@ -153,7 +203,7 @@ def check_readings(
     alphabet: Alphabet,
     pre: Preprocessing,
     runtime: Runtime,
-    rule: tuple[float, tuple[int, int] | None],  # (threshold, lengths) as the pool is read
+    rule: tuple[float, tuple[int, int] | None, torch.Tensor | None],  # (threshold, lengths, suppressed classes)
     counts: PseudoCounts,
 ) -> None:
     """Count, over the validation set, the teacher's readings at or over the threshold and how many are right;

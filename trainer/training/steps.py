@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -34,8 +35,13 @@ class Step:
         self.net, self.optimizer, self.scaler = net, optimizer, scaler
         self.pre, self.runtime, self.schedule = plan.pre, plan.runtime, plan.schedule
 
-    def new_epoch(self) -> None:
-        """Start an epoch's own counts afresh."""
+    def new_epoch(self, epoch: int = 0, carried: dict[str, Any] | None = None) -> None:
+        """Start epoch `epoch`'s (0-based) own counts afresh; `carried`: what carried() gave when that epoch
+        stopped midway (a resume goes on with it)."""
+
+    def carried(self) -> dict[str, Any] | None:
+        """What an epoch stopped midway must go on with when resumed, beyond the counts (None: nothing)."""
+        return None
 
     def pseudo_so_far(self) -> tuple[int, int]:
         """Pool images read and readings learnt so far this epoch, by this process."""

@@ -38,10 +38,12 @@ class FakeRunner:
         stop_in: str | None = None,
         style: str = "a",
         estimates: dict[str, float] | None = None,
+        labelled: dict[str, float] | None = None,
     ) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.fail_in, self.stop_in, self.style = fail_in, stop_in, style
         self.estimates = estimates or {"base": 0.3, "synthetic": 0.4, "adapted": 0.5}
+        self.labelled = labelled or {"base": 0.2, "synthetic": 0.3, "adapted": 0.6}  # with --labels
 
     def __call__(self, argv: Sequence[str]) -> int:
         argv = tuple(argv)
@@ -60,7 +62,8 @@ class FakeRunner:
             assert out is not None
             models = [argv[i + 1] for i, a in enumerate(argv) if a == "--model"]
             out.parent.mkdir(parents=True, exist_ok=True)
-            rows = [{"model": m, "estimate": self.estimates[kind(m)]} for m in models]
+            rows = [{"model": m, "estimate": self.estimates[kind(m)],
+                     "labelled": self.labelled[kind(m)] if "--labels" in argv else None} for m in models]  # fmt: skip
             out.write_text(json.dumps({"models": rows, "best": max(rows, key=lambda r: r["estimate"])["model"]}))
         elif verb == "make":
             assert out is not None
@@ -267,3 +270,78 @@ def test_a_base_model_that_lacks_characters_is_not_compared_and_the_fine_tuned_o
     assert all("base" not in [c[i + 1] for i, a in enumerate(c) if a == "--model"] for c in compared)
     assert _init_from(runner) == "synthetic"
     assert model.read_bytes() == (options.out / "runs" / "adapted" / "best.pt").read_bytes()
+
+
+def _arg(call: tuple[str, ...], flag: str) -> str | None:
+    return call[call.index(flag) + 1] if flag in call else None
+
+
+@pytest.fixture
+def labelled(tmp_path) -> Path:
+    folder = tmp_path / "labelled"
+    folder.mkdir()
+    for i in range(7):
+        (folder / f"img{i}_AB{i % 3}A.png").write_bytes(f"image {i}".encode())
+    (folder / "notes.txt").write_text("not an image")
+    return folder
+
+
+def test_labels_choose_the_start_check_the_result_on_held_back_images_and_train_on_the_rest(options, labelled):
+    before = {p.name: p.read_bytes() for p in labelled.iterdir()}
+    runner = FakeRunner()
+    said = run(replace(options, labels=labelled, labels_digest="l1"), runner)
+    compares = [c for c in runner.calls if c[0] == "compare"]
+    train_part, check_part = options.out / "labels" / "train", options.out / "labels" / "check"
+    # choosing the start: all the labels (neither model trained on them); judging the result: the held-back part
+    assert _arg(compares[0], "--labels") == str(labelled) and _arg(compares[1], "--labels") == str(check_part)
+    self_train = next(c for c in runner.calls if "--unlabeled" in c)
+    assert _arg(self_train, "--mix") == f"{train_part}:0.25" and _arg(self_train, "--pseudo") == "ranked"
+    trained = sorted(p.name.split("-", 1)[1] for p in train_part.iterdir())
+    checked = sorted(p.name.split("-", 1)[1] for p in check_part.iterdir())
+    assert len(checked) == 3 and not set(trained) & set(checked)
+    assert sorted(trained + checked) == sorted(n for n in before if n.endswith(".png"))
+    assert {p.name: p.read_bytes() for p in labelled.iterdir()} == before  # the user's folder is only read
+    assert any("are trained on, 3 held back" in line for line in said)
+    state = json.loads((options.out / "adapt.json").read_text())
+    assert state["labelled"]["result"] == {"base": 0.2, "synthetic": 0.3, "adapted": 0.6}
+    assert "labels" in state["made"]
+
+
+def test_measured_accuracy_on_held_back_labels_overrules_the_estimate(options, labelled):
+    said: list[str] = []
+    runner = FakeRunner(estimates={"base": 0.3, "synthetic": 0.4, "adapted": 0.9},
+                        labelled={"base": 0.5, "synthetic": 0.3, "adapted": 0.4})  # fmt: skip
+    model = pipeline.run(replace(options, labels=labelled, labels_digest="l1"), said.append, runner)
+    assert _init_from(runner) == "base"  # the labels chose it, where the estimate prefers the fine-tuned model
+    assert model.read_bytes() == Path(options.base_file).read_bytes()  # adapted: 40% < base's 50% on held-back
+    assert any("the label-free estimate would have chosen synthetic" in line for line in said)
+    assert any("accuracy on the held-back labels is below its start's (40.0% against 50.0%)" in line for line in said)
+
+
+def test_changed_labels_are_split_again_and_redo_what_they_feed(options, labelled):
+    with_labels = replace(options, labels=labelled, labels_digest="l1")
+    run(with_labels, FakeRunner())
+    (labelled / "img9_BBBA.png").write_bytes(b"one more")
+    runner = FakeRunner()
+    said = run(replace(with_labels, labels_digest="l2"), runner)
+    assert verbs(runner.calls) == ["compare", "self-train", "compare"]
+    assert any("the labelled images changed" in line for line in said)
+    assert len(list((options.out / "labels").rglob("*.png"))) == 8
+
+
+def test_the_way_pseudo_labels_are_chosen_is_an_input_of_the_self_training(options):
+    run(options, FakeRunner())
+    runner = FakeRunner()
+    said = run(replace(options, pseudo="threshold"), runner)
+    assert verbs(runner.calls) == ["self-train", "compare"]
+    assert _arg(runner.calls[0], "--pseudo") == "threshold"
+    assert any("`pseudo` changed" in line for line in said)
+
+
+def test_a_labels_folder_without_labelled_images_is_refused_before_any_work(options, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("x")
+    with pytest.raises(BadInput, match="holds no labelled images"):
+        pipeline.check(replace(options, labels=empty))
+    assert not options.out.exists()

@@ -1,0 +1,194 @@
+"""Ranked rounds of pseudo-labels (`train --unlabeled --pseudo ranked`): what a round chooses, how the teacher
+reads the pool for it, what each epoch reports, and a resume that goes on with the round it stopped in."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tests.helpers import (
+    run_cli,
+    shard_images,
+    sigint_as_in_a_terminal,
+    tiny_dataset,
+    tiny_train_args,
+    tiny_train_config,
+)
+from trainer import checkpoint
+from trainer.data.preprocess import load_array
+from trainer.device import Dist, Runtime
+from trainer.inference.estimate import shifted
+from trainer.inference.reader import Reader
+from trainer.training.events import BatchDone, EpochEnded, Started
+from trainer.training.interrupt import Interrupted
+from trainer.training.loop import train
+from trainer.training.pseudo import PoolReading, choose, read_pool, round_share, shift, suppressed_classes
+from trainer.training.semi import Teacher
+
+CPU = Runtime(torch.device("cpu"), "fp32", 1, Dist())
+
+
+def reading(texts: list[str], confidence: list[float], agree: list[bool] | None = None) -> PoolReading:
+    n = len(texts)
+    return PoolReading(
+        paths=tuple(f"p{i}.png" for i in range(n)),
+        texts=tuple(texts),
+        confidence=np.array(confidence, dtype=np.float64),
+        agree=np.array(agree if agree is not None else [True] * n, dtype=bool),
+    )
+
+
+def test_a_round_takes_the_most_certain_share_of_the_pool_and_reports_their_mean_confidence():
+    r = reading(["AB", "CD", "EF", "GH", "IJ"], [0.5, 0.9, 0.1, 0.7, 0.3])
+    chosen = choose(r, share=0.4, balance=100)
+    assert chosen.labels == {"p1.png": "CD", "p3.png": "GH"}
+    assert chosen.estimated_precision == pytest.approx(0.8)
+    assert (chosen.read, chosen.eligible, chosen.share) == (5, 5, 0.4)
+    assert chosen.estimate == pytest.approx(0.5 * 1.0)  # mean confidence x share alike in every view
+
+
+def test_only_readings_alike_in_every_view_of_the_allowed_lengths_and_characters_are_eligible():
+    r = reading(["ABC", "AB", "", "AXC", "CAB", "BCA"], [0.99, 0.98, 0.97, 0.96, 0.95, 0.94],
+                agree=[True, True, True, True, False, True])  # fmt: skip
+    chosen = choose(r, share=1.0, lengths=(3, 3), reads="ABC", balance=100)
+    # "AB" is too short, "" empty, "AXC" holds a character the labelled data never has, "CAB" changes in a view
+    assert chosen.labels == {"p0.png": "ABC", "p5.png": "BCA"}
+    assert chosen.eligible == 2
+    assert r.estimate == pytest.approx(np.mean(r.confidence) * 5 / 6)
+
+
+def test_no_character_fills_a_round_beyond_its_even_share():
+    # The most certain readings are all of one character; an even spread over the four characters eligible
+    # readings hold is 2 of 8 slots each, so at balance 2 a character takes at most 4 (here: two readings).
+    texts = ["AA", "AA", "AA", "AA", "BC", "CD", "DB", "BD"]
+    r = reading(texts, [0.99, 0.98, 0.97, 0.96, 0.6, 0.5, 0.4, 0.3])
+    chosen = choose(r, share=0.5, balance=2.0)
+    assert sorted(chosen.labels.values()) == ["AA", "AA", "BC", "CD"]
+    # without the balance, the four "AA" would be the whole round
+    assert sorted(choose(r, share=0.5, balance=100).labels.values()) == ["AA"] * 4
+
+
+def test_ties_go_to_the_earlier_image_and_an_empty_round_estimates_nothing():
+    r = reading(["AB", "CD", "EF"], [0.5, 0.5, 0.5])
+    assert list(choose(r, share=0.34, balance=100).labels) == ["p0.png"]
+    none = choose(reading(["AB"], [0.9], agree=[False]), share=1.0)
+    assert none.labels == {} and none.estimated_precision == 0.0
+
+
+@pytest.mark.parametrize(("index", "growth", "share"), [(0, 0.2, 0.2), (1, 0.2, 0.4), (4, 0.2, 1.0), (9, 0.2, 1.0),
+                                                      (0, 1.0, 1.0), (2, 0.3, 0.9)])  # fmt: skip
+def test_the_share_grows_by_a_step_a_round_up_to_the_whole_pool(index, growth, share):
+    assert round_share(index, growth) == pytest.approx(share)
+
+
+def test_the_views_a_round_reads_are_the_shifts_the_pool_estimate_uses():
+    images = np.random.default_rng(0).integers(0, 255, size=(3, 1, 8, 12), dtype=np.uint8)
+    for rows, cols in ((0, 2), (1, -2), (-1, 1)):
+        moved = shift(torch.from_numpy(images).float(), rows, cols)
+        assert torch.equal(moved, torch.from_numpy(shifted(images, rows, cols)).float())
+
+
+def test_classes_outside_the_labelled_characters_are_ruled_out(reading_model):
+    reader = Reader(reading_model[1])
+    mask = suppressed_classes(reader.alphabet, "012")
+    assert mask is not None and not mask[0]  # the blank stays
+    assert [reader.alphabet.chars[i - 1] for i in range(1, len(mask)) if not mask[i]] == ["0", "1", "2"]
+    assert suppressed_classes(reader.alphabet, None) is None
+
+
+def test_the_teacher_reads_the_pool_as_test_reads_it(reading_model):
+    data, model_path = reading_model
+    reader = Reader(model_path)
+    paths = [str(p) for p in shard_images(data)[:20]]
+    arrays = np.stack([load_array(p, reader.pre) for p in paths])
+    batches = [(paths[:12], torch.from_numpy(arrays[:12])), (paths[12:], torch.from_numpy(arrays[12:]))]
+    teacher = Teacher(reader.net.model, 0.99).module
+    found = read_pool(teacher, batches, reader.alphabet, reader.pre, CPU, reader.lengths, None)
+    expected = reader.read_arrays(arrays)
+    assert found.paths == tuple(paths) and list(found.texts) == [t for t, _ in expected]
+    assert found.confidence == pytest.approx([c for _, c in expected], rel=1e-4)
+    alike = [all(reader.read_arrays(shifted(arrays[i : i + 1], r, c))[0][0] == expected[i][0]
+                 for r, c in ((0, 2), (1, -2), (-1, 1))) for i in range(len(paths))]  # fmt: skip
+    assert found.agree.tolist() == alike
+
+
+@pytest.fixture(scope="module")
+def sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ranked")
+    labelled = tiny_dataset(root / "labelled", n=320, shard_size=320, seed=5)
+    made = tiny_dataset(root / "made-pool", n=120, shard_size=120, seed=6)
+    pool = root / "pool"
+    pool.mkdir()
+    for i, p in enumerate(shard_images(made)):
+        shutil.copy(p, pool / f"collected-{i:04d}.png")
+    return labelled, pool
+
+
+def test_each_epoch_is_a_round_that_reads_the_whole_pool_and_takes_a_growing_share(sets, reading_model, tmp_path):
+    labelled, pool = sets
+    cfg = tiny_train_config(
+        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=3,
+        batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo="ranked", pseudo_growth=0.25,
+    )  # fmt: skip
+    seen: list = []
+    train(cfg, seen.append)
+    assert next(e for e in seen if isinstance(e, Started)).pseudo == "ranked"
+    rows = [e.pseudo for e in seen if isinstance(e, EpochEnded)]
+    assert [p["read"] for p in rows] == [120, 120, 120]  # the whole pool, each round
+    for i, p in enumerate(rows):
+        assert p["passed"] <= min(p["eligible"], int((i + 1) * 0.25 * 120))
+        assert 0 <= p["estimated_precision"] <= 1 and 0 <= p["pool_estimate"] <= 1
+        assert "val_confident" not in p or p["val_confident"] == 0
+    # The reading model reads these digits: the rounds are not empty, and the later ones take more.
+    assert 0 < rows[0]["passed"] < rows[2]["passed"]
+    metrics = (Path(seen[-1].run) / "metrics.jsonl").read_text()
+    assert '"estimated_precision"' in metrics
+
+
+def test_the_cli_takes_the_mode_and_prints_the_rounds(sets, tmp_path):
+    labelled, pool = sets
+    code, out = run_cli("train", str(labelled), *tiny_train_args(tmp_path), "--unlabeled", str(pool),
+                        "--pseudo", "ranked", "--steps-per-epoch", "2")  # fmt: skip
+    assert code == 0, out
+    words = " ".join(out.split())
+    assert "chosen, est." in words and "the teacher's pool estimate" in words
+    code, out = run_cli("train", str(labelled), *tiny_train_args(tmp_path), "--unlabeled", str(pool),
+                        "--pseudo", "always")  # fmt: skip
+    assert code == 2 and "--pseudo" in out and "Traceback" not in out
+    code, out = run_cli("train", str(labelled), *tiny_train_args(tmp_path), "--unlabeled", str(pool),
+                        "--pseudo-growth", "0")  # fmt: skip
+    assert code == 2 and "--pseudo-growth" in out
+
+
+def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(sets, tmp_path):
+    labelled, pool = sets
+
+    def cfg(where: str):
+        return tiny_train_config(labelled, tmp_path / where, epochs=2, steps_per_epoch=5, unlabeled=str(pool),
+                                 pseudo="ranked", pseudo_growth=0.5)  # fmt: skip
+
+    whole = train(cfg("a"))
+
+    def ctrl_c_at_batch_3(e):
+        if isinstance(e, BatchDone) and e.epoch == 2 and e.batch == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with sigint_as_in_a_terminal(), pytest.raises(Interrupted) as stopped:
+        train(cfg("b"), ctrl_c_at_batch_3)
+    run = Path(stopped.value.run)
+    assert checkpoint.read_resumable(run / "last.pt").pseudo_round is not None
+    train(cfg("b"), resume=run / "last.pt")
+    a, b = checkpoint.load(Path(whole.run) / "last.pt"), checkpoint.load(run / "last.pt")
+    for part in ("model", "teacher"):
+        assert all(torch.equal(a[part][k], b[part][k]) for k in a[part]), part
+    rows_a = [json.loads(line) for line in (Path(whole.run) / "metrics.jsonl").read_text().splitlines()]
+    rows_b = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows_b[-1]["pseudo"] == rows_a[-1]["pseudo"]
+    assert "pseudo_round" not in b  # an epoch's end carries nothing on

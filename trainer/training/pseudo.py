@@ -1,0 +1,193 @@
+"""Ranked rounds of pseudo-labels (`pseudo` "ranked"): each epoch is a round in which the teacher re-reads
+the whole pool once, and the readings it learns are chosen by rank rather than by a fixed threshold.
+
+A fixed threshold learns nothing where the teacher is never sure (a start that reads a tenth of the pool
+gives 0 to 2 readings over 0.9 in 1,600), and learns everything at once where it is. A round here:
+
+1. reads every pool image in the image and in shifted views of it (estimate.VIEW_SHIFTS: the views that
+   `compare` and adapt judge models by), under the labelled data's lengths and characters;
+2. keeps the readings that are the same in every view, not empty, and of those lengths and characters;
+3. ranks them by the teacher's whole-string probability and takes the most certain, `share` of the pool
+   (round r takes min(1, r x growth): 20%, 40%, ... by default), balanced over characters: no character
+   is taken more than BALANCE times as often as an even spread of the round's characters would take it,
+   so a few easy characters cannot fill the round;
+4. reports what it chose: how many, and their estimated precision (the mean probability the teacher gives
+   the chosen readings: what share of them is right, were it calibrated), beside the pool estimate of
+   the teacher itself (mean confidence x view agreement over the whole pool, as `compare` computes it).
+
+Everything here is a pure function of the teacher's weights and the pool: every process of a distributed
+run reads the whole pool and chooses the same labels. A resumed run reads the pool with the restored
+teacher at the start of a round it resumes in; one stopped midway (Ctrl-C, the time limit) goes on with the
+round it began (kept in last.pt).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from captchagen.alphabet import Alphabet
+from trainer.data.preprocess import Preprocessing
+from trainer.device import Runtime
+from trainer.inference.decode import decode
+from trainer.inference.estimate import VIEW_SHIFTS
+from trainer.training.forward import forward, on_device
+
+BALANCE = 2.0  # a character's share of a round is at most this many times an even spread's
+READ_BATCH = 256  # pool images per forward pass when a round reads the pool
+
+
+@dataclass(frozen=True)
+class PoolReading:
+    """The teacher's reading of every pool image, in the pool's order."""
+
+    paths: tuple[str, ...]
+    texts: tuple[str, ...]
+    confidence: np.ndarray  # float64 [n], the whole-string probability of each reading (the unshifted image)
+    agree: np.ndarray  # bool [n], read the same in every shifted view
+
+    @property
+    def estimate(self) -> float:
+        """mean confidence x share read the same in every view: how `compare` ranks a model on a pool."""
+        n = len(self.texts)
+        return float(self.confidence.mean() * self.agree.mean()) if n else 0.0
+
+
+@dataclass(frozen=True)
+class Round:
+    """What one round chose: pseudo-labels by image path, and the figures printed for it."""
+
+    labels: dict[str, str]
+    read: int  # pool images read
+    eligible: int  # readings alike in every view, of the allowed lengths and characters
+    share: float  # the round's target share of the pool
+    estimated_precision: float  # mean confidence of the chosen readings (0 when none is chosen)
+    estimate: float  # the teacher's pool estimate (PoolReading.estimate)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As last.pt keeps it for an epoch stopped midway."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Round:
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+def round_share(round_index: int, growth: float) -> float:
+    """The share of the pool round `round_index` (0-based) takes: growth, 2 x growth, ..., at most 1."""
+    return min(1.0, (round_index + 1) * growth)
+
+
+def shift(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """Normalised images [N, C, H, W] moved by (rows, cols), the edge repeated into the space left (as
+    estimate.shifted does to uint8 arrays)."""
+    r, c = abs(rows), abs(cols)
+    padded = F.pad(images, (c, c, r, r), mode="replicate")
+    h, w = images.shape[-2:]
+    top, left = r - rows, c - cols
+    return padded[..., top : top + h, left : left + w]
+
+
+def suppressed_classes(alphabet: Alphabet, reads: str | None) -> torch.Tensor | None:
+    """bool [C]: the classes no pseudo-label may hold (characters outside `reads`); None: none ruled out."""
+    if reads is None:
+        return None
+    mask = torch.ones(alphabet.num_classes, dtype=torch.bool)
+    mask[0] = False  # the CTC blank
+    mask[alphabet.encode("".join(c for c in reads if c in alphabet))] = False
+    return mask if bool(mask.any()) else None
+
+
+@torch.no_grad()
+def read_pool(
+    teacher: nn.Module,
+    batches: Iterable[tuple[list[str], torch.Tensor]],  # (paths, uint8 images [N, H, W] or [N, C, H, W])
+    alphabet: Alphabet,
+    pre: Preprocessing,
+    runtime: Runtime,
+    lengths: tuple[int, int] | None,
+    suppressed: torch.Tensor | None,
+) -> PoolReading:
+    """The teacher's reading of every image, and whether its shifted views read the same."""
+    paths: list[str] = []
+    texts: list[str] = []
+    confidence: list[float] = []
+    agree: list[np.ndarray] = []
+
+    def read(images: torch.Tensor) -> list[tuple[str, float]]:
+        logits = forward(teacher, images, runtime).float()  # [T, N, C]
+        if suppressed is not None:
+            logits = logits.masked_fill(suppressed.to(logits.device), float("-inf"))
+        return decode(logits, alphabet, lengths=lengths)
+
+    for batch_paths, uint8 in batches:
+        images = on_device(uint8, pre, runtime)
+        first = read(images)
+        same = np.ones(len(first), dtype=bool)
+        for rows, cols in VIEW_SHIFTS:
+            moved = read(shift(images, rows, cols))
+            same &= np.array([a[0] == b[0] for a, b in zip(first, moved, strict=True)], dtype=bool)
+        paths += batch_paths
+        texts += [t for t, _ in first]
+        confidence += [c for _, c in first]
+        agree.append(same)
+    return PoolReading(
+        paths=tuple(paths),
+        texts=tuple(texts),
+        confidence=np.asarray(confidence, dtype=np.float64),
+        agree=np.concatenate(agree) if agree else np.zeros(0, dtype=bool),
+    )
+
+
+def choose(
+    reading: PoolReading,
+    share: float,
+    lengths: tuple[int, int] | None = None,
+    reads: str | None = None,
+    balance: float = BALANCE,
+) -> Round:
+    """The round's pseudo-labels: the most certain eligible readings, up to `share` of the pool, balanced
+    over characters (see the module's docstring). Ties in confidence go to the earlier image."""
+    n = len(reading.texts)
+    allowed = set(reads) if reads is not None else None
+    eligible = [
+        i
+        for i, (text, same) in enumerate(zip(reading.texts, reading.agree.tolist(), strict=True))
+        if text
+        and same
+        and (lengths is None or lengths[0] <= len(text) <= lengths[1])
+        and (allowed is None or set(text) <= allowed)
+    ]
+    target = math.floor(share * n + 1e-9)
+    ranked = sorted(eligible, key=lambda i: (-reading.confidence[i], i))
+    chosen: list[int] = []
+    if ranked and target:
+        characters = Counter(c for i in ranked for c in reading.texts[i])
+        mean_len = sum(len(reading.texts[i]) for i in ranked) / len(ranked)
+        # an even spread of the round's characters over the characters the eligible readings hold
+        cap = max(1, math.ceil(balance * target * mean_len / len(characters)))
+        taken: Counter[str] = Counter()
+        for i in ranked:
+            if len(chosen) >= target:
+                break
+            counts = Counter(reading.texts[i])
+            if all(taken[c] + k <= cap for c, k in counts.items()):
+                chosen.append(i)
+                taken.update(counts)
+    precision = float(reading.confidence[chosen].mean()) if chosen else 0.0
+    return Round(
+        labels={reading.paths[i]: reading.texts[i] for i in chosen},
+        read=n,
+        eligible=len(eligible),
+        share=share,
+        estimated_precision=precision,
+        estimate=reading.estimate,
+    )
