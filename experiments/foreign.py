@@ -11,6 +11,10 @@ reproducible and is extended by making only the images it lacks.
   each in its own slot at a random height, crossed by lines and ellipses, in its own Roboto Mono fonts.
 - gvcode, kaptcha (held out: measured on, never looked at while designing styles or recipes): two small
   PyPI generators at their defaults, both cases and digits.
+- claptcha (unseen: added for issue 39's study after every design decision it measures was made; measured
+  only): claptcha 0.3.3, 5 characters (A-Z, 0-9) in black, each morphed, one morphed line, white noise 0.3,
+  200x80, in Debian's DejaVu Serif (its font is the caller's). Pillow 10 removed the `getsize` it calls:
+  it is given back here as Pillow 9 defined it, from getbbox.
 
     python -m experiments.foreign wheezy --n 2000 --seed 2 --out bench-out/wheezy/train
 """
@@ -132,14 +136,42 @@ def _kaptcha() -> Render:
     return render
 
 
+def _claptcha() -> Render:
+    try:
+        from claptcha import Claptcha
+    except ImportError:
+        _needs("claptcha")
+    from PIL import ImageFont
+
+    if not hasattr(ImageFont.FreeTypeFont, "getsize"):  # Pillow < 10: (right, bottom) of the text's box
+
+        def getsize(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:
+            left, top, right, bottom = font.getbbox(text)
+            return int(right), int(bottom)
+
+        ImageFont.FreeTypeFont.getsize = getsize  # type: ignore[attr-defined]
+    chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    state = {"text": ""}
+    gen = Claptcha(lambda: state["text"], "/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf", noise=0.3)
+
+    def render(seed: int, index: int) -> tuple[str, bytes]:
+        random.seed(f"claptcha:{seed}:{index}")  # the library draws from the `random` module
+        state["text"] = "".join(random.choice(chars) for _ in range(5))
+        text, image = gen.image
+        return text, _png(image)
+
+    return render
+
+
 # multicolor, wheezy and simple are the development generators; gvcode and kaptcha are held out: never
-# used to design a style, a font list or a recipe, only to measure (issue 32).
+# used to design a style, a font list or a recipe, only to measure (issue 32); claptcha is unseen (issue 39).
 GENERATORS: dict[str, Callable[[], Render]] = {
     "multicolor": _multicolor,
     "wheezy": _wheezy,
     "simple": _simple,
     "gvcode": _gvcode,
     "kaptcha": _kaptcha,
+    "claptcha": _claptcha,
 }
 
 

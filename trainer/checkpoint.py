@@ -142,8 +142,8 @@ class RngState:
 class ResumeState:
     """What last.pt holds beyond its model: the optimiser and RNG states, where to go on from (epoch, batch
         of it), the schedule's step count and the seconds trained, the teacher of an `unlabeled` run, and what
-        an epoch interrupted midway had counted (None at an epoch's start), with its round of ranked pseudo-labels
-    (trainer.training.pseudo.Round.to_dict: the resumed epoch learns the labels it began with)."""
+        an epoch interrupted midway had counted (None at an epoch's start), and the round of ranked pseudo-labels
+    it is in (trainer.training.pseudo.Round.to_dict: a resumed round learns the labels it began with)."""
 
     model: ModelRecord
     optimizer: dict[str, Any]
@@ -154,7 +154,7 @@ class ResumeState:
     elapsed: float
     teacher: dict[str, torch.Tensor] | None = None
     partial: PartialCounts | None = None
-    pseudo_round: dict[str, Any] | None = None  # an epoch stopped midway: its round of ranked pseudo-labels
+    pseudo_round: dict[str, Any] | None = None  # the round of ranked pseudo-labels the run is in
 
     @classmethod
     def from_payload(cls, data: dict[str, Any], source: str | Path = "the checkpoint") -> ResumeState:

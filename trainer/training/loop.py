@@ -147,7 +147,7 @@ class _Run:
             elapsed=self.clock.elapsed(),
             teacher=self.teacher.state_dict() if self.teacher is not None else None,
             partial=at.partial,
-            pseudo_round=self.step.carried() if at.partial is not None else None,
+            pseudo_round=self.step.carried(),  # the round the next epoch may go on with
         )
         checkpoint.save(self.folder / "last.pt", state)
 
@@ -183,7 +183,7 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     net = DistributedDataParallel(model) if info.enabled else model
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.precision == "fp16")
     step: Step = (
-        SemiStep(net, optimizer, scaler, plan, teacher, plan.semi, _pool_batches(sets))
+        SemiStep(net, optimizer, scaler, plan, teacher, plan.semi, _pool_batches(sets), sets.unlabeled, len(sampler))
         if teacher is not None and plan.semi is not None
         else SupervisedStep(net, optimizer, scaler, plan)
     )

@@ -4,7 +4,8 @@ the whole pool once, and the readings it learns are chosen by rank rather than b
 A fixed threshold learns nothing where the teacher is never sure (a start that reads a tenth of the pool
 gives 0 to 2 readings over 0.9 in 1,600), and learns everything at once where it is. A round here:
 
-1. reads every pool image in the image and in shifted views of it (estimate.VIEW_SHIFTS: the views that
+1. reads every pool image (a round lasts whole epochs, enough for the batches to draw the pool ROUND_PASSES
+   times) in the image and in shifted views of it (estimate.VIEW_SHIFTS: the views that
    `compare` and adapt judge models by), under the labelled data's lengths and characters;
 2. keeps the readings that are the same in every view, not empty, and of those lengths and characters;
 3. ranks them by the teacher's whole-string probability and takes the most certain, `share` of the pool
@@ -16,9 +17,8 @@ gives 0 to 2 readings over 0.9 in 1,600), and learns everything at once where it
    the teacher itself (mean confidence x view agreement over the whole pool, as `compare` computes it).
 
 Everything here is a pure function of the teacher's weights and the pool: every process of a distributed
-run reads the whole pool and chooses the same labels. A resumed run reads the pool with the restored
-teacher at the start of a round it resumes in; one stopped midway (Ctrl-C, the time limit) goes on with the
-round it began (kept in last.pt).
+run reads the whole pool and chooses the same labels. last.pt keeps the round the run is in, so a resumed
+run goes on with the labels it was learning, and reads the pool again only where a new round starts.
 """
 
 from __future__ import annotations
@@ -43,6 +43,10 @@ from trainer.training.forward import forward, on_device
 
 BALANCE = 2.0  # a character's share of a round is at most this many times an even spread's
 READ_BATCH = 256  # pool images per forward pass when a round reads the pool
+# A round lasts whole epochs, at least enough for the batches to draw the pool this many times: reading the
+# pool in four views costs as much as training on about a third of it, so a round of one short epoch (50
+# steps when fine-tuning) spent nearly half its time reading.
+ROUND_PASSES = 3
 
 
 @dataclass(frozen=True)
@@ -61,10 +65,17 @@ class PoolReading:
         return float(self.confidence.mean() * self.agree.mean()) if n else 0.0
 
 
+def epochs_per_round(pool: int, per_batch: int, steps_per_epoch: int, world: int = 1) -> int:
+    """Whole epochs in a round: enough for the batches of every process to draw the pool ROUND_PASSES times."""
+    steps = ROUND_PASSES * pool / max(1, per_batch * world)
+    return max(1, math.ceil(steps / max(1, steps_per_epoch) - 1e-9))
+
+
 @dataclass(frozen=True)
 class Round:
     """What one round chose: pseudo-labels by image path, and the figures printed for it."""
 
+    index: int  # 0-based
     labels: dict[str, str]
     read: int  # pool images read
     eligible: int  # readings alike in every view, of the allowed lengths and characters
@@ -73,7 +84,7 @@ class Round:
     estimate: float  # the teacher's pool estimate (PoolReading.estimate)
 
     def to_dict(self) -> dict[str, Any]:
-        """As last.pt keeps it for an epoch stopped midway."""
+        """As last.pt keeps it."""
         return asdict(self)
 
     @classmethod
@@ -150,6 +161,7 @@ def read_pool(
 def choose(
     reading: PoolReading,
     share: float,
+    index: int = 0,
     lengths: tuple[int, int] | None = None,
     reads: str | None = None,
     balance: float = BALANCE,
@@ -184,6 +196,7 @@ def choose(
                 taken.update(counts)
     precision = float(reading.confidence[chosen].mean()) if chosen else 0.0
     return Round(
+        index=index,
         labels={reading.paths[i]: reading.texts[i] for i in chosen},
         read=n,
         eligible=len(eligible),

@@ -25,7 +25,7 @@ class Position:
     elapsed_before: float = 0.0  # seconds trained before this process started
     best: Metrics = field(default_factory=Metrics)  # the figures of the epoch best.pt holds; none yet
     partial: PartialCounts | None = None  # what the epoch stopped at `batch` had counted; None at its start
-    pseudo_round: dict[str, Any] | None = None  # that epoch's round of ranked pseudo-labels, carried into it
+    pseudo_round: dict[str, Any] | None = None  # the round of ranked pseudo-labels the run was in
 
 
 def resumed_record(saved: dict[str, Any], given: TrainRequest) -> TrainRecord:

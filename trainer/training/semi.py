@@ -16,9 +16,9 @@ Per epoch the run reports how many readings passed, and how good such readings a
 validation set (labelled, never drawn from the pool), and of its readings at or over the threshold, the
 share that are right.
 
-With `pseudo` "ranked" (trainer.training.pseudo) the threshold is not used: at the start of each epoch, a
-round, the teacher re-reads the whole pool once, and the round's chosen readings are the labels the pool
-images of its batches are learnt by (an image not chosen this round is not learnt from). Per round the run
+With `pseudo` "ranked" (trainer.training.pseudo) the threshold is not used: at the start of each round (a
+few whole epochs) the teacher re-reads the whole pool once, and the round's chosen readings are the labels
+the pool images of its batches are learnt by (an image not chosen this round is not learnt from). Per round the run
 reports how many were chosen of the pool, their estimated precision, and the teacher's pool estimate.
 
 Either way a pseudo-label holds only the labelled data's characters (Semi.reads) and lengths.
@@ -43,7 +43,7 @@ from trainer.inference.decode import decode
 from trainer.training.events import PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
-from trainer.training.pseudo import Round, choose, read_pool, round_share, suppressed_classes
+from trainer.training.pseudo import Round, choose, epochs_per_round, read_pool, round_share, suppressed_classes
 from trainer.training.steps import Step
 
 PoolBatches = Callable[[], Iterable[tuple[list[str], torch.Tensor]]]  # the whole pool: (paths, uint8 images)
@@ -110,6 +110,8 @@ class SemiStep(Step):
         teacher: Teacher,
         semi: Semi,
         pool: PoolBatches | None = None,  # needed by `ranked`
+        pool_size: int = 0,
+        steps_per_epoch: int = 1,
     ) -> None:
         super().__init__(net, optimizer, scaler, plan)
         self.teacher, self.threshold, self.alphabet = teacher, semi.threshold, plan.alphabet
@@ -118,26 +120,34 @@ class SemiStep(Step):
         self.suppressed = suppressed_classes(plan.alphabet, semi.reads)
         self.counts = PseudoCounts()  # the epoch's so far, by this process
         self.round: Round | None = None  # `ranked`: this epoch's chosen readings
+        self.per_round = epochs_per_round(pool_size, semi.per_batch, steps_per_epoch, self.runtime.dist.world)
 
     @property
     def ranked(self) -> bool:
         return self.semi.mode == "ranked"
 
     def new_epoch(self, epoch: int = 0, carried: dict[str, Any] | None = None) -> None:
+        """`ranked`: a round's first epoch reads the pool; the others go on with its labels (a resumed run
+        with those last.pt carried)."""
         self.counts = PseudoCounts()
-        if self.ranked:
-            self.round = Round.from_dict(carried) if carried else self.read_round(epoch)
+        if not self.ranked:
+            return
+        index = epoch // self.per_round
+        if carried and carried.get("index") == index:
+            self.round = Round.from_dict(carried)
+        elif self.round is None or self.round.index != index:
+            self.round = self.read_round(index)
 
     def carried(self) -> dict[str, Any] | None:
         return self.round.to_dict() if self.round is not None else None
 
-    def read_round(self, epoch: int) -> Round:
-        """Round `epoch`: the teacher reads the whole pool, and the round's share is chosen."""
+    def read_round(self, index: int) -> Round:
+        """Round `index`: the teacher reads the whole pool, and the round's share is chosen."""
         if self.pool is None:
             raise ValueError("ranked pseudo-labels need the pool's images")
         reading = read_pool(self.teacher.module, self.pool(), self.alphabet, self.pre, self.runtime, self.lengths,
                             self.suppressed)  # fmt: skip
-        return choose(reading, round_share(epoch, self.semi.growth), self.lengths, self.semi.reads)
+        return choose(reading, round_share(index, self.semi.growth), index, self.lengths, self.semi.reads)
 
     def pseudo_so_far(self) -> tuple[int, int]:
         if self.ranked:  # a round's counts are its choice, made whole at its start

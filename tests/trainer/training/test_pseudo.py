@@ -29,7 +29,15 @@ from trainer.inference.reader import Reader
 from trainer.training.events import BatchDone, EpochEnded, Started
 from trainer.training.interrupt import Interrupted
 from trainer.training.loop import train
-from trainer.training.pseudo import PoolReading, choose, read_pool, round_share, shift, suppressed_classes
+from trainer.training.pseudo import (
+    PoolReading,
+    choose,
+    epochs_per_round,
+    read_pool,
+    round_share,
+    shift,
+    suppressed_classes,
+)
 from trainer.training.semi import Teacher
 
 CPU = Runtime(torch.device("cpu"), "fp32", 1, Dist())
@@ -131,10 +139,19 @@ def sets(tmp_path_factory):
     return labelled, pool
 
 
-def test_each_epoch_is_a_round_that_reads_the_whole_pool_and_takes_a_growing_share(sets, reading_model, tmp_path):
+@pytest.mark.parametrize(("pool", "per_batch", "steps", "world", "epochs"),
+                         [(120, 11, 33, 1, 1), (120, 11, 3, 1, 11), (5000, 32, 50, 1, 10), (5000, 32, 50, 2, 5),
+                          (10, 64, 50, 1, 1)])  # fmt: skip
+def test_a_round_lasts_the_whole_epochs_the_batches_take_to_draw_the_pool_three_times(pool, per_batch, steps, world,
+                                                                                        epochs):  # fmt: skip
+    assert epochs_per_round(pool, per_batch, steps, world) == epochs
+
+
+def test_each_round_reads_the_whole_pool_and_takes_a_growing_share(sets, reading_model, tmp_path):
     labelled, pool = sets
+    # 11 pool images a step: the pool is drawn three times in 33 steps, so each epoch is a round
     cfg = tiny_train_config(
-        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=3,
+        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=33,
         batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo="ranked", pseudo_growth=0.25,
     )  # fmt: skip
     seen: list = []
@@ -150,6 +167,24 @@ def test_each_epoch_is_a_round_that_reads_the_whole_pool_and_takes_a_growing_sha
     assert 0 < rows[0]["passed"] < rows[2]["passed"]
     metrics = (Path(seen[-1].run) / "metrics.jsonl").read_text()
     assert '"estimated_precision"' in metrics
+
+
+def test_the_epochs_of_one_round_learn_its_labels_without_reading_the_pool_again(sets, reading_model, tmp_path,
+                                                                                   monkeypatch):  # fmt: skip
+    from trainer.training import semi
+
+    reads: list[int] = []
+    real = semi.read_pool
+    monkeypatch.setattr(semi, "read_pool", lambda *a, **k: reads.append(1) or real(*a, **k))
+    labelled, pool = sets
+    cfg = tiny_train_config(
+        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=3,
+        batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo="ranked", pseudo_growth=0.25,
+    )  # fmt: skip
+    seen: list = []
+    train(cfg, seen.append)
+    rows = [e.pseudo for e in seen if isinstance(e, EpochEnded)]
+    assert len(reads) == 1 and len(rows) == 3 and rows[0] == rows[1] == rows[2]
 
 
 def test_the_cli_takes_the_mode_and_prints_the_rounds(sets, tmp_path):
@@ -171,7 +206,8 @@ def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(sets, tmp_path)
     labelled, pool = sets
 
     def cfg(where: str):
-        return tiny_train_config(labelled, tmp_path / where, epochs=2, steps_per_epoch=5, unlabeled=str(pool),
+        # 0.5 of 32 is 32 pool images a step: 12 steps draw 120 three times, so each epoch is a round
+        return tiny_train_config(labelled, tmp_path / where, epochs=2, steps_per_epoch=12, unlabeled=str(pool),
                                  pseudo="ranked", pseudo_growth=0.5)  # fmt: skip
 
     whole = train(cfg("a"))
@@ -191,4 +227,4 @@ def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(sets, tmp_path)
     rows_a = [json.loads(line) for line in (Path(whole.run) / "metrics.jsonl").read_text().splitlines()]
     rows_b = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows_b[-1]["pseudo"] == rows_a[-1]["pseudo"]
-    assert "pseudo_round" not in b  # an epoch's end carries nothing on
+    assert b["pseudo_round"]["index"] == 1  # the round the run is in, for a resume with more time
