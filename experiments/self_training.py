@@ -99,16 +99,19 @@ def main() -> None:
         for mode in args.modes.split(","):
             name = f"{generator}-{Path(start).stem}-{mode}-{args.minutes:g}m"
             runs = args.data / "runs"
-            captchagen("train", str(syn), "--init-from", start, "--unlabeled", str(pool), "--pseudo", mode,
+            run = runs / name
+            if not (run / "best.pt").is_file():  # a run made by an earlier start of the study is scored as it is
+                captchagen("train", str(syn), "--init-from", start, "--unlabeled", str(pool), "--pseudo", mode,
                        "--pseudo-growth", str(args.growth), "--keep", "last", "--time-limit", f"{args.minutes:g}",
                        "--epochs", "1000", "--threads", str(args.threads), "--seed", "0", "--name", name,
                        "--runs-dir", str(runs), "--cache-dir", str(cache))  # fmt: skip
-            run = max(runs.glob(f"{name}*"), key=lambda p: p.stat().st_mtime)
             rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
             after = held_out(str(run / "best.pt"), generator, test, cache)
-            share = min(1.0, len(rows) * args.growth)
+            last = rows[-1].get("pseudo") or {}
+            share = min(1.0, last.get("round", len(rows)) * args.growth)
             row = {"generator": generator, "start": start, "mode": mode, "minutes": args.minutes,
-                   "threads": args.threads, "rounds": len(rows), "start_accuracy": round(before, 4),
+                   "threads": args.threads, "epochs": len(rows), "rounds": last.get("round"),
+                   "start_accuracy": round(before, 4),
                    "accuracy": round(after, 4), "pseudo": [r.get("pseudo") for r in rows],
                    "last_round_check": check_round(run / "best.pt", generator, pool, share),
                    "images_per_s": round(sum(r["images_per_s"] for r in rows) / len(rows), 1),

@@ -169,10 +169,11 @@ def pseudo_option(default: str) -> Decorator:
         type=click.Choice(["ranked", "threshold"]),
         default=default,
         show_default=True,
-        help="Which readings of the unlabelled images are learnt. ranked: each epoch is a round: the teacher "
+        help="Which readings of the unlabelled images are learnt. ranked: in rounds of a few epochs, the teacher "
         "re-reads the whole pool, and the most certain readings that shifted copies of the image read alike are "
         "learnt, a share of the pool growing each round, balanced over characters (it learns where the teacher "
-        "is rarely sure). threshold: those read with at least --pseudo-threshold confidence, batch by batch.",
+        "is rarely sure). threshold: readings whose whole-string confidence reaches a threshold (train's "
+        "--pseudo-threshold, 0.9 by default), batch by batch.",
     )
 
 

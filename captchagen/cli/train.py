@@ -328,7 +328,7 @@ class TrainView:
             + ("   ~ cut short by the time limit" if cut_short else "")
             + (f"   validation: {self.val:,} images" if self.val else "")
             + (
-                "\npseudo-labels: readings of the pool chosen this round; their mean confidence (what share is "
+                "\npseudo-labels: the round; readings of the pool chosen in it; their mean confidence (what share is "
                 "right, were the teacher calibrated); the teacher's pool estimate (confidence x view agreement)"
                 if self.PSEUDO in self.columns and self.ranked
                 else "\npseudo-labels: readings of unlabelled images learnt / made; then, of the teacher's readings "
@@ -499,10 +499,11 @@ class TrainView:
 def pseudo_cell(p: dict[str, float | int]) -> str:
     """`812/1,600, 97% of 240 right`: readings learnt of those made, and of the teacher's confident readings of
     the validation images, the share that are right and how many there were (what the learnt ones are likely
-    worth; 0% of 1 is not 0% of 240). A ranked round: `1,000/5,000 chosen, est. 93% right, pool 0.412`:
-    readings chosen of the pool, their estimated precision, and the teacher's pool estimate."""
+    worth; 0% of 1 is not 0% of 240). A ranked round: `round 2: 1,000/5,000 chosen, est. 93% right, pool
+    0.412`: readings chosen of the pool, their estimated precision, and the teacher's pool estimate."""
     if "estimated_precision" in p:
-        return (f"{p['passed']:,}/{p['read']:,} chosen, est. {100 * p['estimated_precision']:.0f}% right, "
+        return (f"round {p['round']}: {p['passed']:,}/{p['read']:,} chosen, est. {100 * p['estimated_precision']:.0f}% "
+                "right, "
                 f"pool {p['pool_estimate']:.3f}")  # fmt: skip
     sure = p["val_confident"]
     right = f"{100 * p['val_right'] / sure:.0f}% of {sure:,} right" if sure else "none sure on val"

@@ -94,8 +94,9 @@ class PseudoCounts:
     val: int = 0  # validation images the teacher read at the end of the epoch
     val_confident: int = 0  # of them, readings at or over the threshold
     val_right: int = 0  # of those, readings equal to the label
-    # `ranked` only (trainer.training.pseudo.Round): readings alike in every view, of the allowed lengths and
-    # characters; the chosen readings' mean confidence; the teacher's pool estimate at the round's start
+    # `ranked` only (trainer.training.pseudo.Round): the round; readings alike in every view, of the allowed
+    # lengths and characters; the chosen readings' mean confidence; the teacher's pool estimate at its start
+    round: int | None = None  # from 1
     eligible: int | None = None
     estimated_precision: float | None = None
     pool_estimate: float | None = None

@@ -161,13 +161,14 @@ def read_pool(
 def choose(
     reading: PoolReading,
     share: float,
-    index: int = 0,
     lengths: tuple[int, int] | None = None,
     reads: str | None = None,
     balance: float = BALANCE,
+    index: int = 0,
 ) -> Round:
     """The round's pseudo-labels: the most certain eligible readings, up to `share` of the pool, balanced
-    over characters (see the module's docstring). Ties in confidence go to the earlier image."""
+    over characters (see the module's docstring), as round `index`. Ties in confidence go to the earlier
+    image."""
     n = len(reading.texts)
     allowed = set(reads) if reads is not None else None
     eligible = [

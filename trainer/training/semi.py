@@ -147,7 +147,7 @@ class SemiStep(Step):
             raise ValueError("ranked pseudo-labels need the pool's images")
         reading = read_pool(self.teacher.module, self.pool(), self.alphabet, self.pre, self.runtime, self.lengths,
                             self.suppressed)  # fmt: skip
-        return choose(reading, round_share(index, self.semi.growth), index, self.lengths, self.semi.reads)
+        return choose(reading, round_share(index, self.semi.growth), self.lengths, self.semi.reads, index=index)
 
     def pseudo_so_far(self) -> tuple[int, int]:
         if self.ranked:  # a round's counts are its choice, made whole at its start
@@ -159,7 +159,7 @@ class SemiStep(Step):
         `ranked`: the round's choice instead (the same on every process)."""
         if self.round is not None:
             r = self.round
-            return PseudoCounts(read=r.read, passed=len(r.labels), eligible=r.eligible,
+            return PseudoCounts(read=r.read, passed=len(r.labels), round=r.index + 1, eligible=r.eligible,
                                 estimated_precision=round(r.estimated_precision, 4),
                                 pool_estimate=round(r.estimate, 4))  # fmt: skip
         check_readings(

@@ -20,6 +20,7 @@ from tests.helpers import (
     tiny_dataset,
     tiny_train_args,
     tiny_train_config,
+    torchrun_train,
 )
 from trainer import checkpoint
 from trainer.data.preprocess import load_array
@@ -228,3 +229,14 @@ def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(sets, tmp_path)
     rows_b = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows_b[-1]["pseudo"] == rows_a[-1]["pseudo"]
     assert b["pseudo_round"]["index"] == 1  # the round the run is in, for a resume with more time
+
+
+def test_under_torchrun_every_process_reads_the_whole_pool_and_learns_the_same_round(sets, tmp_path):
+    """Two CPU processes on gloo: one round each epoch (2 x 16 pool images a step draw 120 three times in 12)."""
+    labelled, pool = sets
+    run = torchrun_train(labelled, tmp_path, epochs=2, batch_size=16, steps_per_epoch=12, unlabeled=str(pool),
+                         pseudo="ranked", pseudo_growth=0.5)  # fmt: skip
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["pseudo"]["read"] for r in rows] == [120, 120]  # the pool once a round, not once per process
+    assert all(r["pseudo"]["passed"] <= r["pseudo"]["eligible"] for r in rows)
+    assert checkpoint.load(run / "last.pt")["pseudo_round"]["index"] == 1
