@@ -119,6 +119,25 @@ def hollow(glyph: Image.Image, width: int) -> Image.Image:
     return out
 
 
+def pixelated(glyph: Image.Image, block: int) -> Image.Image:
+    """`glyph` drawn in blocks of `block` pixels (averaged down, enlarged back without smoothing), as bitmap
+    fonts look."""
+    w, h = glyph.size
+    small = glyph.resize((max(1, math.ceil(w / block)), max(1, math.ceil(h / block))), Image.Resampling.BOX)
+    return small.resize((w, h), Image.Resampling.NEAREST)
+
+
+def shadowed(glyph: Image.Image, offset: int, color: tuple[int, ...], shape: Image.Image | None = None) -> Image.Image:
+    """An RGBA `glyph` over a solid copy of its shape (or of `shape`: the glyph before it was hollowed)
+    `offset` pixels right and down, in half its colour's brightness: the image grows by `offset` each way."""
+    w, h = glyph.size
+    out = Image.new("RGBA", (w + offset, h + offset), (0, 0, 0, 0))
+    shade = tuple(v // 2 for v in color[:3]) + (255,)
+    out.paste(Image.new("RGBA", (w, h), shade), (offset, offset), (shape or glyph).getchannel("A"))
+    out.alpha_composite(glyph)
+    return out
+
+
 @functools.lru_cache(maxsize=512)
 def _truetype(path: str, size: int) -> FreeTypeFont:
     """A font at a size, loaded when first drawn with and kept for the next images (up to 512 of them: a
@@ -167,6 +186,7 @@ class StyledCaptcha(ImageCaptcha):
         """The image of `chars`; given colours override the style's, as in ImageCaptcha."""
         s = self.style
         background = bg_color or _colour(s.background)
+        self._background = background  # what char_colors draws each character's colour against
         lo, hi = s.text_opacity
         color = self._ink(background, _draw(hi - lo + 1) + lo)  # drawn even when given, as the library does
         color = fg_color or color
@@ -214,6 +234,14 @@ class StyledCaptcha(ImageCaptcha):
         elif s.backdrop == "speckle":
             noise = np.random.default_rng(_draw(2**31)).integers(-1, 2, (h, w, 1)) * (10 + _draw(31))
             im = Image.fromarray(np.clip(np.asarray(im, dtype=np.int16) + noise, 0, 255).astype(np.uint8))
+        elif s.backdrop == "dots":  # a regular pattern of dots, darker than the background
+            step, r = 5 + _draw(8), 1 + _draw(2) / 2
+            dot = tuple(int(0.7 * v) for v in background[:3])
+            draw = ImageDraw.Draw(im)
+            x0, y0 = _draw(step), _draw(step)
+            for row, y in enumerate(range(y0, h, step)):  # every other row moved by half a step
+                for x in range(x0 + (row % 2) * (step // 2), w, step):
+                    draw.ellipse((x - r, y - r, x + r, y + r), fill=dot)
         return im
 
     @contextmanager
@@ -252,13 +280,23 @@ class StyledCaptcha(ImageCaptcha):
         return im
 
     def _draw_character(self, c: str, draw: ImageDraw.ImageDraw, color: tuple[int, ...]) -> Image.Image:
-        """The library's glyph (font, offsets, rotation, warp), hollowed with the style's `outline`
-        probability. No random number is drawn while `outline` is 0, so other styles keep their bytes."""
-        glyph = super()._draw_character(c, draw, color)  # type: ignore[arg-type]
+        """The library's glyph (font, offsets, rotation, warp), in a colour of its own with `char_colors`,
+        in blocks with `pixelate`, hollowed with the style's `outline` probability, over a shadow with the
+        `shadow` probability. No random number is drawn for a look that is off, so other styles keep their
+        bytes."""
         s = self.style
+        if s.char_colors and not s.cells:
+            color = self._ink(self._background, color[3] if len(color) > 3 else 255)
+        glyph = super()._draw_character(c, draw, color)  # type: ignore[arg-type]
+        if s.pixelate > 1:
+            glyph = pixelated(glyph, s.pixelate)
+        solid = glyph
         if s.outline and _draw(OUTLINE_STEPS) < s.outline * OUTLINE_STEPS:
             lo, hi = s.outline_width
             glyph = hollow(glyph, lo + _draw(hi - lo + 1))
+        if s.shadow and _draw(OUTLINE_STEPS) < s.shadow * OUTLINE_STEPS:
+            lo, hi = s.shadow_offset
+            glyph = shadowed(glyph, lo + _draw(hi - lo + 1), color, solid)
         return glyph
 
     def _ink(self, background: tuple[int, ...], opacity: int) -> tuple[int, ...]:
@@ -372,6 +410,28 @@ class StyledCaptcha(ImageCaptcha):
             (w, h), Image.Transform.PERSPECTIVE, tuple(coeffs), Image.Resampling.BILINEAR, fillcolor=fill
         )
 
+    def _fisheye(self, im: Image.Image) -> Image.Image:
+        """A lens over a point near the middle: each pixel read from nearer that point the nearer it is,
+        by up to `fisheye` of the distance (the middle magnified, the edges as they were)."""
+        w, h = im.size
+        cx, cy = w * (0.35 + 0.3 * _draw(1001) / 1000), h * (0.35 + 0.3 * _draw(1001) / 1000)
+        radius = math.hypot(max(cx, w - cx), max(cy, h - cy))
+        y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+        dx, dy = x - cx, y - cy
+        scale = 1 - self.style.fisheye * (1 - np.clip(np.hypot(dx, dy) / radius, 0, 1) ** 2)
+        sx = np.clip(np.round(cx + dx * scale), 0, w - 1).astype(int)
+        sy = np.clip(np.round(cy + dy * scale), 0, h - 1).astype(int)
+        return Image.fromarray(np.asarray(im)[sy, sx])
+
+    def _invert(self, im: Image.Image) -> Image.Image:
+        """A band across the full height, `invert` of the width, at a random place, in inverted colours."""
+        w, h = im.size
+        band = max(1, round(self.style.invert * w))
+        left = _draw(w - band + 1)
+        arr = np.array(im)
+        arr[:, left : left + band] = 255 - arr[:, left : left + band]
+        return Image.fromarray(arr)
+
     def _post_effects(self, im: Image.Image, color: tuple[int, ...]) -> Image.Image:
         s = self.style
         w, h = im.size
@@ -387,6 +447,10 @@ class StyledCaptcha(ImageCaptcha):
             im = self._arc(im)
         if s.perspective > 0:
             im = self._perspective(im)
+        if s.fisheye > 0:
+            im = self._fisheye(im)
+        if s.invert > 0:
+            im = self._invert(im)
         if s.blur > 0:
             im = im.filter(ImageFilter.GaussianBlur(s.blur))
         if s.grayscale:
@@ -419,7 +483,8 @@ class Renderer:
         drawer = self.captcha
         if self.config.style.randomize:
             c = self.config
-            drawer = StyledCaptcha(c.width, c.height, drawer._fonts, draw_style(rng, c.style.readable))
+            drawn = draw_style(rng, c.style.readable, c.style.wider)
+            drawer = StyledCaptcha(c.width, c.height, drawer._fonts, drawn)
         with seeded_captcha(rng):
             image = drawer.generate_image(label)
         buf = io.BytesIO()

@@ -109,19 +109,38 @@ class Style:
     # What lies under the text: flat (the background colour), a gradient between two background colours,
     # a grid of lines, or speckle (every pixel's brightness jittered).
     backdrop: str = _field(
-        "flat", "choice", later=True, choices=("flat", "gradient", "grid", "speckle"), wide=(0.4, 0.25, 0.15, 0.2)
-    )
+        "flat", "choice", later=True, choices=("flat", "gradient", "grid", "speckle", "dots"),
+        wide=(0.4, 0.25, 0.15, 0.2),  # `random` draws the first four; `varied` adds dots (WIDER)
+    )  # fmt: skip
     # The whole image bent: along an arc (the middle columns raised or lowered by this share of the height
     # against the ends), and in perspective (each corner moved by up to this share of the size). Drawn by
     # the `varied` family only, so images of `random` keep their bytes.
     arc: float = _field(0.0, "number", 0, 0.4, later=True)
     perspective: float = _field(0.0, "number", 0, 0.3, later=True)
+    # Looks real generators draw that the library does not (issue 40), drawn by `varied` only (WIDER), so
+    # images of `random`, and of `varied` datasets made before them, keep their bytes. A shadow: a copy of
+    # the glyph in a darker shade of its colour, shadow_offset pixels right and down, under it, with this
+    # probability per character (with `outline`, hollow glyphs over a solid shadow).
+    shadow: float = _field(0.0, "number", 0, 1, later=True)
+    shadow_offset: tuple[int, int] = _field((1, 3), "int_range", 1, 20, later=True)
+    # Bitmap glyphs: each character drawn in blocks of this many pixels, as pixel fonts look (0, 1: off).
+    pixelate: int = _field(0, "count", 0, 8, later=True)
+    # Each character in a text colour of its own, drawn from text_color (glyph and word layouts: the cells
+    # have their own already).
+    char_colors: bool = _field(False, "flag", later=True)
+    # A fish-eye lens over the image: its middle magnified, the edges squeezed; the strength, 0 to 0.6.
+    fisheye: float = _field(0.0, "number", 0, 0.6, later=True)
+    # An inverted region: a band across the full height, this share of the width, its colours inverted.
+    invert: float = _field(0.0, "number", 0, 0.6, later=True)
     # Each image draws a style of its own: every other field from its `wide` range (draw_style), so one
     # dataset spans the clean and the heavy end, dark-on-light and light-on-dark, one colour or many.
     randomize: bool = _field(False, "flag", later=True)
     # With randomize: bound each drawn style to what stays readable (READABLE), and bend some images along
     # an arc or in perspective. The `varied` preset.
     readable: bool = _field(False, "flag", later=True)
+    # With randomize and readable: draw the looks of WIDER too (the `varied` preset since issue 40; a varied
+    # dataset made before has no `wider` in its manifest and keeps its bytes).
+    wider: bool = _field(False, "flag", later=True)
 
     def to_dict(self) -> dict:
         """Plain data; without the fields added after styles were first recorded while they are off, so
@@ -169,8 +188,10 @@ PRESETS: dict[str, Style] = {
     "colour": Style(background=(120, 255), text_color=(0, 160), noise_dots=10, noise_curves=0, lines=4),
     # A style of its own for every image, drawn from each field's wide range: domain randomisation.
     "random": Style(randomize=True),
-    # The same draws bounded to readable images, some bent along an arc or in perspective (base model v3).
-    "varied": Style(randomize=True, readable=True),
+    # The same draws bounded to readable images, some bent along an arc or in perspective (base model v3
+    # trained on these), and the wider looks: shadows, bitmap glyphs, a colour per character, fish-eye,
+    # inverted bands, dotted backdrops.
+    "varied": Style(randomize=True, readable=True, wider=True),
 }
 
 DESCRIPTIONS = {
@@ -180,7 +201,8 @@ DESCRIPTIONS = {
     "photocopy": "gray, blurred and JPEG-compressed, like a scanned or re-encoded captcha",
     "colour": "coloured backgrounds crossed by lines, as many PHP captchas are",
     "random": "a style of its own per image, every setting drawn from a wide range (domain randomisation)",
-    "varied": "as random, bounded to readable images (contrast, noise, blur), some bent along an arc or in perspective",
+    "varied": "as random, bounded to readable images (contrast, noise, blur), some bent along an arc or in "
+    "perspective, some with shadows, bitmap glyphs, a colour per character, fish-eye, inverted bands or dots",
 }
 
 # How `varied` (randomize + readable) bounds a drawn style: the random draws are made as for `random`, then
@@ -206,17 +228,28 @@ READABLE = {
 }
 DARK_INK_MIN = 110
 BENDS = {"arc": (0.03, 0.15), "perspective": (0.03, 0.12)}  # each drawn for half of `varied`'s images
+# What `wider` draws after the bends: (chance the look is on, its range when on). dots: the backdrop.
+WIDER: dict[str, tuple[float, tuple[float, float]]] = {
+    "shadow": (0.25, (0.5, 1.0)),
+    "shadow_offset": (1.0, (1, 3)),
+    "pixelate": (0.15, (2, 3)),
+    "char_colors": (0.3, (1, 1)),
+    "fisheye": (0.25, (0.1, 0.35)),
+    "invert": (0.12, (0.15, 0.4)),
+    "dots": (0.15, (1, 1)),
+}
 
 LIGHT_ON_DARK = 0.25  # the `random` style's share of light text on a dark background
 
 
-def draw_style(rng: random.Random, readable: bool = False) -> Style:
+def draw_style(rng: random.Random, readable: bool = False, wider: bool = False) -> Style:
     """One image's style under `randomize`: each field drawn from its `wide` range (left at its default with
     its `off` chance), as its kind holds values. Ranges are drawn as two values, sorted; a flag is true with
     the chance `wide` gives; font sizes are three. The background and text colours are drawn together: dark
     text on a light background, or (LIGHT_ON_DARK of the time) light on dark, as ranges of their own. The
     draws come from `rng` in the fields' order, so an image's style is a function of its generator.
-    `readable` (the `varied` preset): the same draws clamped into READABLE, then the BENDS drawn."""
+    `readable` (the `varied` preset): the same draws clamped into READABLE, then the BENDS drawn; `wider`
+    (with readable): then the looks of WIDER, each on with its chance."""
     values: dict[str, object] = {}
     for name, f in FIELDS.items():
         kind, wide, off = f.metadata["kind"], f.metadata["wide"], f.metadata["off"]
@@ -226,8 +259,8 @@ def draw_style(rng: random.Random, readable: bool = False) -> Style:
             values[name] = f.default
         elif kind == "flag":
             values[name] = rng.random() < wide
-        elif kind == "choice":
-            values[name] = rng.choices(f.metadata["choices"], weights=wide)[0]
+        elif kind == "choice":  # the choices `wide` weighs (a choice added later is drawn by `wider`)
+            values[name] = rng.choices(f.metadata["choices"][: len(wide)], weights=wide)[0]
         elif kind == "count":
             values[name] = rng.randint(*wide)
         elif kind == "number":
@@ -250,7 +283,25 @@ def draw_style(rng: random.Random, readable: bool = False) -> Style:
         _bound(values)
         for name, (lo, hi) in BENDS.items():  # drawn after every `random` draw: its sequence is unchanged
             values[name] = round(rng.uniform(lo, hi), 3) if rng.random() < 0.5 else 0.0
+        if wider:  # after the bends: a varied image without `wider` draws what it drew before
+            _draw_wider(rng, values)
     return replace(DEFAULT, **values)  # type: ignore[arg-type]
+
+
+def _draw_wider(rng: random.Random, values: dict[str, object]) -> None:
+    """The looks of WIDER, in its order, each on with its chance."""
+    for name, (chance, (lo, hi)) in WIDER.items():
+        on = rng.random() < chance
+        if name == "dots":
+            values["backdrop"] = "dots" if on else values["backdrop"]
+        elif name == "char_colors":
+            values[name] = on
+        elif name == "shadow_offset":
+            values[name] = tuple(sorted(rng.randint(int(lo), int(hi)) for _ in range(2)))
+        elif name == "pixelate":
+            values[name] = rng.randint(int(lo), int(hi)) if on else 0
+        else:
+            values[name] = round(rng.uniform(lo, hi), 3) if on else 0.0
 
 
 def _bound(values: dict[str, object]) -> None:
@@ -357,10 +408,12 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
         if getattr(style, key) and not style.cells:
             raise _fail(key, "applies to the cells of the `cells` layout: set cells = true too")
     fixed = [
-        k for k, v in changes.items() if k not in ("randomize", "readable") and v != getattr(DEFAULT, k)
+        k for k, v in changes.items() if k not in ("randomize", "readable", "wider") and v != getattr(DEFAULT, k)
     ]  # the manifest has all
     if style.readable and not style.randomize:
         raise _fail("readable", "bounds the styles `randomize` draws: set randomize = true too")
+    if style.wider and not style.readable:
+        raise _fail("wider", "adds looks to what `randomize` and `readable` draw: set both to true too")
     if style.randomize and fixed:
         raise _fail(fixed[0], "has no effect with `randomize`, which draws every setting for each image")
     return style
@@ -369,13 +422,19 @@ def from_dict(data: dict, base: Style = DEFAULT) -> Style:
 def _drawn(f) -> str:  # a dataclasses.Field
     """How the `random` style draws a field, in words."""
     wide, off = f.metadata["wide"], f.metadata["off"]
+    if f.name in WIDER:
+        chance, (lo, hi) = WIDER[f.name]
+        return f"by varied: {lo:g} to {hi:g}" + (f", on {100 * chance:.0f}% of images" if chance < 1 else "")
     if wide is None:
         return ""
     if f.metadata["kind"] == "flag":
         drawn = f"true {100 * wide:.0f}% of images"
     elif f.metadata["kind"] == "choice":
         total = sum(wide)
-        drawn = ", ".join(f"{c} {100 * w / total:.0f}%" for c, w in zip(f.metadata["choices"], wide, strict=True))
+        named = f.metadata["choices"][: len(wide)]
+        drawn = ", ".join(f"{c} {100 * w / total:.0f}%" for c, w in zip(named, wide, strict=True))
+        if f.name == "backdrop":
+            drawn += f"; varied: dots {100 * WIDER['dots'][0]:.0f}% of images"
     elif f.name in ("background", "text_color"):
         drawn = f"together: dark on light, or light on dark {100 * LIGHT_ON_DARK:.0f}% of images"
     else:

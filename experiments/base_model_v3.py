@@ -12,6 +12,10 @@ No third-party generator is used to make, style or choose any of it: those are t
 
     python -m experiments.base_model_v3 --work bench-out/basev3 --minutes 6 --scale 1      # make + train
     python -m experiments.base_model_v3 --work bench-out/basev3 --stage card --archs crnn   # score a run
+
+`--style` is the family drawn: base-v3's own, `varied` as it was (experiments/styles/varied-v3.toml, what
+its datasets' manifests hold), by default; `--style varied` draws the widened family (issue 40's looks), the
+recipe of a base-v4.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from trainer.training.request import TrainRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "studies" / "results" / "base_model_v3.json"
+V3_FAMILY = str(ROOT / "experiments" / "styles" / "varied-v3.toml")  # `varied` before the wider looks
 
 # name: (make options, images at --scale 1, seed); the first is DATA, the others are mixed in at SHARES.
 TRAIN_SETS = {
@@ -52,8 +57,9 @@ BATCH_SIZE, STEPS_PER_EPOCH, SEED = 256, 500, 0
 HELD_OUT, HELD_OUT_SEED = 1000, 3000
 
 
-def make_sets(w: Path, scale: float, fonts: str | None, workers: int | None) -> None:
+def make_sets(w: Path, scale: float, fonts: str | None, workers: int | None, family: str = V3_FAMILY) -> None:
     for name, (options, n, seed) in TRAIN_SETS.items():
+        options = [family if o == "varied" else o for o in options]
         font = [] if name == "default" else (["--font", fonts] if fonts else ["--font-pack", "wide"])
         more = ["--workers", str(workers)] if workers else []
         captchagen("make", "--n", str(max(8, round(n * scale))), "--alphabet", "alnum", "--seed", str(seed),
@@ -130,10 +136,11 @@ def main() -> None:
     parser.add_argument("--fonts", help="a folder of fonts to draw with instead of the installed `wide` pack")
     parser.add_argument("--workers", type=int, help="processes for rendering and decoding [default: all cores]")
     parser.add_argument("--stage", choices=["all", "make", "train", "card"], default="all")
+    parser.add_argument("--style", default=V3_FAMILY, help="the family drawn: base-v3's (default) or `varied`")
     args = parser.parse_args()
     archs = args.archs.split(",")
     if args.stage in ("all", "make"):
-        make_sets(args.work, args.scale, args.fonts, args.workers)
+        make_sets(args.work, args.scale, args.fonts, args.workers, args.style)
     if args.stage in ("all", "train"):
         train_all(args.work, archs, args.minutes, args.device, args.workers)
     if args.stage == "card":

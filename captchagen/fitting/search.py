@@ -88,6 +88,11 @@ class _Distribution:
         self._lean("background_colour", "fixed" if spread[:3].mean() < 0.06 else "ranges")
         self._lean("text_colour", "fixed" if spread[3:6].mean() < 0.06 else "ranges")
         self._lean("grayscale", "on" if pool.mean["colour"][-1] < 0.03 else "off")
+        # The looks few sites draw start near off (the search turns them on where the pool shows them).
+        for name in ("shadow", "fisheye", "invert"):
+            self.mean[KNOBS.index(name)] = 0.1
+        self._lean("glyph_blocks", "smooth")
+        self._lean("char_colours", "one", 0.6)
 
     def _lean(self, choice: str, option: str, weight: float = 0.7) -> None:
         options = CHOICES[choice]

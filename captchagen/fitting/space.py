@@ -2,7 +2,8 @@
 
 Each knob maps a number in [0, 1] onto a field's range (or a pair of fields); each choice picks one of a
 few options. The mapping covers what sites' captchas vary in: size, rotation, warp, overlap, placement,
-colours of text and background, noise, lines, blur, JPEG, layout, backdrop, cells, outlines and bends.
+colours of text and background, noise, lines, blur, JPEG, layout, backdrop, cells, outlines and bends,
+shadows, bitmap glyphs, a colour per character, fish-eye and inverted bands.
 """
 
 from __future__ import annotations
@@ -41,10 +42,16 @@ KNOBS = (
     "arc",  # 0 to 0.2
     "perspective",  # 0 to 0.15
     "outline",  # chance of hollow glyphs
+    "shadow",  # chance of a shadow under a glyph
+    "shadow_offset",  # 1 to 5 px
+    "fisheye",  # 0 to 0.45
+    "invert",  # an inverted band, 0 to 0.5 of the width (below 0.1: none)
 )
 CHOICES = {
     "layout": ("glyphs", "word", "cells"),
-    "backdrop": ("flat", "gradient", "grid", "speckle"),
+    "backdrop": ("flat", "gradient", "grid", "speckle", "dots"),
+    "glyph_blocks": ("smooth", "pixel-2", "pixel-3"),  # bitmap glyphs: drawn in blocks of 2 or 3 pixels
+    "char_colours": ("one", "each"),  # one text colour per image, or one per character
     "smooth": ("on", "off"),
     "grayscale": ("off", "on"),
     "encode": ("png", "jpeg"),
@@ -118,4 +125,10 @@ def to_style(point: Point) -> Style:
         backdrop=c["backdrop"] if not cells else "flat",
         arc=round(_lerp(k["arc"], 0, 0.2), 3),
         perspective=round(_lerp(k["perspective"], 0, 0.15), 3),
+        shadow=round(_lerp(k["shadow"], 0, 1), 2),
+        shadow_offset=(1, round(_lerp(k["shadow_offset"], 1, 5))),
+        pixelate={"smooth": 0, "pixel-2": 2, "pixel-3": 3}[c["glyph_blocks"]],
+        char_colors=c["char_colours"] == "each",
+        fisheye=round(_lerp(k["fisheye"], 0, 0.45), 3),
+        invert=invert if (invert := round(_lerp(k["invert"], 0, 0.5), 3)) >= 0.1 else 0.0,
     )

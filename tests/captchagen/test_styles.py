@@ -415,5 +415,7 @@ def test_the_experiment_styles_load_and_use_what_they_name():
     for path in files:
         name, loaded = style.load(str(path))
         assert name == path.stem and loaded != style.DEFAULT
+    v3 = style.load(str(styles / "varied-v3.toml"))[1]  # base-v3's family: `varied` before the wider looks
+    assert v3 == style.from_dict({"randomize": True, "readable": True}) and not v3.wider
     multicolor = style.load(str(styles / "multicolor.toml"))[1]
     assert multicolor.cells and multicolor.cell_lines == 2 and multicolor.line_color == (0, 0, 0)
