@@ -65,7 +65,13 @@ def check(o: Options) -> Pool:
     if o.out.exists() and not o.out.is_dir():
         raise BadInput(f"`out` {o.out} is a file, not a folder", param="out")
     if o.labels is not None:
-        unlabeled.check_apart(o.labels, o.out)
+        out, labels = o.out.resolve(), o.labels.resolve()
+        if out == labels or labels in out.parents:
+            raise BadInput(f"`out` {o.out} is inside `labels` {o.labels}: what adapt writes would be read as "
+                           "labelled captchas; put it beside them", param="out")  # fmt: skip
+        if out in labels.parents:
+            raise BadInput(f"`labels` {o.labels} is inside `out` {o.out}, which adapt writes: give a folder of "
+                           "yours beside it", param="labels")  # fmt: skip
         labelling.read_labelled(o.labels)  # a folder with no labelled image: now, not after the training
     return open_pool(o.pool, SAMPLE, o.seed)
 

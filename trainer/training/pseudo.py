@@ -1,12 +1,13 @@
-"""Ranked rounds of pseudo-labels (`pseudo` "ranked"): each epoch is a round in which the teacher re-reads
-the whole pool once, and the readings it learns are chosen by rank rather than by a fixed threshold.
+"""Ranked rounds of pseudo-labels (`pseudo` "ranked"): training goes in rounds of whole epochs; at each
+round's start the teacher re-reads the whole pool once, and the readings learnt are chosen by rank rather
+than by a fixed threshold.
 
 A fixed threshold learns nothing where the teacher is never sure (a start that reads a tenth of the pool
 gives 0 to 2 readings over 0.9 in 1,600), and learns everything at once where it is. A round here:
 
-1. reads every pool image (a round lasts whole epochs, enough for the batches to draw the pool ROUND_PASSES
-   times) in the image and in shifted views of it (estimate.VIEW_SHIFTS: the views that
-   `compare` and adapt judge models by), under the labelled data's lengths and characters;
+1. reads every pool image (a round lasts the whole epochs the batches need to draw the pool ROUND_PASSES
+   times) in the image and in shifted views of it (estimate.VIEW_SHIFTS: the views that `compare` and
+   adapt judge models by), under the labelled data's lengths and characters;
 2. keeps the readings that are the same in every view, not empty, and of those lengths and characters;
 3. ranks them by the teacher's whole-string probability and takes the most certain, `share` of the pool
    (round r takes min(1, r x growth): 20%, 40%, ... by default), balanced over characters: no character

@@ -18,8 +18,9 @@ share that are right.
 
 With `pseudo` "ranked" (trainer.training.pseudo) the threshold is not used: at the start of each round (a
 few whole epochs) the teacher re-reads the whole pool once, and the round's chosen readings are the labels
-the pool images of its batches are learnt by (an image not chosen this round is not learnt from). Per round the run
-reports how many were chosen of the pool, their estimated precision, and the teacher's pool estimate.
+the pool images of its batches are learnt by (an image not chosen this round is not learnt from). Per
+round the run reports how many were chosen of the pool, their estimated precision, and the teacher's pool
+estimate.
 
 Either way a pseudo-label holds only the labelled data's characters (Semi.reads) and lengths.
 """
@@ -119,7 +120,7 @@ class SemiStep(Step):
         self.lengths = plan.model.lengths  # the labelled data's: pseudo-labels keep to them
         self.suppressed = suppressed_classes(plan.alphabet, semi.reads)
         self.counts = PseudoCounts()  # the epoch's so far, by this process
-        self.round: Round | None = None  # `ranked`: this epoch's chosen readings
+        self.round: Round | None = None  # `ranked`: the round's chosen readings
         self.per_round = epochs_per_round(pool_size, semi.per_batch, steps_per_epoch, self.runtime.dist.world)
 
     @property
@@ -173,8 +174,8 @@ class SemiStep(Step):
         )
         return self.counts
 
-    def _pseudo_labels(self, batch: data.Batch, pool: torch.Tensor, paths: list[str]) -> tuple[torch.Tensor, list[str]]:
-        """(mask of the pool images learnt, their labels in order)."""
+    def _pseudo_labels(self, pool: torch.Tensor, paths: list[str]) -> tuple[torch.Tensor, list[str]]:
+        """(mask of the batch's pool images learnt, their labels in order)."""
         if self.round is not None:
             labels = [self.round.labels.get(p, "") for p in paths]
             return torch.tensor([bool(t) for t in labels], dtype=torch.bool), [t for t in labels if t]
@@ -189,7 +190,7 @@ class SemiStep(Step):
         pooled = torch.tensor([label == UNLABELED for label in batch.labels])
         labelled, pool = images[~pooled.to(images.device)], images[pooled.to(images.device)]
         paths = [str(p) for p, is_pool in zip(batch.paths, pooled.tolist(), strict=True) if is_pool]
-        keep, learnt = self._pseudo_labels(batch, pool, paths)
+        keep, learnt = self._pseudo_labels(pool, paths)
         inputs = torch.cat([self.augment(labelled), strong(pool[keep.to(images.device)])])
         logits = forward(self.net, inputs, self.runtime)  # [T, N, C]
         n = len(labelled)

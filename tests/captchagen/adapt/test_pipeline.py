@@ -338,6 +338,16 @@ def test_the_way_pseudo_labels_are_chosen_is_an_input_of_the_self_training(optio
     assert any("`pseudo` changed" in line for line in said)
 
 
+def test_labels_inside_out_or_out_inside_labels_are_refused(options, labelled):
+    inside = options.out / "labels"
+    shutil.copytree(labelled, inside)
+    with pytest.raises(BadInput, match="is inside `out`"):
+        pipeline.check(replace(options, labels=inside))
+    with pytest.raises(BadInput, match="is inside `labels`"):
+        pipeline.check(replace(options, labels=labelled, out=labelled / "adapted"))
+    assert sorted(p.name for p in inside.iterdir()) == sorted(p.name for p in labelled.iterdir())
+
+
 def test_a_labels_folder_without_labelled_images_is_refused_before_any_work(options, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
