@@ -25,7 +25,7 @@ from experiments.foreign import ALPHANUMERIC, make
 BOTH_CASES = ALPHANUMERIC + "abcdefghijklmnopqrstuvwxyz"
 # Each generator's characters: what our models may read (`--reads`).
 READS = {"multicolor": ALPHANUMERIC, "wheezy": ALPHANUMERIC, "simple": ALPHANUMERIC, "gvcode": BOTH_CASES,
-         "kaptcha": BOTH_CASES}  # fmt: skip
+         "kaptcha": BOTH_CASES, "claptcha": ALPHANUMERIC}  # fmt: skip
 
 
 def _ddddocr():
