@@ -7,7 +7,8 @@ knows (the alphabet and the length), once per `--labels` count N: N labelled poo
 the pool, as a person labelling it would give them) as `adapt --labels`; 0 runs adapt with none. Every run
 uses the same OUT, so the fit, the synthetic set and its fine-tuning are made once and only what the labels
 change is redone. `--ablate threshold` adds a run at 0 labels with `--pseudo threshold` (the fixed-threshold
-self-training adapt used before). After each run OUT/model.pt, the model adapt returns, is scored on the
+self-training adapt used before); `--ablate nofit`, one with `--style varied` (no fit: the synthetic set in
+the family base-v3 was trained on, widened). After each run OUT/model.pt, the model adapt returns, is scored on the
 held-out set under the generator's characters and length, beside which model adapt kept, the estimates
 and labelled accuracies it saw, its rounds of pseudo-labels, the minutes it took and the machine's load.
 base-v3 (under the same rule) and ddddocr are scored once per generator. Rows are appended to --results.
@@ -82,7 +83,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("bench-out/adapt"))
     parser.add_argument("--generators", default="wheezy,simple,kaptcha,claptcha")
     parser.add_argument("--labels", default="0,20", help="labelled pool images per run, comma-separated")
-    parser.add_argument("--ablate", default="", help="threshold: also a run with --pseudo threshold at 0 labels")
+    parser.add_argument("--ablate", default="", help="threshold, nofit: also runs at 0 labels with --pseudo "
+                        "threshold, or with --style varied instead of a fit")  # fmt: skip
     parser.add_argument("--pool", type=int, default=3000)
     parser.add_argument("--n", type=int, default=20000, help="synthetic images adapt makes")
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -102,13 +104,14 @@ def main() -> None:
             figures, _ = score(read, test)
             _append(args.results, {**common, "reader": name, **figures})
         out = w / "adapt"
-        runs = [(int(n), "ranked") for n in args.labels.split(",")]
-        runs += [(0, "threshold")] * ("threshold" in args.ablate.split(","))
-        for n, pseudo in runs:
+        ablate = args.ablate.split(",")
+        runs = [(int(n), "ranked", None) for n in args.labels.split(",") if n]
+        runs += [(0, "threshold", None)] * ("threshold" in ablate) + [(0, "ranked", "varied")] * ("nofit" in ablate)
+        for n, pseudo, style in runs:
             cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
                    str(args.n), "--time-limit", f"{args.minutes:g}", "--self-time-limit", f"{args.self_minutes:g}",
                    "--rounds", str(args.rounds), "--pseudo", pseudo,
-                   *(["--labels", str(labels(w, n))] if n else [])]  # fmt: skip
+                   *(["--labels", str(labels(w, n))] if n else []), *(["--style", style] if style else [])]  # fmt: skip
             started = time.perf_counter()
             captchagen(*cmd)
             minutes = (time.perf_counter() - started) / 60
@@ -118,7 +121,7 @@ def main() -> None:
             metrics = [
                 json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()
             ]
-            row = {**common, "reader": "adapt", "labels": n, "pseudo": pseudo, **figures,
+            row = {**common, "reader": "adapt", "labels": n, "pseudo": pseudo, "style": style or "fitted", **figures,
                    "kept": _kept(out), "estimates": state.get("estimates"),
                    "labelled": state.get("labelled"), "rounds": [m.get("pseudo") for m in metrics],
                    "fit_distance": fit.distance if fit else None, "fit_floor": fit.floor if fit else None,

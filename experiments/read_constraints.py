@@ -18,7 +18,14 @@ from pathlib import Path
 from experiments.foreign import make
 from experiments.zero_shot import READS
 
-LENGTHS = {"multicolor": 4, "wheezy": 4, "simple": 6, "gvcode": 5, "kaptcha": 4, "claptcha": 5}  # what each generator draws
+LENGTHS = {
+    "multicolor": 4,
+    "wheezy": 4,
+    "simple": 6,
+    "gvcode": 5,
+    "kaptcha": 4,
+    "claptcha": 5,
+}  # what each generator draws
 
 
 def main() -> None:

@@ -89,10 +89,14 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
             say(f"note: {state.notice}")
         _refuse_foreign(o.out, state)
         train_labels, check_labels = _split_labels(o, state, say) if o.labels is not None else (None, None)
-        _do(fit_stage(o), state, say, runner)
-        record = read_record(o.out / FIT)
-        if record is None:
-            raise CaptchagenError(f"fit-style left no readable record in {o.out / FIT}")
+        record = None
+        if o.style is None:
+            _do(fit_stage(o), state, say, runner)
+            record = read_record(o.out / FIT)
+            if record is None:
+                raise CaptchagenError(f"fit-style left no readable record in {o.out / FIT}")
+        else:
+            say(f"fit-style: skipped (the synthetic set is drawn in --style {o.style})")
         _do(make_stage(o, record), state, say, runner)
         _do(train_stage(o), state, say, runner)
         # the base model is a candidate only where it knows the characters (fine-tuning can teach it new ones)

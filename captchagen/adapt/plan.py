@@ -1,12 +1,13 @@
 """adapt's plan as data: six stages, each a `captchagen` command a user could also run alone, with the
 inputs that decide its output.
 
-fit-style (a style fitted to the pool) -> make (a labelled set in that style) -> train (fine-tune the base
-model on it) -> compare (which of the base model and the fine-tuned one reads the pool better, by an
-estimate that needs no label) -> train --unlabeled (self-train on the pool from that one, in ranked rounds of
-pseudo-labels) -> compare (the self-trained model against its start: adapt returns the start when the
-estimate says it lost). With `--labels` (captchagen.adapt.labels) the comparisons rank by accuracy on
-labelled images neither model trained on, and self-training learns from the rest of them.
+fit-style (a style fitted to the pool; skipped when a `style` is given) -> make (a labelled set in that
+style) -> train (fine-tune the base model on it) -> compare (which of the base model and the fine-tuned one
+reads the pool better, by an estimate that needs no label) -> train --unlabeled (self-train on the pool
+from that one, in ranked rounds of pseudo-labels) -> compare (the self-trained model against its start:
+adapt returns the start when the estimate says it lost). With `--labels` (captchagen.adapt.labels) the
+comparisons rank by accuracy on labelled images neither model trained on, and self-training learns from
+the rest of them.
 
 A stage's inputs are digests of what it really reads: the whole pool's file list, the bytes of the style and
 fonts the fit chose, the dataset's shard hashes, the starting model's bytes; and the options that change its
@@ -68,6 +69,8 @@ class Options:
     pseudo: str = "ranked"  # how self-training chooses the readings it learns (`train --pseudo`)
     labels: Path | None = None  # a folder of labelled pool images (captchagen.adapt.labels)
     labels_digest: str = ""  # of their names and bytes
+    style: str | None = None  # a preset or style file drawn instead of a fitted style (no fit-style stage)
+    size: tuple[int, int] = (0, 0)  # the pool's commonest image size (what the synthetic set is drawn at)
 
     @property
     def length(self) -> str:
@@ -111,16 +114,26 @@ def fit_stage(o: Options) -> Stage:
     return Stage("fit", o.out / FIT, args, inputs)
 
 
-def make_stage(o: Options, record: FitRecord) -> Stage:
-    """Once the fit's record (fit.json) says the image size and the fonts chosen."""
-    width, height = record.size
-    fonts = [a for f in record.fonts for a in ("--font", f.path)]
-    style = o.out / FIT / STYLE_FILE
-    args = ("make", "--n", str(o.n), "--style", str(style), *fonts, "--width", str(width), "--height", str(height),
+def make_stage(o: Options, record: FitRecord | None) -> Stage:
+    """Once the fit's record (fit.json) says the image size and the fonts chosen; with `style` (no fit),
+    that style at the pool's size in the fonts given (or make's own)."""
+    if record is not None:
+        width, height = record.size
+        fonts = [a for f in record.fonts for a in ("--font", f.path)]
+        style, style_digest = str(o.out / FIT / STYLE_FILE), file_sha256(o.out / FIT / STYLE_FILE)
+        font_digest = ",".join(f.sha256 for f in record.fonts)
+    else:
+        assert o.style is not None
+        width, height = o.size
+        fonts = [a for f in o.fonts for a in ("--font", f)] + (["--font-pack", o.font_pack] if o.font_pack else [])
+        style = o.style
+        style_digest = file_sha256(Path(o.style)) if Path(o.style).is_file() else f"preset:{o.style}"
+        font_digest = o.font_digest
+    args = ("make", "--n", str(o.n), "--style", style, *fonts, "--width", str(width), "--height", str(height),
             "--alphabet", o.alphabet, "--min-len", str(o.min_len), "--max-len", str(o.max_len), "--seed",
             str(o.seed), *_workers(o), "--out", str(o.out / DATA))  # fmt: skip
-    inputs = {"style": file_sha256(style), "size": f"{width}x{height}", "alphabet": o.alphabet, "length": o.length,
-              "fonts": ",".join(f.sha256 for f in record.fonts), "n": str(o.n), "seed": str(o.seed)}  # fmt: skip
+    inputs = {"style": style_digest, "size": f"{width}x{height}", "alphabet": o.alphabet, "length": o.length,
+              "fonts": font_digest, "n": str(o.n), "seed": str(o.seed)}  # fmt: skip
     return Stage("make", o.out / DATA, args, inputs)
 
 

@@ -133,11 +133,14 @@ def _report(result: Any, pool: Any, out: Path) -> None:
               help="A folder of the site's captchas you labelled (<id>_<label>.png, as `captchagen label` writes; "
               "20 already help): both comparisons rank by accuracy on labelled images the models compared never "
               "trained on, and self-training learns from the rest (up to 50 are held back to check with).")  # fmt: skip
+@click.option("--style", metavar="STYLE",
+              help="Draw the synthetic set in this style (a preset such as varied, or a style file) at the pool's "
+              "size instead of fitting one: fit-style is skipped.")  # fmt: skip
 @_fit_options
 @library_errors
 def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self_time_limit: float, pseudo: str,
-          labels: Path | None, alphabet: str, length: tuple[int, int], fonts: tuple[str, ...], font_pack: str | None,
-          rounds: int, seed: int, workers: int | None) -> None:  # fmt: skip
+          labels: Path | None, style: str | None, alphabet: str, length: tuple[int, int], fonts: tuple[str, ...],
+          font_pack: str | None, rounds: int, seed: int, workers: int | None) -> None:  # fmt: skip
     """Learn to read a site's captchas from an unlabelled pool of them: fit, make, train, self-train.
 
     Runs six commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
@@ -165,14 +168,19 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     Alphabet(chars)
     pack = _default_pack(fonts, font_pack)
     o = Options(pool, out, chars, lo, hi, n, init_from, "", time_limit, self_time_limit, seed, fonts, pack, rounds,
-                workers, pseudo=pseudo, labels=labels)  # fmt: skip
-    pipeline.check(o)  # the pool and OUT, before anything is read at length or written
+                workers, pseudo=pseudo, labels=labels, style=style)  # fmt: skip
+    if style is not None:
+        from captchagen.style import load
+
+        load(style)  # a bad style: now, in one line
+    sampled = pipeline.check(o)  # the pool and OUT, before anything is read at length or written
     candidates = candidate_fonts(fonts, pack, chars)  # an alphabet no font draws: now, not in the fit step
     parent = load_parent(init_from)  # a bad or edited model: now, not after the fit and make
     o = replace(o, base_sha256=parent.sha256, pool_digest=list_images(pool).digest(),
                 labels_digest=read_labelled(labels).digest if labels is not None else "",
                 font_digest=_files_digest(candidates),
-                base_reads_alphabet=set(chars) <= set(parent.model.alphabet), base_file=str(parent.path))  # fmt: skip
+                base_reads_alphabet=set(chars) <= set(parent.model.alphabet), base_file=str(parent.path),
+                size=sampled.size)  # fmt: skip
     try:
         model = pipeline.run(o, lambda line: click.echo(line, err=True))
     except Stopped as e:

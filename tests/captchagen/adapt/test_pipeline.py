@@ -355,3 +355,15 @@ def test_a_labels_folder_without_labelled_images_is_refused_before_any_work(opti
     with pytest.raises(BadInput, match="holds no labelled images"):
         pipeline.check(replace(options, labels=empty))
     assert not options.out.exists()
+
+
+def test_a_style_given_skips_the_fit_and_draws_the_synthetic_set_at_the_pools_size(options):
+    runner = FakeRunner()
+    said = run(replace(options, style="varied", size=(90, 30)), runner)
+    assert verbs(runner.calls) == FULL[1:]  # no fit-style
+    make = runner.calls[0]
+    assert _arg(make, "--style") == "varied" and (_arg(make, "--width"), _arg(make, "--height")) == ("90", "30")
+    assert any("fit-style: skipped" in line for line in said) and not (options.out / "fit").exists()
+    runner = FakeRunner(style="b")  # another style: other images, so every later stage runs again
+    said = run(replace(options, style="clean", size=(90, 30)), runner)
+    assert verbs(runner.calls) == FULL[1:] and any("the fitted style changed" in line for line in said)
