@@ -50,8 +50,9 @@ def check_round(model: Path, generator: str, pool: Path, share: float) -> dict[s
 
     from captchagen.codec import image_files
     from trainer.device import Dist, Runtime
+    from trainer.inference.decode import suppressed_classes
     from trainer.inference.reader import Reader
-    from trainer.training.pseudo import choose, read_pool, suppressed_classes
+    from trainer.training.pseudo import choose, read_pool
 
     reader = Reader(model)
     length = LENGTHS[generator]

@@ -23,6 +23,17 @@ from captchagen.alphabet import BLANK, Alphabet
 NEG_INF = float("-inf")
 
 
+def suppressed_classes(alphabet: Alphabet, chars: str | None) -> torch.Tensor | None:
+    """bool [C]: the classes of `alphabet` outside `chars` (never the blank), which a reading restricted to
+    `chars` never outputs; None when nothing is ruled out (or `chars` is None)."""
+    if chars is None:
+        return None
+    mask = torch.ones(alphabet.num_classes, dtype=torch.bool)
+    mask[BLANK] = False
+    mask[alphabet.encode("".join(c for c in chars if c in alphabet))] = False
+    return mask if bool(mask.any()) else None
+
+
 def greedy(logits: torch.Tensor, alphabet: Alphabet) -> list[str]:
     """Best-path decoding of logits [T, N, C]: argmax per frame, merge repeats, drop blanks."""
     best = logits.argmax(dim=2).T.cpu()  # [N, T]

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from captchagen.alphabet import BLANK, PRESETS, Alphabet
+from captchagen.alphabet import PRESETS, Alphabet
 from captchagen.errors import BadInput, CaptchagenError
 from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
-from trainer.inference.decode import decode
+from trainer.inference.decode import decode, suppressed_classes
 from trainer.inference.lengths import LengthChoice, chosen_lengths
 from trainer.inference.onnx_model import OnnxModel
 from trainer.models.arch import ImageReader
@@ -100,11 +100,8 @@ class Reader:
         unknown = "".join(c for c in chars if c not in self.alphabet)
         if unknown:
             raise BadInput(f"`reads` {spec!r}: the model {self.name} cannot read {unknown!r}")
-        suppressed = torch.ones(self.alphabet.num_classes, dtype=torch.bool)
-        suppressed[BLANK] = False
-        suppressed[self.alphabet.encode(chars)] = False
         self.reads = chars
-        self._suppressed = suppressed if bool(suppressed.any()) else None
+        self._suppressed = suppressed_classes(self.alphabet, chars)
 
     @torch.no_grad()
     def _run_torch(self, arrays: np.ndarray) -> torch.Tensor:

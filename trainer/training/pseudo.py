@@ -32,14 +32,13 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from captchagen.alphabet import Alphabet
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Runtime
 from trainer.inference.decode import decode
-from trainer.inference.estimate import VIEW_SHIFTS
+from trainer.inference.estimate import VIEW_SHIFTS, shifted
 from trainer.training.forward import forward, on_device
 
 BALANCE = 2.0  # a character's share of a round is at most this many times an even spread's
@@ -98,26 +97,6 @@ def round_share(round_index: int, growth: float) -> float:
     return min(1.0, (round_index + 1) * growth)
 
 
-def shift(images: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
-    """Normalised images [N, C, H, W] moved by (rows, cols), the edge repeated into the space left (as
-    estimate.shifted does to uint8 arrays)."""
-    r, c = abs(rows), abs(cols)
-    padded = F.pad(images, (c, c, r, r), mode="replicate")
-    h, w = images.shape[-2:]
-    top, left = r - rows, c - cols
-    return padded[..., top : top + h, left : left + w]
-
-
-def suppressed_classes(alphabet: Alphabet, reads: str | None) -> torch.Tensor | None:
-    """bool [C]: the classes no pseudo-label may hold (characters outside `reads`); None: none ruled out."""
-    if reads is None:
-        return None
-    mask = torch.ones(alphabet.num_classes, dtype=torch.bool)
-    mask[0] = False  # the CTC blank
-    mask[alphabet.encode("".join(c for c in reads if c in alphabet))] = False
-    return mask if bool(mask.any()) else None
-
-
 @torch.no_grad()
 def read_pool(
     teacher: nn.Module,
@@ -141,11 +120,11 @@ def read_pool(
         return decode(logits, alphabet, lengths=lengths)
 
     for batch_paths, uint8 in batches:
-        images = on_device(uint8, pre, runtime)
-        first = read(images)
+        first = read(on_device(uint8, pre, runtime))
         same = np.ones(len(first), dtype=bool)
-        for rows, cols in VIEW_SHIFTS:
-            moved = read(shift(images, rows, cols))
+        arrays = uint8.numpy()
+        for rows, cols in VIEW_SHIFTS:  # the views `compare` reads (estimate.shifted)
+            moved = read(on_device(torch.from_numpy(shifted(arrays, rows, cols)), pre, runtime))
             same &= np.array([a[0] == b[0] for a, b in zip(first, moved, strict=True)], dtype=bool)
         paths += batch_paths
         texts += [t for t, _ in first]

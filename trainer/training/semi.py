@@ -40,11 +40,11 @@ from trainer.data.augment import strong
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import UNLABELED
 from trainer.device import Runtime, all_sum
-from trainer.inference.decode import decode
+from trainer.inference.decode import decode, suppressed_classes
 from trainer.training.events import PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
-from trainer.training.pseudo import Round, choose, epochs_per_round, read_pool, round_share, suppressed_classes
+from trainer.training.pseudo import Round, choose, epochs_per_round, read_pool, round_share
 from trainer.training.steps import Step
 
 PoolBatches = Callable[[], Iterable[tuple[list[str], torch.Tensor]]]  # the whole pool: (paths, uint8 images)

@@ -25,6 +25,7 @@ from tests.helpers import (
 from trainer import checkpoint
 from trainer.data.preprocess import load_array
 from trainer.device import Dist, Runtime
+from trainer.inference.decode import suppressed_classes
 from trainer.inference.estimate import shifted
 from trainer.inference.reader import Reader
 from trainer.training.events import BatchDone, EpochEnded, Started
@@ -36,8 +37,6 @@ from trainer.training.pseudo import (
     epochs_per_round,
     read_pool,
     round_share,
-    shift,
-    suppressed_classes,
 )
 from trainer.training.semi import Teacher
 
@@ -95,13 +94,6 @@ def test_ties_go_to_the_earlier_image_and_an_empty_round_estimates_nothing():
                                                       (0, 1.0, 1.0), (2, 0.3, 0.9)])  # fmt: skip
 def test_the_share_grows_by_a_step_a_round_up_to_the_whole_pool(index, growth, share):
     assert round_share(index, growth) == pytest.approx(share)
-
-
-def test_the_views_a_round_reads_are_the_shifts_the_pool_estimate_uses():
-    images = np.random.default_rng(0).integers(0, 255, size=(3, 1, 8, 12), dtype=np.uint8)
-    for rows, cols in ((0, 2), (1, -2), (-1, 1)):
-        moved = shift(torch.from_numpy(images).float(), rows, cols)
-        assert torch.equal(moved, torch.from_numpy(shifted(images, rows, cols)).float())
 
 
 def test_classes_outside_the_labelled_characters_are_ruled_out(reading_model):
