@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import TINY, run_cli, tiny_dataset, tiny_train_config
+from tests.helpers import TINY, run_cli, shard_images, tiny_dataset, tiny_train_config
 
 # ---- the `slow` marker: every test that trains a model, or uses a fixture that does ----
 
@@ -44,6 +44,20 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def data(tmp_path_factory) -> Path:
     """A tiny digits dataset (tests.helpers.tiny_dataset), made once per test module."""
     return tiny_dataset(tmp_path_factory.mktemp("data") / "digits")
+
+
+@pytest.fixture(scope="module")
+def semi_sets(tmp_path_factory) -> tuple[Path, Path]:
+    """(labelled digits, an unlabelled pool: a folder of the images of another seed under names that are not
+    labels), for semi-supervised training."""
+    root = tmp_path_factory.mktemp("semi")
+    labelled = tiny_dataset(root / "labelled", n=320, shard_size=320, seed=5)
+    made = tiny_dataset(root / "made-pool", n=120, shard_size=120, seed=6)
+    pool = root / "pool"
+    pool.mkdir()
+    for i, p in enumerate(shard_images(made)):
+        shutil.copy(p, pool / f"collected-{i:04d}.png")
+    return labelled, pool
 
 
 @pytest.fixture

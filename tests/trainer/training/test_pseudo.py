@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from tests.helpers import (
     run_cli,
     shard_images,
     sigint_as_in_a_terminal,
-    tiny_dataset,
     tiny_train_args,
     tiny_train_config,
     torchrun_train,
@@ -120,18 +118,6 @@ def test_the_teacher_reads_the_pool_as_test_reads_it(reading_model):
     assert found.agree.tolist() == alike
 
 
-@pytest.fixture(scope="module")
-def sets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ranked")
-    labelled = tiny_dataset(root / "labelled", n=320, shard_size=320, seed=5)
-    made = tiny_dataset(root / "made-pool", n=120, shard_size=120, seed=6)
-    pool = root / "pool"
-    pool.mkdir()
-    for i, p in enumerate(shard_images(made)):
-        shutil.copy(p, pool / f"collected-{i:04d}.png")
-    return labelled, pool
-
-
 @pytest.mark.parametrize(("pool", "per_batch", "steps", "world", "epochs"),
                          [(120, 11, 33, 1, 1), (120, 11, 3, 1, 11), (5000, 32, 50, 1, 10), (5000, 32, 50, 2, 5),
                           (10, 64, 50, 1, 1)])  # fmt: skip
@@ -140,8 +126,8 @@ def test_a_round_lasts_the_whole_epochs_the_batches_take_to_draw_the_pool_three_
     assert epochs_per_round(pool, per_batch, steps, world) == epochs
 
 
-def test_each_round_reads_the_whole_pool_and_takes_a_growing_share(sets, reading_model, tmp_path):
-    labelled, pool = sets
+def test_each_round_reads_the_whole_pool_and_takes_a_growing_share(semi_sets, reading_model, tmp_path):
+    labelled, pool = semi_sets
     # 11 pool images a step: the pool is drawn three times in 33 steps, so each epoch is a round
     cfg = tiny_train_config(
         labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=33,
@@ -162,14 +148,14 @@ def test_each_round_reads_the_whole_pool_and_takes_a_growing_share(sets, reading
     assert '"estimated_precision"' in metrics
 
 
-def test_the_epochs_of_one_round_learn_its_labels_without_reading_the_pool_again(sets, reading_model, tmp_path,
+def test_the_epochs_of_one_round_learn_its_labels_without_reading_the_pool_again(semi_sets, reading_model, tmp_path,
                                                                                    monkeypatch):  # fmt: skip
     from trainer.training import semi
 
     reads: list[int] = []
     real = semi.read_pool
     monkeypatch.setattr(semi, "read_pool", lambda *a, **k: reads.append(1) or real(*a, **k))
-    labelled, pool = sets
+    labelled, pool = semi_sets
     cfg = tiny_train_config(
         labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=3,
         batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo="ranked", pseudo_growth=0.25,
@@ -180,8 +166,8 @@ def test_the_epochs_of_one_round_learn_its_labels_without_reading_the_pool_again
     assert len(reads) == 1 and len(rows) == 3 and rows[0] == rows[1] == rows[2]
 
 
-def test_the_cli_takes_the_mode_and_prints_the_rounds(sets, tmp_path):
-    labelled, pool = sets
+def test_the_cli_takes_the_mode_and_prints_the_rounds(semi_sets, tmp_path):
+    labelled, pool = semi_sets
     code, out = run_cli("train", str(labelled), *tiny_train_args(tmp_path), "--unlabeled", str(pool),
                         "--pseudo", "ranked", "--steps-per-epoch", "2")  # fmt: skip
     assert code == 0, out
@@ -195,8 +181,8 @@ def test_the_cli_takes_the_mode_and_prints_the_rounds(sets, tmp_path):
     assert code == 2 and "--pseudo-growth" in out
 
 
-def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(sets, tmp_path):
-    labelled, pool = sets
+def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(semi_sets, tmp_path):
+    labelled, pool = semi_sets
 
     def cfg(where: str):
         # 0.5 of 32 is 32 pool images a step: 12 steps draw 120 three times, so each epoch is a round
@@ -223,9 +209,9 @@ def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(sets, tmp_path)
     assert b["pseudo_round"]["index"] == 1  # the round the run is in, for a resume with more time
 
 
-def test_under_torchrun_every_process_reads_the_whole_pool_and_learns_the_same_round(sets, tmp_path):
+def test_under_torchrun_every_process_reads_the_whole_pool_and_learns_the_same_round(semi_sets, tmp_path):
     """Two CPU processes on gloo: one round each epoch (2 x 16 pool images a step draw 120 three times in 12)."""
-    labelled, pool = sets
+    labelled, pool = semi_sets
     run = torchrun_train(labelled, tmp_path, epochs=2, batch_size=16, steps_per_epoch=12, unlabeled=str(pool),
                          pseudo="ranked", pseudo_growth=0.5)  # fmt: skip
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

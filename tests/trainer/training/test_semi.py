@@ -39,27 +39,16 @@ from trainer.training.request import TrainRequest
 from trainer.training.semi import Teacher, confident_readings
 
 
-@pytest.fixture(scope="module")
-def sets(tmp_path_factory):
-    """(labelled digits, an unlabelled pool: a folder of the images of another seed under names that are not labels)."""
-    root = tmp_path_factory.mktemp("semi")
-    labelled = tiny_dataset(root / "labelled", n=320, shard_size=320, seed=5)
-    made = tiny_dataset(root / "made-pool", n=120, shard_size=120, seed=6)
-    pool = root / "pool"
-    pool.mkdir()
-    for i, p in enumerate(shard_images(made)):
-        shutil.copy(p, pool / f"collected-{i:04d}.png")
-    return labelled, pool
-
-
 def events_of(cfg, **kwargs) -> list:
     seen: list = []
     train(cfg, seen.append, **kwargs)
     return seen
 
 
-def test_every_batch_draws_its_share_from_the_pool_and_each_epoch_counts_the_readings(sets, reading_model, tmp_path):
-    labelled, pool = sets
+def test_every_batch_draws_its_share_from_the_pool_and_each_epoch_counts_the_readings(
+    semi_sets, reading_model, tmp_path
+):
+    labelled, pool = semi_sets
     cfg = tiny_train_config(
         labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=2, steps_per_epoch=6,
         batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo_threshold=1e-6,
@@ -94,8 +83,8 @@ def test_the_pool_is_added_to_the_labelled_images_of_every_batch(share, mix, poo
             assert counts[1] == 32 * mix
 
 
-def test_a_share_that_rounds_far_from_what_was_asked_says_what_it_is(sets, tmp_path):
-    labelled, pool = sets
+def test_a_share_that_rounds_far_from_what_was_asked_says_what_it_is(semi_sets, tmp_path):
+    labelled, pool = semi_sets
     base = dict(epochs=1, steps_per_epoch=1, batch_size=8, unlabeled=str(pool))
     notices = [e.message for e in events_of(tiny_train_config(labelled, tmp_path / "a", unlabeled_share=0.01,
                                                                **base)) if isinstance(e, Notice)]  # fmt: skip
@@ -105,8 +94,8 @@ def test_a_share_that_rounds_far_from_what_was_asked_says_what_it_is(sets, tmp_p
     assert not any("unlabeled_share" in n for n in notices)  # 8 of 16: as asked
 
 
-def test_a_run_without_a_pool_records_no_pseudo_labels(sets, tmp_path):
-    labelled, _ = sets
+def test_a_run_without_a_pool_records_no_pseudo_labels(semi_sets, tmp_path):
+    labelled, _ = semi_sets
     seen = events_of(tiny_train_config(labelled, tmp_path, epochs=1))
     assert all(e.pseudo is None for e in seen if isinstance(e, EpochEnded))
     assert "pseudo" not in (Path(seen[-1].run) / "metrics.jsonl").read_text()
@@ -140,8 +129,8 @@ def test_the_teacher_moves_a_decay_share_of_the_way_each_step(reading_model):
     assert not teacher.module.training and not any(p.requires_grad for p in teacher.module.parameters())
 
 
-def test_copies_of_labelled_images_are_left_out_of_the_pool_so_none_is_validated_on(sets, tmp_path):
-    labelled, pool = sets
+def test_copies_of_labelled_images_are_left_out_of_the_pool_so_none_is_validated_on(semi_sets, tmp_path):
+    labelled, pool = semi_sets
     val = tiny_dataset(tmp_path / "val", n=40, shard_size=40, seed=7)
     mixed_pool = tmp_path / "pool"
     shutil.copytree(pool, mixed_pool)
@@ -162,8 +151,8 @@ def test_copies_of_labelled_images_are_left_out_of_the_pool_so_none_is_validated
     assert any("12 images are labelled ones too; they are left out of the pool" in n for n in notices), notices
 
 
-def test_a_pool_of_only_labelled_images_or_the_training_set_itself_is_refused(sets, tmp_path):
-    labelled, _ = sets
+def test_a_pool_of_only_labelled_images_or_the_training_set_itself_is_refused(semi_sets, tmp_path):
+    labelled, _ = semi_sets
     with pytest.raises(BadInput, match="also DATA"):
         train(tiny_train_config(labelled, tmp_path, unlabeled=str(labelled)))
     copy = tmp_path / "copy"
@@ -187,14 +176,14 @@ def test_a_made_dataset_as_a_pool_gives_its_shards_not_its_preview(tmp_path):
     ("flag", "value"),
     [("--pseudo-threshold", "1.5"), ("--pseudo-threshold", "0"), ("--unlabeled-share", "1"), ("--ema-decay", "nan")],
 )
-def test_a_setting_out_of_range_is_a_one_line_usage_error(sets, tmp_path, flag, value):
-    labelled, pool = sets
+def test_a_setting_out_of_range_is_a_one_line_usage_error(semi_sets, tmp_path, flag, value):
+    labelled, pool = semi_sets
     code, out = run_cli("train", str(labelled), *tiny_train_args(tmp_path), "--unlabeled", str(pool), flag, value)
     assert code == 2 and flag in out and "Traceback" not in out, out
 
 
-def test_the_library_checks_the_settings_and_the_shares_together(sets, tmp_path):
-    labelled, pool = sets
+def test_the_library_checks_the_settings_and_the_shares_together(semi_sets, tmp_path):
+    labelled, pool = semi_sets
     with pytest.raises(BadInput, match="`pseudo_threshold` must be between 0 and 1"):
         train(tiny_train_config(labelled, tmp_path, unlabeled=str(pool), pseudo_threshold=1.0))
     with pytest.raises(BadInput, match="`mix` shares add up to 1"):
@@ -205,8 +194,8 @@ def test_the_library_checks_the_settings_and_the_shares_together(sets, tmp_path)
         train(tiny_train_config(labelled, tmp_path, unlabeled=str(empty)))
 
 
-def test_ctrl_c_then_resume_equals_the_uninterrupted_run_teacher_included(sets, tmp_path):
-    labelled, pool = sets
+def test_ctrl_c_then_resume_equals_the_uninterrupted_run_teacher_included(semi_sets, tmp_path):
+    labelled, pool = semi_sets
 
     def cfg(where: str):
         return tiny_train_config(
@@ -234,9 +223,9 @@ def test_ctrl_c_then_resume_equals_the_uninterrupted_run_teacher_included(sets, 
     assert "partial" not in b  # an epoch's end carries nothing on
 
 
-def test_under_torchrun_with_mix_colour_and_resnet_the_counts_are_summed_over_processes(sets, tmp_path):
+def test_under_torchrun_with_mix_colour_and_resnet_the_counts_are_summed_over_processes(semi_sets, tmp_path):
     """Two CPU processes on gloo, each drawing its own pool images; every combination the issue names at once."""
-    labelled, pool = sets
+    labelled, pool = semi_sets
     run = torchrun_train(
         labelled, tmp_path, epochs=2, batch_size=16, steps_per_epoch=3, arch="resnet", channels=3,
         mix=[[str(labelled), 0.25]], unlabeled=str(pool), unlabeled_share=0.25, pseudo_threshold=0.01,
@@ -256,11 +245,11 @@ def test_without_a_pool_the_mix_counts_are_those_of_the_share_as_given():
     assert mixed == [per_batch(0.3, 32, b) for b in range(40)]
 
 
-def test_an_epoch_the_time_limit_cut_then_resumed_counts_the_part_before_the_stop(sets, tmp_path, monkeypatch):
+def test_an_epoch_the_time_limit_cut_then_resumed_counts_the_part_before_the_stop(semi_sets, tmp_path, monkeypatch):
     """What adapt users are told to do: `train --resume RUN --time-limit MORE` after the limit struck midway."""
     from trainer.training import loop
 
-    labelled, pool = sets
+    labelled, pool = semi_sets
 
     def cfg(where: str, **changes):
         return tiny_train_config(labelled, tmp_path / where, epochs=2, steps_per_epoch=5, unlabeled=str(pool),
@@ -288,8 +277,8 @@ def test_an_epoch_the_time_limit_cut_then_resumed_counts_the_part_before_the_sto
     assert rows_b[-1]["train_loss"] == pytest.approx(rows_a[-1]["train_loss"], rel=1e-6)
 
 
-def test_resuming_a_run_whose_pool_changed_says_so(sets, tmp_path):
-    labelled, pool = sets
+def test_resuming_a_run_whose_pool_changed_says_so(semi_sets, tmp_path):
+    labelled, pool = semi_sets
     mine = tmp_path / "pool"
     shutil.copytree(pool, mine)
     cfg = tiny_train_config(labelled, tmp_path, epochs=2, steps_per_epoch=3, unlabeled=str(mine))
