@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from pathlib import Path
 
 from captchagen.fitting.pool_fit import read_record
-from experiments.common import captchagen
+from experiments.common import captchagen, machine, report
 from experiments.foreign import make
 from experiments.zero_shot import READS, _ddddocr, score
 
@@ -102,7 +101,7 @@ def main() -> None:
         readers = [("base-v3", ours("base-v3", gen))] + [("ddddocr", _ddddocr())] * (not args.no_ddddocr)
         for name, read in readers:
             figures, _ = score(read, test)
-            _append(args.results, {**common, "reader": name, **figures})
+            report({**common, "reader": name, **figures}, args.results)
         out = w / "adapt"
         ablate = args.ablate.split(",")
         runs = [(int(n), "ranked", None) for n in args.labels.split(",") if n]
@@ -125,9 +124,8 @@ def main() -> None:
                    "kept": _kept(out), "estimates": state.get("estimates"),
                    "labelled": state.get("labelled"), "rounds": [m.get("pseudo") for m in metrics],
                    "fit_distance": fit.distance if fit else None, "fit_floor": fit.floor if fit else None,
-                   "minutes": round(minutes, 1), "command": "captchagen " + " ".join(cmd), "cpus": os.cpu_count(),
-                   "load1": round(os.getloadavg()[0], 2)}  # fmt: skip
-            _append(args.results, row)
+                   "minutes": round(minutes, 1), "command": "captchagen " + " ".join(cmd), **machine()}  # fmt: skip
+            report(row, args.results, hidden=("rounds", "estimates", "labelled"))
 
 
 def _kept(out: Path) -> str:
@@ -135,12 +133,6 @@ def _kept(out: Path) -> str:
     model = (out / "model.pt").read_bytes()
     found = [name for name in ("adapted", "synthetic") if (out / "runs" / name / "best.pt").read_bytes() == model]
     return found[0] if found else "base"
-
-
-def _append(results: Path, row: dict) -> None:
-    print(json.dumps({k: v for k, v in row.items() if k not in ("rounds", "estimates", "labelled")}), flush=True)
-    with results.open("a") as f:
-        f.write(json.dumps(row) + "\n")
 
 
 if __name__ == "__main__":

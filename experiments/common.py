@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import random
 import subprocess
 import sys
@@ -25,6 +26,20 @@ from captchagen import atomic
 from captchagen.adapt.runner import run_captchagen
 
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+
+def machine() -> dict[str, object]:
+    """The cores and the load a row was measured under (a study states its machine's load)."""
+    return {"cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}
+
+
+def report(row: dict, results: Path | None, hidden: tuple[str, ...] = ()) -> None:
+    """Print `row` as one JSON line (without the `hidden` keys, long lists kept for the file) and append it
+    whole to `results`, if given."""
+    print(json.dumps({k: v for k, v in row.items() if k not in hidden}), flush=True)
+    if results is not None:
+        with open(results, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row) + "\n")
 
 
 def captchagen(*args: str, capture: bool = False) -> str:

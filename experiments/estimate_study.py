@@ -13,11 +13,10 @@ truth per generator.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 from pathlib import Path
 
+from experiments.common import machine, report
 from experiments.foreign import make
 from experiments.read_constraints import LENGTHS
 from experiments.zero_shot import READS
@@ -90,12 +89,9 @@ def main() -> None:
             scored, _ = score_dataset(readers[est.model], test, args.data / "cache")
             truth = sum(s.correct for s in scored) / len(scored)
             row = {"generator": generator, **est.row(), "held_out_accuracy": round(truth, 4),
-                   "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}  # fmt: skip
+                   **machine()}  # fmt: skip
             rows.append(row)
-            print(json.dumps(row), flush=True)
-            if args.results:
-                with open(args.results, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(row) + "\n")
+            report(row, args.results)
         truth = [r["held_out_accuracy"] for r in rows]
         for signal in SIGNALS:
             values = [r[signal] for r in rows]

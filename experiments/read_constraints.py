@@ -11,10 +11,9 @@ Every reading goes through the Reader that `captchagen eval --length --case` use
 from __future__ import annotations
 
 import argparse
-import json
-import os
 from pathlib import Path
 
+from experiments.common import machine, report
 from experiments.foreign import make
 from experiments.zero_shot import READS
 
@@ -59,11 +58,8 @@ def main() -> None:
                 row = {"generator": generator, "model": args.model, "length": length, "case": case,
                        "images": len(scored), "seq_accuracy": right / len(scored),
                        "read_another_length": off_length / len(scored), "seed": args.seed,
-                       "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}  # fmt: skip
-                print(json.dumps(row), flush=True)
-                if args.results:
-                    with open(args.results, "a", encoding="utf-8") as f:
-                        f.write(json.dumps(row) + "\n")
+                       **machine()}  # fmt: skip
+                report(row, args.results)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 
-from experiments.common import captchagen
+from experiments.common import captchagen, machine, report
 from experiments.foreign import make
 from experiments.read_constraints import LENGTHS
 from experiments.zero_shot import READS
@@ -116,11 +115,8 @@ def main() -> None:
                    "accuracy": round(after, 4), "pseudo": [r.get("pseudo") for r in rows],
                    "last_round_check": check_round(run / "best.pt", generator, pool, share),
                    "images_per_s": round(sum(r["images_per_s"] for r in rows) / len(rows), 1),
-                   "cpus": os.cpu_count(), "load1": round(os.getloadavg()[0], 2)}  # fmt: skip
-            print(json.dumps(row), flush=True)
-            if args.results:
-                with open(args.results, "a", encoding="utf-8") as f:
-                    f.write(json.dumps(row) + "\n")
+                   **machine()}  # fmt: skip
+            report(row, args.results)
 
 
 if __name__ == "__main__":
