@@ -126,15 +126,22 @@ def test_a_round_lasts_the_whole_epochs_the_batches_take_to_draw_the_pool_three_
     assert epochs_per_round(pool, per_batch, steps, world) == epochs
 
 
-def test_each_round_reads_the_whole_pool_and_takes_a_growing_share(semi_sets, reading_model, tmp_path):
+def ranked_run(semi_sets, reading_model, tmp_path, steps_per_epoch: int) -> list:
+    """The events of 3 epochs of ranked rounds from the reading model, 32 labelled and 11 pool images a step."""
     labelled, pool = semi_sets
-    # 11 pool images a step: the pool is drawn three times in 33 steps, so each epoch is a round
     cfg = tiny_train_config(
-        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=33,
-        batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo="ranked", pseudo_growth=0.25,
+        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3,
+        steps_per_epoch=steps_per_epoch, batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo="ranked",
+        pseudo_growth=0.25,
     )  # fmt: skip
     seen: list = []
     train(cfg, seen.append)
+    return seen
+
+
+def test_each_round_reads_the_whole_pool_and_takes_a_growing_share(semi_sets, reading_model, tmp_path):
+    # 11 pool images a step: the pool is drawn three times in 33 steps, so each epoch is a round
+    seen = ranked_run(semi_sets, reading_model, tmp_path, steps_per_epoch=33)
     assert next(e for e in seen if isinstance(e, Started)).pseudo == "ranked"
     rows = [e.pseudo for e in seen if isinstance(e, EpochEnded)]
     assert [p["read"] for p in rows] == [120, 120, 120]  # the whole pool, each round
@@ -155,13 +162,7 @@ def test_the_epochs_of_one_round_learn_its_labels_without_reading_the_pool_again
     reads: list[int] = []
     real = semi.read_pool
     monkeypatch.setattr(semi, "read_pool", lambda *a, **k: reads.append(1) or real(*a, **k))
-    labelled, pool = semi_sets
-    cfg = tiny_train_config(
-        labelled, tmp_path, init_from=str(reading_model[1]), height=None, width=None, epochs=3, steps_per_epoch=3,
-        batch_size=32, unlabeled=str(pool), unlabeled_share=0.25, pseudo="ranked", pseudo_growth=0.25,
-    )  # fmt: skip
-    seen: list = []
-    train(cfg, seen.append)
+    seen = ranked_run(semi_sets, reading_model, tmp_path, steps_per_epoch=3)  # 3 steps: one round, 11 epochs long
     rows = [e.pseudo for e in seen if isinstance(e, EpochEnded)]
     assert len(reads) == 1 and len(rows) == 3 and rows[0] == rows[1] == rows[2]
 
