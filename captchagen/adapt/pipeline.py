@@ -109,14 +109,14 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
         adapted = adapted_candidate(o)
         # the self-trained model learnt the `train` part: only the `check` part may judge it
         scores = _compare(o, RESULT, [*starts, adapted], state, say, runner, check_labels)
-        kept = adapted if scores[adapted.model].rank >= scores[start.model].rank else start
+        kept = adapted if scores[adapted.model].beats(scores[start.model], start.model) else start
         if kept is start:
-            what = "accuracy on the held-back labels" if check_labels is not None else "estimate on the pool"
             a, s = scores[adapted.model], scores[start.model]
-            figures = (f"{a.labelled:.1%} against {s.labelled:.1%}" if check_labels is not None else
-                       f"{a.estimate:.3f} against {s.estimate:.3f}")  # fmt: skip
-            say(f"note: the self-trained model's {what} is below its start's ({figures}); adapt returns the start, "
-                f"{start.model}")  # fmt: skip
+            why = (f"accuracy on the held-back labels is not above its start's ({a.labelled:.1%} against "
+                   f"{s.labelled:.1%})" if check_labels is not None else
+                   f"estimate on the pool is not clearly above its start's ({a.estimate:.3f} against "
+                   f"{s.estimate:.3f})")  # fmt: skip
+            say(f"note: the self-trained model's {why}; adapt returns the start, {start.model}")
         return _keep(kept, o.out / MODEL, state, say)
 
 
@@ -162,8 +162,13 @@ def _compare(o: Options, which: str, candidates: list[Candidate], state: State, 
 
 
 def _best(scores: dict[str, Score], candidates: list[Candidate]) -> Candidate:
-    """The candidate ranked highest (Score.rank); on a tie, the earlier (the base model before its fine-tuning)."""
-    return max(candidates, key=lambda c: scores[c.model].rank)  # max keeps the first of equals
+    """The candidate that reads the pool best: each in turn takes the place of the best so far only where it
+    beats it (Score.beats), so the earlier (the base model before its fine-tuning) keeps a tie or a doubt."""
+    chosen = candidates[0]
+    for c in candidates[1:]:
+        if scores[c.model].beats(scores[chosen.model], chosen.model):
+            chosen = c
+    return chosen
 
 
 def _refuse_foreign(out: Path, state: State) -> None:

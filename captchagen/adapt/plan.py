@@ -228,15 +228,27 @@ def finished(stage: Stage) -> bool:
 
 @dataclass(frozen=True)
 class Score:
-    """A compared model's estimate on the pool, and its accuracy on labelled images (None: none given)."""
+    """A compared model's estimate on the pool, its accuracy on labelled images (None: none given), and the
+    models whose estimates its own is clearly above (None: a comparison made before adapt kept that)."""
 
     estimate: float
     labelled: float | None = None
+    above: tuple[str, ...] | None = ()
 
     @property
     def rank(self) -> tuple[float, float]:
         """What models are ranked by: measured accuracy first where there is one, then the estimate."""
         return (self.labelled if self.labelled is not None else 0.0, self.estimate)
+
+    def beats(self, other: Score, other_model: str) -> bool:
+        """Whether this model reads the pool better than `other` (the model `other_model`): by rank where
+        labels were measured; else only where its estimate is clearly above the other's (compare's
+        `clearly_above`: estimates apart by less than the chance of the sample leave the earlier model)."""
+        if self.labelled is not None or other.labelled is not None:
+            return self.rank > other.rank
+        if self.above is None:
+            return self.estimate > other.estimate
+        return other_model in self.above
 
 
 def read_comparison(folder: Path) -> dict[str, Score] | None:
@@ -245,7 +257,11 @@ def read_comparison(folder: Path) -> dict[str, Score] | None:
     try:
         data = json.loads((folder / COMPARED).read_text("utf-8"))
         return {
-            str(m["model"]): Score(float(m["estimate"]), None if m.get("labelled") is None else float(m["labelled"]))
+            str(m["model"]): Score(
+                float(m["estimate"]),
+                None if m.get("labelled") is None else float(m["labelled"]),
+                None if m.get("clearly_above") is None else tuple(str(x) for x in m["clearly_above"]),
+            )
             for m in data["models"]
         }
     except (OSError, ValueError, KeyError, TypeError):

@@ -148,8 +148,9 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     the pool with MODEL and the fine-tuned model and estimates, with no label, which reads it better;
     `train --unlabeled POOL` self-trains on the pool from that one (the teacher's most certain readings, of the
     --length given, are learnt in rounds of a growing share); `compare` again: the self-trained model is
-    returned only if its estimate is not below its start's, so adapt does not end below where it started by
-    its own estimate. With --labels, measured accuracy on labelled captchas decides instead. Run the same
+    returned only if its estimate is clearly above its start's (beyond the chance of the sample; so is the
+    fine-tuned model chosen over MODEL), so adapt does not end below where it started by its own estimate.
+    With --labels, measured accuracy on labelled captchas decides instead. Run the same
     command again to resume after an interruption; finished steps are skipped, and a step whose inputs changed
     (the pool, an option) is redone with what follows it.
 

@@ -203,7 +203,8 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     length has the --length given (fits), and how often it reads exactly as the other models do (peers).
     An estimate, not a measurement: a model self-trained on a pool grows sure of its own readings, right or
     wrong (see docs/studies/pool-estimate.md for where it tracks accuracy and where it does not); a few
-    labelled images and `eval` measure.
+    labelled images and `eval` measure. A model is marked best over one listed before it only where its
+    estimate is clearly higher (in 97.5% of resamples of the images): list the model you have first.
 
     Example: captchagen compare collected/ --model base-v3 --model adapted/model.pt --length 4
     """
@@ -212,6 +213,7 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     from captchagen import atomic
     from captchagen.unlabeled import list_images
     from trainer.inference.estimate import best as best_of
+    from trainer.inference.estimate import clearly_above
     from trainer.inference.estimate import compare as compare_models
 
     if len(models) < 2:
@@ -237,7 +239,10 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
         "lengths": first.lengths,
         "case": case,
         "labelled": None if labelled is None else len(labelled),
-        "models": [e.row() for e in found],
+        # which models each is clearly above, beyond the chance of the sample (adapt decides by it)
+        "models": [
+            {**e.row(), "clearly_above": [o.model for o in found if o is not e and clearly_above(e, o)]} for e in found
+        ],  # fmt: skip
         "best": best.model,
     }
     if out is not None:

@@ -11,7 +11,7 @@ import pytest
 from captchagen import codec
 from tests.helpers import run_cli, run_cli_streams, shard_images
 from trainer.data.preprocess import load_array
-from trainer.inference.estimate import VIEW_SHIFTS, compare, shifted
+from trainer.inference.estimate import VIEW_SHIFTS, PoolEstimate, best, clearly_above, compare, shifted
 from trainer.inference.reader import Reader
 
 
@@ -61,6 +61,7 @@ def test_compare_ranks_models_on_a_pool_and_writes_json(reading_model, tmp_path)
     rows = numbers["models"]
     assert [r["model"] for r in rows] == [str(model), str(model.parent)] and numbers["best"] == str(model)
     assert rows[0]["estimate"] == rows[1]["estimate"]  # the same model, the same sample: the same figures
+    assert rows[0]["clearly_above"] == rows[1]["clearly_above"] == []  # and neither above the other
     assert numbers["lengths"] == [1, 3]  # the model's trained lengths, as every reading command
     assert json.loads(run_cli_streams(*args, "--json")[1]) == numbers  # seeded: the same again
     code, table = run_cli(*args, "--length", "2", env={"COLUMNS": "200"})
@@ -110,3 +111,27 @@ def test_labelled_images_rank_the_models_and_are_scored_as_eval_scores_them(read
     code, out = run_cli("compare", str(data), "--model", str(model), "--model", "base", "--labels",
                         str(tmp_path / "none"))  # fmt: skip
     assert code == 2 and "holds no labelled images" in out, out
+
+
+def _estimate(name: str, confidences: list[float], alike: list[bool]) -> PoolEstimate:
+    n = len(confidences)
+    return PoolEstimate(name, n, float(np.mean(confidences)), float(np.mean(alike)), None, None, ("",) * n,
+                        confidences=tuple(confidences), alike=tuple(alike))  # fmt: skip
+
+
+def test_only_an_estimate_clearly_above_the_sample_s_chance_takes_the_place_of_an_earlier_model():
+    rng = np.random.default_rng(3)
+    # A pool no model reads: estimates of 0.002 and 0.001, one image's luck apart.
+    low_a = _estimate("a", list(rng.uniform(0, 0.004, 256)), [True] * 2 + [False] * 254)
+    low_b = _estimate("b", list(rng.uniform(0, 0.004, 256)), [True] * 3 + [False] * 253)
+    assert low_b.estimate > low_a.estimate
+    assert not clearly_above(low_b, low_a) and best([low_a, low_b]) is low_a
+    # A model that reads a fifth more images alike, as sure of them: clearly above, either way round in the list.
+    sure = list(rng.uniform(0.5, 0.9, 256))
+    weak = _estimate("weak", sure, [i % 2 == 0 for i in range(256)])
+    strong = _estimate("strong", sure, [i % 10 < 7 for i in range(256)])
+    assert clearly_above(strong, weak) and not clearly_above(weak, strong)
+    assert best([weak, strong]) is strong and best([strong, weak]) is strong
+    assert clearly_above(strong, weak) == clearly_above(strong, weak)  # seeded: the same answer every time
+    # Without per-image figures (or on different images): the estimates alone.
+    assert clearly_above(_estimate("c", [0.5], [True]), _estimate("d", [0.4, 0.4], [True, True]))
