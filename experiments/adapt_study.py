@@ -27,20 +27,11 @@ from pathlib import Path
 
 from captchagen.fitting.pool_fit import read_record
 from experiments.common import captchagen, machine, report
-from experiments.foreign import make
+from experiments.foreign import KNOWN, make
 from experiments.zero_shot import READS, _ddddocr, score
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "studies" / "results" / "adapt_rounds.jsonl"
-# What a user would know of each generator: its alphabet (an adapt preset) and label length.
-KNOWN = {
-    "wheezy": ("upper-digits", "4"),
-    "simple": ("upper-digits", "6"),
-    "multicolor": ("upper-digits", "4"),
-    "gvcode": ("alnum", "5"),
-    "kaptcha": ("alnum", "4"),
-    "claptcha": ("upper-digits", "5"),
-}
 
 
 def pool(gen: str, n: int, work: Path) -> Path:

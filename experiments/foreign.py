@@ -39,6 +39,16 @@ DEJAVU = Path("/usr/share/fonts/truetype/dejavu")  # Debian's fonts-dejavu-core
 
 Render = Callable[[int, int], tuple[str, bytes]]  # (seed, index) -> (label, PNG bytes)
 
+# What a user would know of each generator: its alphabet (an adapt preset) and label length.
+KNOWN = {
+    "wheezy": ("upper-digits", "4"),
+    "simple": ("upper-digits", "6"),
+    "multicolor": ("upper-digits", "4"),
+    "gvcode": ("alnum", "5"),
+    "kaptcha": ("alnum", "4"),
+    "claptcha": ("upper-digits", "5"),
+}
+
 
 def _needs(module: str) -> None:
     sys.exit(f'experiments.foreign needs {module}: pip install -e ".[bench]"')

@@ -61,6 +61,32 @@ def test_the_search_moves_towards_the_pool_and_repeats_with_its_seed():
     assert np.mean(first.style.background) < 128  # the pool's dark background, from its statistics
 
 
+def test_another_search_is_asked_for_the_candidates_and_told_their_distances():
+    """The hook experiments/fit_search.py compares an optimiser through: it proposes, the fit renders and
+    scores, it learns; the style returned is its nearest candidate."""
+    pool = render(TARGET, FONTS, SMALL, seed=7, n=12)
+    told: list[tuple[list, list[float]]] = []
+
+    class Fixed:  # proposes the cross-entropy start's mean, and one point everywhere off
+        def __init__(self, start, s):
+            self.near = space.Point(tuple(float(round(k, 4)) for k in start.mean), (0,) * len(space.CHOICES))
+            self.far = replace(self.near, knobs=tuple(1.0 - k for k in self.near.knobs))
+            self.n = s.population
+
+        def propose(self, n, rng, best):
+            assert n == self.n
+            return [self.near] + [self.far] * (n - 1)
+
+        def learn(self, points, scores):
+            told.append((points, scores))
+
+    result = fit(pool, FONTS, SMALL, workers=1, search=Fixed)
+    assert len(told) == SMALL.rounds and all(len(scores) == SMALL.population for _, scores in told)
+    near = told[-1][0][0]
+    assert all(scores[0] < scores[1] for _, scores in told)  # the start's mean (the pool's colours) is nearer
+    assert result.style == space.to_style(near)
+
+
 def test_a_pool_of_too_few_images_is_refused():
     with pytest.raises(ValueError, match="at least 4"):
         fit(render(TARGET, FONTS, SMALL, seed=1, n=3), FONTS, SMALL)
