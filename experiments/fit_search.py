@@ -31,7 +31,8 @@ from experiments.common import machine, report
 class CatCMASearch:
     """The `cmaes` library's CatCMA (Hamano et al., GECCO 2024: CMA-ES over the knobs, a categorical
     distribution per choice, learnt together), started where the cross-entropy search starts: its mean,
-    its spread per knob and its leanings per choice."""
+    its spread per knob and its leanings per choice. No elitism: CMA-ES learns from its own samples only
+    (the fit still keeps the best it has seen)."""
 
     def __init__(self, start: CrossEntropy, population: int, seed: int) -> None:
         sizes = np.array([len(options) for options in CHOICES.values()])
