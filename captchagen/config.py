@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
-from captchagen import codec, fontpacks
+from captchagen import arithmetic, codec, fontpacks
 from captchagen.alphabet import PRESETS, Alphabet, describe_char
 from captchagen.errors import BadInput
 from captchagen.fonts import REQUIRED_EXTRA, FontInfo, bundled_fonts, check_coverage, font_files, load_font
@@ -32,6 +32,7 @@ class GenerationConfig:
     shard_size: int = 10_000
     png_compression: int = 1
     style: Style = DEFAULT  # how the images look: captchagen.style
+    arithmetic: str = ""  # operators: labels are expressions (`7+12=?`, captchagen.arithmetic); "" = random labels
 
     @property
     def font_sizes(self) -> tuple[int, ...]:
@@ -72,12 +73,16 @@ class Resolved:
         d["style"] = self.config.style.to_dict()
         if d["font_pack"] is None:  # added later: datasets made before packs keep their fingerprint
             del d["font_pack"]
+        if not d["arithmetic"]:  # the same for arithmetic labels
+            del d["arithmetic"]
         return d
 
 
 def resolve(config: GenerationConfig) -> Resolved:
-    """Check every setting; raise BadInput naming the first bad one. Reads font files, writes nothing."""
-    c = config
+    """Check every setting; raise BadInput naming the first bad one. Reads font files, writes nothing.
+    With `arithmetic`, the alphabet and the label lengths are the expressions' (left at their defaults, or
+    given as exactly those)."""
+    c = _with_arithmetic(config) if config.arithmetic else config
     if c.n < 1:
         raise BadInput(f"`n` must be at least 1, got {c.n}", param="n")
     if c.min_len < 1:
@@ -121,3 +126,13 @@ def resolve(config: GenerationConfig) -> Resolved:
             raise BadInput(f"no font of pack {c.font_pack!r} draws every character of this alphabet", param="font_pack")
         fonts = (*fonts, *drawable)
     return Resolved(config=c, alphabet=alphabet, fonts=fonts, left_out=tuple(left_out))
+
+
+def _with_arithmetic(c: GenerationConfig) -> GenerationConfig:
+    chars, (lo, hi) = arithmetic.alphabet(c.arithmetic), arithmetic.lengths(c.arithmetic)
+    defaults = GenerationConfig()
+    if c.alphabet not in (defaults.alphabet, chars):
+        raise BadInput(f"`alphabet` is decided by `arithmetic` ({chars!r}); leave it out", param="alphabet")
+    if (c.min_len, c.max_len) not in ((defaults.min_len, defaults.max_len), (lo, hi)):
+        raise BadInput(f"`min_len` is decided by `arithmetic` ({lo} to {hi} characters); leave it out", param="min_len")
+    return replace(c, alphabet=chars, min_len=lo, max_len=hi)

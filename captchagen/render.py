@@ -25,6 +25,7 @@ from captcha.image import ImageCaptcha
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from PIL.ImageFont import FreeTypeFont, truetype
 
+from captchagen import arithmetic
 from captchagen.config import Resolved
 from captchagen.style import Style, draw_style
 
@@ -475,6 +476,8 @@ class Renderer:
     def label(self, index: int) -> tuple[random.Random, str]:
         """The image's generator (positioned after the label draws) and its label."""
         rng = image_rng(self.config.seed, index)
+        if self.config.arithmetic:
+            return rng, arithmetic.sample(rng, self.config.arithmetic)
         return rng, sample_label(rng, self.chars, self.config.min_len, self.config.max_len)
 
     def render(self, rng: random.Random, label: str) -> bytes:

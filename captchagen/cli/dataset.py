@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from captchagen import style
+from captchagen import arithmetic, style
 from captchagen.alphabet import PRESETS, expand
 from captchagen.cli.common import AverageRate, LineProgress, library_errors
 from captchagen.cli.options import Decorator, ExistingPath, UsageFailure, font_pack_option, length_option, n_option
@@ -52,12 +52,25 @@ _LOOK: list[Decorator] = [
         "Draw with every font of this pack that has the alphabet's glyphs (Debian font packages; "
         "`captchagen fonts` says what is installed and how to install the rest)."
     ),
+    click.option(
+        "--arithmetic",
+        is_flag=False,
+        flag_value=arithmetic.DEFAULT,
+        default="",
+        metavar="[OPS]",
+        help=f"Draw sums to answer (`7+12=?`) with these operators (some of {arithmetic.OPERATORS!r}; "
+        f"alone: {arithmetic.DEFAULT!r}) instead of random labels; the label is the expression, and "
+        "`captchagen test --answer` answers it. Decides the alphabet and the length.",
+    ),
 ]
 
 
 def _look_settings(look: dict[str, Any]) -> dict[str, Any]:
     """GenerationConfig fields from the look options' values (--length sets both lengths)."""
     settings = {k: v for k, v in look.items() if k != "length"}
+    decided = _given(["alphabet", "length", "min_len", "max_len"]) if look.get("arithmetic") else []
+    if decided:
+        raise UsageFailure(f"--arithmetic decides the alphabet and the length; leave out {', '.join(decided)}")
     if look.get("length") is not None:
         both = _given(["min_len", "max_len"])
         if both:

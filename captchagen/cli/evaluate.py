@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from captchagen.cli.common import beam_option, data_options, library_errors, model_options, open_reader, reads_option
-from captchagen.cli.options import ExistingPath, UsageFailure, case_option, read_length_option
+from captchagen.cli.options import ExistingPath, UsageFailure, answer_option, case_option, read_length_option
 from trainer.inference.lengths import LengthChoice
 
 
@@ -20,6 +20,7 @@ from trainer.inference.lengths import LengthChoice
 @reads_option
 @read_length_option
 @case_option
+@answer_option
 @beam_option
 @click.option(
     "--worst",
@@ -44,6 +45,7 @@ def evaluate(
     reads: str | None,
     length: LengthChoice,
     case: str,
+    answer: bool,
     beam: int,
     worst: int,
     worst_out: Path | None,
@@ -59,7 +61,7 @@ def evaluate(
     """
     from captchagen.preview import write_grid
     from trainer.data.cache import default_cache_dir
-    from trainer.inference.scoring import report, score_dataset
+    from trainer.inference.scoring import answer_accuracy, report, score_dataset
     from trainer.inference.scoring import worst as worst_of
 
     path, reader = open_reader(runs_dir, model_path, reads, length, case)
@@ -82,6 +84,8 @@ def evaluate(
         "skipped": skipped,
         **report(scored),
     }
+    if answer:
+        numbers["answer_accuracy"] = answer_accuracy(scored)
     mistakes = worst_of(scored, worst)
     if mistakes and grid is not None:
         cells = [
@@ -140,6 +144,8 @@ def _show(n: dict[str, Any]) -> None:
         f"{100 * n['cer']:.2f}%",
     )
     console.print(overall)
+    if "answer_accuracy" in n:
+        console.print(f"answers right: {100 * n['answer_accuracy']:.2f}% (the reading's sum against the label's)")
     from trainer.intervals import small_set_warning
 
     warning = small_set_warning(round(n["seq_accuracy"] * n["samples"]), n["samples"], what="test")

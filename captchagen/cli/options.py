@@ -28,6 +28,7 @@ MEANINGS = {
     "case": "--case",  # whether a reading's letter case counts
     "pseudo": "--pseudo",  # how self-training chooses the readings of unlabelled images it learns
     "labels": "--labels",  # a folder of the site's captchas the user labelled
+    "answer": "--answer",  # answer readings of arithmetic captchas
 }
 # Names that meant one of the above in earlier versions: still taken, never shown.
 OLD_NAMES = {
@@ -149,6 +150,15 @@ def read_length_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="Read only strings of this length or range (5, 4-6): the most probable string of such a length, "
         "not a reading refused after it is made; `any` for every length.  [default: the lengths the model was "
         "trained on; any for a model that does not record them, as the bundled ones]",
+    )(fn)
+
+
+def answer_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--answer",
+        is_flag=True,
+        help="Answer each reading as an arithmetic captcha (`7+12=?` -> 19; `make --arithmetic` draws them): "
+        "a reading that is not one number, an operator and another has no answer. eval also scores the answers.",
     )(fn)
 
 

@@ -7,8 +7,9 @@ import sys
 
 import click
 
+from captchagen import arithmetic
 from captchagen.cli.common import beam_option, expand_inputs, library_errors, model_options, open_reader, reads_option
-from captchagen.cli.options import case_option, read_length_option
+from captchagen.cli.options import answer_option, case_option, read_length_option
 from trainer.inference.lengths import LengthChoice
 
 
@@ -20,6 +21,7 @@ from trainer.inference.lengths import LengthChoice
 @case_option
 @beam_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Images per batch.")
+@answer_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per image instead of a table.")
 @library_errors
 def test(
@@ -31,6 +33,7 @@ def test(
     case: str,
     beam: int,
     batch_size: int,
+    answer: bool,
     as_json: bool,
 ) -> None:
     """Read the text of captcha images (files, folders or globs).
@@ -45,7 +48,8 @@ def test(
     results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
     if as_json:
         for r in results:
-            click.echo(json.dumps({"path": r.path, "text": r.text, "confidence": r.confidence, "error": r.error}))
+            fields = {"path": r.path, "text": r.text, "confidence": r.confidence, "error": r.error}
+            click.echo(json.dumps({**fields, "answer": arithmetic.answer(r.text or "")} if answer else fields))
     else:
         from rich.console import Console
         from rich.table import Table
@@ -54,10 +58,15 @@ def test(
         # so that without colours (a log, a pipe) it cannot pass for one.
         failed = any(r.error for r in results)
         table = Table("image", "text", "confidence", title=f"model {path}", title_justify="left")
+        if answer:
+            table.add_column("answer")
         if failed:
             table.add_column("error", style="red")
         for r in results:
             row = [r.path, "-" if r.error else r.text, "" if r.error else f"{r.confidence:.3f}"]
+            if answer:
+                solved = None if r.error else arithmetic.answer(r.text)
+                row.append("-" if solved is None else str(solved))
             table.add_row(*row, *([r.error or ""] if failed else []))
         Console().print(table, highlight=False)
     if any(r.error for r in results):

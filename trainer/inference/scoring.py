@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rapidfuzz.distance import Levenshtein
 
+from captchagen import arithmetic
 from trainer.data import loading as data
 from trainer.inference.reader import Reader
 from trainer.metrics import Counts
@@ -109,3 +110,14 @@ def report(scored: list[Scored]) -> dict:
 def worst(scored: list[Scored], n: int) -> list[Scored]:
     """The mistakes the model was surest of."""
     return sorted((s for s in scored if not s.correct), key=lambda s: s.confidence, reverse=True)[:n]
+
+
+def answer_accuracy(scored: list[Scored]) -> float:
+    """Share of the images whose reading has the answer their label has (a misread that happens to give the
+    right sum counts, as the site would take it); an image whose label is not an expression counts wrong."""
+    if not scored:
+        return 0.0
+    right = sum(
+        1 for s in scored if (truth := arithmetic.answer(s.truth)) is not None and arithmetic.answer(s.text) == truth
+    )
+    return right / len(scored)
