@@ -158,7 +158,8 @@ def answer_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--answer",
         is_flag=True,
         help="Answer each reading as an arithmetic captcha (`7+12=?` -> 19; `make --arithmetic` draws them): "
-        "a reading that is not one number, an operator and another has no answer. eval also scores the answers.",
+        "a reading that is not one number, an operator and another has no answer (null). eval also scores the "
+        "answers.",
     )(fn)
 
 

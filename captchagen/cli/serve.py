@@ -15,7 +15,7 @@ from captchagen.cli.common import (
     reads_option,
     run_until_stopped,
 )
-from captchagen.cli.options import case_option, positive_float, read_length_option
+from captchagen.cli.options import answer_option, case_option, positive_float, read_length_option
 from captchagen.errors import missing_extra
 from trainer.inference.lengths import LengthChoice
 
@@ -42,6 +42,7 @@ def open_files_for(connections: int, spare: int = 64) -> int:
 @reads_option
 @read_length_option
 @case_option
+@answer_option
 @click.option(
     "--host",
     default="127.0.0.1",
@@ -106,6 +107,7 @@ def serve(
     reads: str | None,
     length: LengthChoice,
     case: str,
+    answer: bool,
     host: str,
     port: int,
     max_body_mb: float,
@@ -123,7 +125,8 @@ def serve(
     \b
     POST /predict   images as multipart file fields, or one image as the raw body; all images of a
                     request are read as one batch. Answers {"model", "predictions": [{"name", "text",
-                    "confidence"}]}; a bad request gets a 4xx {"error", "status"}.
+                    "confidence"}]} ("answer" too, with --answer); a bad request gets a 4xx
+                    {"error", "status"}.
     GET  /health    the model, its alphabet and input size, the limits, and counts served.
     GET  /          a page to upload or draw a captcha and see what the model reads.
 
@@ -144,7 +147,7 @@ def serve(
         max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, max_images=max_images, body_timeout=body_timeout
     )
     connections = open_files_for(max_connections)
-    app = create_app(reader, limits, max_batch=max_batch, beam=beam)
+    app = create_app(reader, limits, max_batch=max_batch, beam=beam, answer=answer)
     sock = listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
+from captchagen.arithmetic import answer as solve
 from captchagen.workers import cpu_count
 from trainer.data.preprocess import BadImage, open_image, to_array
 from trainer.inference.reader import Reader
@@ -221,7 +222,11 @@ def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
-def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, beam: int = 0) -> FastAPI:
+def create_app(
+    reader: Reader, limits: Limits = Limits(), max_batch: int = 64, beam: int = 0, answer: bool = False
+) -> FastAPI:
+    """The app; with `answer`, each prediction also has the answer of its reading as an arithmetic captcha
+    (None when the reading is not an expression)."""
     # A malformed upload is the client's error and gets a 400 answer; the parser need not also log it.
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
     batcher = Batcher(reader, max_batch, beam)
@@ -280,6 +285,7 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
             "max_label_len": reader.max_label_len,
             "lengths": reader.lengths,
             "case": reader.case,
+            "answer": answer,
             "limits": asdict(limits),
             "max_batch": max_batch,
             "beam": beam,
@@ -289,7 +295,7 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
     @app.post("/predict")
     async def predict(request: Request) -> dict:
         """Read the images in the request as one batch: {"model", "predictions": [{"name", "text",
-        "confidence"}]} in the order sent."""
+        "confidence"}]} in the order sent ("answer" too, with `answer`)."""
         counts["requests"] += 1
         files = await request_images(request, limits)
         async with decoding:
@@ -298,7 +304,7 @@ def create_app(reader: Reader, limits: Limits = Limits(), max_batch: int = 64, b
         return {
             "model": reader.name,
             "predictions": [
-                {"name": name, "text": text, "confidence": confidence}
+                {"name": name, "text": text, "confidence": confidence, **({"answer": solve(text)} if answer else {})}
                 for (name, _), (text, confidence) in zip(files, results, strict=True)
             ],
         }

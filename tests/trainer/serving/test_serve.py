@@ -39,6 +39,7 @@ def test_health_describes_the_model(server, reading_model):
     assert health["status"] == "ok" and health["format"] == "checkpoint"
     assert health["model"] == f"{reading_model[1].parent.name}/best.pt"
     assert health["lengths"] == [1, 3] and health["case"] == "sensitive"  # the training labels' lengths
+    assert health["answer"] is False
     assert health["alphabet"] == health["reads"] == "0123456789" and health["input"] == {
         "height": 16,
         "width": 48,
@@ -59,6 +60,7 @@ def test_a_good_image_as_upload_or_raw_body(server, reading_model):
     status, body = server.predict([(path.name, path.read_bytes())])
     assert status == 200 and body["model"] == f"{ckpt.parent.name}/best.pt"
     assert body["predictions"][0]["name"] == path.name
+    assert "answer" not in body["predictions"][0]  # only with --answer
     check(body["predictions"], expected)
     status, body = server.request("POST", "/predict", path.read_bytes(), {"Content-Type": "image/png"})
     assert status == 200
@@ -264,3 +266,19 @@ def test_serve_reads_under_the_length_it_is_given(reading_model):
     reader.read_lengths((2, 2))
     check(body["predictions"], [(p.text, p.confidence) for p in reader.read_paths(list(map(str, paths)))])
     assert all(len(p["text"]) == 2 for p in body["predictions"])
+
+
+def test_serve_answer_adds_the_answer_of_each_reading(reading_model):
+    from captchagen.arithmetic import answer
+
+    data, ckpt = reading_model
+    paths = shard_images(data)[:6]
+    srv = Server(ckpt, "--answer")
+    try:
+        health = srv.health()
+        status, body = srv.predict([(p.name, p.read_bytes()) for p in paths])
+    finally:
+        code, err = srv.stop()
+    assert status == 200 and code == 0 and health["answer"] is True, (body, err)
+    check(body["predictions"], expected_readings(ckpt, paths))  # the readings themselves are unchanged
+    assert all(p["answer"] == answer(p["text"]) for p in body["predictions"])
