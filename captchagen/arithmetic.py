@@ -24,18 +24,23 @@ ASKS = "=?"
 LARGEST = {"+": 20, "-": 20, **dict.fromkeys(PRODUCT, 9)}
 
 
-def check(operators: str) -> str:
-    """The operators, checked: one or more of OPERATORS, each once."""
+def problem(operators: str) -> str | None:
+    """What is wrong with `operators` (one or more of OPERATORS, each once), or None."""
     if not operators:
-        raise BadInput(f"`arithmetic` needs at least one operator of {OPERATORS!r}", param="arithmetic")
+        return f"needs at least one operator of {OPERATORS!r}"
     unknown = sorted(set(operators) - set(OPERATORS))
     if unknown:
-        raise BadInput(
-            f"`arithmetic` has {', '.join(map(repr, unknown))}, which is not an operator; use some of {OPERATORS!r}",
-            param="arithmetic",
-        )
+        return f"has {', '.join(map(repr, unknown))}, which is not an operator; use some of {OPERATORS!r}"
     if len(set(operators)) != len(operators):
-        raise BadInput(f"`arithmetic` names an operator twice: {operators!r}", param="arithmetic")
+        return f"names an operator twice: {operators!r}"
+    return None
+
+
+def check(operators: str) -> str:
+    """The operators, checked (BadInput naming the `arithmetic` setting)."""
+    wrong = problem(operators)
+    if wrong:
+        raise BadInput(f"`arithmetic` {wrong}", param="arithmetic")
     return operators
 
 

@@ -54,23 +54,36 @@ _LOOK: list[Decorator] = [
     ),
     click.option(
         "--arithmetic",
-        is_flag=False,
-        flag_value=arithmetic.DEFAULT,
-        default="",
-        metavar="[OPS]",
-        help=f"Draw sums to answer (`7+12=?`) with these operators (some of {arithmetic.OPERATORS!r}; "
-        f"alone: {arithmetic.DEFAULT!r}) instead of random labels; the label is the expression, and "
+        is_flag=True,
+        help="Draw sums to answer (`7+12=?`) instead of random labels: the label is the expression, and "
         "`captchagen test --answer` answers it. Decides the alphabet and the length.",
+    ),
+    click.option(
+        "--operators",
+        metavar="OPS",
+        default=arithmetic.DEFAULT,
+        show_default=True,
+        help=f"With --arithmetic: the operators to draw, some of {arithmetic.OPERATORS!r} in any order "
+        "(`×`, `*` and `x` are a product, as sites draw it).",
     ),
 ]
 
 
 def _look_settings(look: dict[str, Any]) -> dict[str, Any]:
     """GenerationConfig fields from the look options' values (--length sets both lengths)."""
-    settings = {k: v for k, v in look.items() if k != "length"}
-    decided = _given(["alphabet", "length", "min_len", "max_len"]) if look.get("arithmetic") else []
-    if decided:
-        raise UsageFailure(f"--arithmetic decides the alphabet and the length; leave out {', '.join(decided)}")
+    settings = {k: v for k, v in look.items() if k not in ("length", "operators")}
+    if look.get("arithmetic"):
+        decided = _given(["alphabet", "length", "min_len", "max_len"])
+        if decided:
+            raise UsageFailure(f"--arithmetic decides the alphabet and the length; leave out {', '.join(decided)}")
+        wrong = arithmetic.problem(look["operators"])
+        if wrong:
+            raise UsageFailure(f"--operators {wrong}")
+        settings["arithmetic"] = look["operators"]
+    else:
+        if _given(["operators"]):
+            raise UsageFailure("--operators is for sums: give it with --arithmetic")
+        settings["arithmetic"] = ""
     if look.get("length") is not None:
         both = _given(["min_len", "max_len"])
         if both:
@@ -136,6 +149,7 @@ def make(out: Path, shards: str | None, workers: int | None, overwrite: bool, **
 
     settings = {**settings, **_look_settings(settings)}
     settings.pop("length")
+    settings.pop("operators")
     settings["style"] = style.load(settings["style"])[1]
     config = GenerationConfig(**settings)
     console = Console(stderr=True)

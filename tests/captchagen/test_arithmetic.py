@@ -76,22 +76,37 @@ def test_the_same_seed_draws_the_same_sums_and_another_seed_others():
 
 
 def test_make_arithmetic_names_each_file_by_its_expression(tmp_path):
-    code, out = run_cli("make", "--n", "12", "--arithmetic", "+-×", *SMALL, "--out", str(tmp_path / "d"))
+    code, out = run_cli("make", "--n", "12", "--arithmetic", "--operators", "-×+", *SMALL, "--out", str(tmp_path / "d"))
     assert code == 0, out
     files = sorted((tmp_path / "d").glob("shard-*/*.png"))
     assert len(files) == 12
     labels = [codec.parse_name(f.name).label for f in files]
     assert all(arithmetic.answer(label) is not None for label in labels), labels
     manifest = json.loads((tmp_path / "d" / "manifest.json").read_text())
-    assert manifest["settings"]["arithmetic"] == "+-×"
+    assert manifest["settings"]["arithmetic"] == "-×+"
     code, out = run_cli("verify", str(tmp_path / "d"))
     assert code == 0, out
 
 
-@pytest.mark.parametrize("extra", [["--alphabet", "digits"], ["--length", "5"], ["--min-len", "2"]])
-def test_make_arithmetic_with_an_alphabet_or_length_is_one_line_exit_2(tmp_path, extra):
-    code, out = run_cli("make", "--n", "4", "--arithmetic", *extra, *SMALL, "--out", str(tmp_path / "d"))
-    assert code == 2 and out.strip().startswith("Error: --arithmetic decides") and len(out.strip().splitlines()) == 1
+@pytest.mark.parametrize(
+    "extra, says",
+    [
+        (
+            ["--arithmetic", "--alphabet", "digits"],
+            "--arithmetic decides the alphabet and the length; leave out --alphabet",
+        ),
+        (["--arithmetic", "--length", "5"], "leave out --length"),
+        (["--arithmetic", "--min-len", "2"], "leave out --min-len"),
+        (["--arithmetic", "--operators", "+/"], "--operators has '/', which is not an operator"),
+        (["--arithmetic", "--operators", "++"], "--operators names an operator twice"),
+        (["--arithmetic", "--operators", ""], "--operators needs at least one operator"),
+        (["--operators", "+"], "--operators is for sums: give it with --arithmetic"),
+    ],
+)
+def test_make_arithmetic_with_a_bad_or_contrary_option_is_one_line_exit_2(tmp_path, extra, says):
+    code, out = run_cli("make", "--n", "4", *extra, *SMALL, "--out", str(tmp_path / "d"))
+    assert code == 2 and says in out, out
+    assert len(out.strip().splitlines()) == 1 and out.startswith("Error: "), out
     assert not (tmp_path / "d").exists()
 
 
