@@ -159,7 +159,7 @@ def answer_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         is_flag=True,
         help="Answer each reading as an arithmetic captcha (`7+12=?` -> 19; `make --arithmetic` draws them): "
         "a reading that is not one number, an operator and another has no answer (null). eval also scores the "
-        "answers.",
+        "answers; serve adds one to each prediction.",
     )(fn)
 
 
