@@ -46,10 +46,11 @@ def test(
 
     path, reader = open_reader(runs_dir, model_path, reads, length, case)
     results = reader.read_paths(expand_inputs(images), beam=beam, batch_size=batch_size)
+    solved = [None if r.error else arithmetic.answer(r.text) for r in results] if answer else []
     if as_json:
-        for r in results:
+        for i, r in enumerate(results):
             fields = {"path": r.path, "text": r.text, "confidence": r.confidence, "error": r.error}
-            click.echo(json.dumps({**fields, "answer": arithmetic.answer(r.text or "")} if answer else fields))
+            click.echo(json.dumps({**fields, "answer": solved[i]} if answer else fields))
     else:
         from rich.console import Console
         from rich.table import Table
@@ -62,11 +63,10 @@ def test(
             table.add_column("answer")
         if failed:
             table.add_column("error", style="red")
-        for r in results:
+        for i, r in enumerate(results):
             row = [r.path, "-" if r.error else r.text, "" if r.error else f"{r.confidence:.3f}"]
             if answer:
-                solved = None if r.error else arithmetic.answer(r.text)
-                row.append("-" if solved is None else str(solved))
+                row.append("-" if solved[i] is None else str(solved[i]))
             table.add_row(*row, *([r.error or ""] if failed else []))
         Console().print(table, highlight=False)
     if any(r.error for r in results):
