@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +11,6 @@ from captchagen import atomic, codec
 from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option, run_until_stopped
 from captchagen.errors import missing_extra
 from captchagen.lock import FolderLock
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(socket.gethostbyname(host) if host == "localhost" else host).is_loopback
-    except (ValueError, OSError):
-        return False
 
 
 @click.command()
@@ -104,6 +95,7 @@ def _serve(
     """Read the pool (with the model, if any), serve the page until Ctrl-C; the queue, for the summary."""
     import uvicorn
 
+    from captchagen.web import is_loopback
     from trainer.labeling.app import create_app
     from trainer.labeling.queue import LabelQueue
     from trainer.serving.protocol import with_header_deadline
@@ -116,7 +108,7 @@ def _serve(
         click.echo(f"note: {queue.unreadable:,} images in {pool} cannot be read; they are not offered", err=True)
     sock = listen(host, port)
     bound_host, bound_port = sock.getsockname()[:2]
-    app = create_app(queue, loopback_port=bound_port if _loopback(bound_host) else None)
+    app = create_app(queue, loopback_port=bound_port if is_loopback(bound_host) else None)
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     click.echo(
         f"Labelling {stats['remaining']:,} images of {pool} ({stats['labelled']:,} done, {stats['order']}) on "

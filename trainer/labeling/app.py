@@ -2,9 +2,8 @@
 
 Nothing in a request is ever opened as a path: the page names an image by its place in the queue, and the
 server looks its file up. Request bodies are bounded. A request that changes files (an answer, a skip, an
-undo) must carry the token the page was served with, in a header no other site can make a browser send; and
-while the server listens on a loopback address it answers only requests addressed to one (a DNS-rebinding
-page cannot reach it under its own name).
+undo) must carry the page's token, and on a loopback address only loopback names are answered
+(captchagen.web.guard_page).
 """
 
 from __future__ import annotations
@@ -15,17 +14,16 @@ import secrets
 from importlib import resources
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from captchagen.errors import BadInput
+from captchagen.web import ApiError, error, guard_page, read_body
 from trainer.labeling.queue import Item, LabelQueue
-from trainer.serving.app import ApiError, error, read_body
 
 NO_FLAGS = ("", "")  # label has no option for its body limits: the errors name none
 MAX_BODY = 4096  # bytes of an answer
 TOKEN_HEADER = "x-label-token"
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 
 def _item(item: Item | None) -> dict | None:
@@ -49,20 +47,8 @@ def create_app(queue: LabelQueue, *, loopback_port: int | None = None, token: st
     token = token or secrets.token_urlsafe(24)
     page = resources.files("trainer.labeling").joinpath("web/label.html").read_text(encoding="utf-8")
     page = page.replace("__TOKEN__", token)
-    allowed_hosts = {f"{name}:{loopback_port}" for name in LOOPBACK_NAMES} if loopback_port is not None else None
     app = FastAPI(title="captchagen label", docs_url=None, redoc_url=None)
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if allowed_hosts is not None and request.headers.get("host", "") not in allowed_hosts:
-            return error(421, "this labelling page answers only on its own loopback address")
-        if request.method == "POST" and not secrets.compare_digest(request.headers.get(TOKEN_HEADER, ""), token):
-            return error(403, "missing or wrong labelling token: reload the page")
-        return await call_next(request)
-
-    @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error(exc.status, exc.message)
+    guard_page(app, token=token, header=TOKEN_HEADER, loopback_port=loopback_port, what="labelling page")
 
     async def body(request: Request) -> dict:
         raw = await read_body(request, MAX_BODY, 10.0, flags=NO_FLAGS)

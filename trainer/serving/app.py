@@ -30,6 +30,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
 from captchagen.arithmetic import answer as solve
+from captchagen.web import ApiError, error, read_body
 from captchagen.workers import cpu_count
 from trainer.data.preprocess import BadImage, open_image, to_array
 from trainer.inference.reader import Reader
@@ -37,7 +38,6 @@ from trainer.inference.reader import Reader
 log = logging.getLogger("captchagen.serve")
 
 MAX_NAME = 200  # longest upload file name echoed back
-DRAIN_FACTOR = 8  # read and drop up to this many times the body limit, so the client sees the 413 answer
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,6 @@ class Limits:
     max_pixels: int = 4_000_000  # per image; a captcha has about 20,000
     max_images: int = 64  # per request
     body_timeout: float = 30.0  # seconds for the whole body to arrive
-
-
-class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 STATUS_OF_BAD_IMAGE = {"too_large": 413, "not_image": 415, "unreadable": 422}  # images come as bytes: never "missing"
@@ -120,50 +113,6 @@ class Batcher:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-async def read_body(
-    request: Request,
-    limit: int,
-    timeout: float | None = None,
-    flags: tuple[str, str] = ("--max-body-mb", "--body-timeout"),
-) -> bytes:
-    """The whole body, or ApiError 413 once it passes `limit` bytes (by Content-Length or by counting), or
-    ApiError 408 if it has not all arrived `timeout` seconds after the head (a client sending it slowly).
-    `flags`: the options that set the two limits, named in the errors ("" where no option sets one)."""
-    size_flag, time_flag = (f" ({f})" if f else "" for f in flags)
-    try:
-        return await asyncio.wait_for(_read_body(request, limit, size_flag), timeout)
-    except asyncio.TimeoutError:
-        raise ApiError(408, f"the request body did not arrive within {timeout:g} s{time_flag}") from None
-
-
-async def _read_body(request: Request, limit: int, size_flag: str) -> bytes:
-    declared = request.headers.get("content-length")
-    too_big = False
-    if declared is not None:
-        try:
-            too_big = int(declared) > limit
-        except ValueError:
-            raise ApiError(400, f"bad Content-Length header {declared[:40]!r}") from None
-    too_big_error = ApiError(413, f"request body is over the {limit:,}-byte limit{size_flag}")
-    if too_big and request.headers.get("expect", "").lower() == "100-continue":
-        raise too_big_error  # the client waits for a go-ahead before sending the body: it never gets one
-    body = bytearray()
-    seen = 0
-    async for chunk in request.stream():
-        seen += len(chunk)
-        if seen > limit:
-            too_big = True
-        if too_big:
-            body.clear()
-            if seen > DRAIN_FACTOR * limit:
-                break  # stop reading; the connection is closed after the answer
-        else:
-            body += chunk
-    if too_big:
-        raise too_big_error
-    return bytes(body)
-
-
 async def request_images(request: Request, limits: Limits) -> list[tuple[str, bytes]]:
     """(name, bytes) of each image in the request: every multipart file field, or else the raw body."""
     body = await read_body(request, limits.max_body_bytes, limits.body_timeout)
@@ -216,10 +165,6 @@ def to_arrays(files: list[tuple[str, bytes]], reader: Reader, limits: Limits) ->
 
 def _client(request: Request) -> str:
     return f"{request.client.host}:{request.client.port}" if request.client else "(unknown)"
-
-
-def error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
 
 
 def create_app(
