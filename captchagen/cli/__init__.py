@@ -16,6 +16,7 @@ from captchagen.cli.label import label
 from captchagen.cli.read import test
 from captchagen.cli.serve import serve
 from captchagen.cli.train import train
+from captchagen.cli.tune import tune_style
 
 
 class Group(click.Group):
@@ -50,6 +51,7 @@ for command in (
     styles,
     fonts,
     fit_style,
+    tune_style,
     train,
     test,
     evaluate,

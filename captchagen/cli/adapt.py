@@ -15,6 +15,7 @@ from captchagen.alphabet import PRESETS, Alphabet, expand
 from captchagen.cli.common import LineProgress, library_errors
 from captchagen.cli.options import (
     Decorator,
+    default_font_pack,
     font_pack_option,
     init_from_option,
     length_option,
@@ -46,16 +47,6 @@ def _fit_options(fn: Any) -> Any:
     return fn
 
 
-def _default_pack(fonts: tuple[str, ...], font_pack: str | None) -> str | None:
-    """The `wide` pack when no font is named and it is installed (the fit has 415 fonts to choose from)."""
-    if fonts or font_pack:
-        return font_pack
-    from captchagen.fontpacks import installed
-
-    have, _missing = installed("wide")
-    return "wide" if any(have.values()) else None
-
-
 @click.command("fit-style")
 @click.argument("pool", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True,
@@ -80,7 +71,7 @@ def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: tuple[i
     lo, hi = length
     chars = expand(alphabet)
     Alphabet(chars)  # a bad alphabet is a one-line error before any work
-    candidates = candidate_fonts(fonts, _default_pack(fonts, font_pack), chars)
+    candidates = candidate_fonts(fonts, default_font_pack(fonts, font_pack), chars)
     settings = Settings(alphabet=chars, min_len=lo, max_len=hi, width=0, height=0, rounds=rounds, seed=seed)
     lines: dict[str, LineProgress] = {}
     nearest = [0.0]  # the best distance so far, as the latest progress call gave it
@@ -167,7 +158,7 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     lo, hi = length
     chars = expand(alphabet)
     Alphabet(chars)
-    pack = _default_pack(fonts, font_pack)
+    pack = default_font_pack(fonts, font_pack)
     o = Options(pool, out, chars, lo, hi, n, init_from, "", time_limit, self_time_limit, seed, fonts, pack, rounds,
                 workers, pseudo=pseudo, labels=labels, style=style)  # fmt: skip
     if style is not None:

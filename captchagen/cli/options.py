@@ -209,6 +209,16 @@ def n_option(default: int, help: str, old: tuple[str, ...] = (), **kwargs: Any) 
     return click.option("--n", "n", cls=Aliased, old=old, default=default, show_default=True, help=help, **kwargs)
 
 
+def default_font_pack(fonts: tuple[str, ...], font_pack: str | None) -> str | None:
+    """The `wide` pack when no font is named and it is installed (a fit has 415 fonts to choose from)."""
+    if fonts or font_pack:
+        return font_pack
+    from captchagen.fontpacks import installed
+
+    have, _missing = installed("wide")
+    return "wide" if any(have.values()) else None
+
+
 def font_pack_option(help: str, default: str | None = None, old: tuple[str, ...] = ()) -> Decorator:
     from captchagen.fontpacks import PACKS
 

@@ -37,7 +37,8 @@ def test_fit_style_writes_a_style_file_that_make_draws(pool, tmp_path):
     fonts = [a for f in record["fonts"] for a in ("--font", f["path"])]
     code, out = run_cli("make", "--n", "4", "--style", str(tmp_path / "fit" / "style.toml"), *fonts, *TINY,
                         "--out", str(tmp_path / "data"))  # fmt: skip
-    assert code == 0, out and len(shard_images(tmp_path / "data")) == 4
+    assert code == 0, out
+    assert len(shard_images(tmp_path / "data")) == 4
 
 
 @pytest.mark.parametrize(
