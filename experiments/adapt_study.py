@@ -8,10 +8,12 @@ the pool, as a person labelling it would give them) as `adapt --labels`; 0 runs 
 uses the same OUT, so the fit, the synthetic set and its fine-tuning are made once and only what the labels
 change is redone. `--ablate threshold` adds a run at 0 labels with `--pseudo threshold` (the fixed-threshold
 self-training adapt used before); `--ablate nofit`, one with `--style varied` (no fit: the synthetic set in
-the family base-v3 was trained on, widened). After each run OUT/model.pt, the model adapt returns, is scored on the
-held-out set under the generator's characters and length, beside which model adapt kept, the estimates
-and labelled accuracies it saw, its rounds of pseudo-labels, the minutes it took and the machine's load.
-base-v3 (under the same rule) and ddddocr are scored once per generator. Rows are appended to --results.
+the family base-v3 was trained on, widened); `--tuned DIR`, one at 0 labels in the style a person made on
+`tune-style`'s page (DIR/style.toml in DIR/fonts; its own OUT, adapt-tuned). After each run OUT/model.pt,
+the model adapt returns, is scored on the held-out set under the generator's characters and length, beside
+which model adapt kept, the estimates and labelled accuracies it saw, its rounds of pseudo-labels, the
+minutes it took and the machine's load. base-v3 (under the same rule) and ddddocr are scored once per
+generator. Rows are appended to --results.
 
     python -m experiments.adapt_study --work bench-out/adapt --generators wheezy,simple --labels 0,20 \
       --n 5000 --minutes 2 --self-minutes 4
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--labels", default="0,20", help="labelled pool images per run, comma-separated")
     parser.add_argument("--ablate", default="", help="threshold, nofit: also runs at 0 labels with --pseudo "
                         "threshold, or with --style varied instead of a fit")  # fmt: skip
+    parser.add_argument("--tuned", type=Path, help="also run at 0 labels in this tune-style folder's style and fonts")
     parser.add_argument("--pool", type=int, default=3000)
     parser.add_argument("--n", type=int, default=20000, help="synthetic images adapt makes")
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -93,15 +96,20 @@ def main() -> None:
         for name, read in readers:
             figures, _ = score(read, test)
             report({**common, "reader": name, **figures}, args.results)
-        out = w / "adapt"
         ablate = args.ablate.split(",")
-        runs = [(int(n), "ranked", None) for n in args.labels.split(",") if n]
-        runs += [(0, "threshold", None)] * ("threshold" in ablate) + [(0, "ranked", "varied")] * ("nofit" in ablate)
-        for n, pseudo, style in runs:
+        runs: list[tuple[int, str, str | None, list[str]]] = [(int(n), "ranked", None, []) for n in
+                                                              args.labels.split(",") if n]  # fmt: skip
+        runs += [(0, "threshold", None, [])] * ("threshold" in ablate)
+        runs += [(0, "ranked", "varied", [])] * ("nofit" in ablate)
+        if args.tuned:
+            runs.append((0, "ranked", str(args.tuned / "style.toml"), ["--font", str(args.tuned / "fonts")]))
+        for n, pseudo, style, fonts in runs:
+            out = w / ("adapt-tuned" if fonts else "adapt")
             cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
                    str(args.n), "--time-limit", f"{args.minutes:g}", "--self-time-limit", f"{args.self_minutes:g}",
                    "--rounds", str(args.rounds), "--pseudo", pseudo,
-                   *(["--labels", str(labels(w, n))] if n else []), *(["--style", style] if style else [])]  # fmt: skip
+                   *(["--labels", str(labels(w, n))] if n else []), *(["--style", style] if style else []),
+                   *fonts]  # fmt: skip
             started = time.perf_counter()
             captchagen(*cmd)
             minutes = (time.perf_counter() - started) / 60
@@ -111,7 +119,8 @@ def main() -> None:
             metrics = [
                 json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()
             ]
-            row = {**common, "reader": "adapt", "labels": n, "pseudo": pseudo, "style": style or "fitted", **figures,
+            named = "tuned" if fonts else style or "fitted"
+            row = {**common, "reader": "adapt", "labels": n, "pseudo": pseudo, "style": named, **figures,
                    "kept": _kept(out), "estimates": state.get("estimates"),
                    "labelled": state.get("labelled"), "rounds": [m.get("pseudo") for m in metrics],
                    "fit_distance": fit.distance if fit else None, "fit_floor": fit.floor if fit else None,
