@@ -89,6 +89,14 @@ def installed(name: str) -> tuple[dict[str, list[Path]], list[str]]:
     return found, missing
 
 
+def kinds(name: str) -> dict[str, str]:
+    """{resolved font file: its kind ("sans", "serif", "mono"...)} for the pack's installed fonts (what the
+    style page's font search matches a word such as `serif` against)."""
+    p = pack(name)
+    found, _missing = installed(name)
+    return {str(f.resolve()): p.packages[package] for package, files in found.items() for f in files}
+
+
 def pack_files(name: str) -> list[Path]:
     """Every font file of the pack, sorted by file name (then path), so that the order does not depend on where
     a system installs them. BadInput naming the install command if any package is missing."""

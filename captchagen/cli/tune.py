@@ -72,7 +72,8 @@ def tune_style(pool: Path, out: Path, start: str | None, alphabet: str | None, l
     Alphabet(chars)  # a bad alphabet is a one-line error before any work
     lo, hi = length or ((record.settings["min_len"], record.settings["max_len"]) if record else (4, 6))
     sampled = open_pool(pool, sample, seed, exclude=out)
-    candidates = candidate_fonts(fonts, default_font_pack(fonts, font_pack), chars)
+    pack = default_font_pack(fonts, font_pack)
+    candidates = candidate_fonts(fonts, pack, chars)
     begin = open_start(start, candidates, seed)
     from captchagen.fonts import load_font
 
@@ -90,7 +91,9 @@ def tune_style(pool: Path, out: Path, start: str | None, alphabet: str | None, l
     try:
         saved_fonts(out)  # a stranger in OUT/fonts: now, not at the first save
         click.echo(f"Reading {len(sampled.paths)} pool images and {len(candidates):,} candidate fonts", err=True)
-        tuner = Tuner(sampled, settings, candidates, begin)
+        from captchagen.fontpacks import kinds
+
+        tuner = Tuner(sampled, settings, candidates, begin, kinds(pack) if pack else None)
         _serve(tuner, out, host, port)
     finally:
         lock.release()

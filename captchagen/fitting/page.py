@@ -78,7 +78,7 @@ def create_app(tuner: Tuner, out: Path, *, loopback_port: int | None = None, tok
         return {
             "fields": tuner.fields(),
             "values": tuner.values(tuner.start.style),
-            "fonts": [{"id": i, "name": Path(tuner.fonts[i]).name} for i in chosen],
+            "fonts": [tuner.font(i) for i in chosen],
             "candidates": len(tuner.fonts),
             "start": tuner.start.source,
             "pool": {"images": tuner.pool.total, "sampled": len(tuner.images), "shown": min(SHOWN, len(tuner.images))},

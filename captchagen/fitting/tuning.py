@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import random
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,10 +74,24 @@ class Look:
 class Tuner:
     """The pool's summary, the candidate fonts, and the style page's three acts: check, look, save."""
 
-    def __init__(self, pool: Pool, settings: Settings, candidates: Sequence[str], start: Start) -> None:
+    def __init__(
+        self,
+        pool: Pool,
+        settings: Settings,
+        candidates: Sequence[str],
+        start: Start,
+        kinds: dict[str, str] | None = None,
+    ) -> None:
         self.pool, self.settings, self.start = pool, settings, start
         # The start's fonts are offered even where they are not among the candidates (a fit's own pack).
         self.fonts = list(dict.fromkeys([*start.fonts, *candidates]))
+        # What the page shows and the search matches: the file name (with its folder where two files share
+        # a name), the family, and the kind a font pack files it under (`serif`, `mono`, ...).
+        named = Counter(Path(f).name for f in self.fonts)
+        self.names = [Path(f).name if named[Path(f).name] == 1 else f"{Path(f).parent.name}/{Path(f).name}"
+                      for f in self.fonts]  # fmt: skip
+        kinds = kinds or {}
+        self.about = [" · ".join(filter(None, (_family(f), kinds.get(str(Path(f).resolve()))))) for f in self.fonts]
         self.images = pool_images(pool)
         self.target = summarise(self.images)
         half = len(self.images) // 2
@@ -120,12 +135,16 @@ class Tuner:
         summary = summarise(images)
         return Look(images, distance(self.target, summary), group_distances(self.target, summary))
 
+    def font(self, i: int) -> dict[str, Any]:
+        return {"id": i, "name": self.names[i], "about": self.about[i]}
+
     def font_list(self, query: str, limit: int = 60) -> tuple[list[dict[str, Any]], int]:
-        """Candidate fonts whose file name holds every word of `query` (any case): up to `limit` of them,
-        and how many matched."""
+        """Candidate fonts whose name, family or kind holds every word of `query` (any case): up to `limit`
+        of them, and how many matched."""
         words = query.lower().split()
-        found = [i for i, f in enumerate(self.fonts) if all(w in Path(f).name.lower() for w in words)]
-        return [{"id": i, "name": Path(self.fonts[i]).name} for i in found[:limit]], len(found)
+        found = [i for i in range(len(self.fonts))
+                 if all(w in f"{self.names[i]} {self.about[i]}".lower() for w in words)]  # fmt: skip
+        return [self.font(i) for i in found[:limit]], len(found)
 
     def font_preview(self, i: int) -> bytes:
         """A PNG of a few of the alphabet's characters in font `i` (IndexError when there is none)."""
@@ -196,6 +215,14 @@ def saved_fonts(out: Path) -> dict[str, str]:
                        param="out")  # fmt: skip
     # What is there now, not what the record says: a font edited in place is written again.
     return {name: load_font(folder / name).sha256 for name in listed if name in present}
+
+
+def _family(path: str) -> str:
+    """The font's family and style as it names them ("Open Sans Bold"), or "" when it names none."""
+    try:
+        return " ".join(dict.fromkeys(filter(None, ImageFont.truetype(path, 12).getname())))
+    except OSError:
+        return ""
 
 
 def _plain(value: object) -> object:

@@ -113,6 +113,21 @@ def test_the_start_is_a_fit_folder_with_its_fonts_and_a_changed_font_is_refused(
     assert open_start("heavy", FONTS, 0).style == style.PRESETS["heavy"]
 
 
+def test_fonts_are_found_by_name_family_or_kind_and_twins_by_their_folder(pool, tmp_path):
+    twin = tmp_path / "other" / Path(FONTS[0]).name
+    twin.parent.mkdir()
+    shutil.copy(FONTS[1], twin)  # another font under the first one's file name
+    kinds = {str(Path(FONTS[0]).resolve()): "handwriting"}
+    tuner = Tuner(open_pool(pool, 200, 0), SETTINGS, [*FONTS, str(twin)], open_start(None, FONTS, 0), kinds)
+    found, matched = tuner.font_list("handwriting")
+    assert matched == 1 and found[0]["name"] == f"fonts/{Path(FONTS[0]).name}" and "handwriting" in found[0]["about"]
+    assert [f["name"] for f in tuner.font_list(Path(FONTS[0]).stem)[0]] == [f"fonts/{Path(FONTS[0]).name}",
+                                                                           f"other/{twin.name}"]  # fmt: skip
+    # The twin is DejaVu Sans under another font's file name: found by the family it names itself by.
+    assert sorted(f["name"] for f in tuner.font_list("DEJAVU")[0]) == [Path(FONTS[1]).name, f"other/{twin.name}"]
+    assert tuner.font_list("no such font")[1] == 0
+
+
 # ---- the server ----
 
 
