@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from captchagen import atomic
 from captchagen.alphabet import PRESETS, Alphabet, expand
 from captchagen.cli.common import library_errors, listen, run_until_stopped
 from captchagen.cli.options import default_font_pack, font_pack_option, length_option
@@ -65,7 +66,7 @@ def tune_style(pool: Path, out: Path, start: str | None, alphabet: str | None, l
         raise missing_extra("captchagen tune-style", "serve", str(e.name)) from None
     from captchagen.fitting.pool_fit import candidate_fonts, open_pool, read_record
     from captchagen.fitting.search import Settings
-    from captchagen.fitting.tuning import Tuner, open_start, saved_fonts
+    from captchagen.fitting.tuning import Tuner, check_out, open_start
 
     record = read_record(Path(start)) if start is not None and Path(start).is_dir() else None
     chars = expand(alphabet or (record.settings["alphabet"] if record else "alnum"))
@@ -82,6 +83,8 @@ def tune_style(pool: Path, out: Path, start: str | None, alphabet: str | None, l
             raise BadInput(f"--start's font {f} cannot draw {''.join(lacking)!r} of the alphabet", param="start")
     settings = Settings(alphabet=chars, min_len=lo, max_len=hi, width=sampled.size[0], height=sampled.size[1],
                         seed=seed)  # fmt: skip
+    if out.is_dir():
+        check_out(out)  # someone else's files in OUT: now, before the lock is made there or any work
     try:
         out.mkdir(parents=True, exist_ok=True)
         lock = FolderLock(out, "tune-style")
@@ -89,7 +92,9 @@ def tune_style(pool: Path, out: Path, start: str | None, alphabet: str | None, l
     except OSError as e:
         raise click.ClickException(f"cannot write to --out {out}: {e.strerror or e}") from None
     try:
-        saved_fonts(out)  # a stranger in OUT/fonts: now, not at the first save
+        for folder in (out, out / "fonts"):  # what a page killed mid-save left (the lock says none is saving)
+            if folder.is_dir():
+                atomic.remove_temp_files(folder)
         click.echo(f"Reading {len(sampled.paths)} pool images and {len(candidates):,} candidate fonts", err=True)
         from captchagen.fontpacks import kinds
 

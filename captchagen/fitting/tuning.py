@@ -165,7 +165,7 @@ class Tuner:
         """Write out/style.toml, the fonts into out/fonts/, out/sheet.png (pool above, tuned below) and
         out/tune.json, each atomically, the record last: what `make --style` and `adapt --style` take."""
         look = self.look(style, fonts, seed)
-        saved = saved_fonts(out)
+        saved = check_out(out)
         (out / FONTS).mkdir(parents=True, exist_ok=True)
         names: dict[str, str] = {}
         for path in fonts:
@@ -197,6 +197,18 @@ class Tuner:
         }
         atomic.write_json(out / RECORD, record)
         return record
+
+
+def check_out(out: Path) -> dict[str, str]:
+    """What a save may replace in `out`, checked: BadInput when it holds a style.toml or sheet.png with no
+    tune.json beside it (a fit's folder, or the user's own files), or a font no save put in out/fonts/.
+    The fonts a save left there, as saved_fonts gives them."""
+    if not (out / RECORD).is_file():
+        for name in (STYLE_FILE, SHEET):
+            if (out / name).exists():
+                raise BadInput(f"{out} holds a {name} that tune-style did not write; choose another --out",
+                               param="out")  # fmt: skip
+    return saved_fonts(out)
 
 
 def saved_fonts(out: Path) -> dict[str, str]:

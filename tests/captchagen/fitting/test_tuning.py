@@ -94,6 +94,18 @@ def test_saving_again_keeps_only_the_chosen_fonts_and_a_strangers_file_is_refuse
     assert (out / "fonts" / "mine.ttf").is_file()
 
 
+def test_a_folder_holding_someone_elses_style_or_sheet_is_refused(tuner, tmp_path):
+    fit = tmp_path / "fit"
+    fit.mkdir()
+    (fit / "style.toml").write_text('base = "heavy"\n')  # a fit's output, or the user's own style
+    with pytest.raises(BadInput, match="holds a style.toml that tune-style did not write"):
+        tuner.save(fit, style.DEFAULT, (FONTS[0],), seed=0)
+    assert (fit / "style.toml").read_text() == 'base = "heavy"\n' and not (fit / "fonts").exists()
+    tuner.save(tmp_path / "tuned", style.DEFAULT, (FONTS[0],), seed=0)
+    tuner.save(tmp_path / "tuned", style.PRESETS["heavy"], (FONTS[0],), seed=0)  # its own: replaced
+    assert style.load(str(tmp_path / "tuned" / "style.toml"))[1] == style.PRESETS["heavy"]
+
+
 def test_the_start_is_a_fit_folder_with_its_fonts_and_a_changed_font_is_refused(pool, tmp_path):
     font = tmp_path / "own" / "f.ttf"
     font.parent.mkdir()
@@ -200,6 +212,12 @@ def test_bad_usage_is_a_one_line_error(pool, tmp_path):
         code, out = run_cli("tune-style", *args, "--out", str(tmp_path / "o"), "--port", "0")
         assert code == 2 and message in out and "Traceback" not in out, (args, out)
         assert not (tmp_path / "o").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "sheet.png").write_bytes(b"my own picture")
+    code, out = run_cli("tune-style", str(pool), "--out", str(mine), "--port", "0")
+    assert code == 2 and "holds a sheet.png that tune-style did not write" in out
+    assert sorted(p.name for p in mine.iterdir()) == ["sheet.png"]  # not even a lock file left there
 
 
 # ---- the page, in a real browser ----
