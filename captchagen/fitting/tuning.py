@@ -61,6 +61,9 @@ def open_start(spec: str | None, candidates: Sequence[str], seed: int) -> Start:
                                "fit again, or start from its style.toml", param="start")  # fmt: skip
         return Start(load(str(folder / STYLE_FILE))[1], tuple(f.path for f in record.fonts), f"the fit in {folder}")
     name, style = load(spec)
+    if style.randomize:
+        raise BadInput(f"--start {spec} draws a new style for every image, not one look to tune; start from a "
+                       "fit, a style file or a fixed preset", param="start")  # fmt: skip
     return Start(style, sampled, f"the style {name}")
 
 

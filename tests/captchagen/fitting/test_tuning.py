@@ -123,6 +123,8 @@ def test_the_start_is_a_fit_folder_with_its_fonts_and_a_changed_font_is_refused(
     with pytest.raises(BadInput, match="not a fit-style output folder"):
         open_start(str(tmp_path), FONTS, 0)
     assert open_start("heavy", FONTS, 0).style == style.PRESETS["heavy"]
+    with pytest.raises(BadInput, match="draws a new style for every image"):
+        open_start("varied", FONTS, 0)  # no one look: the page would show and tune another
 
 
 def test_fonts_are_found_by_name_family_or_kind_and_twins_by_their_folder(pool, tmp_path):
