@@ -230,6 +230,23 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def serve_local_page(host: str, port: int, make_app: Callable[[int | None], Any], says: Callable[[str], str]) -> None:
+    """Serve a local page (`label`, `tune-style`) until Ctrl-C: listen on host:port, build the app with the
+    bound port when the address is a loopback one (its Host names are then checked), print `says(url)`."""
+    import uvicorn
+
+    from captchagen.web import is_loopback
+    from trainer.serving.protocol import with_header_deadline
+
+    sock = listen(host, port)
+    bound_host, bound_port = sock.getsockname()[:2]
+    app = make_app(bound_port if is_loopback(bound_host) else None)
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    click.echo(says(f"http://{shown}:{bound_port}"), color=False)
+    config = uvicorn.Config(app, log_level="warning", http=with_header_deadline(10.0), server_header=False)
+    run_until_stopped(config, sock)
+
+
 def run_until_stopped(config: Any, sock: socket.socket) -> None:
     """Run a uvicorn server on `sock` until Ctrl-C or SIGTERM, then shut it down gracefully (open requests
     are answered) and return. uvicorn's own handling raises each captured signal again after the shutdown,

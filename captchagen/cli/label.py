@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from captchagen import atomic, codec
-from captchagen.cli.common import LineProgress, library_errors, listen, open_reader, reads_option, run_until_stopped
+from captchagen.cli.common import LineProgress, library_errors, open_reader, reads_option, serve_local_page
 from captchagen.errors import missing_extra
 from captchagen.lock import FolderLock
 
@@ -93,12 +93,8 @@ def _serve(
     port: int,
 ) -> Any:  # fmt: skip
     """Read the pool (with the model, if any), serve the page until Ctrl-C; the queue, for the summary."""
-    import uvicorn
-
-    from captchagen.web import is_loopback
     from trainer.labeling.app import create_app
     from trainer.labeling.queue import LabelQueue
-    from trainer.serving.protocol import with_header_deadline
 
     reader = open_reader("runs", model_path, reads)[1] if model_path else None
     lines = LineProgress(lambda line: click.echo(line, err=True), "reading the pool")
@@ -106,15 +102,13 @@ def _serve(
     stats = queue.stats()
     if queue.unreadable:
         click.echo(f"note: {queue.unreadable:,} images in {pool} cannot be read; they are not offered", err=True)
-    sock = listen(host, port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    app = create_app(queue, loopback_port=bound_port if is_loopback(bound_host) else None)
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    click.echo(
-        f"Labelling {stats['remaining']:,} images of {pool} ({stats['labelled']:,} done, {stats['order']}) on "
-        f"http://{shown}:{bound_port}  (Ctrl-C stops)",
-        color=False,
+    serve_local_page(
+        host,
+        port,
+        lambda loopback_port: create_app(queue, loopback_port=loopback_port),
+        lambda url: (
+            f"Labelling {stats['remaining']:,} images of {pool} ({stats['labelled']:,} done, "
+            f"{stats['order']}) on {url}  (Ctrl-C stops)"
+        ),
     )
-    config = uvicorn.Config(app, log_level="warning", http=with_header_deadline(10.0), server_header=False)
-    run_until_stopped(config, sock)
     return queue

@@ -10,7 +10,7 @@ import click
 
 from captchagen import atomic
 from captchagen.alphabet import PRESETS, Alphabet, expand
-from captchagen.cli.common import library_errors, listen, run_until_stopped
+from captchagen.cli.common import library_errors, serve_local_page
 from captchagen.cli.options import default_font_pack, font_pack_option, length_option
 from captchagen.errors import BadInput, missing_extra
 from captchagen.fitting.pool_fit import SAMPLE
@@ -107,17 +107,14 @@ def tune_style(pool: Path, out: Path, start: str | None, alphabet: str | None, l
 
 
 def _serve(tuner: Tuner, out: Path, host: str, port: int) -> None:
-    import uvicorn
-
     from captchagen.fitting.page import create_app
-    from captchagen.web import is_loopback
-    from trainer.serving.protocol import with_header_deadline
 
-    sock = listen(host, port)
-    bound_host, bound_port = sock.getsockname()[:2]
-    app = create_app(tuner, out, loopback_port=bound_port if is_loopback(bound_host) else None)
-    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    click.echo(f"Tuning a style against {tuner.pool.total:,} images, starting from {tuner.start.source}, on "
-               f"http://{shown}:{bound_port}  (Ctrl-C stops)", color=False)  # fmt: skip
-    config = uvicorn.Config(app, log_level="warning", http=with_header_deadline(10.0), server_header=False)
-    run_until_stopped(config, sock)
+    serve_local_page(
+        host,
+        port,
+        lambda loopback_port: create_app(tuner, out, loopback_port=loopback_port),
+        lambda url: (
+            f"Tuning a style against {tuner.pool.total:,} images, starting from {tuner.start.source}, "
+            f"on {url}  (Ctrl-C stops)"
+        ),
+    )

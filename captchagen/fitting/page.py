@@ -8,7 +8,6 @@ by their place in the page's lists. Every POST carries the page's token (captcha
 from __future__ import annotations
 
 import base64
-import io
 import json
 import secrets
 import threading
@@ -22,7 +21,7 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from captchagen.errors import BadInput
-from captchagen.fitting.tuning import SHOWN, Tuner
+from captchagen.fitting.tuning import SHOWN, Tuner, png_bytes
 from captchagen.web import ApiError, error, guard_page, read_body
 
 TOKEN_HEADER = "x-style-token"
@@ -31,14 +30,8 @@ NO_FLAGS = ("", "")  # no option sets the body limits: the errors name none
 PNG = {"Cache-Control": "no-store"}
 
 
-def _png(im: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _data_url(im: Image.Image) -> str:
-    return "data:image/png;base64," + base64.b64encode(_png(im)).decode()
+    return "data:image/png;base64," + base64.b64encode(png_bytes(im)).decode()
 
 
 def create_app(tuner: Tuner, out: Path, *, loopback_port: int | None = None, token: str | None = None) -> FastAPI:
@@ -93,7 +86,7 @@ def create_app(tuner: Tuner, out: Path, *, loopback_port: int | None = None, tok
     async def pool_image(i: int) -> Response:
         if not 0 <= i < min(SHOWN, len(tuner.images)):
             return error(404, f"no pool image {i} is shown")
-        return Response(_png(tuner.images[i]), media_type="image/png", headers=PNG)
+        return Response(png_bytes(tuner.images[i]), media_type="image/png", headers=PNG)
 
     @app.get("/api/fonts")
     async def fonts(q: str = "") -> dict:

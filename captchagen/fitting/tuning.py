@@ -159,9 +159,7 @@ class Tuner:
             text = "".join(chars[(k * 7) % len(chars)] for k in range(6))
             im = Image.new("RGB", (180, 44), "white")
             ImageDraw.Draw(im).text((6, 4), text, fill="black", font=ImageFont.truetype(path, 32))
-            buf = io.BytesIO()
-            im.save(buf, format="PNG")
-            self._previews[i] = buf.getvalue()
+            self._previews[i] = png_bytes(im)
         return self._previews[i]
 
     def save(self, out: Path, style: Style, fonts: Sequence[str], seed: int) -> dict[str, Any]:
@@ -230,6 +228,12 @@ def saved_fonts(out: Path) -> dict[str, str]:
                        param="out")  # fmt: skip
     # What is there now, not what the record says: a font edited in place is written again.
     return {name: load_font(folder / name).sha256 for name in listed if name in present}
+
+
+def png_bytes(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def _family(path: str) -> str:
