@@ -33,6 +33,7 @@ RECORD_VERSION = 1
 LOOK = 24  # images a look renders: the distance is taken over them, the page shows the first SHOWN
 SHOWN = 12
 START_FONTS = 8  # fonts chosen at the start when it names none: a seeded sample of the candidates
+PER_IMAGE = ("randomize", "readable", "wider")  # draw a new style per image: not a look one tunes
 
 
 @dataclass(frozen=True)
@@ -106,8 +107,8 @@ class Tuner:
         holds = {row[0]: row[1] for row in field_table()}
         out = []
         for name, f in FIELDS.items():
-            if name in ("randomize", "readable", "wider"):
-                continue  # they draw a new style per image: not a look one tunes
+            if name in PER_IMAGE:
+                continue
             lo, hi = f.metadata["range"]
             wide = f.metadata["wide"]  # how `random` draws it: a slider's usual span, for a number
             usual = list(wide) if f.metadata["kind"] in ("number", "count") and isinstance(wide, tuple) else None
@@ -126,7 +127,7 @@ class Tuner:
             raise BadInput("choose at least one font")
         if not all(isinstance(i, int) and not isinstance(i, bool) and 0 <= i < len(self.fonts) for i in fonts):
             raise BadInput(f"`fonts` must be numbers of candidate fonts, 0 to {len(self.fonts) - 1}")
-        if "randomize" in values or "readable" in values or "wider" in values:
+        if any(name in values for name in PER_IMAGE):
             raise BadInput("randomize, readable and wider draw a new style per image: not a look to tune")
         style = from_dict(values)
         return style, tuple(self.fonts[i] for i in dict.fromkeys(fonts))
