@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from PIL import Image
 
@@ -23,6 +26,8 @@ from captchagen.errors import BadInput, CaptchagenError
 
 MANIFEST = "manifest.json"  # captchagen.manifest.MANIFEST: a made dataset's (imported lazily there)
 MAX_PIXELS = 20_000_000  # a captcha is never this big; a decompression bomb is
+
+T = TypeVar("T")
 
 
 class UnreadableImage(CaptchagenError):
@@ -84,6 +89,13 @@ def list_images(folder: Path, exclude: Path | None = None) -> PoolFiles:
             if p.is_file():
                 paths.append(p)
     return PoolFiles(root, tuple(sorted(paths)), tuple(left_out))
+
+
+def seeded_sample(paths: Sequence[T], n: int, seed: int) -> list[T]:
+    """The `n` of `paths` (all of them if fewer) that `compare --sample n --seed seed` reads, in their order:
+    adapt keeps the same ones out of self-training, so its comparisons read images no compared model learnt."""
+    picked = random.Random(seed).sample(range(len(paths)), min(n, len(paths)))
+    return [paths[i] for i in sorted(picked)]
 
 
 def open_image(path: Path, max_pixels: int = MAX_PIXELS) -> Image.Image:

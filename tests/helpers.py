@@ -52,10 +52,10 @@ def run_cli_streams(*args: str, env: dict[str, str] | None = None) -> tuple[int,
     return result.exit_code, result.stdout, result.stderr
 
 
-def site_pool(root: Path, *style: str) -> Path:
-    """root/pool: 12 captchas of 4 characters of ABCD1234 (made with `style`'s options) renamed as a site's
+def site_pool(root: Path, *style: str, n: int = 12) -> Path:
+    """root/pool: `n` captchas of 4 characters of ABCD1234 (made with `style`'s options) renamed as a site's
     unlabelled ones are, site-000.png...: what adapt and fit-style are pointed at."""
-    code, out = run_cli("make", "--n", "12", *style, *TINY, "--min-len", "4", "--alphabet", "ABCD1234", "--seed", "5",
+    code, out = run_cli("make", "--n", str(n), *style, *TINY, "--min-len", "4", "--alphabet", "ABCD1234", "--seed", "5",
                         "--out", str(root / "made"))  # fmt: skip
     assert code == 0, out
     folder = root / "pool"

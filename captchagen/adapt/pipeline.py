@@ -9,6 +9,7 @@ own, never a folder another process holds) and runs afresh. What it says goes th
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -16,8 +17,10 @@ from pathlib import Path
 from captchagen import atomic, outfolder, unlabeled
 from captchagen.adapt import labels as labelling
 from captchagen.adapt.plan import (
+    ESTIMATES,
     FIT,
     LABELS,
+    LEARNT,
     MODEL,
     OUTPUTS,
     RESULT,
@@ -50,7 +53,8 @@ Runner = Callable[[Sequence[str]], int]
 # How a changed input is named in a notice.
 INPUT_NAMES = {"pool": "the pool", "style": "the fitted style", "data": "the dataset", "base": "the base model",
                "start": "the model it starts from", "fonts": "the fonts", "models": "the models compared",
-               "labels": "the labelled images", "pseudo": "`pseudo`"}  # fmt: skip
+               "labels": "the labelled images", "pseudo": "`pseudo`",
+               "held out": "the pool images held out of self-training", "sample": "the images compared"}  # fmt: skip
 
 
 class StageFailed(CaptchagenError):
@@ -105,6 +109,7 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
         start = _best(_compare(o, START, starts, state, say, runner, o.labels), starts)
         by = "accuracy on the labelled images" if o.labels is not None else "the estimate"
         say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}")
+        _hold_out(o, say)
         _do(self_train_stage(o, start, train_labels), state, say, runner)
         adapted = adapted_candidate(o)
         # the self-trained model learnt the `train` part: only the `check` part may judge it
@@ -118,6 +123,31 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
                    f"{s.estimate:.3f})")  # fmt: skip
             say(f"note: the self-trained model's {why}; adapt returns the start, {start.model}")
         return _keep(kept, o.out / MODEL, state, say)
+
+
+def _hold_out(o: Options, say: Say) -> None:
+    """OUT/estimates/LEARNT: the pool images self-training learns, every one but those the comparisons read
+    (unlabeled.seeded_sample, as `compare` draws them), relative to the list file. Rewritten only when what
+    it lists changed: a resumed self-training checks that its pool is the one it started on."""
+    if not o.held_out:
+        say(f"note: the pool holds {o.pool_images} images, too few to keep any out of self-training: the last "
+            "comparison reads images the self-trained model learnt, where its estimate flatters it")  # fmt: skip
+        return
+    paths = unlabeled.list_images(o.pool).paths
+    compared = set(unlabeled.seeded_sample(paths, o.held_out, o.seed))
+    target = o.out / ESTIMATES / LEARNT
+    here = target.parent.resolve()
+    lines = [os.path.relpath(p.resolve(), here) for p in paths if p not in compared]
+    odd = next((line for line in lines if "\n" in line or "\r" in line or not line.isprintable()), None)
+    if odd is not None:
+        raise BadInput(f"pool {o.pool}: the file name {odd!r} cannot be listed for self-training (a line break "
+                       "or bytes that are not UTF-8); rename it", param="pool")  # fmt: skip
+    data = "".join(f"{line}\n" for line in lines).encode("utf-8")
+    if not target.is_file() or target.read_bytes() != data:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_bytes(target, data)
+    say(f"self-training learns {len(paths) - len(compared):,} of the pool's {len(paths):,} images ({target}); the "
+        f"{len(compared):,} others are held out for the comparisons to read")  # fmt: skip
 
 
 def _split_labels(o: Options, state: State, say: Say) -> tuple[Path, Path | None]:

@@ -137,8 +137,9 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     Runs six commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
     `make` draws N labelled captchas in it; `train --init-from MODEL` fine-tunes on them; `compare` reads
     the pool with MODEL and the fine-tuned model and estimates, with no label, which reads it better;
-    `train --unlabeled POOL` self-trains on the pool from that one (the teacher's most certain readings, of the
-    --length given, are learnt in rounds of a growing share); `compare` again: the self-trained model is
+    `train --unlabeled` self-trains from that one on the pool less the images compared (the teacher's most
+    certain readings, of the --length given, are learnt in rounds of a growing share); `compare` again, on
+    images it never learnt: the self-trained model is
     returned only if its estimate is clearly above its start's (beyond the chance of the sample; so is the
     fine-tuned model chosen over MODEL), so adapt does not end below where it started by its own estimate.
     With --labels, measured accuracy on labelled captchas decides instead. Run the same
@@ -168,7 +169,8 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     sampled = pipeline.check(o)  # the pool and OUT, before anything is read at length or written
     candidates = candidate_fonts(fonts, pack, chars)  # an alphabet no font draws: now, not in the fit step
     parent = load_parent(init_from)  # a bad or edited model: now, not after the fit and make
-    o = replace(o, base_sha256=parent.sha256, pool_digest=list_images(pool).digest(),
+    listed = list_images(pool)
+    o = replace(o, base_sha256=parent.sha256, pool_digest=listed.digest(), pool_images=len(listed.paths),
                 labels_digest=read_labelled(labels).digest if labels is not None else "",
                 font_digest=_files_digest(candidates),
                 base_reads_alphabet=set(chars) <= set(parent.model.alphabet), base_file=str(parent.path),

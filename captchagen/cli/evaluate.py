@@ -214,10 +214,8 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
 
     Example: captchagen compare collected/ --model base-v3 --model adapted/model.pt --length 4
     """
-    import random
-
     from captchagen import atomic
-    from captchagen.unlabeled import list_images
+    from captchagen.unlabeled import list_images, seeded_sample
     from trainer.inference.estimate import best as best_of
     from trainer.inference.estimate import clearly_above
     from trainer.inference.estimate import compare as compare_models
@@ -228,7 +226,7 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     if not files:
         raise UsageFailure(f"{pool} holds no images to compare on")
     labelled = _labelled(labels) if labels is not None else None
-    chosen = sorted(random.Random(seed).sample(files, min(sample, len(files))))
+    chosen = seeded_sample(files, sample, seed)
     readers = {}
     for name in dict.fromkeys(models):
         readers[name] = open_reader("runs", name, reads, length, case)[1]

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from captchagen.adapt import pipeline
-from captchagen.adapt.plan import Options, Score
+from captchagen.adapt.plan import Options, Score, held_out
 from captchagen.errors import BadInput
 from captchagen.fitting.pool_fit import FitRecord, PoolSummary
 from captchagen.lock import FolderBusy, FolderLock
-from captchagen.unlabeled import list_images
+from captchagen.unlabeled import list_images, seeded_sample
 
 FULL = ["fit-style", "make", "train", "compare", "self-train", "compare"]
 
@@ -385,3 +385,39 @@ def test_a_comparison_saved_before_clearly_above_ranks_by_the_estimate_alone():
     assert old.beats(new, "new") and not new.beats(old, "old")
     assert not Score(0.31, above=()).beats(new, "new")  # kept and empty: not clearly above
     assert Score(0.2, 0.6).beats(Score(0.9, 0.5, ("x",)), "x")  # measured accuracy first, where there is some
+
+
+# ---- the comparisons read pool images self-training never learnt ----
+
+
+@pytest.mark.parametrize(("images", "held"), [(5, 0), (63, 0), (64, 16), (1023, 255), (1024, 256), (50_000, 256)])
+def test_a_quarter_of_a_small_pool_or_256_images_are_held_out_and_none_of_a_tiny_one(images, held):
+    assert held_out(images) == held
+
+
+def test_self_training_learns_the_pool_less_the_images_the_comparisons_read(options, tmp_path):
+    for i in range(5, 80):
+        (options.pool / f"p{i}.png").write_bytes(b"y" * i)
+    o = replace(options, pool_digest=list_images(options.pool).digest(), pool_images=80)
+    said = run(o, runner := FakeRunner())
+    compares = [c for c in runner.calls if c[0] == "compare"]
+    assert [(_arg(c, "--sample"), _arg(c, "--seed")) for c in compares] == [("20", "0")] * 2
+    listed = Path(_arg(next(c for c in runner.calls if "--unlabeled" in c), "--unlabeled") or "")
+    learnt = {(listed.parent / line).resolve() for line in listed.read_text().splitlines()}
+    read = {p.resolve() for p in seeded_sample(list_images(o.pool).paths, 20, o.seed)}
+    assert len(learnt) == 60 and len(read) == 20 and learnt.isdisjoint(read)
+    assert learnt | read == {p.resolve() for p in o.pool.iterdir()}
+    assert any("learns 60 of the pool's 80 images" in line for line in said)
+    before = listed.stat().st_mtime_ns
+    said = run(o, runner := FakeRunner())  # done: nothing runs, and the list a resume would check is untouched
+    assert runner.calls == [] and listed.stat().st_mtime_ns == before
+    # Another seed draws other images to compare: the comparisons and the self-training are redone
+    said = run(replace(o, seed=1), runner := FakeRunner())
+    assert {c[0] for c in runner.calls} >= {"compare", "train"}
+    assert {(listed.parent / line).resolve() for line in listed.read_text().splitlines()} != learnt
+
+
+def test_a_pool_too_small_to_hold_any_out_is_learnt_whole_and_said_so(options):
+    said = run(options, runner := FakeRunner())
+    assert _arg(next(c for c in runner.calls if "--unlabeled" in c), "--unlabeled") == str(options.pool)
+    assert any("too few to keep any out" in line for line in said)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from captchagen import style
+from captchagen.unlabeled import list_images, seeded_sample
 from tests.helpers import REPO, TINY, run_cli, shard_images, site_pool
 
 
@@ -64,17 +65,27 @@ def test_a_pool_that_is_not_a_folder_of_images_is_refused(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(pool, tmp_path, capfd):
-    site = tmp_path / "site"
-    shutil.copytree(pool, site)
+def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(tmp_path, capfd):
+    spec = tmp_path / "site.toml"
+    spec.write_text('base = "clean"\nbackground = [20, 30, 90]\ntext_color = [230, 230, 120]\n')
+    site = site_pool(tmp_path, "--style", str(spec), n=64)
     args = ["adapt", str(site), "--out", str(tmp_path / "a"), *FIT, "--n", "100", "--init-from", "base",
             "--time-limit", "0.03", "--self-time-limit", "0.03"]  # fmt: skip
     code, out = run_cli(*args)
     err = capfd.readouterr().err
     assert code == 0, out + err
-    steps = [line for line in (out + err).splitlines() if line.startswith("+ captchagen ")]
-    assert [s.split()[2] for s in steps] == ["fit-style", "make", "train", "compare", "train", "compare"]
-    assert "--unlabeled" in steps[4] and str(site) in steps[4] and "--overwrite" not in " ".join(steps)
+    steps = [line.split() for line in (out + err).splitlines() if line.startswith("+ captchagen ")]
+    assert [s[2] for s in steps] == ["fit-style", "make", "train", "compare", "train", "compare"]
+    assert "--overwrite" not in sum(steps, [])
+    # Self-training learns the pool less the 16 images (a quarter of 64) both comparisons read, as
+    # `compare --sample 16 --seed 0` draws them: the self-trained model is judged on images it never learnt.
+    learnt_list = Path(steps[4][steps[4].index("--unlabeled") + 1])
+    learnt = {(learnt_list.parent / line).resolve() for line in learnt_list.read_text().splitlines()}
+    images = list_images(site).paths
+    compared = {p.resolve() for p in seeded_sample(images, 16, 0)}
+    assert len(learnt) == 48 and learnt.isdisjoint(compared) and learnt | compared == {p.resolve() for p in images}
+    assert all(s[s.index("--sample") + 1] == "16" and s[s.index("--seed") + 1] == "0" for s in (steps[3], steps[5]))
+    assert "16 others are held out" in out + err
     adapted = tmp_path / "a" / "runs" / "adapted"
     assert (adapted / "best.pt").exists() and "estimate" in out + err  # compare's table
     # what adapt returns reads the pool, by the estimate, no worse than the base model it started from
