@@ -85,6 +85,23 @@ def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: tuple[i
     click.echo(f"Fitting a style to {pool} ({len(candidates)} candidate fonts)", err=True)
     result, sampled = fit_pool(pool, out, settings, candidates, sample, workers or cpu_count(), progress)
     _report(result, sampled, out)
+    hint = tune_hint(result.distance, result.floor, pool, out)
+    if hint:
+        click.echo(hint, err=True)
+
+
+FAR = 3.0  # a fit further than this many times the pool's own floor is worth a look (issue 40's goal)
+
+
+def tune_hint(distance: float, floor: float, pool: Path, out: Path) -> str | None:
+    """What to do about a fit far from the pool (None for a near one): look, and tune it on the page."""
+    if distance <= FAR * floor:
+        return None
+    times = f"{distance / floor:.0f}x" if floor > 0 else "far from"
+    return (f"The fit is {times} the pool's distance to itself: look at the sheet. Where its glyphs, their size "
+            f"or the clutter are not the pool's, tune the style by eye (minutes): captchagen tune-style {pool} "
+            f"--start {out} --out TUNED, then draw it with `make` or `adapt --style TUNED/style.toml --font "
+            "TUNED/fonts`.")  # fmt: skip
 
 
 def _report(result: Any, pool: Any, out: Path) -> None:

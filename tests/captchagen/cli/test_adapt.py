@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from captchagen import style
+from captchagen.cli.adapt import tune_hint
 from captchagen.unlabeled import list_images, seeded_sample
 from tests.helpers import REPO, TINY, run_cli, shard_images, site_pool
 
@@ -33,6 +34,9 @@ def test_fit_style_writes_a_style_file_that_make_draws(pool, tmp_path):
     record = json.loads((tmp_path / "fit" / "fit.json").read_text())
     assert record["size"] == [80, 32] and record["pool"]["images"] == 12 and record["fonts"]
     assert record["distance"] > 0 and len(record["history"]) == 2
+    # a fit far from the pool's own floor points to the page where a person tunes it by eye
+    far = record["distance"] > 3 * record["floor"]
+    assert ("captchagen tune-style " + f"{pool} --start {tmp_path / 'fit'}" in " ".join(out.split())) == far
     fitted = style.load(str(tmp_path / "fit" / "style.toml"))[1]
     assert fitted.to_dict() == record["style"]
     fonts = [a for f in record["fonts"] for a in ("--font", f["path"])]
@@ -40,6 +44,15 @@ def test_fit_style_writes_a_style_file_that_make_draws(pool, tmp_path):
                         "--out", str(tmp_path / "data"))  # fmt: skip
     assert code == 0, out
     assert len(shard_images(tmp_path / "data")) == 4
+
+
+def test_a_fit_far_from_the_pool_points_to_the_style_page_and_a_near_one_does_not(tmp_path):
+    hint = tune_hint(0.474, 0.048, tmp_path / "pool", tmp_path / "fit")
+    assert hint is not None and "10x" in hint
+    assert f"captchagen tune-style {tmp_path / 'pool'} --start {tmp_path / 'fit'} --out TUNED" in hint
+    assert "--style TUNED/style.toml --font TUNED/fonts" in hint
+    assert tune_hint(0.14, 0.048, tmp_path / "pool", tmp_path / "fit") is None  # under 3x: near enough
+    assert "far from" in (tune_hint(0.1, 0.0, tmp_path, tmp_path) or "")  # a pool of one look: no ratio
 
 
 @pytest.mark.parametrize(
