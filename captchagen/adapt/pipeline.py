@@ -122,6 +122,11 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
                    f"estimate on the pool is not clearly above its start's ({a.estimate:.3f} against "
                    f"{s.estimate:.3f})")  # fmt: skip
             say(f"note: the self-trained model's {why}; adapt returns the start, {start.model}")
+        elif check_labels is None:
+            say(f"note: kept on the label-free estimate alone, which a self-trained model can fool (its confidence "
+                "rises over the pool's look, right or wrong: docs/studies/adapt.md); 20 labelled pool images "
+                f"measure instead: captchagen label {o.pool} --out LABELLED --model {o.out / MODEL}, then this "
+                "command again with --labels LABELLED (the fit, make and first training are kept)")  # fmt: skip
         return _keep(kept, o.out / MODEL, state, say)
 
 

@@ -259,6 +259,10 @@ def test_self_training_starts_from_what_reads_the_pool_best_and_adapt_never_retu
     assert estimates[returned] >= max(estimates["base"], estimates[start])  # never below where it started
     assert any(f"self-training starts from {start}" in line for line in said)
     assert any("adapt returns the start" in line for line in said) == (returned != "adapted")
+    # a self-trained model kept on the estimate alone comes with the way to measure it instead
+    advice = [line for line in said if "label-free estimate alone" in line]
+    assert bool(advice) == (returned == "adapted")
+    assert all(f"captchagen label {options.pool} --out LABELLED --model {model}" in line for line in advice)
     state = json.loads((options.out / "adapt.json").read_text())
     assert state["estimates"] == {"start": {k: estimates[k] for k in ("base", "synthetic")}, "result": estimates}
 
@@ -311,6 +315,7 @@ def test_labels_choose_the_start_check_the_result_on_held_back_images_and_train_
     assert sorted(trained + checked) == sorted(n for n in before if n.endswith(".png"))
     assert {p.name: p.read_bytes() for p in labelled.iterdir()} == before  # the user's folder is only read
     assert any("are trained on, 3 held back" in line for line in said)
+    assert not any("label-free estimate alone" in line for line in said)  # labels measured it
     state = json.loads((options.out / "adapt.json").read_text())
     assert state["labelled"]["result"] == {"base": 0.2, "synthetic": 0.3, "adapted": 0.6}
     assert "labels" in state["made"]
