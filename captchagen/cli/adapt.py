@@ -95,13 +95,15 @@ FAR = 3.0  # a fit further than this many times the pool's own floor is worth a 
 
 def tune_hint(distance: float, floor: float, pool: Path, out: Path) -> str | None:
     """What to do about a fit far from the pool (None for a near one): look, and tune it on the page."""
+    from shlex import quote
+
     if distance <= FAR * floor:
         return None
     times = f"{distance / floor:.0f}x" if floor > 0 else "far from"
+    command = f"captchagen tune-style {quote(str(pool))} --start {quote(str(out))} --out TUNED"
     return (f"The fit is {times} the pool's distance to itself: look at the sheet. Where its glyphs, their size "
-            f"or the clutter are not the pool's, tune the style by eye (minutes): captchagen tune-style {pool} "
-            f"--start {out} --out TUNED, then draw it with `make` or `adapt --style TUNED/style.toml --font "
-            "TUNED/fonts`.")  # fmt: skip
+            f"or the clutter are not the pool's, tune the style by eye (minutes): {command}, then draw it with "
+            "`make` or `adapt --style TUNED/style.toml --font TUNED/fonts`.")  # fmt: skip
 
 
 def _report(result: Any, pool: Any, out: Path) -> None:

@@ -53,6 +53,7 @@ def test_a_fit_far_from_the_pool_points_to_the_style_page_and_a_near_one_does_no
     assert "--style TUNED/style.toml --font TUNED/fonts" in hint
     assert tune_hint(0.14, 0.048, tmp_path / "pool", tmp_path / "fit") is None  # under 3x: near enough
     assert "far from" in (tune_hint(0.1, 0.0, tmp_path, tmp_path) or "")  # a pool of one look: no ratio
+    assert "tune-style 'my pool' --start" in (tune_hint(1.0, 0.1, Path("my pool"), tmp_path) or "")  # pastes as is
 
 
 @pytest.mark.parametrize(
