@@ -208,9 +208,10 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     they are shifted by a pixel or two. Beside it: confidence and views alone, how often a reading at any
     length has the --length given (fits), and how often it reads exactly as the other models do (peers).
     An estimate, not a measurement: a model self-trained on a pool grows sure of its own readings, right or
-    wrong (see docs/studies/pool-estimate.md for where it tracks accuracy and where it does not); a few
-    labelled images and `eval` measure. A model is marked best over one listed before it only where its
-    estimate is clearly higher (in 97.5% of resamples of the images): list the model you have first.
+    wrong, most on the images it learnt but on the others too (see docs/studies/pool-estimate.md for where
+    it tracks accuracy and where it does not); a few labelled images and `eval` measure. A model is marked
+    best over one listed before it only where its estimate is clearly higher (in 97.5% of resamples of the
+    images): list the model you have first.
 
     Example: captchagen compare collected/ --model base-v3 --model adapted/model.pt --length 4
     """
