@@ -13,7 +13,7 @@ import os
 import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from shlex import quote
+from shlex import join, quote
 
 from captchagen import atomic, outfolder, unlabeled
 from captchagen.adapt import labels as labelling
@@ -239,7 +239,7 @@ def _do(stage: Stage, state: State, say: Say, runner: Runner) -> None:
             _remove(stage, say, why)
     state.claim(stage.output.relative_to(state.path.parent).parts[0])
     state.start(stage)
-    say(f"+ captchagen {' '.join(argv)}")
+    say(f"+ captchagen {join(argv)}")  # as a shell takes it: a pool path with a space pastes whole
     code = runner(argv)
     if code:
         raise StageFailed(f"step {stage.name} failed (exit code {code}); its output is above")

@@ -7,6 +7,7 @@ import hashlib
 import sys
 from dataclasses import replace
 from pathlib import Path
+from shlex import quote
 from typing import Any
 
 import click
@@ -95,8 +96,6 @@ FAR = 3.0  # a fit further than this many times the pool's own floor is worth a 
 
 def tune_hint(distance: float, floor: float, pool: Path, out: Path) -> str | None:
     """What to do about a fit far from the pool (None for a near one): look, and tune it on the page."""
-    from shlex import quote
-
     if distance <= FAR * floor:
         return None
     times = f"{distance / floor:.0f}x" if floor > 0 else "far from"
@@ -199,8 +198,8 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     except Stopped as e:
         click.echo(f"Interrupted ({e}); the step stopped with it. Run the same command again to go on.", err=True)
         sys.exit(e.exit_code)
-    click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {model} --length {lo}-{hi} IMAGES",
-               err=False)  # fmt: skip
+    click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {quote(str(model))} --length {lo}-{hi} "
+               "IMAGES")  # fmt: skip
 
 
 def _files_digest(paths: list[str]) -> str:

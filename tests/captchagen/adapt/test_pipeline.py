@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -426,3 +427,10 @@ def test_a_pool_too_small_to_hold_any_out_is_learnt_whole_and_said_so(options):
     said = run(options, runner := FakeRunner())
     assert _arg(next(c for c in runner.calls if "--unlabeled" in c), "--unlabeled") == str(options.pool)
     assert any("too few to keep any out" in line for line in said)
+
+
+def test_each_step_is_printed_as_a_shell_takes_it_a_path_with_a_space_included(options, tmp_path):
+    pool = options.pool.rename(tmp_path / "my pool")
+    said = run(replace(options, pool=pool), runner := FakeRunner())
+    printed = [shlex.split(line.removeprefix("+ captchagen ")) for line in said if line.startswith("+ captchagen ")]
+    assert printed == [list(c) for c in runner.calls] and any(str(pool) in c for c in printed)
