@@ -124,10 +124,10 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
                    f"{s.estimate:.3f})")  # fmt: skip
             say(f"note: the self-trained model's {why}; adapt returns the start, {start.model}")
         elif check_labels is None:
-            pool, model = quote(str(o.pool)), quote(str(o.out / MODEL))
+            # in the page's order, not the model's least sure first: those would judge it on its worst images
             say(f"note: kept on the label-free estimate alone, which a self-trained model can fool (its confidence "
                 "rises over the pool's look, right or wrong: docs/studies/adapt.md); 20 labelled pool images "
-                f"measure instead: captchagen label {pool} --out LABELLED --model {model}, then this command again "
+                f"measure instead: captchagen label {quote(str(o.pool))} --out LABELLED, then this command again "
                 "with --labels LABELLED (the fit, make and first training are kept)")  # fmt: skip
         return _keep(kept, o.out / MODEL, state, say)
 
