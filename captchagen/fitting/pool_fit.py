@@ -4,7 +4,6 @@ record of the fit, and a sheet of pool images beside fitted ones."""
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -48,7 +47,7 @@ def open_pool(folder: Path, limit: int, seed: int, exclude: Path | None = None) 
     files = list(listed.paths)
     if len(files) < 4:
         raise BadInput(f"pool {folder} holds {len(files)} images; a fit needs at least 4", param="pool")
-    chosen = sorted(random.Random(seed).sample(files, min(limit, len(files))))
+    chosen = unlabeled.seeded_sample(files, limit, seed)
     sizes: Counter[tuple[int, int]] = Counter()
     readable, unreadable = [], []
     for p in chosen:
