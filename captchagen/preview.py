@@ -78,10 +78,15 @@ def write_grid(cells: Sequence[tuple[Path | Image.Image, Caption]], out: Path, c
         sheet.paste(im, (x, y))
         for k, (text, colour) in enumerate(caption):
             draw.text((x + 2, y + im.height + 2 + k * LABEL_HEIGHT), text, fill=colour, font=font)
-    buf = io.BytesIO()
-    sheet.save(buf, format="PNG")
-    atomic.write_bytes(out, buf.getvalue())
+    atomic.write_bytes(out, png_bytes(sheet))
     return out
+
+
+def png_bytes(im: Image.Image) -> bytes:
+    """`im` encoded as PNG (Pillow's defaults)."""
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def write_style_sheet(

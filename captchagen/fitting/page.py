@@ -21,7 +21,8 @@ from PIL import Image
 from starlette.concurrency import run_in_threadpool
 
 from captchagen.errors import BadInput
-from captchagen.fitting.tuning import SHOWN, Tuner, png_bytes
+from captchagen.fitting.tuning import SHOWN, Tuner
+from captchagen.preview import png_bytes
 from captchagen.web import ApiError, error, guard_page, read_body
 
 TOKEN_HEADER = "x-style-token"

@@ -8,7 +8,6 @@ named by their place in the candidate list, never by a path from a request.
 
 from __future__ import annotations
 
-import io
 import json
 import random
 from collections import Counter
@@ -25,7 +24,7 @@ from captchagen.fitting.features import distance, group_distances, summarise
 from captchagen.fitting.pool_fit import STYLE_FILE, Pool, pool_images, read_record, style_toml
 from captchagen.fitting.search import Settings, render
 from captchagen.fonts import load_font
-from captchagen.preview import write_grid
+from captchagen.preview import png_bytes, write_grid
 from captchagen.style import DEFAULT, FIELDS, Style, field_table, from_dict, load
 
 RECORD, SHEET, FONTS = "tune.json", "sheet.png", "fonts"
@@ -229,12 +228,6 @@ def saved_fonts(out: Path) -> dict[str, str]:
                        param="out")  # fmt: skip
     # What is there now, not what the record says: a font edited in place is written again.
     return {name: load_font(folder / name).sha256 for name in listed if name in present}
-
-
-def png_bytes(im: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    im.save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def _family(path: str) -> str:
