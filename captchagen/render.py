@@ -47,6 +47,12 @@ class SeededSecrets:
     def choice(self, seq: Sequence):  # same signature as secrets.choice
         return self._rng.choice(seq)
 
+    def getstate(self) -> object:  # not in `secrets`: for a look ahead that may be taken back
+        return self._rng.getstate()
+
+    def setstate(self, state: object) -> None:
+        self._rng.setstate(state)  # type: ignore[arg-type]
+
 
 @contextmanager
 def seeded_captcha(rng: random.Random) -> Iterator[None]:
@@ -163,6 +169,46 @@ class LazyFonts(Sequence):
         return _truetype(self.fonts[i // len(self.sizes)], self.sizes[i % len(self.sizes)])
 
 
+class MaskTable(Image.ImagePointHandler):
+    """The library's mask table (ImageCaptcha.lookup_table) applied as `Image.point` applies the list, less
+    the work `point` redoes on every call: it rounds all 256 entries again for each glyph (a tenth of an
+    image's drawing). Same table, same C call, same bytes."""
+
+    def __init__(self, table: Sequence[float]) -> None:
+        self.table = [round(v) for v in table]
+
+    def point(self, im: Image.Image) -> Image.Image:
+        return im._new(im.im.point(self.table, None))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _text_box(font: FreeTypeFont, text: str, fontmode: str) -> tuple[float, float, float, float]:
+    """`ImageDraw.multiline_textbbox((1, 1), text, font)` on a canvas drawing text in `fontmode`: it depends
+    on nothing else, and the library asks it of every glyph it draws (FreeType lays the glyph out for it)."""
+    draw = ImageDraw.Draw(Image.new("1" if fontmode == "1" else "L", (1, 1)))
+    return draw.multiline_textbbox((1, 1), text, font=font)
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _blank(font: FreeTypeFont, text: str) -> bool:
+    """Whether `text` in `font` leaves no ink (a space, in nearly every font)."""
+    return font.getmask(text).getbbox() is None
+
+
+class _MeasuringCanvas:
+    """The canvas's ImageDraw as the library's `_draw_character` uses it (to measure one character in a
+    font), answered from `_text_box`. Fonts come from `_truetype`'s cache, so a font is one object and a
+    key of the measure cache keeps at most its 65,536 entries' fonts alive."""
+
+    def __init__(self, draw: ImageDraw.ImageDraw) -> None:
+        self._draw = draw
+
+    def multiline_textbbox(self, xy, text, font=None, **kwargs):  # the library's one call: (1, 1), text, font
+        if tuple(xy) != (1, 1) or kwargs or not isinstance(font, FreeTypeFont) or not isinstance(text, str):
+            return self._draw.multiline_textbbox(xy, text, font=font, **kwargs)
+        return _text_box(font, text, self._draw.fontmode)
+
+
 class StyledCaptcha(ImageCaptcha):
     """ImageCaptcha with every drawing choice taken from a Style. With the default style it draws exactly
     what ImageCaptcha.generate_image draws, random number for random number; post-effects draw after."""
@@ -182,6 +228,7 @@ class StyledCaptcha(ImageCaptcha):
         self.character_warp_dy = style.character_warp_dy
         self.word_space_probability = style.word_space_probability
         self.word_offset_dx = style.word_offset_dx
+        self.lookup_table = MaskTable(ImageCaptcha.lookup_table)  # type: ignore[assignment]
 
     def generate_image(self, chars: str, bg_color=None, fg_color=None) -> Image.Image:
         """The image of `chars`; given colours override the style's, as in ImageCaptcha."""
@@ -288,7 +335,8 @@ class StyledCaptcha(ImageCaptcha):
         s = self.style
         if s.char_colors and not s.cells:
             color = self._ink(self._background, color[3] if len(color) > 3 else 255)
-        glyph = super()._draw_character(c, draw, color)  # type: ignore[arg-type]
+        canvas = _MeasuringCanvas(draw)
+        glyph = self._blank_glyph(c, canvas) or super()._draw_character(c, canvas, color)  # type: ignore[arg-type]
         if s.pixelate > 1:
             glyph = pixelated(glyph, s.pixelate)
         solid = glyph
@@ -299,6 +347,26 @@ class StyledCaptcha(ImageCaptcha):
             lo, hi = s.shadow_offset
             glyph = shadowed(glyph, lo + _draw(hi - lo + 1), color, solid)
         return glyph
+
+    def _blank_glyph(self, c: str, canvas: _MeasuringCanvas) -> Image.Image | None:
+        """What the library's `_draw_character` returns for a character that leaves no ink in the font it
+        picks (the spaces it puts between a third of the glyphs it draws): a transparent image of the
+        character's text box, made with the same random draws but without drawing, turning, resizing and
+        warping nothing. None, with nothing drawn, where the character has ink in that font."""
+        secrets = captcha.image.secrets
+        if c != " " or not isinstance(secrets, SeededSecrets):
+            return None
+        state = secrets.getstate()
+        font = secrets.choice(self.truefonts)
+        _, _, w, h = canvas.multiline_textbbox((1, 1), c, font=font)
+        if not isinstance(font, FreeTypeFont) or not _blank(font, c) or int(w) < 1 or int(h) < 1:
+            secrets.setstate(state)  # the library draws this one, from the same numbers
+            return None
+        for lo, hi in (self.character_offset_dx, self.character_offset_dy):
+            secrets.randbelow(hi - lo + 1)  # the glyph's offsets in its box
+        for _ in range(7):
+            secrets.randbits(32)  # its rotation, the warp's extent across and down, and its four corners
+        return Image.new("RGBA", (int(w), int(h)))
 
     def _ink(self, background: tuple[int, ...], opacity: int) -> tuple[int, ...]:
         """A text colour (with `opacity`) for `background`: redrawn, at most CONTRAST_TRIES times, until

@@ -4,7 +4,10 @@ import random
 import secrets
 
 import captcha.image
+import pytest
+from PIL import Image, ImageDraw
 
+from captchagen import render, style
 from captchagen.config import GenerationConfig, resolve
 from captchagen.render import Renderer, image_rng, sample_label
 
@@ -47,3 +50,30 @@ def test_labels_respect_length_and_alphabet_and_cover_every_length():
         assert set(label) <= set("XYZ")
         lengths.add(len(label))
     assert lengths == {2, 3, 4, 5}
+
+
+@pytest.mark.parametrize("name", list(style.PRESETS))
+def test_the_drawing_shortcuts_draw_the_bytes_of_the_library_calls_they_stand_for(name, monkeypatch):
+    """MaskTable (the glyph mask's table, rounded once), the measured canvas (a glyph's text box, laid out
+    once per font and character) and the blank glyph (a space made without drawing it) are speed only: every
+    preset gives the same bytes as the library's own `Image.point(list)`, `multiline_textbbox` and
+    `_draw_character`. With the space taken as inked, the look-ahead is taken back and the library draws it."""
+    config = GenerationConfig(n=12, style=style.PRESETS[name])
+    fast = [Renderer(resolve(config)).image(i) for i in range(12)]
+    monkeypatch.setattr(render, "MaskTable", lambda table: table)  # the library's list, rounded per call
+    monkeypatch.setattr(render, "_MeasuringCanvas", lambda draw: draw)  # the canvas itself: measured per call
+    monkeypatch.setattr(render, "_blank", lambda font, text: False)  # every space drawn by the library
+    plain = Renderer(resolve(config))
+    assert plain.captcha.lookup_table == captcha.image.ImageCaptcha.lookup_table  # the patch took
+    assert [plain.image(i) for i in range(12)] == fast
+
+
+def test_the_measured_canvas_passes_other_calls_to_the_canvas():
+    draw = ImageDraw.Draw(Image.new("RGB", (60, 30)))
+    font = render._truetype(resolve(GenerationConfig()).font_paths[0], 20)
+    canvas = render._MeasuringCanvas(draw)
+    assert canvas.multiline_textbbox((1, 1), "Q", font=font) == draw.multiline_textbbox((1, 1), "Q", font=font)
+    assert canvas.multiline_textbbox((5, 2), "Q", font=font) == draw.multiline_textbbox((5, 2), "Q", font=font)
+    assert canvas.multiline_textbbox((1, 1), "a\nb", font=font, spacing=9) == draw.multiline_textbbox(
+        (1, 1), "a\nb", font=font, spacing=9
+    )
