@@ -192,7 +192,7 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
                 labels_digest=read_labelled(labels).digest if labels is not None else "",
                 font_digest=_files_digest(candidates),
                 base_reads_alphabet=set(chars) <= set(parent.model.alphabet), base_file=str(parent.path),
-                size=sampled.size)  # fmt: skip
+                size=sampled.size, base_width=parent.config.width)  # fmt: skip
     try:
         model = pipeline.run(o, lambda line: click.echo(line, err=True))
     except Stopped as e:

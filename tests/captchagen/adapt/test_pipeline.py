@@ -435,3 +435,22 @@ def test_each_step_is_printed_as_a_shell_takes_it_a_path_with_a_space_included(o
     said = run(replace(options, pool=pool), runner := FakeRunner())
     printed = [shlex.split(line.removeprefix("+ captchagen ")) for line in said if line.startswith("+ captchagen ")]
     assert printed == [list(c) for c in runner.calls] and any(str(pool) in c for c in printed)
+
+
+def test_both_training_steps_read_at_the_base_models_input_width_and_a_changed_one_retrains(options):
+    runner = FakeRunner()
+    run(replace(options, base_width=160), runner)
+    trains = [c for c in runner.calls if c[0] == "train"]
+    assert [_arg(c, "--width") for c in trains] == ["160", "160"]  # the fine-tune and the self-training
+    runner = FakeRunner()
+    said = run(replace(options, base_width=128), runner)
+    assert verbs(runner.calls) == ["train", "compare", "self-train", "compare"]
+    assert any("`input width` changed" in line for line in said)
+
+
+@pytest.mark.parametrize(("base_width", "max_len", "given"), [(0, 4, None), (160, 20, "160"), (160, 21, None)])
+def test_a_base_too_narrow_for_the_longest_label_leaves_the_width_to_train(options, base_width, max_len, given):
+    runner = FakeRunner()
+    run(replace(options, base_width=base_width, max_len=max_len), runner)
+    trains = [c for c in runner.calls if c[0] == "train"]
+    assert [_arg(c, "--width") for c in trains] == [given, given]
