@@ -105,9 +105,9 @@ def _mix(value: str) -> tuple[str, float]:
     "--init-from",
     metavar="MODEL",
     help="Start from this model's weights (a .pt, a run folder, or a bundled model: `base`, `base-v2`, "
-    "`base-v3`) instead of random ones, to fine-tune it on DATA. Its architecture and input height are kept "
-    "(unless --height is given); the input width is chosen from DATA as without it (or --width); characters both "
-    "alphabets share keep their outputs.",
+    "`base-v3`) instead of random ones, to fine-tune it on DATA. Its architecture and input size are kept "
+    "(unless --height or --width is given; the width is chosen from DATA where the model's is too narrow for "
+    "its longest label); characters both alphabets share keep their outputs.",
 )
 @click.option(
     "--mix",
@@ -186,7 +186,7 @@ def _mix(value: str) -> tuple[str, float]:
     "--width",
     type=click.IntRange(min=4),
     help="Model input width, a multiple of 4.  [default: chosen from the images' aspect ratio after cropping flat "
-    "borders (printed); with --init-from too, as the weights do not depend on it]",
+    "borders (printed); with --init-from, the model's]",
 )
 @click.option(
     "--arch",

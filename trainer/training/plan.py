@@ -31,7 +31,7 @@ from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import Source, open_source, open_unlabeled
 from trainer.device import Runtime, make_runtime
 from trainer.models.config import ModelConfig, check_input_size
-from trainer.shape import SHAPE, ModelShape
+from trainer.shape import SHAPE, ModelShape, min_time_steps, time_steps
 from trainer.training import finetune
 from trainer.training.request import FINE_TUNE, SCRATCH, TrainRecord, TrainRequest
 from trainer.training.resume import resume_state
@@ -269,23 +269,44 @@ def _settle_size(
     cfg: TrainRequest, source: Source, parent: finetune.Parent | None, width_given: bool
 ) -> tuple[TrainRequest, tuple[str, ...]]:
     """`cfg` with its input size and crop decided, and lines saying how. The height is the given one, else
-    the parent's when fine-tuning, else the default; the width is the given one, else chosen from a sample
-    of the images (the weights do not depend on it, so a fine-tuned model may read wider images than its
-    parent); the border crop is chosen from the images unless the whole size was given from scratch."""
+    the parent's when fine-tuning, else the default. The width is the given one; else, when fine-tuning, the
+    parent's (where its time steps are enough for the longest label); else chosen from a sample of the
+    images. A fine-tuned model reads the images as its parent read them: chosen from a 200x80 pool's shape,
+    base-v3 (32x160) was fine-tuned at 32x80 and had to relearn every glyph at half its width first, and
+    read 26.9% of claptcha's held-out captchas after 3 epochs against 37.4% at its own width
+    (docs/studies/adapt.md). The border crop is chosen from the images unless the whole size was given from
+    scratch."""
     if cfg.height is not None and width_given and parent is None:
         return cfg, ()
     paths = [p for g in source.groups for p in g.paths]
     labels = [label for g in source.groups for label in g.labels]
     max_len = source.max_len or max(len(label) for label in labels)
     choice = choose_input(paths, max_len, height=cfg.height or SHAPE.height, labels=labels)
-    width = cfg.width if width_given else choice.width
     if parent is None:
+        width = cfg.width if width_given else choice.width
         return replace(cfg, height=choice.height, width=width, crop=choice.crop), choice.notes
     theirs = parent.config.height, parent.config.width
-    how = "given" if width_given else "chosen from the images"
-    size = f"input {cfg.height}x{width} ({how}; the parent model's is {theirs[0]}x{theirs[1]})"
-    if (cfg.height, width) == theirs:
-        size = f"input {cfg.height}x{width} ({how}, as the parent model's)"
+    if width_given:
+        width = cfg.width
+        how = (
+            "given, as the parent model's"
+            if (cfg.height, width) == theirs
+            else f"given; the parent model's is {theirs[0]}x{theirs[1]}"
+        )
+    elif time_steps(theirs[1]) >= min_time_steps(max_len):
+        width = theirs[1]
+        how = (
+            "as the parent model's"
+            if cfg.height == theirs[0]
+            else f"the parent model's width; its input is {theirs[0]}x{theirs[1]}"
+        )
+        if choice.width != width:
+            how += f"; --width {choice.width} reads the images at their own shape"
+    else:
+        width = choice.width
+        how = (f"chosen from the images: the parent model's {theirs[0]}x{theirs[1]} has too few time steps for "
+               f"{max_len}-character labels")  # fmt: skip
+    size = f"input {cfg.height}x{width} ({how})"
     notes = (size + (f", cropped to {choice.crop}" if choice.crop else ""), *choice.notes[1:])
     return replace(cfg, width=width, crop=choice.crop), notes
 

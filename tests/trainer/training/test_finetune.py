@@ -58,10 +58,10 @@ def test_fine_tuning_on_new_characters_records_the_parent_and_lowers_the_loss(re
     assert saved["train_config"]["parent"] == parent.lineage == json.loads((run / "config.json").read_text())["parent"]
     assert parent.lineage["sha256"] == __import__("hashlib").sha256(reading_model[1].read_bytes()).hexdigest()
     assert saved["alphabet"] == "0123XY"
-    # The parent's height; the width is chosen from the images, as for a fresh run (the weights allow any).
+    # The parent's input size: it reads the images as its parent read them (from their shape: another width).
     source = open_source(data)
     chosen = choose_input([p for g in source.groups for p in g.paths], max_len=source.max_len, height=16).width
-    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, chosen)
+    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, 48)
     assert chosen != 48
 
 
@@ -132,3 +132,34 @@ def test_init_from_a_file_that_is_no_checkpoint_is_one_line(tmp_path, reading_mo
     data = reading_model[0]
     code, out = run_cli("train", str(data), "--init-from", str(bogus), *tiny_train_args(tmp_path)[4:])
     assert code == 2 and out.count("\n") == 1 and "is not a captchagen checkpoint" in out
+
+
+def test_fine_tuning_keeps_the_parents_width_and_says_which_width_the_images_shape_gives(reading_model, tmp_path):
+    data = tiny_dataset(tmp_path / "wide", n=128, shard_size=128, width=160, height=32, seed=4)  # 5:1, not 2:1
+    args = tiny_train_args(tmp_path)
+    del args[args.index("--width") : args.index("--width") + 2]
+    del args[args.index("--height") : args.index("--height") + 2]
+    code, out = run_cli(
+        "train", str(data), "--init-from", str(reading_model[1]), *args, "--epochs", "1", "--steps-per-epoch", "1",
+        "--name", "kept",
+    )  # fmt: skip
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "input 16x48 (as the parent model's; --width 80 reads the images at their own shape)" in said
+    saved = checkpoint.load(tmp_path / "r" / "kept" / "last.pt")
+    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, 48)
+
+
+def test_a_parent_too_narrow_for_the_longest_label_gives_way_to_the_images_width(reading_model, tmp_path):
+    data = tiny_dataset(tmp_path / "long", n=128, shard_size=128, min_len=7, max_len=7, width=96, seed=5)
+    args = tiny_train_args(tmp_path)
+    del args[args.index("--width") : args.index("--width") + 2]
+    code, out = run_cli(
+        "train", str(data), "--init-from", str(reading_model[1]), *args, "--epochs", "1", "--steps-per-epoch", "1",
+        "--name", "long",
+    )  # fmt: skip
+    assert code == 0, out
+    said = " ".join(out.split())
+    assert "the parent model's 16x48 has too few time steps for 7-character labels" in said
+    saved = checkpoint.load(tmp_path / "r" / "long" / "last.pt")
+    assert saved["model_config"]["width"] >= 4 * (2 * 7 - 1)
