@@ -34,6 +34,7 @@ class Source:
     max_len: int | None = None  # a made dataset's longest label
     bad: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) for unusable names or lines
     warnings: list[str] = field(default_factory=list)  # e.g. a shard that no longer matches its manifest
+    unfinished: str = ""  # what to say of a `make` that stopped before its last shard (also in warnings)
 
     @property
     def size(self) -> int:
@@ -52,6 +53,8 @@ def open_source(path: Path) -> Source:
     else:
         source = _list_file(path)
     if source.size == 0:
+        if source.unfinished:
+            raise BadInput(source.unfinished)
         why = f" ({len(source.bad)} files without a label in their name, e.g. {source.bad[0][0]})" if source.bad else ""
         raise BadInput(f"no labelled images found in {path}{why}")
     return source
@@ -98,8 +101,22 @@ def _dataset(root: Path) -> Source:
         key = "shard:" + shard["sha256"] + ":" + _stats_digest(zip(files, labels, strict=True))
         groups.append(Group(name=shard["dir"], key=key, paths=tuple(files), labels=labels))
     settings = data["settings"]
+    unfinished = ""
+    if not data.get("complete", True):
+        made, planned = len(data["shards"]), data.get("num_shards", "?")
+        unfinished = (
+            f"{root} is a `captchagen make` that stopped before it finished ({made} of {planned} shards made"
+            f"{', the rest left out' if made else ''}): run the same make again to finish it"
+        )
+        warnings.append(unfinished)
     return Source(
-        "dataset", root, groups, alphabet=settings["alphabet"], max_len=settings["max_len"], warnings=warnings
+        "dataset",
+        root,
+        groups,
+        alphabet=settings["alphabet"],
+        max_len=settings["max_len"],
+        warnings=warnings,
+        unfinished=unfinished,
     )
 
 

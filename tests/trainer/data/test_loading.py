@@ -169,3 +169,24 @@ def test_transparent_pixels_read_as_white_background(tmp_path):
     image.paste((0, 0, 0, 255), (0, 0, 24, 16))
     arr = to_array(image, Preprocessing(height=16, width=48, autocontrast=False))
     assert arr[:, :20].max() < 30 and arr[:, 28:].min() > 225
+
+
+def test_an_unfinished_make_is_named_and_trains_on_the_shards_it_made(made, tmp_path):
+    """An interrupted `make` leaves a manifest of the shards finished so far: training on it says so (and on
+    none, the error says to run the make again, not that no labelled image exists)."""
+    cut = tmp_path / "cut"
+    shutil.copytree(made, cut)
+    data = json.loads((cut / "manifest.json").read_text())
+    for shard in data["shards"][1:]:
+        (cut / shard["dir"]).rename(cut / (shard["dir"] + ".partial"))
+    data["shards"], data["complete"] = data["shards"][:1], False
+    (cut / "manifest.json").write_text(json.dumps(data))
+    said: list[str] = []
+    loaded = load(cut, PRE, tmp_path / "cache", notice=said.append)
+    assert len(loaded.rows) == 25
+    assert any("stopped before it finished (1 of 3 shards made, the rest left out)" in line for line in said)
+    (cut / data["shards"][0]["dir"]).rename(cut / (data["shards"][0]["dir"] + ".partial"))
+    data["shards"] = []
+    (cut / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(BadInput, match=r"stopped before it finished \(0 of 3 shards made\): run the same make again"):
+        load(cut, PRE, tmp_path / "cache")
