@@ -26,7 +26,6 @@ from pathlib import Path
 
 from captchagen.adapt.labels import MIX_SHARE
 from captchagen.fitting.pool_fit import RECORD, STYLE_FILE, FitRecord
-from trainer.shape import min_time_steps, time_steps
 
 STATE = "adapt.json"
 FIT, DATA, RUNS, CACHE, ESTIMATES, LABELS = "fit", "data", "runs", "cache", "estimates", "labels"
@@ -84,7 +83,9 @@ class Options:
     style: str | None = None  # a preset or style file drawn instead of a fitted style (no fit-style stage)
     size: tuple[int, int] = (0, 0)  # the pool's commonest image size (what the synthetic set is drawn at)
     pool_images: int = 0  # how many images the pool holds (unlabeled.list_images)
-    base_width: int = 0  # the base model's input width (0: each training step chooses one from the images)
+    # The base model's input width, which both training steps read at (0: each chooses one from the images, as
+    # where the base's time steps are too few for the longest label: the command line decides).
+    base_width: int = 0
 
     @property
     def length(self) -> str:
@@ -171,21 +172,13 @@ def _common(o: Options) -> tuple[str, ...]:
     return ("--runs-dir", str(o.out / RUNS), "--seed", str(o.seed), "--cache-dir", str(o.out / CACHE))
 
 
-def input_width(o: Options) -> int | None:
-    """The input width both training steps read at: the base model's, so the pool looks to the model being
-    trained as it looked to the base that read it (None where the base's time steps are too few for the
-    longest label, and then train chooses one from the images). Chosen from the images instead, a 200x80
-    pool is read at 80 pixels wide where base-v3 read it at 160: fine-tuning must first relearn every glyph
-    at half its width, and on claptcha self-training ended at 57.0% held-out against 64.4% at the base's
-    width (base-v3 alone 57.7%; docs/studies/adapt.md)."""
-    if not o.base_width or time_steps(o.base_width) < min_time_steps(o.max_len):
-        return None
-    return o.base_width
-
-
 def _input(o: Options) -> tuple[str, ...]:
-    width = input_width(o)
-    return ("--width", str(width)) if width else ()
+    """`--width` of the base model's input, for both training steps: the pool looks to the model being trained
+    as it looked to the base that read it. Chosen from the images instead, a 200x80 pool is read at 80 pixels
+    wide where base-v3 read it at 160: fine-tuning must first relearn every glyph at half its width, and on
+    claptcha self-training ended at 57.0% held-out against 64.4% at the base's width (base-v3 alone 57.7%;
+    docs/studies/adapt.md)."""
+    return ("--width", str(o.base_width)) if o.base_width else ()
 
 
 def train_stage(o: Options) -> Stage:
@@ -193,7 +186,7 @@ def train_stage(o: Options) -> Stage:
     args = ("train", str(o.out / DATA), "--init-from", o.base, *_input(o), "--time-limit", f"{o.time_limit:g}",
             "--epochs", "1000", "--name", SYNTHETIC, *_common(o))  # fmt: skip
     inputs = {"data": dataset_digest(o.out / DATA), "base": o.base_sha256, "time limit": f"{o.time_limit:g}",
-              "seed": str(o.seed), "input width": str(input_width(o) or "from the images")}  # fmt: skip
+              "seed": str(o.seed), "input width": str(o.base_width or "from the images")}  # fmt: skip
     return Stage("train", run, args, inputs, trains=True)
 
 
@@ -249,7 +242,7 @@ def self_train_stage(o: Options, start: Candidate, labels: Path | None = None) -
             "1000", "--name", ADAPTED, *_common(o))  # fmt: skip
     inputs = {"data": dataset_digest(o.out / DATA), "start": start.sha256, "pool": o.pool_digest,
               "time limit": f"{o.self_time_limit:g}", "seed": str(o.seed), "pseudo": o.pseudo,
-              "held out": str(o.held_out), "input width": str(input_width(o) or "from the images")}  # fmt: skip
+              "held out": str(o.held_out), "input width": str(o.base_width or "from the images")}  # fmt: skip
     if labels is not None:
         inputs["labels"] = o.labels_digest
     return Stage("self-train", o.out / RUNS / ADAPTED, args, inputs, trains=True)

@@ -192,7 +192,7 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
                 labels_digest=read_labelled(labels).digest if labels is not None else "",
                 font_digest=_files_digest(candidates),
                 base_reads_alphabet=set(chars) <= set(parent.model.alphabet), base_file=str(parent.path),
-                size=sampled.size, base_width=parent.config.width)  # fmt: skip
+                size=sampled.size, base_width=training_width(parent.config.width, hi))  # fmt: skip
     try:
         model = pipeline.run(o, lambda line: click.echo(line, err=True))
     except Stopped as e:
@@ -200,6 +200,14 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
         sys.exit(e.exit_code)
     click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {quote(str(model))} --length {lo}-{hi} "
                "IMAGES")  # fmt: skip
+
+
+def training_width(base_width: int, max_len: int) -> int:
+    """The input width adapt's training steps read at: the base model's, where its time steps are enough for
+    the longest label; else 0, and train chooses one from the images."""
+    from trainer.shape import min_time_steps, time_steps
+
+    return base_width if time_steps(base_width) >= min_time_steps(max_len) else 0
 
 
 def _files_digest(paths: list[str]) -> str:

@@ -15,6 +15,7 @@ import pytest
 
 from captchagen.adapt import pipeline
 from captchagen.adapt.plan import Options, Score, held_out
+from captchagen.cli.adapt import training_width
 from captchagen.errors import BadInput
 from captchagen.fitting.pool_fit import FitRecord, PoolSummary
 from captchagen.lock import FolderBusy, FolderLock
@@ -448,9 +449,10 @@ def test_both_training_steps_read_at_the_base_models_input_width_and_a_changed_o
     assert any("`input width` changed" in line for line in said)
 
 
-@pytest.mark.parametrize(("base_width", "max_len", "given"), [(0, 4, None), (160, 20, "160"), (160, 21, None)])
-def test_a_base_too_narrow_for_the_longest_label_leaves_the_width_to_train(options, base_width, max_len, given):
+@pytest.mark.parametrize(("base_width", "max_len", "width"), [(160, 20, 160), (160, 21, 0), (48, 6, 48), (48, 7, 0)])
+def test_a_base_too_narrow_for_the_longest_label_leaves_the_width_to_train(options, base_width, max_len, width):
+    assert training_width(base_width, max_len) == width  # 4 pixels a time step, 2 x length - 1 steps
     runner = FakeRunner()
-    run(replace(options, base_width=base_width, max_len=max_len), runner)
+    run(replace(options, base_width=width), runner)
     trains = [c for c in runner.calls if c[0] == "train"]
-    assert [_arg(c, "--width") for c in trains] == [given, given]
+    assert [_arg(c, "--width") for c in trains] == [str(width) if width else None] * 2
