@@ -181,24 +181,35 @@ class MaskTable(Image.ImagePointHandler):
         return im._new(im.im.point(self.table, None))
 
 
-@functools.lru_cache(maxsize=1 << 16)
-def _text_box(font: FreeTypeFont, text: str, fontmode: str) -> tuple[float, float, float, float]:
-    """`ImageDraw.multiline_textbbox((1, 1), text, font)` on a canvas drawing text in `fontmode`: it depends
-    on nothing else, and the library asks it of every glyph it draws (FreeType lays the glyph out for it)."""
-    draw = ImageDraw.Draw(Image.new("1" if fontmode == "1" else "L", (1, 1)))
-    return draw.multiline_textbbox((1, 1), text, font=font)
+FONT_FACTS = 1 << 16  # entries _font_fact keeps before it starts again
+_font_facts: dict[tuple, object] = {}
+_UNKNOWN = object()
 
 
-@functools.lru_cache(maxsize=1 << 12)
-def _blank(font: FreeTypeFont, text: str) -> bool:
-    """Whether `text` in `font` leaves no ink (a space, in nearly every font)."""
-    return font.getmask(text).getbbox() is None
+def _font_fact(font: FreeTypeFont, what: str, text: str, fontmode: str = "L"):
+    """`what` of `text` in `font`, kept by the font's file, face and size (never the font object, so fonts
+    `_truetype` lets go of are freed): "box", `ImageDraw.multiline_textbbox((1, 1), text, font)` on a canvas
+    drawing text in `fontmode`; "blank", whether `text` leaves no ink. Each depends on nothing else, and the
+    library asks for the box of every glyph it draws (FreeType lays the glyph out for it)."""
+    path = getattr(font, "path", None)
+    key = (path, font.size, font.index, what, text, fontmode)
+    known = _font_facts.get(key, _UNKNOWN) if isinstance(path, str) else _UNKNOWN  # one lookup, beside a clear()
+    if known is not _UNKNOWN:
+        return known
+    if what == "box":
+        fact: object = ImageDraw.Draw(Image.new(fontmode, (1, 1))).multiline_textbbox((1, 1), text, font=font)
+    else:
+        fact = font.getmask(text).getbbox() is None
+    if isinstance(path, str):
+        if len(_font_facts) >= FONT_FACTS:
+            _font_facts.clear()
+        _font_facts[key] = fact
+    return fact
 
 
 class _MeasuringCanvas:
     """The canvas's ImageDraw as the library's `_draw_character` uses it (to measure one character in a
-    font), answered from `_text_box`. Fonts come from `_truetype`'s cache, so a font is one object and a
-    key of the measure cache keeps at most its 65,536 entries' fonts alive."""
+    font), answered from `_font_fact`."""
 
     def __init__(self, draw: ImageDraw.ImageDraw) -> None:
         self._draw = draw
@@ -206,7 +217,7 @@ class _MeasuringCanvas:
     def multiline_textbbox(self, xy, text, font=None, **kwargs):  # the library's one call: (1, 1), text, font
         if tuple(xy) != (1, 1) or kwargs or not isinstance(font, FreeTypeFont) or not isinstance(text, str):
             return self._draw.multiline_textbbox(xy, text, font=font, **kwargs)
-        return _text_box(font, text, self._draw.fontmode)
+        return _font_fact(font, "box", text, "1" if self._draw.fontmode == "1" else "L")
 
 
 class StyledCaptcha(ImageCaptcha):
@@ -336,7 +347,9 @@ class StyledCaptcha(ImageCaptcha):
         if s.char_colors and not s.cells:
             color = self._ink(self._background, color[3] if len(color) > 3 else 255)
         canvas = _MeasuringCanvas(draw)
-        glyph = self._blank_glyph(c, canvas) or super()._draw_character(c, canvas, color)  # type: ignore[arg-type]
+        glyph = self._blank_glyph(c, canvas)
+        if glyph is None:
+            glyph = super()._draw_character(c, canvas, color)  # type: ignore[arg-type]
         if s.pixelate > 1:
             glyph = pixelated(glyph, s.pixelate)
         solid = glyph
@@ -351,15 +364,15 @@ class StyledCaptcha(ImageCaptcha):
     def _blank_glyph(self, c: str, canvas: _MeasuringCanvas) -> Image.Image | None:
         """What the library's `_draw_character` returns for a character that leaves no ink in the font it
         picks (the spaces it puts between a third of the glyphs it draws): a transparent image of the
-        character's text box, made with the same random draws but without drawing, turning, resizing and
-        warping nothing. None, with nothing drawn, where the character has ink in that font."""
+        character's text box, from the same random draws, without drawing, turning, resizing or warping
+        anything. None, with no random number drawn, where the character has ink in that font."""
         secrets = captcha.image.secrets
         if c != " " or not isinstance(secrets, SeededSecrets):
             return None
         state = secrets.getstate()
         font = secrets.choice(self.truefonts)
         _, _, w, h = canvas.multiline_textbbox((1, 1), c, font=font)
-        if not isinstance(font, FreeTypeFont) or not _blank(font, c) or int(w) < 1 or int(h) < 1:
+        if not isinstance(font, FreeTypeFont) or not _font_fact(font, "blank", c) or int(w) < 1 or int(h) < 1:
             secrets.setstate(state)  # the library draws this one, from the same numbers
             return None
         for lo, hi in (self.character_offset_dx, self.character_offset_dy):

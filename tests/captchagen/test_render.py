@@ -62,7 +62,8 @@ def test_the_drawing_shortcuts_draw_the_bytes_of_the_library_calls_they_stand_fo
     fast = [Renderer(resolve(config)).image(i) for i in range(12)]
     monkeypatch.setattr(render, "MaskTable", lambda table: table)  # the library's list, rounded per call
     monkeypatch.setattr(render, "_MeasuringCanvas", lambda draw: draw)  # the canvas itself: measured per call
-    monkeypatch.setattr(render, "_blank", lambda font, text: False)  # every space drawn by the library
+    facts = render._font_fact  # every space taken as inked: drawn by the library
+    monkeypatch.setattr(render, "_font_fact", lambda font, what, *a: what != "blank" and facts(font, what, *a))
     plain = Renderer(resolve(config))
     assert plain.captcha.lookup_table == captcha.image.ImageCaptcha.lookup_table  # the patch took
     assert [plain.image(i) for i in range(12)] == fast
