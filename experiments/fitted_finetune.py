@@ -10,7 +10,7 @@ work folder (WORK/GEN/adapt/fit is the fit, WORK/GEN/test the 1,000 labelled hel
 the same steps (`--epochs E` over its main set, fixed work) from base-v3:
 
 - fitted: `make --n N` in the fitted style and fonts at the pool's size, `train --init-from base-v3` at
-  the width chosen from the images;
+  the width chosen from the images' shape (`--width`, as train chose it before f8d7422);
 - fitted @base: the same at base-v3's input width (`--width 160`, what adapt does since 2026-12-07);
 - fitted+varied S (@base): with `--mix VARIED:S` (S of every batch from N images of `--style varied`, the
   family base-v3 was trained on, in the bundled fonts, at the same size, characters and length);
@@ -42,6 +42,13 @@ def complete(data: Path) -> bool:
     return manifest.is_file() and json.loads(manifest.read_text()).get("complete", False)
 
 
+def own_width(data: Path, length: int) -> int:
+    """The width `train` chooses from the images' shape (what `--init-from` took before f8d7422)."""
+    from trainer.data.inputs import choose_input
+
+    return choose_input(sorted(data.glob("shard-*/*.png")), length).width
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -69,7 +76,7 @@ def main() -> None:
             looks, _, at = arm.partition(" @")
             data, _, rehearsed = looks.partition("+")
             extra = ["--mix", f"{w / 'rehearsal' / rehearsed}:{args.share}"] if rehearsed else []
-            extra += ["--width", str(BASE_WIDTH)] if at == "base" else []
+            extra += ["--width", str(BASE_WIDTH if at == "base" else own_width(w / "rehearsal" / data, int(length)))]
             runs = w / "rehearsal" / "runs"
             name = looks.replace("+", "-") + (f"-{args.share}" if rehearsed else "") + ("-base-width" if at else "")
             if not (runs / name / "best.pt").is_file():
