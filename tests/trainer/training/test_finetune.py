@@ -134,32 +134,29 @@ def test_init_from_a_file_that_is_no_checkpoint_is_one_line(tmp_path, reading_mo
     assert code == 2 and out.count("\n") == 1 and "is not a captchagen checkpoint" in out
 
 
-def test_fine_tuning_keeps_the_parents_width_and_says_which_width_the_images_shape_gives(reading_model, tmp_path):
-    data = tiny_dataset(tmp_path / "wide", n=128, shard_size=128, width=160, height=32, seed=4)  # 5:1, not 2:1
+def _fine_tune_unsized(reading_model, tmp_path, data, name: str, *unset: str) -> tuple[str, dict]:
+    """`train --init-from` the reading model on `data` for a step, without the size options `unset`: what it
+    said (one line per sentence, unwrapped) and the config of the model it saved."""
     args = tiny_train_args(tmp_path)
-    del args[args.index("--width") : args.index("--width") + 2]
-    del args[args.index("--height") : args.index("--height") + 2]
+    for flag in unset:
+        del args[args.index(flag) : args.index(flag) + 2]
     code, out = run_cli(
         "train", str(data), "--init-from", str(reading_model[1]), *args, "--epochs", "1", "--steps-per-epoch", "1",
-        "--name", "kept",
+        "--name", name,
     )  # fmt: skip
     assert code == 0, out
-    said = " ".join(out.split())
+    return " ".join(out.split()), checkpoint.load(tmp_path / "r" / name / "last.pt")["model_config"]
+
+
+def test_fine_tuning_keeps_the_parents_width_and_says_which_width_the_images_shape_gives(reading_model, tmp_path):
+    data = tiny_dataset(tmp_path / "wide", n=128, shard_size=128, width=160, height=32, seed=4)  # 5:1, not 2:1
+    said, config = _fine_tune_unsized(reading_model, tmp_path, data, "kept", "--width", "--height")
     assert "input 16x48 (as the parent model's; --width 80 reads the images at their own shape)" in said
-    saved = checkpoint.load(tmp_path / "r" / "kept" / "last.pt")
-    assert (saved["model_config"]["height"], saved["model_config"]["width"]) == (16, 48)
+    assert (config["height"], config["width"]) == (16, 48)
 
 
 def test_a_parent_too_narrow_for_the_longest_label_gives_way_to_the_images_width(reading_model, tmp_path):
     data = tiny_dataset(tmp_path / "long", n=128, shard_size=128, min_len=7, max_len=7, width=96, seed=5)
-    args = tiny_train_args(tmp_path)
-    del args[args.index("--width") : args.index("--width") + 2]
-    code, out = run_cli(
-        "train", str(data), "--init-from", str(reading_model[1]), *args, "--epochs", "1", "--steps-per-epoch", "1",
-        "--name", "long",
-    )  # fmt: skip
-    assert code == 0, out
-    said = " ".join(out.split())
+    said, config = _fine_tune_unsized(reading_model, tmp_path, data, "long", "--width")
     assert "the parent model's 16x48 has too few time steps for 7-character labels" in said
-    saved = checkpoint.load(tmp_path / "r" / "long" / "last.pt")
-    assert saved["model_config"]["width"] >= 4 * (2 * 7 - 1)
+    assert config["width"] >= 4 * (2 * 7 - 1)
