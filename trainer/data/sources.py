@@ -68,7 +68,10 @@ def open_unlabeled(path: Path) -> Source:
     if not path.exists():
         raise BadInput(f"{path} does not exist (`unlabeled` takes a folder of images or a list file of their paths)")
     if path.is_dir() and (path / manifest.MANIFEST).exists():
-        items = [(p, UNLABELED) for g in _dataset(path).groups for p in g.paths]  # not its preview.png
+        made = _dataset(path)
+        if made.unfinished and not made.size:
+            raise BadInput(made.unfinished)
+        items = [(p, UNLABELED) for g in made.groups for p in g.paths]  # not its preview.png
     elif path.is_dir():  # the pool rule fit-style, adapt and label share
         items = [(p, UNLABELED) for p in unlabeled.list_images(path).paths]
     else:

@@ -15,6 +15,7 @@ from tests.helpers import tiny_dataset
 from trainer.data import cache as cache_module
 from trainer.data.loading import CaptchaDataset, ShardedBatchSampler, load, split
 from trainer.data.preprocess import Preprocessing, load_array, to_array
+from trainer.data.sources import open_unlabeled
 
 PRE = Preprocessing(height=16, width=48)
 
@@ -188,5 +189,6 @@ def test_an_unfinished_make_is_named_and_trains_on_the_shards_it_made(made, tmp_
     (cut / data["shards"][0]["dir"]).rename(cut / (data["shards"][0]["dir"] + ".partial"))
     data["shards"] = []
     (cut / "manifest.json").write_text(json.dumps(data))
-    with pytest.raises(BadInput, match=r"stopped before it finished \(0 of 3 shards made\): run the same make again"):
-        load(cut, PRE, tmp_path / "cache")
+    for read in (lambda: load(cut, PRE, tmp_path / "cache"), lambda: open_unlabeled(cut)):  # DATA, --unlabeled
+        with pytest.raises(BadInput, match=r"stopped before it finished \(0 of 3 shards made\): run the same make"):
+            read()
