@@ -33,3 +33,8 @@ def time_steps(width: int) -> int:
 def min_time_steps(max_label_len: int) -> int:
     """CTC needs a frame per character plus a blank between repeated characters."""
     return 2 * max_label_len - 1
+
+
+def reads_labels_of(width: int, max_label_len: int) -> bool:
+    """Whether an input `width` pixels wide gives CTC the frames labels of `max_label_len` characters need."""
+    return time_steps(width) >= min_time_steps(max_label_len)

@@ -205,9 +205,9 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
 def training_width(base_width: int, max_len: int) -> int:
     """The input width adapt's training steps read at: the base model's, where its time steps are enough for
     the longest label; else 0, and train chooses one from the images."""
-    from trainer.shape import min_time_steps, time_steps
+    from trainer.shape import reads_labels_of
 
-    return base_width if time_steps(base_width) >= min_time_steps(max_len) else 0
+    return base_width if reads_labels_of(base_width, max_len) else 0
 
 
 def _files_digest(paths: list[str]) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from trainer.shape import ModelShape, min_time_steps, time_steps
+from trainer.shape import ModelShape, min_time_steps, reads_labels_of, time_steps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +58,7 @@ def check_input_size(height: int, width: int) -> None:
 
 def check_time_steps(config: ModelConfig) -> None:
     """The width must give CTC a frame per character of the longest label, and a blank between repeats."""
-    if config.max_label_len and time_steps(config.width) < min_time_steps(config.max_label_len):
+    if config.max_label_len and not reads_labels_of(config.width, config.max_label_len):
         need = min_time_steps(config.max_label_len)
         raise ValueError(
             f"input width {config.width} gives {time_steps(config.width)} time steps, but labels of "

@@ -31,7 +31,7 @@ from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import Source, open_source, open_unlabeled
 from trainer.device import Runtime, make_runtime
 from trainer.models.config import ModelConfig, check_input_size
-from trainer.shape import SHAPE, ModelShape, min_time_steps, time_steps
+from trainer.shape import SHAPE, ModelShape, reads_labels_of
 from trainer.training import finetune
 from trainer.training.request import FINE_TUNE, SCRATCH, TrainRecord, TrainRequest
 from trainer.training.resume import resume_state
@@ -293,7 +293,7 @@ def _settle_size(
             if (cfg.height, width) == theirs
             else f"given; the parent model's is {theirs[0]}x{theirs[1]}"
         )
-    elif time_steps(theirs[1]) >= min_time_steps(max_len):
+    elif reads_labels_of(theirs[1], max_len):
         width = theirs[1]
         how = (
             "as the parent model's"
