@@ -34,7 +34,6 @@ class Source:
     max_len: int | None = None  # a made dataset's longest label
     bad: list[tuple[str, str]] = field(default_factory=list)  # (path, reason) for unusable names or lines
     warnings: list[str] = field(default_factory=list)  # e.g. a shard that no longer matches its manifest
-    unfinished: str = ""  # what to say of a `make` that stopped before its last shard (also in warnings)
 
     @property
     def size(self) -> int:
@@ -53,8 +52,6 @@ def open_source(path: Path) -> Source:
     else:
         source = _list_file(path)
     if source.size == 0:
-        if source.unfinished:
-            raise BadInput(source.unfinished)
         why = f" ({len(source.bad)} files without a label in their name, e.g. {source.bad[0][0]})" if source.bad else ""
         raise BadInput(f"no labelled images found in {path}{why}")
     return source
@@ -68,10 +65,7 @@ def open_unlabeled(path: Path) -> Source:
     if not path.exists():
         raise BadInput(f"{path} does not exist (`unlabeled` takes a folder of images or a list file of their paths)")
     if path.is_dir() and (path / manifest.MANIFEST).exists():
-        made = _dataset(path)
-        if made.unfinished and not made.size:
-            raise BadInput(made.unfinished)
-        items = [(p, UNLABELED) for g in made.groups for p in g.paths]  # not its preview.png
+        items = [(p, UNLABELED) for g in _dataset(path).groups for p in g.paths]  # not its preview.png
     elif path.is_dir():  # the pool rule fit-style, adapt and label share
         items = [(p, UNLABELED) for p in unlabeled.list_images(path).paths]
     else:
@@ -104,22 +98,14 @@ def _dataset(root: Path) -> Source:
         key = "shard:" + shard["sha256"] + ":" + _stats_digest(zip(files, labels, strict=True))
         groups.append(Group(name=shard["dir"], key=key, paths=tuple(files), labels=labels))
     settings = data["settings"]
-    unfinished = ""
-    if not data.get("complete", True):
+    if not data.get("complete", True):  # a make that stopped: what it made, or an error if nothing
         made, planned = len(data["shards"]), data.get("num_shards", "?")
-        unfinished = (
-            f"{root} is a `captchagen make` that stopped before it finished ({made} of {planned} shards made"
-            f"{', the rest left out' if made else ''}): run the same make again to finish it"
-        )
-        warnings.append(unfinished)
+        stopped = f"{root} is a `captchagen make` that stopped before it finished ({made} of {planned} shards made"
+        if not made:
+            raise BadInput(f"{stopped}): run the same make again to finish it")
+        warnings.append(f"{stopped}, the rest left out): run the same make again to finish it")
     return Source(
-        "dataset",
-        root,
-        groups,
-        alphabet=settings["alphabet"],
-        max_len=settings["max_len"],
-        warnings=warnings,
-        unfinished=unfinished,
+        "dataset", root, groups, alphabet=settings["alphabet"], max_len=settings["max_len"], warnings=warnings
     )
 
 
