@@ -14,7 +14,9 @@ the same steps (`--epochs E` over its main set, fixed work) from base-v3:
 - fitted @base: the same at base-v3's input width (`--width 160`, what adapt does since 2026-12-07);
 - fitted+varied S (@base): with `--mix VARIED:S` (S of every batch from N images of `--style varied`, the
   family base-v3 was trained on, in the bundled fonts, at the same size, characters and length);
-- varied (@base): the varied set alone.
+- varied (@base): the varied set alone;
+- reader (@base): the style fitted with `fit-style --model base-v3` (what base-v3 sees of the images
+  matched beside the statistics; WORK/GEN/adapt/fit-reader, fitted here with adapt's fit settings).
 
 One JSON row per (generator, arm), appended to --results.
 
@@ -49,6 +51,16 @@ def own_width(data: Path, length: int) -> int:
     return choose_input(sorted(data.glob("shard-*/*.png")), length).width
 
 
+def reader_fit(w: Path, alphabet: str, length: str) -> list[str]:
+    """make's --style and --font arguments for the fit that also matches base-v3's view (fitted if missing)."""
+    out = w / "adapt" / "fit-reader"
+    if not (out / "fit.json").is_file():
+        captchagen("fit-style", str(w / "pool"), "--out", str(out), "--alphabet", alphabet, "--length", length,
+                   "--rounds", "24", "--seed", "0", "--model", "base-v3")  # fmt: skip
+    record = json.loads((out / "fit.json").read_text())
+    return ["--style", str(out / "style.toml"), *[a for f in record["fonts"] for a in ("--font", f["path"])]]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, required=True)
@@ -67,7 +79,11 @@ def main() -> None:
         shape = ["--width", str(width), "--height", str(height), "--alphabet", alphabet, "--length", length]
         fonts = [a for f in record["fonts"] for a in ("--font", f["path"])]
         sets = {"fitted": ["--style", str(w / "adapt" / "fit" / "style.toml"), *fonts], "varied": ["--style", "varied"]}
+        if "reader" in args.arms:
+            sets["reader"] = reader_fit(w, alphabet, length)
         for name, look in sets.items():
+            if name not in args.arms:
+                continue
             if not complete(w / "rehearsal" / name):  # an interrupted make goes on where it stopped
                 captchagen("make", "--n", str(args.n), *look, *shape, "--seed", "0",
                            "--out", str(w / "rehearsal" / name))  # fmt: skip

@@ -54,15 +54,22 @@ def _fit_options(fn: Any) -> Any:
               help="Folder for style.toml (what `make --style` reads), fit.json and sheet.png.")  # fmt: skip
 @click.option("--sample", type=click.IntRange(min=4), default=SAMPLE, show_default=True,
               help="Pool images the fit compares with (a seeded sample).")  # fmt: skip
+@click.option("--model", "model_path", metavar="PATH",
+              help="Also match what this model sees of the images (its convolutional features and LSTM outputs, "
+              "half the distance): a bundled name such as base-v3, a checkpoint or a run folder. What a model "
+              "sees ranks styles closer to how fine-tuning it on them reads the pool than the statistics do.  "
+              "[default: image statistics alone]")  # fmt: skip
 @_fit_options
 @library_errors
-def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: tuple[int, int], fonts: tuple[str, ...],
-              font_pack: str | None, rounds: int, seed: int, workers: int | None) -> None:  # fmt: skip
+def fit_style(pool: Path, out: Path, sample: int, model_path: str | None, alphabet: str, length: tuple[int, int],
+              fonts: tuple[str, ...], font_pack: str | None, rounds: int, seed: int,
+              workers: int | None) -> None:  # fmt: skip
     """Fit a style to a folder of unlabelled captchas (analysis by synthesis).
 
     Searches the style space (size, rotation, warp, colours, noise, lines, blur, JPEG, layout, bends) and
-    the fonts for captchas whose image statistics match the pool's, and writes OUT/style.toml, the fonts
-    chosen (OUT/fit.json, with how close the fit is) and OUT/sheet.png (pool images above fitted ones).
+    the fonts for captchas whose image statistics (and, with --model, what that model sees of them) match
+    the pool's, and writes OUT/style.toml, the fonts chosen (OUT/fit.json, with how close the fit is) and
+    OUT/sheet.png (pool images above fitted ones).
 
     Example: captchagen fit-style collected/ --out fitted/ --alphabet upper-digits --length 4-6
     """
@@ -83,8 +90,15 @@ def fit_style(pool: Path, out: Path, sample: int, alphabet: str, length: tuple[i
         lines.setdefault(phase, LineProgress(lambda s: click.echo(f"{s}, nearest {nearest[0]:.3f}", err=True), what,
                                              unit="", rate="/s", every_s=5.0)).update(done, total)  # fmt: skip
 
-    click.echo(f"Fitting a style to {pool} ({len(candidates)} candidate fonts)", err=True)
-    result, sampled = fit_pool(pool, out, settings, candidates, sample, workers or cpu_count(), progress)
+    reader = None
+    if model_path is not None:
+        from trainer.inference.features import SeenBy
+        from trainer.runs import resolve_model
+
+        reader = (model_path, SeenBy(resolve_model(Path("runs"), model_path)[0]))
+    by = f", matching what {reader[0]} sees" if reader else ""
+    click.echo(f"Fitting a style to {pool} ({len(candidates)} candidate fonts{by})", err=True)
+    result, sampled = fit_pool(pool, out, settings, candidates, sample, workers or cpu_count(), progress, reader)
     _report(result, sampled, out)
     hint = tune_hint(result.distance, result.floor, pool, out)
     if hint:

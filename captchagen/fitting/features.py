@@ -5,11 +5,16 @@ image gives a vector in named groups (brightness, colour, edges, where the ink l
 is summarised by each dimension's mean and spread, and two sets are as far apart as their summaries,
 each dimension scaled by how much it varies within the pool (so a group that is constant in the pool and
 off in the candidate counts for much). Every group weighs the same, whatever its length.
+
+A set may also carry what a reading model sees of its images (groups named by the caller, e.g. a model's
+convolutional features and LSTM outputs: trainer.inference.features). Those groups are measured by the
+same rule and weigh as much, together, as all the statistics together: a reader learns the glyphs, their
+size, spacing and stroke, which the statistics see only roughly (docs/studies/fit-style.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +22,7 @@ from PIL import Image
 
 GROUPS = ("brightness", "colour", "palette", "edges", "orientation", "ink_columns", "ink_rows", "ink", "strokes",
           "spectrum")  # fmt: skip
+READER_WEIGHT = 0.5  # the share of the distance that the reader's groups, when present, decide
 INK_LEVEL = 40  # an ink pixel differs from the image's background colour by this much (0-255, any channel)
 
 
@@ -90,6 +96,15 @@ class Summary:
     std: dict[str, np.ndarray]
     count: int
 
+    def extend(self, groups: Mapping[str, np.ndarray]) -> Summary:
+        """This summary with more groups, each given per image ([count, D]): what a reader sees of the same
+        images, computed where the reader is."""
+        for g, v in groups.items():
+            if g in GROUPS or len(v) != self.count:
+                raise ValueError(f"group {g}: {len(v)} rows for {self.count} images, or a statistics group")
+        mean = self.mean | {g: v.mean(axis=0) for g, v in groups.items()}
+        return Summary(mean, self.std | {g: v.std(axis=0) for g, v in groups.items()}, self.count)
+
 
 def summarise(images: Iterable[Image.Image]) -> Summary:
     rows = [image_features(im) for im in images]
@@ -103,9 +118,9 @@ def summarise(images: Iterable[Image.Image]) -> Summary:
 def group_distances(pool: Summary, other: Summary) -> dict[str, float]:
     """How far `other` looks from `pool`, group by group (which aspect of the look is still off): the mean
     over the group's dimensions of the difference of the means and (half weight) of the spreads, each over
-    the pool's spread plus a floor."""
+    the pool's spread plus a floor. Every group of `pool` is measured; `other` must have them all."""
     out = {}
-    for g in GROUPS:
+    for g in pool.mean:
         scale = pool.std[g] + 0.02 + 0.1 * np.abs(pool.mean[g])
         gap = np.abs(pool.mean[g] - other.mean[g]) + 0.5 * np.abs(pool.std[g] - other.std[g])
         out[g] = float(np.mean(gap / scale))
@@ -113,5 +128,13 @@ def group_distances(pool: Summary, other: Summary) -> dict[str, float]:
 
 
 def distance(pool: Summary, other: Summary) -> float:
-    """The mean of group_distances: 0 is a perfect match; two halves of one pool lie near 0.1."""
-    return float(np.mean(list(group_distances(pool, other).values())))
+    """The mean of group_distances: 0 is a perfect match; two halves of one pool lie near 0.1. Where the pool
+    carries a reader's groups, their mean and the statistics' mean are weighed READER_WEIGHT to the rest."""
+    return combine(group_distances(pool, other))
+
+
+def combine(groups: Mapping[str, float]) -> float:
+    """One distance from group_distances' figures (see distance)."""
+    stats = float(np.mean([d for g, d in groups.items() if g in GROUPS]))
+    seen = [d for g, d in groups.items() if g not in GROUPS]
+    return stats if not seen else (1 - READER_WEIGHT) * stats + READER_WEIGHT * float(np.mean(seen))

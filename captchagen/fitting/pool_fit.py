@@ -13,7 +13,7 @@ from PIL import Image
 
 from captchagen import atomic, fontpacks, outfolder, unlabeled
 from captchagen.errors import BadInput
-from captchagen.fitting.search import Fit, FitProgress, Settings, fit, render
+from captchagen.fitting.search import Fit, FitProgress, SeenBy, Settings, fit, render
 from captchagen.fonts import REQUIRED_EXTRA, bundled_fonts, font_files, load_font
 from captchagen.preview import write_grid
 from captchagen.style import DEFAULT, FIELDS, Style
@@ -171,21 +171,22 @@ def fit_pool(
     sample: int,
     workers: int,
     progress: FitProgress | None = None,
+    reader: tuple[str, SeenBy] | None = None,
 ) -> tuple[Fit, Pool]:
     """Fit, then write out/style.toml, out/fit.json and out/sheet.png (each atomically; the record last,
-    so a record on disk means the other two are complete)."""
+    so a record on disk means the other two are complete). `reader`: (the model's name, what it sees)."""
     pool = open_pool(folder, sample, settings.seed, exclude=out)
     outfolder.prepare(out)  # a file, read-only or full: one line now, not after the search
     settings = replace(settings, width=pool.size[0], height=pool.size[1])  # the pool's size, always
     images = pool_images(pool)
-    result = fit(images, fonts, settings, workers=workers, progress=progress)
+    result = fit(images, fonts, settings, workers=workers, progress=progress, reader=reader[1] if reader else None)
     atomic.write_bytes(out / STYLE_FILE, style_toml(result.style).encode())
     fitted = render(result.style, result.fonts, settings, settings.seed + 20_000, 8)
     cells = [(im, [("pool", "black")]) for im in images[:8]] + [(im, [("fitted", "blue")]) for im in fitted]
     write_grid(cells, out / SHEET, columns=8)
     record = FitRecord(
         pool=PoolSummary(str(folder), pool.total, len(pool.paths), pool.digest(), len(pool.unreadable)),
-        settings=asdict(settings),
+        settings=asdict(settings) | {"model": reader[0] if reader else None},
         size=pool.size,
         fonts=tuple(FontChoice(f, load_font(f).sha256) for f in result.fonts),
         distance=result.distance,

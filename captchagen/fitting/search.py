@@ -5,15 +5,17 @@ captchas in each (the same labels and seeds for every candidate, so they differ 
 the candidates whose images' statistics lie nearest the pool's (fitting.features). The distribution
 moves to those: a Gaussian per knob, a probability per choice. Midway, every candidate font is scored on
 its own in the best style so far, and the search goes on with the nearest fonts. Every draw comes from
-one seeded generator: the same pool and settings give the same style. (Against CatCMA, a well-kept
-optimiser of mixed spaces, at the same renders, this search found nearer styles on every development
-generator: docs/studies/fit-style.md.)
+one seeded generator: the same pool and settings give the same style. With a `reader` (what a reading
+model sees of images: trainer.inference.features, handed in by the command, since this package runs no
+model), the workers send their renders back and the reader's view of them counts for half the distance.
+(Against CatCMA, a well-kept optimiser of mixed spaces, at the same renders, this search found nearer
+styles on every development generator: docs/studies/fit-style.md.)
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +29,7 @@ from captchagen.style import Style
 from captchagen.workers import WorkerPool
 
 FitProgress = Callable[[str, int, int, float], None]  # (phase, done, total, best distance so far)
+SeenBy = Callable[[Sequence[Image.Image]], Mapping[str, np.ndarray]]  # images -> {group: [N, D]}
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,39 @@ def render(style: Style, fonts: Sequence[str], s: Settings, seed: int, n: int) -
     return images
 
 
-def _summary(task: tuple[Style, tuple[str, ...], Settings, int, int]) -> Summary:
+Task = tuple[Style, tuple[str, ...], Settings, int, int]  # (style, fonts, settings, seed, images)
+
+
+def _summary(task: Task) -> Summary:
     style, fonts, s, seed, n = task
     return summarise(render(style, fonts, s, seed, n))
+
+
+def _summary_and_images(task: Task) -> tuple[Summary, list[Image.Image]]:
+    style, fonts, s, seed, n = task
+    images = render(style, fonts, s, seed, n)
+    return summarise(images), images
+
+
+def summarise_seen(images: Sequence[Image.Image], reader: SeenBy | None) -> Summary:
+    """The statistics of `images`, and what `reader` sees of them if given."""
+    summary = summarise(images)
+    return summary.extend(reader(images)) if reader is not None else summary
+
+
+def _summaries(wp: WorkerPool, tasks: list[Task], reader: SeenBy | None) -> list[Summary]:
+    """Each task's summary, rendered by the workers; the reader (in this process) sees every task's images
+    in one call."""
+    if reader is None:
+        return list(wp.map(_summary, tasks))
+    done = list(wp.map(_summary_and_images, tasks))
+    seen = reader([im for _, images in done for im in images])
+    out, start = [], 0
+    for summary, images in done:
+        stop = start + len(images)
+        out.append(summary.extend({g: v[start:stop] for g, v in seen.items()}))
+        start = stop
+    return out
 
 
 class Search(Protocol):
@@ -147,15 +180,16 @@ def fit(
     workers: int = 1,
     progress: FitProgress | None = None,
     search: Callable[[CrossEntropy, Settings], Search] | None = None,
+    reader: SeenBy | None = None,
 ) -> Fit:
     """The style (and fonts) whose renders look most like `pool`. `pool`: images at the fit's size.
     `search`: another search, made from the cross-entropy one's start (experiments/fit_search.py compares
-    one; docs/studies/fit-style.md)."""
+    one; docs/studies/fit-style.md). `reader`: what a reading model sees, matched beside the statistics."""
     if len(pool) < 4:
         raise ValueError("a fit needs at least 4 pool images")
-    target = summarise(pool)
+    target = summarise_seen(pool, reader)
     half = len(pool) // 2
-    floor = distance(summarise(pool[:half]), summarise(pool[half:]))
+    floor = distance(summarise_seen(pool[:half], reader), summarise_seen(pool[half:], reader))
     rng = np.random.default_rng(s.seed)
     # A first font set: a seeded sample, so each round renders in the same few fonts.
     start_fonts = tuple(random.Random(s.seed).sample(list(fonts), min(len(fonts), s.keep_fonts)))
@@ -169,12 +203,12 @@ def fit(
     with WorkerPool(max(1, workers)) as wp:
         for r in range(s.rounds):
             if r == rounds_before_fonts and len(fonts) > s.keep_fonts and best is not None:
-                font_scores = _score_fonts(wp, to_style(best[1]), fonts, s, target, progress)
+                font_scores = _score_fonts(wp, to_style(best[1]), fonts, s, target, progress, reader)
                 chosen = tuple(sorted(font_scores, key=lambda f: font_scores[f])[: s.keep_fonts])
                 best = None  # the fonts changed: the old best's distance is not comparable
             points = dist.propose(s.population, rng, best[1] if best else None)
             tasks = [(to_style(p), chosen, s, s.seed + 1 + r, s.images) for p in points]
-            scores = [distance(target, summary) for summary in wp.map(_summary, tasks)]
+            scores = [distance(target, summary) for summary in _summaries(wp, tasks, reader)]
             order = np.argsort(scores, kind="stable")
             if best is None or scores[order[0]] < best[0]:
                 best = (scores[order[0]], points[order[0]])
@@ -185,19 +219,29 @@ def fit(
         assert best is not None
         style = to_style(best[1])
         # The final figure on fresh images (another seed, more of them): not the draw the search kept.
-        final = _summary((style, chosen, s, s.seed + 10_000, max(len(pool), 2 * s.images)))
+        final = _summaries(wp, [(style, chosen, s, s.seed + 10_000, max(len(pool), 2 * s.images))], reader)[0]
     return Fit(style, chosen, distance(target, final), floor, group_distances(target, final), tuple(history),
                font_scores)  # fmt: skip
 
 
 def _score_fonts(
-    wp: WorkerPool, style: Style, fonts: Sequence[str], s: Settings, target: Summary, progress: FitProgress | None
+    wp: WorkerPool,
+    style: Style,
+    fonts: Sequence[str],
+    s: Settings,
+    target: Summary,
+    progress: FitProgress | None,
+    reader: SeenBy | None,
 ) -> dict[str, float]:
-    """Each font's distance to the pool, rendering `s.images` captchas in `style` with that font alone."""
+    """Each font's distance to the pool, rendering `s.images` captchas in `style` with that font alone (in
+    batches of fonts, so that progress moves and a reader sees many fonts' images at once)."""
     scores: dict[str, float] = {}
-    tasks = [(style, (f,), s, s.seed + 5_000, s.images) for f in fonts]
-    for i, (f, summary) in enumerate(zip(fonts, wp.map(_summary, tasks), strict=True)):
-        scores[f] = distance(target, summary)
+    tasks: list[Task] = [(style, (f,), s, s.seed + 5_000, s.images) for f in fonts]
+    step = 32
+    for start in range(0, len(tasks), step):
+        batch = tasks[start : start + step]
+        for f, summary in zip(fonts[start : start + step], _summaries(wp, batch, reader), strict=True):
+            scores[f] = distance(target, summary)
         if progress:
-            progress("fonts", i + 1, len(fonts), min(scores.values()))
+            progress("fonts", len(scores), len(fonts), min(scores.values()))
     return scores

@@ -46,6 +46,18 @@ def test_fit_style_writes_a_style_file_that_make_draws(pool, tmp_path):
     assert len(shard_images(tmp_path / "data")) == 4
 
 
+def test_fit_style_with_a_model_matches_what_it_sees_and_records_which(pool, tmp_path):
+    code, out = run_cli("fit-style", str(pool), "--out", str(tmp_path / "fit"), *FIT, "--model", "base-v3")
+    assert code == 0, out
+    assert "matching what" in out and "reader_lstm" in out
+    record = json.loads((tmp_path / "fit" / "fit.json").read_text())
+    assert {"reader_cnn", "reader_lstm"} <= set(record["groups"]) and record["settings"]["model"]
+    missing = str(tmp_path / "x.pt")
+    code, out = run_cli("fit-style", str(pool), "--out", str(tmp_path / "none"), *FIT, "--model", missing)
+    assert code == 1 and "x.pt does not exist" in out and "Traceback" not in out
+    assert not (tmp_path / "none").exists()
+
+
 def test_a_fit_far_from_the_pool_points_to_the_style_page_and_a_near_one_does_not(tmp_path):
     hint = tune_hint(0.474, 0.048, tmp_path / "pool", tmp_path / "fit")
     assert hint is not None and "10x" in hint

@@ -141,3 +141,44 @@ def test_a_fit_record_as_earlier_versions_wrote_it_reads_by_attribute_and_writes
     ):
         (tmp_path / RECORD).write_text(json.dumps(damaged))
         assert read_record(tmp_path) is None
+
+
+def _ink_by_column(images):
+    """A stand-in for a reader's view (trainer.inference.features.SeenBy): where each image's dark ink lies
+    across its width, and how much of it."""
+    rows = [np.asarray(im.convert("L"), dtype=np.float32) for im in images]
+    return {"reader_ink": np.stack([np.concatenate([(r < 128).mean(axis=0)[::10], [(r < 128).mean()]]) for r in rows])}
+
+
+def test_a_readers_groups_weigh_as_much_as_all_the_statistics():
+    images = render(TARGET, FONTS, SMALL, seed=1, n=8)
+    other = render(style.PRESETS["heavy"], FONTS, SMALL, seed=2, n=8)
+    pool = features.summarise(images).extend(_ink_by_column(images))
+    seen = features.summarise(other).extend(_ink_by_column(other))
+    gaps = features.group_distances(pool, seen)
+    stats = np.mean([gaps[g] for g in features.GROUPS])
+    assert set(gaps) == {*features.GROUPS, "reader_ink"}
+    assert features.distance(pool, seen) == pytest.approx(0.5 * stats + 0.5 * gaps["reader_ink"])
+    assert features.distance(features.summarise(images), features.summarise(other)) == pytest.approx(stats)
+    with pytest.raises(ValueError, match="rows"):  # a reader's rows must be the summary's images
+        features.summarise(images).extend({"reader_ink": _ink_by_column(images[:3])["reader_ink"]})
+
+
+def test_a_fit_with_a_reader_shows_it_every_render_and_measures_its_view():
+    pool = render(TARGET, FONTS, SMALL, seed=7, n=12)
+    shown: list[int] = []
+
+    def reader(images):
+        shown.append(len(images))
+        return _ink_by_column(images)
+
+    result = fit(pool, FONTS, SMALL, workers=1, reader=reader)
+    assert "reader_ink" in result.groups
+    # the pool and its two halves; a call per round and per font batch, each every candidate's images at once;
+    # the final figure on fresh images
+    candidates = SMALL.population * SMALL.images
+    assert shown[:3] == [12, 6, 6] and shown.count(candidates) == SMALL.rounds and shown[-1] == 12
+    assert sum(shown) == 24 + SMALL.rounds * candidates + len(FONTS) * SMALL.images + 12
+    assert fit(pool, FONTS, SMALL, workers=1, reader=reader) == result  # the same pool, reader and seed: the same fit
+    without = fit(pool, FONTS, SMALL, workers=1)
+    assert "reader_ink" not in without.groups and without.floor != result.floor
