@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--tuned", type=Path, help="also run at 0 labels in this tune-style folder's style and fonts")
     parser.add_argument("--pool", type=int, default=3000)
     parser.add_argument("--n", type=int, default=20000, help="synthetic images adapt makes")
+    parser.add_argument("--fit", default="both", choices=("both", "statistics", "reader"), help="adapt --fit")
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--self-minutes", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=24)
@@ -107,7 +108,7 @@ def main() -> None:
             out = w / ("adapt-tuned" if fonts else "adapt")
             cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
                    str(args.n), "--time-limit", f"{args.minutes:g}", "--self-time-limit", f"{args.self_minutes:g}",
-                   "--rounds", str(args.rounds), "--pseudo", pseudo,
+                   "--rounds", str(args.rounds), "--pseudo", pseudo, *(["--fit", args.fit] if not style else []),
                    *(["--labels", str(labels(w, n))] if n else []), *(["--style", style] if style else []),
                    *fonts]  # fmt: skip
             started = time.perf_counter()
@@ -115,7 +116,7 @@ def main() -> None:
             minutes = (time.perf_counter() - started) / 60
             figures, _ = score(ours(out / "model.pt", gen), test)
             state = json.loads((out / "adapt.json").read_text())
-            fit = read_record(out / "fit")
+            fit, seen = read_record(out / "fit"), read_record(out / "fit-reader")
             metrics = [
                 json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()
             ]
@@ -124,6 +125,9 @@ def main() -> None:
                    "kept": _kept(out), "estimates": state.get("estimates"),
                    "labelled": state.get("labelled"), "rounds": [m.get("pseudo") for m in metrics],
                    "fit_distance": fit.distance if fit else None, "fit_floor": fit.floor if fit else None,
+                   "fit": args.fit if not style else None,
+                   "reader_fit_distance": seen.distance if seen else None,
+                   "reader_fit_floor": seen.floor if seen else None,
                    "minutes": round(minutes, 1), "command": "captchagen " + " ".join(cmd), **machine()}  # fmt: skip
             report(row, args.results, hidden=("rounds", "estimates", "labelled"))
 
@@ -131,7 +135,11 @@ def main() -> None:
 def _kept(out: Path) -> str:
     """Which model OUT/model.pt is: the candidate whose best.pt holds its bytes, else the base model."""
     model = (out / "model.pt").read_bytes()
-    found = [name for name in ("adapted", "synthetic") if (out / "runs" / name / "best.pt").read_bytes() == model]
+    found = [
+        name
+        for name in ("adapted", "synthetic", "synthetic-reader")
+        if (out / "runs" / name / "best.pt").is_file() and (out / "runs" / name / "best.pt").read_bytes() == model
+    ]
     return found[0] if found else "base"
 
 

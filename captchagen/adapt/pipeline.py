@@ -1,4 +1,5 @@
-"""`captchagen adapt` as a library: check everything, then run the six stages through one runner.
+"""`captchagen adapt` as a library: check everything, then run the stages (captchagen.adapt.plan) through one
+runner.
 
 check() reads and writes nothing: a bad pool, an OUT that is a file or inside the pool are refused before
 any work. run() then makes OUT, holds its lock (one adapt per OUT), refuses anything in OUT that adapt did not
@@ -19,7 +20,6 @@ from captchagen import atomic, outfolder, unlabeled
 from captchagen.adapt import labels as labelling
 from captchagen.adapt.plan import (
     ESTIMATES,
-    FIT,
     LABELS,
     LEARNT,
     MODEL,
@@ -36,10 +36,12 @@ from captchagen.adapt.plan import (
     file_sha256,
     finished,
     fit_stage,
+    looks,
     make_stage,
     read_comparison,
     self_train_stage,
     synthetic_candidate,
+    train_minutes,
     train_stage,
 )
 from captchagen.adapt.runner import run_captchagen
@@ -55,7 +57,8 @@ Runner = Callable[[Sequence[str]], int]
 INPUT_NAMES = {"pool": "the pool", "style": "the fitted style", "data": "the dataset", "base": "the base model",
                "start": "the model it starts from", "fonts": "the fonts", "models": "the models compared",
                "labels": "the labelled images", "pseudo": "`pseudo`",
-               "held out": "the pool images held out of self-training", "sample": "the images compared"}  # fmt: skip
+               "held out": "the pool images held out of self-training", "sample": "the images compared",
+               "reader": "the model whose view the fit matches"}  # fmt: skip
 
 
 class StageFailed(CaptchagenError):
@@ -94,24 +97,34 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
             say(f"note: {state.notice}")
         _refuse_foreign(o.out, state)
         train_labels, check_labels = _split_labels(o, state, say) if o.labels is not None else (None, None)
-        record = None
-        if o.style is None:
-            _do(fit_stage(o), state, say, runner)
-            record = read_record(o.out / FIT)
-            if record is None:
-                raise CaptchagenError(f"fit-style left no readable record in {o.out / FIT}")
-        else:
-            say(f"fit-style: skipped (the synthetic set is drawn in --style {o.style})")
-        _do(make_stage(o, record), state, say, runner)
-        _do(train_stage(o), state, say, runner)
+        fitted = looks(o)
+        if len(fitted) > 1:
+            say(f"{len(fitted)} looks, each fitted, made and fine-tuned on ({train_minutes(o):g} of the "
+                f"{o.time_limit:g} training minutes each): {', '.join(look.name for look in fitted)}")  # fmt: skip
+        for look in fitted:
+            record = None
+            if o.style is None:
+                _do(fit_stage(o, look), state, say, runner)
+                record = read_record(o.out / look.fit)
+                if record is None:
+                    raise CaptchagenError(f"fit-style left no readable record in {o.out / look.fit}")
+            else:
+                say(f"fit-style: skipped (the synthetic set is drawn in --style {o.style})")
+            _do(make_stage(o, record, look), state, say, runner)
+            _do(train_stage(o, look), state, say, runner)
         # the base model is a candidate only where it knows the characters (fine-tuning can teach it new ones)
-        starts = [base_candidate(o)] * o.base_reads_alphabet + [synthetic_candidate(o)]
-        # neither start trained on the user's labels: all of them choose
-        start = _best(_compare(o, START, starts, state, say, runner, o.labels), starts)
+        tuned = {synthetic_candidate(o, look).model: look for look in fitted}
+        starts = [base_candidate(o)] * o.base_reads_alphabet + [synthetic_candidate(o, look) for look in fitted]
+        # no start trained on the user's labels: all of them choose
+        first = _compare(o, START, starts, state, say, runner, o.labels)
+        start = _best(first, starts)
+        # beside the pool, self-training draws the synthetic set of its start, or of the fine-tune that reads best
+        look = tuned.get(start.model) or tuned[max(tuned, key=lambda model: first[model].rank)]
         by = "accuracy on the labelled images" if o.labels is not None else "the estimate"
-        say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}")
+        beside = f"; beside the pool it learns {o.out / look.data}" if len(fitted) > 1 else ""
+        say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}{beside}")
         _hold_out(o, say)
-        _do(self_train_stage(o, start, train_labels), state, say, runner)
+        _do(self_train_stage(o, start, train_labels, look), state, say, runner)
         adapted = adapted_candidate(o)
         # the self-trained model learnt the `train` part: only the `check` part may judge it
         scores = _compare(o, RESULT, [*starts, adapted], state, say, runner, check_labels)
@@ -248,7 +261,7 @@ def _do(stage: Stage, state: State, say: Say, runner: Runner) -> None:
 
 def _remove(stage: Stage, say: Say, why: str) -> None:
     """Delete a stage's old output (adapt's own): never while another process holds it (FolderBusy)."""
-    what = "train" if stage.trains else "make" if stage.name == "make" else "fit-style"
+    what = "train" if stage.trains else "make" if stage.kind == "make" else "fit-style"
     with FolderLock(stage.output, what):
         shutil.rmtree(stage.output)
     say(f"note: removed {stage.output}: {why}")

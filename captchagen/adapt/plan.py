@@ -1,14 +1,15 @@
-"""adapt's plan as data: six stages, each a `captchagen` command a user could also run alone, with the
-inputs that decide its output.
+"""adapt's plan as data: stages, each a `captchagen` command a user could also run alone, with the inputs
+that decide its output.
 
-fit-style (a style fitted to the pool; skipped when a `style` is given) -> make (a labelled set in that
-style) -> train (fine-tune the base model on it) -> compare (which of the base model and the fine-tuned one
-reads the pool better, by an estimate that needs no label) -> train --unlabeled (self-train from that one
-on the pool less the images the comparisons read, in ranked rounds of pseudo-labels) -> compare (the
-self-trained model against its start, on images it never learnt: adapt returns the start when the estimate
-says it lost). With `--labels` (captchagen.adapt.labels) the
-comparisons rank by accuracy on labelled images neither model trained on, and self-training learns from
-the rest of them.
+For each look (FITS: a style fitted by the image statistics alone, and one fitted also by what the base
+model sees of the pool; the user's `style` instead, with no fit): fit-style -> make (a labelled set in that
+style) -> train (fine-tune the base model on it, each look an equal share of the time limit). Then compare
+(which of the base model and the fine-tuned ones reads the pool better, by an estimate that needs no
+label) -> train --unlabeled (self-train from that one on the pool less the images the comparisons read,
+in ranked rounds of pseudo-labels, beside its look's synthetic set) -> compare (the self-trained model
+against its start, on images it never learnt: adapt returns the start when the estimate says it lost).
+With `--labels` (captchagen.adapt.labels) the comparisons rank by accuracy on labelled images no compared
+model trained on, and self-training learns from the rest of them.
 
 A stage's inputs are digests of what it really reads: the whole pool's file list, the bytes of the style and
 fonts the fit chose, the dataset's shard hashes, the starting model's bytes; and the options that change its
@@ -36,6 +37,8 @@ MODEL = "model.pt"  # a copy of the model adapt returns, in the one place a user
 OUTPUTS = (
     FIT,
     DATA,
+    "fit-reader",
+    "data-reader",
     RUNS,
     ESTIMATES,
     LABELS,
@@ -86,6 +89,7 @@ class Options:
     # The base model's input width, which both training steps read at (0: each chooses one from the images, as
     # where the base's time steps are too few for the longest label: the command line decides).
     base_width: int = 0
+    fit: str = "both"  # which looks are fitted (FITS); one only where `style` is given
 
     @property
     def length(self) -> str:
@@ -103,11 +107,16 @@ class Options:
 
 @dataclass(frozen=True)
 class Stage:
-    name: str  # fit, make, train, self-train
+    name: str  # fit, make, train (each with its look's suffix), compare start|result, self-train
     output: Path  # the folder it writes (adapt removes it only when adapt made it and it is stale)
     args: tuple[str, ...]  # after `captchagen`
     inputs: dict[str, str] = field(default_factory=dict)
     trains: bool = False  # a training run: resumed with `train --resume` when interrupted
+
+    @property
+    def kind(self) -> str:
+        """What it does, whichever look or comparison it is for: fit, make, train, compare, self-train."""
+        return self.name.split()[0]
 
     @property
     def key(self) -> str:
@@ -129,22 +138,54 @@ def _workers(o: Options) -> list[str]:
     return ["--workers", str(o.workers)] if o.workers else []
 
 
-def fit_stage(o: Options) -> Stage:
+@dataclass(frozen=True)
+class Look:
+    """A style adapt draws a synthetic set in and fine-tunes the base model on: its folders in OUT, its stages'
+    names and its fine-tuned model's name. Fitted by the image statistics alone, or by them and what the base
+    model sees of the images (`fit-style --model`). Neither wins everywhere: fine-tuning on the second read
+    claptcha's held-out captchas at 60.8% against 37.4%, and flask-simple-captcha's at 35.1% against 53.5%,
+    while the pool's label-free estimate put the better of the two first on four generators of four
+    (docs/studies/fit-style.md). So adapt makes both, and the comparison chooses."""
+
+    name: str  # of the fine-tuned model in comparisons and in OUT/runs
+    fit: str
+    data: str
+    by_model: bool  # fit-style --model BASE
+    suffix: str = ""  # of its stage names
+
+    def stage(self, name: str) -> str:
+        return name + self.suffix
+
+
+STATISTICS = Look(SYNTHETIC, FIT, DATA, by_model=False)
+READER = Look("synthetic-reader", "fit-reader", "data-reader", by_model=True, suffix=" reader")
+FITS = {"both": (STATISTICS, READER), "statistics": (STATISTICS,), "reader": (READER,)}
+
+
+def looks(o: Options) -> tuple[Look, ...]:
+    """The looks adapt fine-tunes on: the user's style alone where one is given (in STATISTICS' folders)."""
+    return (STATISTICS,) if o.style is not None else FITS[o.fit]
+
+
+def fit_stage(o: Options, look: Look = STATISTICS) -> Stage:
     fonts = [a for f in o.fonts for a in ("--font", f)] + (["--font-pack", o.font_pack] if o.font_pack else [])
-    args = ("fit-style", str(o.pool), "--out", str(o.out / FIT), "--alphabet", o.alphabet, "--length", o.length,
-            "--rounds", str(o.rounds), "--seed", str(o.seed), *fonts, *_workers(o))  # fmt: skip
+    reader = ("--model", o.base) if look.by_model else ()
+    args = ("fit-style", str(o.pool), "--out", str(o.out / look.fit), "--alphabet", o.alphabet, "--length",
+            o.length, "--rounds", str(o.rounds), "--seed", str(o.seed), *reader, *fonts, *_workers(o))  # fmt: skip
     inputs = {"pool": o.pool_digest, "alphabet": o.alphabet, "length": o.length, "rounds": str(o.rounds),
               "seed": str(o.seed), "fonts": o.font_digest}  # fmt: skip
-    return Stage("fit", o.out / FIT, args, inputs)
+    if look.by_model:
+        inputs["reader"] = o.base_sha256
+    return Stage(look.stage("fit"), o.out / look.fit, args, inputs)
 
 
-def make_stage(o: Options, record: FitRecord | None) -> Stage:
+def make_stage(o: Options, record: FitRecord | None, look: Look = STATISTICS) -> Stage:
     """Once the fit's record (fit.json) says the image size and the fonts chosen; with `style` (no fit),
     that style at the pool's size in the fonts given (or make's own)."""
     if record is not None:
         width, height = record.size
         fonts = [a for f in record.fonts for a in ("--font", f.path)]
-        style, style_digest = str(o.out / FIT / STYLE_FILE), file_sha256(o.out / FIT / STYLE_FILE)
+        style, style_digest = str(o.out / look.fit / STYLE_FILE), file_sha256(o.out / look.fit / STYLE_FILE)
         font_digest = ",".join(f.sha256 for f in record.fonts)
     else:
         assert o.style is not None
@@ -155,10 +196,10 @@ def make_stage(o: Options, record: FitRecord | None) -> Stage:
         font_digest = o.font_digest
     args = ("make", "--n", str(o.n), "--style", style, *fonts, "--width", str(width), "--height", str(height),
             "--alphabet", o.alphabet, "--min-len", str(o.min_len), "--max-len", str(o.max_len), "--seed",
-            str(o.seed), *_workers(o), "--out", str(o.out / DATA))  # fmt: skip
+            str(o.seed), *_workers(o), "--out", str(o.out / look.data))  # fmt: skip
     inputs = {"style": style_digest, "size": f"{width}x{height}", "alphabet": o.alphabet, "length": o.length,
               "fonts": font_digest, "n": str(o.n), "seed": str(o.seed)}  # fmt: skip
-    return Stage("make", o.out / DATA, args, inputs)
+    return Stage(look.stage("make"), o.out / look.data, args, inputs)
 
 
 def dataset_digest(data: Path) -> str:
@@ -181,13 +222,19 @@ def _input(o: Options) -> tuple[str, ...]:
     return ("--width", str(o.base_width)) if o.base_width else ()
 
 
-def train_stage(o: Options) -> Stage:
-    run = o.out / RUNS / SYNTHETIC
-    args = ("train", str(o.out / DATA), "--init-from", o.base, *_input(o), "--time-limit", f"{o.time_limit:g}",
-            "--epochs", "1000", "--name", SYNTHETIC, *_common(o))  # fmt: skip
-    inputs = {"data": dataset_digest(o.out / DATA), "base": o.base_sha256, "time limit": f"{o.time_limit:g}",
+def train_minutes(o: Options) -> float:
+    """Each look's share of the minutes of training on synthetic sets."""
+    return round(o.time_limit / len(looks(o)), 4)
+
+
+def train_stage(o: Options, look: Look = STATISTICS) -> Stage:
+    run = o.out / RUNS / look.name
+    minutes = f"{train_minutes(o):g}"
+    args = ("train", str(o.out / look.data), "--init-from", o.base, *_input(o), "--time-limit", minutes,
+            "--epochs", "1000", "--name", look.name, *_common(o))  # fmt: skip
+    inputs = {"data": dataset_digest(o.out / look.data), "base": o.base_sha256, "time limit": minutes,
               "seed": str(o.seed), "input width": str(o.base_width or "from the images")}  # fmt: skip
-    return Stage("train", run, args, inputs, trains=True)
+    return Stage(look.stage("train"), run, args, inputs, trains=True)
 
 
 @dataclass(frozen=True)
@@ -204,9 +251,9 @@ def base_candidate(o: Options) -> Candidate:
     return Candidate("base", o.base, o.base_sha256, Path(o.base_file))
 
 
-def synthetic_candidate(o: Options) -> Candidate:
-    path = o.out / RUNS / SYNTHETIC / "best.pt"
-    return Candidate(SYNTHETIC, str(path), file_sha256(path), path)
+def synthetic_candidate(o: Options, look: Look = STATISTICS) -> Candidate:
+    path = o.out / RUNS / look.name / "best.pt"
+    return Candidate(look.name, str(path), file_sha256(path), path)
 
 
 def adapted_candidate(o: Options) -> Candidate:
@@ -229,18 +276,18 @@ def compare_stage(o: Options, which: str, candidates: list[Candidate], labels: P
     return Stage(f"compare {which}", out, args, inputs)
 
 
-def self_train_stage(o: Options, start: Candidate, labels: Path | None = None) -> Stage:
+def self_train_stage(o: Options, start: Candidate, labels: Path | None = None, look: Look = STATISTICS) -> Stage:
     """`train --unlabeled` from `start`: on the pool less the images the comparisons read (OUT/estimates/
-    LEARNT lists the rest), or on the whole of a pool too small to hold any out; with `labels` (the part of
-    the user's labels adapt trains on), those drawn into every batch too."""
+    LEARNT lists the rest), or on the whole of a pool too small to hold any out, beside `look`'s synthetic
+    set; with `labels` (the part of the user's labels adapt trains on), those drawn into every batch too."""
     # Its validation images are synthetic: the epoch that reads them best is not the one that has learnt the
     # pool longest (on wheezy.captcha, epoch 1 of 56 read 76.9% of held-out captchas, the last 90.9%).
     mix = ("--mix", f"{labels}:{MIX_SHARE:g}") if labels is not None else ()
     pool = o.out / ESTIMATES / LEARNT if o.held_out else o.pool
-    args = ("train", str(o.out / DATA), "--init-from", start.model, *_input(o), "--unlabeled", str(pool),
+    args = ("train", str(o.out / look.data), "--init-from", start.model, *_input(o), "--unlabeled", str(pool),
             "--pseudo", o.pseudo, *mix, "--keep", "last", "--time-limit", f"{o.self_time_limit:g}", "--epochs",
             "1000", "--name", ADAPTED, *_common(o))  # fmt: skip
-    inputs = {"data": dataset_digest(o.out / DATA), "start": start.sha256, "pool": o.pool_digest,
+    inputs = {"data": dataset_digest(o.out / look.data), "start": start.sha256, "pool": o.pool_digest,
               "time limit": f"{o.self_time_limit:g}", "seed": str(o.seed), "pseudo": o.pseudo,
               "held out": str(o.held_out), "input width": str(o.base_width or "from the images")}  # fmt: skip
     if labels is not None:
@@ -250,14 +297,14 @@ def self_train_stage(o: Options, start: Candidate, labels: Path | None = None) -
 
 def finished(stage: Stage) -> bool:
     """The stage's output is whole: what a finished stage leaves (checked before it is taken as done)."""
-    if stage.name == "fit":
+    if stage.kind == "fit":
         return (stage.output / RECORD).is_file() and (stage.output / STYLE_FILE).is_file()
-    if stage.name == "make":
+    if stage.kind == "make":
         try:
             return bool(json.loads((stage.output / "manifest.json").read_text("utf-8")).get("complete"))
         except (OSError, ValueError):
             return False
-    if stage.name.startswith("compare"):
+    if stage.kind == "compare":
         return read_comparison(stage.output) is not None
     return (stage.output / "best.pt").is_file()
 

@@ -16,6 +16,7 @@ from captchagen.alphabet import PRESETS, Alphabet, expand
 from captchagen.cli.common import LineProgress, library_errors
 from captchagen.cli.options import (
     Decorator,
+    UsageFailure,
     default_font_pack,
     font_pack_option,
     init_from_option,
@@ -144,12 +145,13 @@ def _report(result: Any, pool: Any, out: Path) -> None:
 @click.command()
 @click.argument("pool", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Folder for every step's output: fit/, data/, runs/synthetic, runs/adapted (and adapt.json, "
-              "what it made and finished). adapt replaces nothing there that it did not make.")  # fmt: skip
+              help="Folder for every step's output: fit/, data/, runs/synthetic (and fit-reader/, data-reader/, "
+              "runs/synthetic-reader), runs/adapted, model.pt, and adapt.json (what it made and finished). adapt "
+              "replaces nothing there that it did not make.")  # fmt: skip
 @click.option("--n", type=click.IntRange(min=100), default=20000, show_default=True,
               help="Synthetic images to make in the fitted style.")  # fmt: skip
 @init_from_option("base-v3", "Model to fine-tune (a bundled name, .pt or run folder).")
-@time_limit_option(10, "Minutes of training on the synthetic set.")
+@time_limit_option(10, "Minutes of training on the synthetic sets (each look an equal share).")
 @time_limit_option(10, "Minutes of self-training on the pool (train --unlabeled).", self_training=True)
 @pseudo_option("ranked")
 @click.option("--labels", type=click.Path(file_okay=False, path_type=Path),
@@ -159,22 +161,28 @@ def _report(result: Any, pool: Any, out: Path) -> None:
 @click.option("--style", metavar="STYLE",
               help="Draw the synthetic set in this style (a preset such as varied, or a style file) at the pool's "
               "size instead of fitting one: fit-style is skipped.")  # fmt: skip
+@click.option("--fit", "fit", type=click.Choice(["both", "statistics", "reader"]),
+              help="Which fitted looks to fine-tune on: by the image statistics alone, by them and what the "
+              "--init-from model sees (fit-style --model), or both, each its own set and fine-tune, the pool's "
+              "estimate choosing (neither fit wins on every site: docs/studies/fit-style.md).  [default: both; "
+              "none with --style]")  # fmt: skip
 @_fit_options
 @library_errors
 def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self_time_limit: float, pseudo: str,
-          labels: Path | None, style: str | None, alphabet: str, length: tuple[int, int], fonts: tuple[str, ...],
-          font_pack: str | None, rounds: int, seed: int, workers: int | None) -> None:  # fmt: skip
+          labels: Path | None, style: str | None, fit: str | None, alphabet: str, length: tuple[int, int],
+          fonts: tuple[str, ...], font_pack: str | None, rounds: int, seed: int,
+          workers: int | None) -> None:  # fmt: skip
     """Learn to read a site's captchas from an unlabelled pool of them: fit, make, train, self-train.
 
-    Runs six commands, printing each (every one can be run alone): `fit-style` fits a style to POOL;
-    `make` draws N labelled captchas in it; `train --init-from MODEL` fine-tunes on them; `compare` reads
-    the pool with MODEL and the fine-tuned model and estimates, with no label, which reads it better;
-    `train --unlabeled` self-trains from that one on the pool less the images compared (the teacher's most
-    certain readings, of the --length given, are learnt in rounds of a growing share); `compare` again, on
-    images it never learnt: the self-trained model is
-    returned only if its estimate is clearly above its start's (beyond the chance of the sample; so is the
-    fine-tuned model chosen over MODEL), so adapt does not end below where it started by its own estimate.
-    With --labels, measured accuracy on labelled captchas decides instead. Run the same
+    Runs these commands, printing each (every one can be run alone): `fit-style` fits a style to POOL,
+    twice (by image statistics, and by them and what MODEL sees: --fit); `make` draws N labelled captchas
+    in each; `train --init-from MODEL` fine-tunes on each; `compare` reads the pool with MODEL and the
+    fine-tuned models and estimates, with no label, which reads it better; `train --unlabeled` self-trains
+    from that one on the pool less the images compared (the teacher's most certain readings, of the --length
+    given, are learnt in rounds of a growing share); `compare` again, on images it never learnt: the
+    self-trained model is returned only if its estimate is clearly above its start's (beyond the chance of
+    the sample; so is a fine-tuned start chosen over MODEL), so adapt does not end below where it started by
+    its own estimate. With --labels, measured accuracy on labelled captchas decides instead. Run the same
     command again to resume after an interruption; finished steps are skipped, and a step whose inputs changed
     (the pool, an option) is redone with what follows it.
 
@@ -188,12 +196,15 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     from captchagen.unlabeled import list_images
     from trainer.training.finetune import load_parent
 
+    if style is not None and fit is not None:
+        raise UsageFailure("--fit chooses among fitted looks and --style draws the synthetic set with no fit: give "
+                           "one of them")  # fmt: skip
     lo, hi = length
     chars = expand(alphabet)
     Alphabet(chars)
     pack = default_font_pack(fonts, font_pack)
     o = Options(pool, out, chars, lo, hi, n, init_from, "", time_limit, self_time_limit, seed, fonts, pack, rounds,
-                workers, pseudo=pseudo, labels=labels, style=style)  # fmt: skip
+                workers, pseudo=pseudo, labels=labels, style=style, fit=fit or "both")  # fmt: skip
     if style is not None:
         from captchagen.style import load
 

@@ -26,7 +26,10 @@ FULL = ["fit-style", "make", "train", "compare", "self-train", "compare"]
 
 def kind(model: str) -> str:
     """Which of adapt's candidates a `--model` names."""
-    return "adapted" if "/adapted/" in model else "synthetic" if "/synthetic/" in model else "base"
+    for name in ("adapted", "synthetic", "synthetic-reader"):
+        if f"/{name}/" in model:
+            return name
+    return "base"
 
 
 class FakeRunner:
@@ -101,7 +104,7 @@ def options(tmp_path) -> Options:
     (tmp_path / "base.pt").write_bytes(b"the base model")
     return Options(pool, tmp_path / "out", "AB", 4, 4, 100, "base", "sha-base", 1.0, 1.0, 0, (), None, 2, 1,
                    pool_digest=list_images(pool).digest(), font_digest="fonts",
-                   base_file=str(tmp_path / "base.pt"))  # fmt: skip
+                   base_file=str(tmp_path / "base.pt"), fit="statistics")  # fmt: skip
 
 
 def run(o: Options, runner: FakeRunner) -> list[str]:
@@ -164,7 +167,7 @@ def test_an_interrupted_training_is_resumed_and_one_killed_before_saving_restart
     assert verbs(runner.calls[1:]) == ["compare"]  # the resumed model is compared again
 
 
-@pytest.mark.parametrize("theirs", ["data", "fit", "runs", "estimates", "model.pt"])
+@pytest.mark.parametrize("theirs", ["data", "fit", "fit-reader", "data-reader", "runs", "estimates", "model.pt"])
 def test_anything_adapt_did_not_make_is_refused_before_anything_is_written(options, theirs):
     mine = options.out / theirs / "mine.txt" if theirs != "model.pt" else options.out / theirs
     mine.parent.mkdir(parents=True)
@@ -456,3 +459,49 @@ def test_a_base_too_narrow_for_the_longest_label_leaves_the_width_to_train(optio
     run(replace(options, base_width=width), runner)
     trains = [c for c in runner.calls if c[0] == "train"]
     assert [_arg(c, "--width") for c in trains] == [str(width) if width else None] * 2
+
+
+def test_two_looks_are_each_fitted_made_and_fine_tuned_and_the_pool_chooses_the_start(options):
+    both = replace(options, fit="both")
+    runner = FakeRunner(estimates={"base": 0.3, "synthetic": 0.35, "synthetic-reader": 0.45, "adapted": 0.6})
+    said = run(both, runner)
+    assert verbs(runner.calls) == ["fit-style", "make", "train"] * 2 + ["compare", "self-train", "compare"]
+    fits = [c for c in runner.calls if c[0] == "fit-style"]
+    assert "--model" not in fits[0] and fits[1][fits[1].index("--model") + 1] == "base"  # the base model's view
+    assert [Path(c[c.index("--out") + 1]).name for c in fits] == ["fit", "fit-reader"]
+    trains = [c for c in runner.calls if c[0] == "train" and "--unlabeled" not in c]
+    assert [c[c.index("--time-limit") + 1] for c in trains] == ["0.5", "0.5"]  # the minutes shared
+    assert [Path(c[1]).name for c in trains] == ["data", "data-reader"]
+    compared = [c[i + 1] for c in runner.calls[6:7] for i, a in enumerate(c) if a == "--model"]
+    assert [kind(m) for m in compared] == ["base", "synthetic", "synthetic-reader"]
+    self_train = runner.calls[7]
+    # it starts from the fine-tune the pool's estimate put first, beside that fine-tune's own synthetic set
+    assert kind(self_train[self_train.index("--init-from") + 1]) == "synthetic-reader"
+    assert Path(self_train[1]) == both.out / "data-reader"
+    assert any("beside the pool it learns" in line for line in said)
+    state = json.loads((both.out / "adapt.json").read_text())
+    assert set(state["estimates"]["start"]) == {"base", "synthetic", "synthetic-reader"}
+    again = FakeRunner(estimates=runner.estimates)
+    run(both, again)
+    assert again.calls == []  # every stage of both looks is done
+
+
+def test_with_the_base_model_as_start_self_training_learns_beside_the_set_whose_fine_tune_reads_best(options):
+    both = replace(options, fit="both")
+    # the fine-tunes are not clearly above the base model: it stays the start
+    runner = FakeRunner(estimates={"base": 0.5, "synthetic": 0.3, "synthetic-reader": 0.4, "adapted": 0.6}, noise=0.2)
+    run(both, runner)
+    self_train = next(c for c in runner.calls if "--unlabeled" in c)
+    assert kind(self_train[self_train.index("--init-from") + 1]) == "base"
+    assert Path(self_train[1]) == both.out / "data-reader"
+
+
+def test_a_statistics_only_adapt_asked_for_both_looks_keeps_its_fit_and_set_and_shares_the_minutes(options):
+    run(options, FakeRunner())
+    runner = FakeRunner(estimates={"base": 0.3, "synthetic": 0.4, "synthetic-reader": 0.2, "adapted": 0.5})
+    said = run(replace(options, fit="both"), runner)
+    # the statistics' fit and set stand; its fine-tune gets half the minutes now, so it is trained again
+    assert verbs(runner.calls) == ["train", "fit-style", "make", "train", "compare", "self-train", "compare"]
+    assert "fit: done" in " ".join(said) and any("`time limit` changed since train last ran" in s for s in said)
+    for extra in ("fit-reader", "data-reader", "runs"):
+        assert (options.out / extra).exists()

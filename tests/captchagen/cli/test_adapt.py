@@ -82,6 +82,14 @@ def test_bad_fit_options_are_one_line_usage_errors(pool, tmp_path, args, message
     assert not (tmp_path / "fit").exists()
 
 
+def test_fit_and_style_together_are_one_usage_error(pool, tmp_path):
+    code, out = run_cli(
+        "adapt", str(pool), "--out", str(tmp_path / "out"), *FIT, "--style", "varied", "--fit", "reader"
+    )
+    assert code == 2 and "--fit" in out and "--style" in out and "Traceback" not in out
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_pool_that_is_not_a_folder_of_images_is_refused(tmp_path):
     (tmp_path / "few").mkdir()
     (tmp_path / "few" / "a.png").write_bytes(b"not an image")
@@ -101,22 +109,27 @@ def test_adapt_runs_every_step_then_skips_them_and_refits_a_changed_pool(tmp_pat
     err = capfd.readouterr().err
     assert code == 0, out + err
     steps = [line.split() for line in (out + err).splitlines() if line.startswith("+ captchagen ")]
-    assert [s[2] for s in steps] == ["fit-style", "make", "train", "compare", "train", "compare"]
+    # two looks (by the statistics, and by them and what the base model sees), each fitted, made, fine-tuned
+    assert [s[2] for s in steps] == ["fit-style", "make", "train"] * 2 + ["compare", "train", "compare"]
     assert "--overwrite" not in sum(steps, [])
+    assert "--model" not in steps[0] and steps[3][steps[3].index("--model") + 1] == "base"
+    fitted = json.loads((tmp_path / "a" / "fit-reader" / "fit.json").read_text())
+    assert {"reader_cnn", "reader_lstm"} <= set(fitted["groups"])
     # Self-training learns the pool less the 16 images (a quarter of 64) both comparisons read, as
     # `compare --sample 16 --seed 0` draws them: the self-trained model is judged on images it never learnt.
-    learnt_list = Path(steps[4][steps[4].index("--unlabeled") + 1])
+    learnt_list = Path(steps[7][steps[7].index("--unlabeled") + 1])
     learnt = {(learnt_list.parent / line).resolve() for line in learnt_list.read_text().splitlines()}
     images = list_images(site).paths
     compared = {p.resolve() for p in seeded_sample(images, 16, 0)}
     assert len(learnt) == 48 and learnt.isdisjoint(compared) and learnt | compared == {p.resolve() for p in images}
-    assert all(s[s.index("--sample") + 1] == "16" and s[s.index("--seed") + 1] == "0" for s in (steps[3], steps[5]))
+    assert all(s[s.index("--sample") + 1] == "16" and s[s.index("--seed") + 1] == "0" for s in (steps[6], steps[8]))
     assert "16 others are held out" in out + err
     adapted = tmp_path / "a" / "runs" / "adapted"
     assert (adapted / "best.pt").exists() and "estimate" in out + err  # compare's table
     # what adapt returns reads the pool, by the estimate, no worse than the base model it started from
     estimates = json.loads((tmp_path / "a" / "adapt.json").read_text())["estimates"]
-    assert set(estimates) == {"start", "result"} and set(estimates["result"]) == {"base", "synthetic", "adapted"}
+    assert set(estimates) == {"start", "result"}
+    assert set(estimates["result"]) == {"base", "synthetic", "synthetic-reader", "adapted"}
     returned = out.split("Adapted model: ")[1].split()[0]
     assert returned == str(tmp_path / "a" / "model.pt")
     said = next(line for line in (out + err).splitlines() if "model.pt is the" in line)
