@@ -30,6 +30,7 @@ from captchagen.fitting.pool_fit import RECORD, STYLE_FILE, FitRecord
 
 STATE = "adapt.json"
 FIT, DATA, RUNS, CACHE, ESTIMATES, LABELS = "fit", "data", "runs", "cache", "estimates", "labels"
+FIT_READER, DATA_READER = "fit-reader", "data-reader"  # the second look's fit and set
 SYNTHETIC, ADAPTED = "synthetic", "adapted"
 START, RESULT = "start", "result"  # the two comparisons: which model self-training starts from, which is returned
 COMPARED = "estimates.json"
@@ -37,8 +38,8 @@ MODEL = "model.pt"  # a copy of the model adapt returns, in the one place a user
 OUTPUTS = (
     FIT,
     DATA,
-    "fit-reader",
-    "data-reader",
+    FIT_READER,
+    DATA_READER,
     RUNS,
     ESTIMATES,
     LABELS,
@@ -158,7 +159,7 @@ class Look:
 
 
 STATISTICS = Look(SYNTHETIC, FIT, DATA, by_model=False)
-READER = Look("synthetic-reader", "fit-reader", "data-reader", by_model=True, suffix=" reader")
+READER = Look("synthetic-reader", FIT_READER, DATA_READER, by_model=True, suffix=" reader")
 FITS = {"both": (STATISTICS, READER), "statistics": (STATISTICS,), "reader": (READER,)}
 
 

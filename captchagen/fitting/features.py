@@ -130,11 +130,7 @@ def group_distances(pool: Summary, other: Summary) -> dict[str, float]:
 def distance(pool: Summary, other: Summary) -> float:
     """The mean of group_distances: 0 is a perfect match; two halves of one pool lie near 0.1. Where the pool
     carries a reader's groups, their mean and the statistics' mean are weighed READER_WEIGHT to the rest."""
-    return combine(group_distances(pool, other))
-
-
-def combine(groups: Mapping[str, float]) -> float:
-    """One distance from group_distances' figures (see distance)."""
+    groups = group_distances(pool, other)
     stats = float(np.mean([d for g, d in groups.items() if g in GROUPS]))
     seen = [d for g, d in groups.items() if g not in GROUPS]
     return stats if not seen else (1 - READER_WEIGHT) * stats + READER_WEIGHT * float(np.mean(seen))
