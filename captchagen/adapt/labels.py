@@ -2,7 +2,7 @@
 it checks with.
 
 The labels do three jobs, and no model is judged on images it trained on:
-- choose: the first comparison (the base model against its synthetic fine-tune, neither trained on them)
+- choose: the first comparison (the base model against its synthetic fine-tunes, none trained on them)
   ranks by accuracy on all of them;
 - train: self-training draws its `train` part into every batch beside the synthetic images (`--mix`);
 - check: the last comparison (the self-trained model against its start) ranks by accuracy on the `check`
