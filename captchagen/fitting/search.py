@@ -15,7 +15,7 @@ styles on every development generator: docs/studies/fit-style.md.)
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -85,25 +85,19 @@ def _summary_and_images(task: Task) -> tuple[Summary, list[Image.Image]]:
     return summarise(images), images
 
 
-def summarise_seen(images: Sequence[Image.Image], reader: SeenBy | None) -> Summary:
-    """The statistics of `images`, and what `reader` sees of them if given."""
-    summary = summarise(images)
-    return summary.extend(reader(images)) if reader is not None else summary
-
-
-def _summaries(wp: WorkerPool, tasks: list[Task], reader: SeenBy | None) -> list[Summary]:
-    """Each task's summary, rendered by the workers; the reader (in this process) sees every task's images
-    in one call."""
+def _summaries(wp: WorkerPool, tasks: list[Task], reader: SeenBy | None) -> Iterator[Summary]:
+    """Each task's summary in order, rendered by the workers (as each is done, without a reader); the reader
+    (in this process) sees every task's images in one call."""
     if reader is None:
-        return list(wp.map(_summary, tasks))
+        yield from wp.map(_summary, tasks)
+        return
     done = list(wp.map(_summary_and_images, tasks))
     seen = reader([im for _, images in done for im in images])
-    out, start = [], 0
+    start = 0
     for summary, images in done:
         stop = start + len(images)
-        out.append(summary.extend({g: v[start:stop] for g, v in seen.items()}))
+        yield summary.extend({g: v[start:stop] for g, v in seen.items()})
         start = stop
-    return out
 
 
 class Search(Protocol):
@@ -187,9 +181,14 @@ def fit(
     one; docs/studies/fit-style.md). `reader`: what a reading model sees, matched beside the statistics."""
     if len(pool) < 4:
         raise ValueError("a fit needs at least 4 pool images")
-    target = summarise_seen(pool, reader)
+    seen = reader(pool) if reader is not None else {}  # what the reader sees of the pool, once
+
+    def summary_of(part: slice) -> Summary:
+        return summarise(pool[part]).extend({g: v[part] for g, v in seen.items()})
+
     half = len(pool) // 2
-    floor = distance(summarise_seen(pool[:half], reader), summarise_seen(pool[half:], reader))
+    target = summary_of(slice(None))
+    floor = distance(summary_of(slice(None, half)), summary_of(slice(half, None)))
     rng = np.random.default_rng(s.seed)
     # A first font set: a seeded sample, so each round renders in the same few fonts.
     start_fonts = tuple(random.Random(s.seed).sample(list(fonts), min(len(fonts), s.keep_fonts)))
@@ -219,7 +218,7 @@ def fit(
         assert best is not None
         style = to_style(best[1])
         # The final figure on fresh images (another seed, more of them): not the draw the search kept.
-        final = _summaries(wp, [(style, chosen, s, s.seed + 10_000, max(len(pool), 2 * s.images))], reader)[0]
+        final = next(_summaries(wp, [(style, chosen, s, s.seed + 10_000, max(len(pool), 2 * s.images))], reader))
     return Fit(style, chosen, distance(target, final), floor, group_distances(target, final), tuple(history),
                font_scores)  # fmt: skip
 
@@ -233,15 +232,15 @@ def _score_fonts(
     progress: FitProgress | None,
     reader: SeenBy | None,
 ) -> dict[str, float]:
-    """Each font's distance to the pool, rendering `s.images` captchas in `style` with that font alone (in
-    batches of fonts, so that progress moves and a reader sees many fonts' images at once)."""
+    """Each font's distance to the pool, rendering `s.images` captchas in `style` with that font alone. With a
+    reader, in batches of fonts: the reader sees a batch's images at once, and progress still moves."""
     scores: dict[str, float] = {}
     tasks: list[Task] = [(style, (f,), s, s.seed + 5_000, s.images) for f in fonts]
-    step = 32
+    step = 32 if reader is not None else max(1, len(tasks))
     for start in range(0, len(tasks), step):
-        batch = tasks[start : start + step]
-        for f, summary in zip(fonts[start : start + step], _summaries(wp, batch, reader), strict=True):
+        batch = _summaries(wp, tasks[start : start + step], reader)
+        for f, summary in zip(fonts[start : start + step], batch, strict=True):
             scores[f] = distance(target, summary)
-        if progress:
-            progress("fonts", len(scores), len(fonts), min(scores.values()))
+            if progress:
+                progress("fonts", len(scores), len(fonts), min(scores.values()))
     return scores
