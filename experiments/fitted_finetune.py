@@ -16,7 +16,7 @@ the same steps (`--epochs E` over its main set, fixed work) from base-v3:
   family base-v3 was trained on, in the bundled fonts, at the same size, characters and length);
 - varied (@base): the varied set alone;
 - reader (@base): the style fitted with `fit-style --model base-v3` (what base-v3 sees of the images
-  matched beside the statistics; WORK/GEN/adapt/fit-reader, fitted here with adapt's fit settings).
+  matched beside the statistics; WORK/GEN/fit-reader, fitted here with adapt's fit settings).
 
 One JSON row per (generator, arm), appended to --results.
 
@@ -53,7 +53,7 @@ def own_width(data: Path, length: int) -> int:
 
 def reader_fit(w: Path, alphabet: str, length: str) -> list[str]:
     """make's --style and --font arguments for the fit that also matches base-v3's view (fitted if missing)."""
-    out = w / "adapt" / "fit-reader"
+    out = w / "fit-reader"  # beside adapt's OUT: adapt makes its own fit-reader/ and refuses one it did not make
     if not (out / "fit.json").is_file():
         captchagen("fit-style", str(w / "pool"), "--out", str(out), "--alphabet", alphabet, "--length", length,
                    "--rounds", "24", "--seed", "0", "--model", "base-v3")  # fmt: skip
