@@ -45,7 +45,7 @@ from trainer.training.finetune import transplant
 from trainer.training.interrupt import Interrupted, StopRequest
 from trainer.training.optim import lr_at, make_optimizer, set_lr
 from trainer.training.plan import Plan, make_plan
-from trainer.training.pseudo import READ_BATCH
+from trainer.training.pseudo import read_batch
 from trainer.training.request import TrainRequest
 from trainer.training.resume import Position, restore
 from trainer.training.semi import SemiStep, Teacher
@@ -183,7 +183,17 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     net = DistributedDataParallel(model) if info.enabled else model
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.precision == "fp16")
     step: Step = (
-        SemiStep(net, optimizer, scaler, plan, teacher, plan.semi, _pool_batches(sets), sets.unlabeled, len(sampler))
+        SemiStep(
+            net,
+            optimizer,
+            scaler,
+            plan,
+            teacher,
+            plan.semi,
+            _pool_batches(sets, read_batch(plan.runtime.device)),
+            sets.unlabeled,
+            len(sampler),
+        )
         if teacher is not None and plan.semi is not None
         else SupervisedStep(net, optimizer, scaler, plan)
     )
@@ -207,14 +217,14 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     )
 
 
-def _pool_batches(sets: Data) -> Callable[[], Iterator[tuple[list[str], torch.Tensor]]]:
+def _pool_batches(sets: Data, size: int) -> Callable[[], Iterator[tuple[list[str], torch.Tensor]]]:
     """The whole unlabelled pool (the last `sets.unlabeled` images of the training set), in order, in batches
     of (paths, uint8 images): what a round of ranked pseudo-labels reads."""
 
     def batches() -> Iterator[tuple[list[str], torch.Tensor]]:
         first = len(sets.train) - sets.unlabeled
-        for start in range(first, len(sets.train), READ_BATCH):
-            batch = sets.train.__getitems__(list(range(start, min(start + READ_BATCH, len(sets.train)))))
+        for start in range(first, len(sets.train), size):
+            batch = sets.train.__getitems__(list(range(start, min(start + size, len(sets.train)))))
             yield [str(p) for p in batch.paths], batch.images
 
     return batches

@@ -42,11 +42,18 @@ from trainer.inference.estimate import VIEW_SHIFTS, shifted
 from trainer.training.forward import forward, on_device
 
 BALANCE = 2.0  # a character's share of a round is at most this many times an even spread's
-READ_BATCH = 256  # pool images per forward pass when a round reads the pool
+
 # A round lasts whole epochs, at least enough for the batches to draw the pool this many times: reading the
 # pool in four views costs as much as training on about a third of it, so a round of one short epoch (50
 # steps when fine-tuning) spent nearly half its time reading.
 ROUND_PASSES = 3
+
+
+def read_batch(device: torch.device) -> int:
+    """Pool images per forward pass when a round reads the pool: 256 on CUDA; 64 on a CPU, where a batch of
+    256 falls out of the caches (base-v3 read 642 images a second in batches of 64 and 489 in batches of 256
+    on 2 cores, bf16; docs/studies/speed.md)."""
+    return 256 if device.type == "cuda" else 64
 
 
 @dataclass(frozen=True)
