@@ -36,6 +36,7 @@ from captchagen.adapt.plan import (
     file_sha256,
     finished,
     fit_stage,
+    look_images,
     looks,
     make_stage,
     read_comparison,
@@ -99,8 +100,9 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
         train_labels, check_labels = _split_labels(o, state, say) if o.labels is not None else (None, None)
         fitted = looks(o)
         if len(fitted) > 1:
-            say(f"{len(fitted)} looks, each fitted, made and fine-tuned on ({train_minutes(o):g} of the "
-                f"{o.time_limit:g} training minutes each): {', '.join(look.name for look in fitted)}")  # fmt: skip
+            say(f"{len(fitted)} looks, each fitted, made and fine-tuned on ({look_images(o):,} of the {o.n:,} "
+                f"synthetic images and {train_minutes(o):g} of the {o.time_limit:g} training minutes each): "
+                f"{', '.join(look.name for look in fitted)}")  # fmt: skip
         for look in fitted:
             record = None
             if o.style is None:

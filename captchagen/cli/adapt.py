@@ -149,7 +149,7 @@ def _report(result: Any, pool: Any, out: Path) -> None:
               "runs/synthetic-reader), runs/adapted, model.pt, and adapt.json (what it made and finished). adapt "
               "replaces nothing there that it did not make.")  # fmt: skip
 @click.option("--n", type=click.IntRange(min=100), default=20000, show_default=True,
-              help="Synthetic images to make in the fitted style.")  # fmt: skip
+              help="Synthetic images to make in the fitted styles (each look an equal share).")  # fmt: skip
 @init_from_option("base-v3", "Model to fine-tune (a bundled name, .pt or run folder).")
 @time_limit_option(10, "Minutes of training on the synthetic sets (each look an equal share).")
 @time_limit_option(10, "Minutes of self-training on the pool (train --unlabeled).", self_training=True)

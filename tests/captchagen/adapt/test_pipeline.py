@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from captchagen.adapt import pipeline
-from captchagen.adapt.plan import Options, Score, held_out
+from captchagen.adapt.plan import EPOCH_STEPS, Options, Score, held_out
 from captchagen.cli.adapt import training_width
 from captchagen.errors import BadInput
 from captchagen.fitting.pool_fit import FitRecord, PoolSummary
@@ -446,6 +446,8 @@ def test_both_training_steps_read_at_the_base_models_input_width_and_a_changed_o
     run(replace(options, base_width=160), runner)
     trains = [c for c in runner.calls if c[0] == "train"]
     assert [_arg(c, "--width") for c in trains] == ["160", "160"]  # the fine-tune and the self-training
+    # both in epochs of EPOCH_STEPS batches: validating every 50 cost a fifth of a time-limited fine-tune
+    assert [_arg(c, "--steps-per-epoch") for c in trains] == [str(EPOCH_STEPS)] * 2
     runner = FakeRunner()
     said = run(replace(options, base_width=128), runner)
     assert verbs(runner.calls) == ["train", "compare", "self-train", "compare"]
@@ -496,12 +498,14 @@ def test_with_the_base_model_as_start_self_training_learns_beside_the_set_whose_
     assert Path(self_train[1]) == both.out / "data-reader"
 
 
-def test_a_statistics_only_adapt_asked_for_both_looks_keeps_its_fit_and_set_and_shares_the_minutes(options):
+def test_a_statistics_only_adapt_asked_for_both_looks_keeps_its_fit_and_shares_the_images_and_minutes(options):
     run(options, FakeRunner())
     runner = FakeRunner(estimates={"base": 0.3, "synthetic": 0.4, "synthetic-reader": 0.2, "adapted": 0.5})
     said = run(replace(options, fit="both"), runner)
-    # the statistics' fit and set stand; its fine-tune gets half the minutes now, so it is trained again
-    assert verbs(runner.calls) == ["train", "fit-style", "make", "train", "compare", "self-train", "compare"]
-    assert "fit: done" in " ".join(said) and any("`time limit` changed since train last ran" in s for s in said)
+    # the statistics' fit stands; its set and its fine-tune get half the images and minutes now: made again
+    assert verbs(runner.calls) == ["make", "train", "fit-style", "make", "train", "compare", "self-train", "compare"]
+    assert "fit: done" in " ".join(said) and any("`n` changed since make last ran" in s for s in said)
+    makes = [c for c in runner.calls if c[0] == "make"]
+    assert [c[c.index("--n") + 1] for c in makes] == [str(options.n // 2)] * 2
     for extra in ("fit-reader", "data-reader", "runs"):
         assert (options.out / extra).exists()
