@@ -182,21 +182,7 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
     emit(_started(plan, folder, sets, model, len(sampler), at))
     net = DistributedDataParallel(model) if info.enabled else model
     scaler = torch.amp.GradScaler("cuda", enabled=runtime.precision == "fp16")
-    step: Step = (
-        SemiStep(
-            net,
-            optimizer,
-            scaler,
-            plan,
-            teacher,
-            plan.semi,
-            _pool_batches(sets, read_batch(plan.runtime.device)),
-            sets.unlabeled,
-            len(sampler),
-        )
-        if teacher is not None and plan.semi is not None
-        else SupervisedStep(net, optimizer, scaler, plan)
-    )
+    step = _make_step(plan, net, optimizer, scaler, teacher, sets, len(sampler))
     return _Run(
         plan=plan,
         folder=folder,
@@ -215,6 +201,22 @@ def _set_up(plan: Plan, emit: Events, held: contextlib.ExitStack, resume: Path |
         clock=_Clock(at.elapsed_before, schedule.time_limit * 60 if schedule.time_limit else None),
         rows=runs.read_metrics(folder) if plan.resume is not None else [],
     )
+
+
+def _make_step(
+    plan: Plan,
+    net: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    teacher: Teacher | None,
+    sets: Data,
+    steps_per_epoch: int,
+) -> Step:
+    """A self-training step when the run has a teacher, a supervised one otherwise."""
+    if teacher is None or plan.semi is None:
+        return SupervisedStep(net, optimizer, scaler, plan)
+    pool = _pool_batches(sets, read_batch(plan.runtime.device))
+    return SemiStep(net, optimizer, scaler, plan, teacher, plan.semi, pool, sets.unlabeled, steps_per_epoch)
 
 
 def _pool_batches(sets: Data, size: int) -> Callable[[], Iterator[tuple[list[str], torch.Tensor]]]:
