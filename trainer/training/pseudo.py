@@ -6,7 +6,7 @@ A fixed threshold learns nothing where the teacher is never sure (a start that r
 gives 0 to 2 readings over 0.9 in 1,600), and learns everything at once where it is. A round here:
 
 1. reads every pool image (a round lasts the whole epochs the batches need to draw the pool ROUND_PASSES
-   times) in the image and in shifted views of it (estimate.VIEW_SHIFTS: the views that `compare` and
+   times: once) in the image and in shifted views of it (estimate.VIEW_SHIFTS: the views that `compare` and
    adapt judge models by), under the labelled data's lengths and characters;
 2. keeps the readings that are the same in every view, not empty, and of those lengths and characters;
 3. ranks them by the teacher's whole-string probability and takes the most certain, `share` of the pool
@@ -43,10 +43,13 @@ from trainer.training.forward import forward, on_device
 
 BALANCE = 2.0  # a character's share of a round is at most this many times an even spread's
 
-# A round lasts whole epochs, at least enough for the batches to draw the pool this many times: reading the
-# pool in four views costs as much as training on about a third of it, so a round of one short epoch (50
-# steps when fine-tuning) spent nearly half its time reading.
-ROUND_PASSES = 3
+# A round lasts whole epochs, at least enough for the batches to draw the pool this many times. Once: from the
+# same start and in the same 10 minutes, rounds that drew the pool once re-read it 9 to 10 times where rounds
+# of three passes re-read it 5 to 6, and read more of the held-out images (wheezy.captcha 88.3% against 84.0%,
+# flask-simple-captcha 90.9% against 87.4%; docs/studies/adapt.md): a teacher that improves is worth asking
+# again sooner. Reading the pool in four views costs about a third of a pass of training on it, so a round is
+# never shorter than a whole epoch (adapt's are 150 steps).
+ROUND_PASSES = 1
 
 
 def read_batch(device: torch.device) -> int:

@@ -119,10 +119,10 @@ def test_the_teacher_reads_the_pool_as_test_reads_it(reading_model):
 
 
 @pytest.mark.parametrize(("pool", "per_batch", "steps", "world", "epochs"),
-                         [(120, 11, 33, 1, 1), (120, 11, 3, 1, 11), (5000, 32, 50, 1, 10), (5000, 32, 50, 2, 5),
-                          (10, 64, 50, 1, 1)])  # fmt: skip
-def test_a_round_lasts_the_whole_epochs_the_batches_take_to_draw_the_pool_three_times(pool, per_batch, steps, world,
-                                                                                        epochs):  # fmt: skip
+                         [(120, 11, 33, 1, 1), (120, 11, 3, 1, 4), (5000, 32, 50, 1, 4), (5000, 32, 50, 2, 2),
+                          (5000, 32, 150, 1, 2), (10, 64, 50, 1, 1)])  # fmt: skip
+def test_a_round_lasts_the_whole_epochs_the_batches_take_to_draw_the_pool_once(pool, per_batch, steps, world,
+                                                                               epochs):  # fmt: skip
     assert epochs_per_round(pool, per_batch, steps, world) == epochs
 
 
@@ -140,7 +140,7 @@ def ranked_run(semi_sets, reading_model, tmp_path, steps_per_epoch: int) -> list
 
 
 def test_each_round_reads_the_whole_pool_and_takes_a_growing_share(semi_sets, reading_model, tmp_path):
-    # 11 pool images a step: the pool is drawn three times in 33 steps, so each epoch is a round
+    # 11 pool images a step: the pool is drawn in 11 steps, so each 33-step epoch is a round
     seen = ranked_run(semi_sets, reading_model, tmp_path, steps_per_epoch=33)
     assert next(e for e in seen if isinstance(e, Started)).pseudo == "ranked"
     rows = [e.pseudo for e in seen if isinstance(e, EpochEnded)]
@@ -162,7 +162,7 @@ def test_the_epochs_of_one_round_learn_its_labels_without_reading_the_pool_again
     reads: list[int] = []
     real = semi.read_pool
     monkeypatch.setattr(semi, "read_pool", lambda *a, **k: reads.append(1) or real(*a, **k))
-    seen = ranked_run(semi_sets, reading_model, tmp_path, steps_per_epoch=3)  # 3 steps: one round, 11 epochs long
+    seen = ranked_run(semi_sets, reading_model, tmp_path, steps_per_epoch=3)  # 3 steps: one round, 4 epochs long
     rows = [e.pseudo for e in seen if isinstance(e, EpochEnded)]
     assert len(reads) == 1 and len(rows) == 3 and rows[0] == rows[1] == rows[2]
 
@@ -186,7 +186,7 @@ def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(semi_sets, tmp_
     labelled, pool = semi_sets
 
     def cfg(where: str):
-        # 0.5 of 32 is 32 pool images a step: 12 steps draw 120 three times, so each epoch is a round
+        # 0.5 of 32 is 32 pool images a step: 12 steps draw 120 more than once, so each epoch is a round
         return tiny_train_config(labelled, tmp_path / where, epochs=2, steps_per_epoch=12, unlabeled=str(pool),
                                  pseudo="ranked", pseudo_growth=0.5)  # fmt: skip
 
@@ -211,7 +211,7 @@ def test_ctrl_c_then_resume_goes_on_with_the_round_it_stopped_in(semi_sets, tmp_
 
 
 def test_under_torchrun_every_process_reads_the_whole_pool_and_learns_the_same_round(semi_sets, tmp_path):
-    """Two CPU processes on gloo: one round each epoch (2 x 16 pool images a step draw 120 three times in 12)."""
+    """Two CPU processes on gloo: one round each epoch (2 x 16 pool images a step draw 120 more than once in 12)."""
     labelled, pool = semi_sets
     run = torchrun_train(labelled, tmp_path, epochs=2, batch_size=16, steps_per_epoch=12, unlabeled=str(pool),
                          pseudo="ranked", pseudo_growth=0.5)  # fmt: skip
