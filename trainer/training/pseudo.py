@@ -44,11 +44,11 @@ from trainer.training.forward import forward, on_device
 BALANCE = 2.0  # a character's share of a round is at most this many times an even spread's
 
 # A round lasts whole epochs, at least enough for the batches to draw the pool this many times. Once: from the
-# same start and in the same 10 minutes, rounds that drew the pool once re-read it 9 to 10 times where rounds
-# of three passes re-read it 5 to 6, and read more of the held-out images (wheezy.captcha 88.3% against 84.0%,
-# flask-simple-captcha 90.9% against 87.4%; docs/studies/adapt.md): a teacher that improves is worth asking
-# again sooner. Reading the pool in four views costs about a third of a pass of training on it, so a round is
-# never shorter than a whole epoch (adapt's are 150 steps).
+# same start and in the same 10 minutes, rounds that drew the pool once re-read it 9 and 11 times where rounds
+# of three passes re-read it 6 and 5, and read more of the held-out images (wheezy.captcha 88.3% against 84.0%,
+# flask-simple-captcha 90.9% against 87.4%; docs/studies/adapt.md), though reading the pool in four views takes
+# about as long as a pass of training on it (half of each round): a teacher that improves is worth asking again
+# sooner. A round is never shorter than a whole epoch (adapt's are 150 steps).
 ROUND_PASSES = 1
 
 
