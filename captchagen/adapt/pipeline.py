@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from shlex import join, quote
@@ -53,6 +54,32 @@ from captchagen.lock import FolderLock
 
 Say = Callable[[str], None]
 Runner = Callable[[Sequence[str]], int]
+Clock = Callable[[], float]
+
+
+class Minutes:
+    """Where this run's minutes went, by kind of step (fit, make, train, compare, self-train), for the line
+    adapt ends with: the steps' own minutes depend on the pool's image size and the machine, the training
+    steps' on their time limits. A step found done before this run took none of them."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.started = clock()
+        self.spent: dict[str, float] = {}  # kind -> seconds, in the order the kinds first ran
+        self.done_before: list[str] = []
+
+    def add(self, kind: str, seconds: float) -> None:
+        self.spent[kind] = self.spent.get(kind, 0.0) + seconds
+
+    def skipped(self, kind: str) -> None:
+        if kind not in self.done_before:
+            self.done_before.append(kind)
+
+    def line(self) -> str:
+        steps = ", ".join(f"{kind} {seconds / 60:.1f}" for kind, seconds in self.spent.items()) or "no step ran"
+        before = f" (done before this run: {', '.join(self.done_before)})" if self.done_before else ""
+        return f"minutes: {steps}; {(self.clock() - self.started) / 60:.1f} in all{before}"
+
 
 # How a changed input is named in a notice.
 INPUT_NAMES = {"pool": "the pool", "style": "the fitted style", "data": "the dataset", "base": "the base model",
@@ -85,12 +112,13 @@ def check(o: Options) -> Pool:
     return open_pool(o.pool, SAMPLE, o.seed)
 
 
-def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
+def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = time.monotonic) -> Path:
     """Run every stage that is not done; OUT/model.pt, a copy of the model adapt returns: the self-trained
     one, unless its estimate on the pool is below the estimate of the model it started from. Stopped (from
     the runner) when asked to stop, StageFailed when a stage fails, BadInput for an OUT holding what adapt
     did not make. With `labels`, the comparisons rank by accuracy on labelled images the compared models
     never trained on, and self-training learns from a part of them (captchagen.adapt.labels)."""
+    minutes = Minutes(clock)
     outfolder.prepare(o.out)
     with FolderLock(o.out, "adapt"):
         state = State.read(o.out)
@@ -106,19 +134,19 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
         for look in fitted:
             record = None
             if o.style is None:
-                _do(fit_stage(o, look), state, say, runner)
+                _do(fit_stage(o, look), state, say, runner, minutes)
                 record = read_record(o.out / look.fit)
                 if record is None:
                     raise CaptchagenError(f"fit-style left no readable record in {o.out / look.fit}")
             else:
                 say(f"fit-style: skipped (the synthetic set is drawn in --style {o.style})")
-            _do(make_stage(o, record, look), state, say, runner)
-            _do(train_stage(o, look), state, say, runner)
+            _do(make_stage(o, record, look), state, say, runner, minutes)
+            _do(train_stage(o, look), state, say, runner, minutes)
         # the base model is a candidate only where it knows the characters (fine-tuning can teach it new ones)
         tuned = {synthetic_candidate(o, look).model: look for look in fitted}
         starts = [base_candidate(o)] * o.base_reads_alphabet + [synthetic_candidate(o, look) for look in fitted]
         # no start trained on the user's labels: all of them choose
-        first = _compare(o, START, starts, state, say, runner, o.labels)
+        first = _compare(o, START, starts, state, say, runner, minutes, o.labels)
         start = _best(first, starts)
         # beside the pool, self-training draws the synthetic set of its start, or of the fine-tune that reads best
         look = tuned.get(start.model) or tuned[max(tuned, key=lambda model: first[model].rank)]
@@ -126,10 +154,10 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
         beside = f"; beside the pool it learns {o.out / look.data}" if len(fitted) > 1 else ""
         say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}{beside}")
         _hold_out(o, say)
-        _do(self_train_stage(o, start, train_labels, look), state, say, runner)
+        _do(self_train_stage(o, start, train_labels, look), state, say, runner, minutes)
         adapted = adapted_candidate(o)
         # the self-trained model learnt the `train` part: only the `check` part may judge it
-        scores = _compare(o, RESULT, [*starts, adapted], state, say, runner, check_labels)
+        scores = _compare(o, RESULT, [*starts, adapted], state, say, runner, minutes, check_labels)
         kept = adapted if scores[adapted.model].beats(scores[start.model], start.model) else start
         if kept is start:
             a, s = scores[adapted.model], scores[start.model]
@@ -144,7 +172,9 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen) -> Path:
                 "rises over the pool's look, right or wrong: docs/studies/adapt.md); 20 labelled pool images "
                 f"measure instead: captchagen label {quote(str(o.pool))} --out LABELLED, then this command again "
                 "with --labels LABELLED (the fit, make and first training are kept)")  # fmt: skip
-        return _keep(kept, o.out / MODEL, state, say)
+        model = _keep(kept, o.out / MODEL, state, say)
+        say(minutes.line())
+        return model
 
 
 def _hold_out(o: Options, say: Say) -> None:
@@ -195,11 +225,11 @@ def _keep(kept: Candidate, target: Path, state: State, say: Say) -> Path:
 
 
 def _compare(o: Options, which: str, candidates: list[Candidate], state: State, say: Say, runner: Runner,
-             labels: Path | None = None) -> dict[str, Score]:  # fmt: skip
+             minutes: Minutes, labels: Path | None = None) -> dict[str, Score]:  # fmt: skip
     """Each candidate's score on the pool (by its model), from the compare stage; kept in the state file.
     With `labels`, says whether the estimate ranks the candidates as the labels do."""
     stage = compare_stage(o, which, candidates, labels)
-    _do(stage, state, say, runner)
+    _do(stage, state, say, runner, minutes)
     scores = read_comparison(stage.output)
     if scores is None or any(c.model not in scores for c in candidates):
         raise CaptchagenError(f"compare left no readable estimates in {stage.output}")
@@ -234,9 +264,10 @@ def _refuse_foreign(out: Path, state: State) -> None:
         )
 
 
-def _do(stage: Stage, state: State, say: Say, runner: Runner) -> None:
+def _do(stage: Stage, state: State, say: Say, runner: Runner, minutes: Minutes) -> None:
     if state.is_done(stage) and finished(stage):
         say(f"{stage.name}: done ({stage.output})")
+        minutes.skipped(stage.kind)
         return
     argv = stage.args
     if state.begun(stage) and stage.output.exists():
@@ -255,7 +286,9 @@ def _do(stage: Stage, state: State, say: Say, runner: Runner) -> None:
     state.claim(stage.output.relative_to(state.path.parent).parts[0])
     state.start(stage)
     say(f"+ captchagen {join(argv)}")  # as a shell takes it: a pool path with a space pastes whole
+    started = minutes.clock()
     code = runner(argv)
+    minutes.add(stage.kind, minutes.clock() - started)
     if code:
         raise StageFailed(f"step {stage.name} failed (exit code {code}); its output is above")
     state.finish(stage)

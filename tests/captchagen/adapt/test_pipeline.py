@@ -128,6 +128,19 @@ def test_a_finished_adapt_is_done_whatever_the_pools_path_or_workers(options):
     assert done(said) == ["fit", "make", "train", "compare start", "self-train", "compare result"]
 
 
+def test_adapt_ends_saying_where_its_minutes_went_by_kind_of_step_and_what_was_done_before(options):
+    ticks = iter(range(0, 10_000, 30))  # a clock that moves 30 s at each look
+    said: list[str] = []
+    pipeline.run(options, said.append, FakeRunner(), clock=lambda: float(next(ticks)))
+    # each step runs between two looks (30 s), the two comparisons add up, and the whole run spans all 14 looks
+    assert said[-1] == "minutes: fit 0.5, make 0.5, train 0.5, compare 1.0, self-train 0.5; 6.5 in all"
+    said = []
+    pipeline.run(options, said.append, FakeRunner(), clock=lambda: float(next(ticks)))
+    assert said[-1] == (
+        "minutes: no step ran; 0.5 in all (done before this run: fit, make, train, compare, self-train)"
+    )
+
+
 def test_a_changed_pool_redoes_the_fit_and_the_self_training_and_keeps_what_did_not_change(options):
     runner = FakeRunner()
     run(options, runner)
