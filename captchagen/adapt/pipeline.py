@@ -150,7 +150,7 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = ti
         start = _best(first, starts)
         # beside the pool, self-training draws the synthetic set of its start, or of the fine-tune that reads best
         look = tuned.get(start.model) or tuned[max(tuned, key=lambda model: first[model].rank)]
-        by = "accuracy on the labelled images" if o.labels is not None else "the estimate"
+        by = _decided_by(first, start, starts) if o.labels is not None else "the estimate"
         beside = f"; beside the pool it learns {o.out / look.data}" if len(fitted) > 1 else ""
         say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}{beside}")
         _hold_out(o, say)
@@ -237,10 +237,22 @@ def _compare(o: Options, which: str, candidates: list[Candidate], state: State, 
                          {c.name: v for c in candidates if (v := scores[c.model].labelled) is not None})  # fmt: skip
     if labels is not None:
         by_estimate = max(candidates, key=lambda c: scores[c.model].estimate)
-        by_labels = _best(scores, candidates)
-        verdict = "agrees" if by_estimate is by_labels else f"would have chosen {by_estimate.name}"
-        say(f"compare {which}: {by_labels.name} reads the labelled images best; the label-free estimate {verdict}")
+        chosen = _best(scores, candidates)
+        if _decided_by(scores, chosen, candidates) == "the estimate":
+            accuracies = ", ".join(f"{c.name} {scores[c.model].labelled or 0:.0%}" for c in candidates)
+            say(f"compare {which}: the labelled images cannot tell the models apart ({accuracies}); by the "
+                f"estimate, {chosen.name} reads the pool best")  # fmt: skip
+        else:
+            verdict = "agrees" if by_estimate is chosen else f"would have chosen {by_estimate.name}"
+            say(f"compare {which}: {chosen.name} reads the labelled images best; the label-free estimate {verdict}")
     return scores
+
+
+def _decided_by(scores: dict[str, Score], chosen: Candidate, candidates: list[Candidate]) -> str:
+    """What chose `chosen` in a labelled comparison: the labelled images, where it reads the most of them
+    right; else the estimate (labels too few to tell the models apart leave the choice to it: Score.beats)."""
+    top = max(scores[c.model].labelled or 0.0 for c in candidates)
+    return "accuracy on the labelled images" if (scores[chosen.model].labelled or 0.0) >= top else "the estimate"
 
 
 def _best(scores: dict[str, Score], candidates: list[Candidate]) -> Candidate:

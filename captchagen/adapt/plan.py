@@ -339,26 +339,30 @@ class Score:
         return (self.labelled if self.labelled is not None else 0.0, self.estimate)
 
     def beats(self, other: Score, other_model: str) -> bool:
-        """Whether this model reads the pool better than `other` (the model `other_model`): by rank where
-        labels were measured; else only where its estimate is clearly above the other's (compare's
-        `clearly_above`: estimates apart by less than the chance of the sample leave the earlier model)."""
-        if self.labelled is not None or other.labelled is not None:
-            return self.rank > other.rank
+        """Whether this model reads the pool better than `other` (the model `other_model`): where compare
+        says it is clearly above it (`clearly_above`: by the labelled images where they tell the two apart,
+        else by the estimate; figures apart by less than the chance of the sample leave the earlier model).
+        A comparison saved before compare said so: by rank."""
         if self.above is None:
-            return self.estimate > other.estimate
+            return self.rank > other.rank
         return other_model in self.above
 
 
 def read_comparison(folder: Path) -> dict[str, Score] | None:
     """Each compared model's score (by `--model` as given) from a finished comparison; None if there is none
-    or it is damaged."""
+    or it is damaged. A comparison with labels from before compare let them decide only where they tell two
+    models apart (no `clearly_above_by`) listed what each was above by the estimate alone: it ranks by rank."""
     try:
         data = json.loads((folder / COMPARED).read_text("utf-8"))
+        labelled = any(m.get("labelled") is not None for m in data["models"])
+        by_estimate_alone = labelled and "clearly_above_by" not in data
         return {
             str(m["model"]): Score(
                 float(m["estimate"]),
                 None if m.get("labelled") is None else float(m["labelled"]),
-                None if m.get("clearly_above") is None else tuple(str(x) for x in m["clearly_above"]),
+                None
+                if m.get("clearly_above") is None or by_estimate_alone
+                else tuple(str(x) for x in m["clearly_above"]),
             )
             for m in data["models"]
         }

@@ -157,7 +157,8 @@ def _report(result: Any, pool: Any, out: Path) -> None:
 @click.option("--labels", type=click.Path(file_okay=False, path_type=Path),
               help="A folder of the site's captchas you labelled (<id>_<label>.png, as `captchagen label` writes; "
               "20 already help): both comparisons rank by accuracy on labelled images the models compared never "
-              "trained on, and self-training learns from the rest (up to 50 are held back to check with).")  # fmt: skip
+              "trained on (the estimate where too few tell two models apart), and self-training learns from the "
+              "rest (up to 50 are held back to check with).")  # fmt: skip
 @click.option("--style", metavar="STYLE",
               help="Draw the synthetic set in this style (a preset such as varied, or a style file) at the pool's "
               "size instead of fitting one: fit-style is skipped.")  # fmt: skip
@@ -182,7 +183,8 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     given, are learnt in rounds of a growing share); `compare` again, on images it never learnt: the
     self-trained model is returned only if its estimate is clearly above its start's (beyond the chance of
     the sample; so is a fine-tuned start chosen over MODEL), so adapt does not end below where it started by
-    its own estimate. With --labels, measured accuracy on labelled captchas decides instead. Run the same
+    its own estimate. With --labels, measured accuracy on labelled captchas decides instead, where it tells
+    two models apart beyond chance. Run the same
     command again to resume after an interruption; finished steps are skipped, and a step whose inputs changed
     (the pool, an option) is redone with what follows it.
 

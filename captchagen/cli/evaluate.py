@@ -211,14 +211,15 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     wrong, most on the images it learnt but on the others too (see docs/studies/pool-estimate.md for where
     it tracks accuracy and where it does not); a few labelled images and `eval` measure. A model is marked
     best over one listed before it only where its estimate is clearly higher (in 97.5% of resamples of the
-    images): list the model you have first.
+    images): list the model you have first. With --labels, where it reads clearly more of them right by
+    the same rule; where the labelled images cannot tell the two apart, the estimate decides.
 
     Example: captchagen compare collected/ --model base-v3 --model adapted/model.pt --length 4
     """
     from captchagen import atomic
     from captchagen.unlabeled import list_images, seeded_sample
+    from trainer.inference.estimate import LABELS_THEN_ESTIMATE, reads_better
     from trainer.inference.estimate import best as best_of
-    from trainer.inference.estimate import clearly_above
     from trainer.inference.estimate import compare as compare_models
 
     if len(models) < 2:
@@ -244,12 +245,15 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
         "lengths": first.lengths,
         "case": case,
         "labelled": None if labelled is None else len(labelled),
-        # which models each is clearly above, beyond the chance of the sample (adapt decides by it)
+        # which models each reads better beyond chance: by the labels where they tell, else by the estimate
+        # (adapt decides by it)
         "models": [
-            {**e.row(), "clearly_above": [o.model for o in found if o is not e and clearly_above(e, o)]} for e in found
+            {**e.row(), "clearly_above": [o.model for o in found if o is not e and reads_better(e, o)]} for e in found
         ],  # fmt: skip
         "best": best.model,
     }
+    if labelled is not None:
+        numbers["clearly_above_by"] = LABELS_THEN_ESTIMATE
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         atomic.write_json(out, numbers)

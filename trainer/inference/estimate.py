@@ -14,7 +14,8 @@ four signals are taken from its readings:
 `estimate` is the one figure models are ranked by (see its docstring); the others are shown beside it.
 A model is ranked above one listed before it only when its estimate is clearly higher (`clearly_above`: a
 paired bootstrap over the images): on a pool that no model reads, estimates of 0.002 and 0.001 are noise,
-and the earlier model (the one adapt started from) stays.
+and the earlier model (the one adapt started from) stays. With labelled images, accuracy on them decides
+where it tells the two apart by the same rule (`reads_better`), and the estimate where it does not.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class PoolEstimate:
     peers: float | None  # None: no other model to compare with
     readings: tuple[str, ...]
     labelled: float | None = None  # accuracy on the user's labelled images, when there are some
+    right: tuple[bool, ...] = ()  # each labelled image's: read right
     confidences: tuple[float, ...] = ()  # each image's: the probability of its reading
     alike: tuple[bool, ...] = ()  # each image's: read the same in every view
 
@@ -111,6 +113,8 @@ def read_pool(reader: Reader, name: str, paths: list[str], batch_size: int = 64)
 
 
 BOOTSTRAP = 1000  # resamples of the images
+# what a comparison with labels ranks by (compare's JSON says so: a reader of an older one knows it did not)
+LABELS_THEN_ESTIMATE = "the labelled images where they tell two models apart, else the estimate"
 CLEARLY = 0.975  # the share of them in which the higher estimate must stay higher
 
 
@@ -129,12 +133,31 @@ def clearly_above(a: PoolEstimate, b: PoolEstimate, seed: int = 0) -> bool:
     return float(np.mean(estimates(a) > estimates(b))) >= CLEARLY
 
 
-def labelled_accuracy(reader: Reader, labelled: list[tuple[str, str]]) -> float:
-    """The share of (path, label) pairs read right, compared as the reader's rule checks (its case)."""
+def _more_right(a: tuple[bool, ...], b: tuple[bool, ...], picks: np.ndarray) -> bool:
+    """Whether `a` reads more of the labelled images right than `b` in at least CLEARLY of the resamples."""
+    return float(np.mean(np.asarray(a)[picks].sum(axis=1) > np.asarray(b)[picks].sum(axis=1))) >= CLEARLY
+
+
+def reads_better(a: PoolEstimate, b: PoolEstimate, seed: int = 0) -> bool:
+    """Whether `a` reads the pool better than `b` beyond chance. Where both read the same labelled images
+    and those tell them apart (one reads more of them right in 97.5% of seeded resamples of the labelled
+    images), the labels decide; where they cannot (1 of 20 right against 0 of 20 is one image's luck), the
+    estimate does, as with no label (clearly_above)."""
+    n = len(a.right)
+    if n and n == len(b.right):
+        picks = np.random.default_rng(seed).integers(0, n, size=(BOOTSTRAP, n))
+        if _more_right(a.right, b.right, picks):
+            return True
+        if _more_right(b.right, a.right, picks):
+            return False
+    return clearly_above(a, b, seed)
+
+
+def labelled_right(reader: Reader, labelled: list[tuple[str, str]]) -> tuple[bool, ...]:
+    """For each (path, label) pair, whether it is read right, compared as the reader's rule checks (its case)."""
     read = reader.read_paths([p for p, _ in labelled])
     pairs = zip(read, labelled, strict=True)
-    right = sum(r.error is None and r.text == reader.as_checked(label) for r, (_, label) in pairs)
-    return right / len(labelled)
+    return tuple(r.error is None and r.text == reader.as_checked(label) for r, (_, label) in pairs)
 
 
 def compare(
@@ -150,7 +173,10 @@ def compare(
         if progress:
             progress(name)
         e = read_pool(reader, name, paths)
-        found.append(replace(e, labelled=labelled_accuracy(reader, labelled)) if labelled else e)
+        if labelled:
+            right = labelled_right(reader, labelled)
+            e = replace(e, labelled=sum(right) / len(right), right=right)
+        found.append(e)
     out = []
     for i, e in enumerate(found):
         others = [o for j, o in enumerate(found) if j != i and o.images == e.images]
@@ -164,13 +190,11 @@ def compare(
 
 
 def best(found: list[PoolEstimate]) -> PoolEstimate:
-    """The model that reads the pool best: by accuracy on labelled images where there are some (the
-    estimate breaking ties), the first of equals; else by the estimate, each model in turn taking the place
-    of the best so far only where it is clearly above it (clearly_above)."""
-    if any(e.labelled is not None for e in found):
-        return max(found, key=lambda e: (e.labelled or 0.0, e.estimate))
+    """The model that reads the pool best: each model in turn takes the place of the best so far only where
+    it reads better beyond chance (reads_better: by the labelled images where they tell the two apart, else
+    by the estimate), so the earlier keeps a tie or a doubt."""
     chosen = found[0]
     for e in found[1:]:
-        if clearly_above(e, chosen):
+        if reads_better(e, chosen):
             chosen = e
     return chosen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,15 @@ import pytest
 from captchagen import codec
 from tests.helpers import run_cli, run_cli_streams, shard_images
 from trainer.data.preprocess import load_array
-from trainer.inference.estimate import VIEW_SHIFTS, PoolEstimate, best, clearly_above, compare, shifted
+from trainer.inference.estimate import (
+    VIEW_SHIFTS,
+    PoolEstimate,
+    best,
+    clearly_above,
+    compare,
+    reads_better,
+    shifted,
+)
 from trainer.inference.reader import Reader
 
 
@@ -105,8 +114,9 @@ def test_labelled_images_rank_the_models_and_are_scored_as_eval_scores_them(read
     want = sum(r.text == codec.parse_name(Path(r.path).name).label
                for r in reader.read_paths([str(p) for p in sorted(labels.glob("*_*.png"))])) / 12  # fmt: skip
     assert numbers["models"][0]["labelled"] == pytest.approx(want, abs=1e-4)
-    ranked = max(numbers["models"], key=lambda r: (r["labelled"], r["estimate"]))
-    assert numbers["best"] == ranked["model"]
+    first, second = numbers["models"]
+    assert numbers["best"] == (second if first["model"] in second["clearly_above"] else first)["model"]
+    assert numbers["clearly_above_by"]  # what a labelled comparison ranks by: adapt reads it
     (tmp_path / "none").mkdir()
     code, out = run_cli("compare", str(data), "--model", str(model), "--model", "base", "--labels",
                         str(tmp_path / "none"))  # fmt: skip
@@ -135,3 +145,23 @@ def test_only_an_estimate_clearly_above_the_sample_s_chance_takes_the_place_of_a
     assert clearly_above(strong, weak) == clearly_above(strong, weak)  # seeded: the same answer every time
     # Without per-image figures (or on different images): the estimates alone.
     assert clearly_above(_estimate("c", [0.5], [True]), _estimate("d", [0.4, 0.4], [True, True]))
+
+
+def test_labelled_images_decide_where_they_tell_two_models_apart_and_the_estimate_where_they_cannot():
+    rng = np.random.default_rng(5)
+    sure = list(rng.uniform(0.5, 0.9, 256))
+    weak = _estimate("weak", sure, [i % 2 == 0 for i in range(256)])
+    strong = _estimate("strong", sure, [i % 10 < 7 for i in range(256)])
+    assert clearly_above(strong, weak)
+    # 1 of 20 right against 0 of 20: one image's luck; the estimate decides, either way round
+    one = replace(weak, labelled=0.05, right=(True,) + (False,) * 19)
+    none = replace(strong, labelled=0.0, right=(False,) * 20)
+    assert reads_better(none, one) and not reads_better(one, none)
+    assert best([one, none]) is none
+    # 12 of 20 against 2 of 20 on the same images: the labels decide, against the estimate
+    many = replace(weak, labelled=0.6, right=(True,) * 12 + (False,) * 8)
+    few = replace(strong, labelled=0.1, right=(True,) * 2 + (False,) * 18)
+    assert reads_better(many, few) and not reads_better(few, many)
+    assert best([few, many]) is many and best([many, few]) is many
+    # labels of different images (or none kept per image): the estimate
+    assert reads_better(strong, replace(weak, labelled=0.9, right=(True,) * 5))
