@@ -340,9 +340,9 @@ class Score:
 
     def beats(self, other: Score, other_model: str) -> bool:
         """Whether this model reads the pool better than `other` (the model `other_model`): where compare
-        says it is clearly above it (`clearly_above`: by the labelled images where they tell the two apart,
-        else by the estimate; figures apart by less than the chance of the sample leave the earlier model).
-        A comparison saved before compare said so: by rank."""
+        says it is above it (`clearly_above`: by the labelled images where they tell the two apart, else by
+        the estimate where it does, else by the labels' count; with no label, estimates apart by less than
+        the chance of the sample leave the earlier model). A comparison saved before compare said so: by rank."""
         if self.above is None:
             return self.rank > other.rank
         return other_model in self.above

@@ -212,7 +212,8 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
     it tracks accuracy and where it does not); a few labelled images and `eval` measure. A model is marked
     best over one listed before it only where its estimate is clearly higher (in 97.5% of resamples of the
     images): list the model you have first. With --labels, where it reads clearly more of them right by
-    the same rule; where the labelled images cannot tell the two apart, the estimate decides.
+    the same rule; where the labelled images cannot tell the two apart, the estimate decides where it can,
+    and where neither can, how many labelled images each read right.
 
     Example: captchagen compare collected/ --model base-v3 --model adapted/model.pt --length 4
     """

@@ -52,7 +52,7 @@ class FakeRunner:
         self.estimates = estimates or {"base": 0.3, "synthetic": 0.4, "adapted": 0.5}
         self.labelled = labelled or {"base": 0.2, "synthetic": 0.3, "adapted": 0.6}  # with --labels
         self.noise = noise  # estimates closer than this are not clearly apart (compare's `clearly_above`)
-        self.label_noise = label_noise  # nor labelled accuracies this close: the estimate decides (reads_better)
+        self.label_noise = label_noise  # nor labelled accuracies this close (reads_better)
 
     def __call__(self, argv: Sequence[str]) -> int:
         argv = tuple(argv)
@@ -74,10 +74,12 @@ class FakeRunner:
             est = {m: self.estimates[kind(m)] for m in models}
             acc = {m: self.labelled[kind(m)] for m in models} if "--labels" in argv else None
 
-            def above(m: str, o: str) -> bool:
+            def above(m: str, o: str) -> bool:  # as reads_better: labels, then the estimate, then the count
                 if acc is not None and abs(acc[m] - acc[o]) > self.label_noise:
                     return acc[m] > acc[o]
-                return est[m] > est[o] + self.noise
+                if abs(est[m] - est[o]) > self.noise:
+                    return est[m] > est[o]
+                return acc is not None and acc[m] > acc[o]
 
             rows = [{"model": m, "estimate": est[m], "labelled": None if acc is None else acc[m],
                      "clearly_above": [o for o in models if o != m and above(m, o)]} for m in models]  # fmt: skip

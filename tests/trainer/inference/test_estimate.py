@@ -147,7 +147,7 @@ def test_only_an_estimate_clearly_above_the_sample_s_chance_takes_the_place_of_a
     assert clearly_above(_estimate("c", [0.5], [True]), _estimate("d", [0.4, 0.4], [True, True]))
 
 
-def test_labelled_images_decide_where_they_tell_two_models_apart_and_the_estimate_where_they_cannot():
+def test_labels_decide_where_they_tell_then_the_estimate_where_it_does_then_the_labels_count():
     rng = np.random.default_rng(5)
     sure = list(rng.uniform(0.5, 0.9, 256))
     weak = _estimate("weak", sure, [i % 2 == 0 for i in range(256)])
@@ -165,3 +165,12 @@ def test_labelled_images_decide_where_they_tell_two_models_apart_and_the_estimat
     assert best([few, many]) is many and best([many, few]) is many
     # labels of different images (or none kept per image): the estimate
     assert reads_better(strong, replace(weak, labelled=0.9, right=(True,) * 5))
+    # neither tells (17 of 20 against 15, on one estimate): the count; an exact tie keeps the earlier
+    level = _estimate("level", sure, [i % 2 == 0 for i in range(256)])
+    seventeen = replace(level, model="17", labelled=0.85, right=(True,) * 17 + (False,) * 3)
+    fifteen = replace(level, model="15", labelled=0.75, right=(True,) * 15 + (False,) * 5)
+    assert reads_better(seventeen, fifteen) and not reads_better(fifteen, seventeen)
+    assert best([fifteen, seventeen]) is seventeen
+    assert best([seventeen, replace(seventeen, model="again")]) is seventeen
+    # and without labels, a doubt keeps the earlier
+    assert not reads_better(_estimate("x", sure, [True] * 256), _estimate("y", sure, [True] * 256))
