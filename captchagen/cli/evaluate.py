@@ -246,8 +246,8 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
         "lengths": first.lengths,
         "case": case,
         "labelled": None if labelled is None else len(labelled),
-        # which models each reads better beyond chance: by the labels where they tell, else by the estimate
-        # (adapt decides by it)
+        # which models each reads better: by the labels where they tell two apart beyond chance, else by the
+        # estimate where it does, else by the labels' count; with no label, by the estimate alone (adapt decides by it)
         "models": [
             {**e.row(), "clearly_above": [o.model for o in found if o is not e and reads_better(e, o)]} for e in found
         ],  # fmt: skip
