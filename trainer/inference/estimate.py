@@ -113,9 +113,14 @@ def read_pool(reader: Reader, name: str, paths: list[str], batch_size: int = 64)
 
 
 BOOTSTRAP = 1000  # resamples of the images
+CLEARLY = 0.975  # the share of them in which the higher figure must stay higher
 # what a comparison with labels ranks by (compare's JSON says so: a reader of an older one knows it did not)
 LABELS_THEN_ESTIMATE = "the labelled images where they tell, else the estimate where it does, else the labels' count"
-CLEARLY = 0.975  # the share of them in which the higher estimate must stay higher
+
+
+def _resamples(n: int, seed: int) -> np.ndarray:
+    """[BOOTSTRAP, n] indices: seeded resamples of n images, with replacement, the same for every model."""
+    return np.random.default_rng(seed).integers(0, n, size=(BOOTSTRAP, n))
 
 
 def clearly_above(a: PoolEstimate, b: PoolEstimate, seed: int = 0) -> bool:
@@ -125,7 +130,7 @@ def clearly_above(a: PoolEstimate, b: PoolEstimate, seed: int = 0) -> bool:
     n = len(a.confidences)
     if n == 0 or n != len(b.confidences) or n != len(a.alike) or n != len(b.alike):
         return a.estimate > b.estimate
-    picks = np.random.default_rng(seed).integers(0, n, size=(BOOTSTRAP, n))
+    picks = _resamples(n, seed)
 
     def estimates(e: PoolEstimate) -> np.ndarray:
         return np.asarray(e.confidences)[picks].mean(axis=1) * np.asarray(e.alike, dtype=float)[picks].mean(axis=1)
@@ -149,7 +154,7 @@ def reads_better(a: PoolEstimate, b: PoolEstimate, seed: int = 0) -> bool:
     n = len(a.right)
     labelled = bool(n) and n == len(b.right)
     if labelled:
-        picks = np.random.default_rng(seed).integers(0, n, size=(BOOTSTRAP, n))
+        picks = _resamples(n, seed)
         if _more_right(a.right, b.right, picks):
             return True
         if _more_right(b.right, a.right, picks):
