@@ -15,6 +15,10 @@ reproducible and is extended by making only the images it lacks.
   only): claptcha 0.3.3, 5 characters (A-Z, 0-9) in black, each morphed, one morphed line, white noise 0.3,
   200x80, in Debian's DejaVu Serif (its font is the caller's). Pillow 10 removed the `getsize` it calls:
   it is given back here as Pillow 9 defined it, from getbbox.
+- easycaptcha (unseen, the second: added for issue 39's study after every design decision it measures was
+  made; measured only): easy-captcha-python 1.0.0 (a port of the Java EasyCaptcha) at its PNG defaults: 5
+  characters of its 54 (2-9, both cases less I, L, O and their lower case) in a colour each, 130x48, in its
+  own first font, two circles and a curve. It draws from `secrets`: a seeded generator stands in for it.
 
     python -m experiments.foreign wheezy --n 2000 --seed 2 --out bench-out/wheezy/train
 """
@@ -47,6 +51,7 @@ KNOWN = {
     "gvcode": ("alnum", "5"),
     "kaptcha": ("alnum", "4"),
     "claptcha": ("upper-digits", "5"),
+    "easycaptcha": ("23456789ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz", "5"),
 }
 
 
@@ -173,8 +178,39 @@ def _claptcha() -> Render:
     return render
 
 
+def _easycaptcha() -> Render:
+    try:
+        from easy_captcha import SpecCaptcha
+        from easy_captcha.base import randoms
+    except ImportError:
+        _needs("easy-captcha-python")
+
+    class Seeded:
+        """What the library asks of `secrets`, from a seeded generator."""
+
+        def __init__(self) -> None:
+            self.rng = random.Random()
+
+        def randbelow(self, n: int) -> int:
+            return self.rng.randrange(n)
+
+    seeded = Seeded()
+    randoms.secrets = seeded  # type: ignore[assignment]
+
+    def render(seed: int, index: int) -> tuple[str, bytes]:
+        seeded.rng.seed(f"easycaptcha:{seed}:{index}")
+        gen = SpecCaptcha()  # 130x48, 5 characters, its first font
+        buf = io.BytesIO()
+        if not gen.out(buf):
+            raise RuntimeError(f"easy-captcha-python drew nothing for image {index}")
+        return gen.text(), buf.getvalue()
+
+    return render
+
+
 # multicolor, wheezy and simple are the development generators; gvcode and kaptcha are held out: never
-# used to design a style, a font list or a recipe, only to measure (issue 32); claptcha is unseen (issue 39).
+# used to design a style, a font list or a recipe, only to measure (issue 32); claptcha and easycaptcha are
+# unseen (issue 39).
 GENERATORS: dict[str, Callable[[], Render]] = {
     "multicolor": _multicolor,
     "wheezy": _wheezy,
@@ -182,6 +218,7 @@ GENERATORS: dict[str, Callable[[], Render]] = {
     "gvcode": _gvcode,
     "kaptcha": _kaptcha,
     "claptcha": _claptcha,
+    "easycaptcha": _easycaptcha,
 }
 
 

@@ -25,7 +25,8 @@ from experiments.foreign import ALPHANUMERIC, make
 BOTH_CASES = ALPHANUMERIC + "abcdefghijklmnopqrstuvwxyz"
 # Each generator's characters: what our models may read (`--reads`).
 READS = {"multicolor": ALPHANUMERIC, "wheezy": ALPHANUMERIC, "simple": ALPHANUMERIC, "gvcode": BOTH_CASES,
-         "kaptcha": BOTH_CASES, "claptcha": ALPHANUMERIC}  # fmt: skip
+         "kaptcha": BOTH_CASES, "claptcha": ALPHANUMERIC,
+         "easycaptcha": "23456789ABCDEFGHJKMNPQRSTUVWXYZabcdefghjkmnpqrstuvwxyz"}  # fmt: skip
 
 
 def _ddddocr():
