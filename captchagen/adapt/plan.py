@@ -187,7 +187,7 @@ def fit_stage(o: Options, look: Look = STATISTICS) -> Stage:
 
 def make_stage(o: Options, record: FitRecord | None, look: Look = STATISTICS) -> Stage:
     """Once the fit's record (fit.json) says the image size and the fonts chosen; with `style` (no fit),
-    that style at the pool's size in the fonts given (or make's own)."""
+    that style at the pool's size (pool_fit.drawn_size) in the fonts given (or make's own)."""
     if record is not None:
         width, height = record.size
         fonts = [a for f in record.fonts for a in ("--font", f.path)]

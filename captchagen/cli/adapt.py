@@ -70,7 +70,8 @@ def fit_style(pool: Path, out: Path, sample: int, model_path: str | None, alphab
     Searches the style space (size, rotation, warp, colours, noise, lines, blur, JPEG, layout, bends) and
     the fonts for captchas whose image statistics (and, with --model, what that model sees of them) match
     the pool's, and writes OUT/style.toml, the fonts chosen (OUT/fit.json, with how close the fit is) and
-    OUT/sheet.png (pool images above fitted ones).
+    OUT/sheet.png (pool images above fitted ones). A pool taller than 80 rows is fitted at its shape scaled
+    to 80 (a model reads 32), and the style drawn at that size.
 
     Example: captchagen fit-style collected/ --out fitted/ --alphabet upper-digits --length 4-6
     """
@@ -136,8 +137,9 @@ def _report(result: Any, pool: Any, out: Path) -> None:
     table.add_row("pool vs pool", f"{result.floor:.3f}")
     console = Console()
     console.print(table)
-    console.print(f"size {pool.size[0]}x{pool.size[1]}; fonts: {', '.join(Path(f).name for f in result.fonts)}",
-                  highlight=False)  # fmt: skip
+    scaled = f" (the pool's {pool.commonest[0]}x{pool.commonest[1]} scaled to {pool.size[1]} rows: a reader sees 32)"
+    size = f"size {pool.size[0]}x{pool.size[1]}" + (scaled if pool.size != pool.commonest else "")
+    console.print(f"{size}; fonts: {', '.join(Path(f).name for f in result.fonts)}", highlight=False)
     console.print(f"style: {out / 'style.toml'}\nsheet: {out / 'sheet.png'} (pool above, fitted below)",
                   highlight=False)  # fmt: skip
 
@@ -161,7 +163,7 @@ def _report(result: Any, pool: Any, out: Path) -> None:
               "rest (up to 50 are held back to check with).")  # fmt: skip
 @click.option("--style", metavar="STYLE",
               help="Draw the synthetic set in this style (a preset such as varied, or a style file) at the pool's "
-              "size instead of fitting one: fit-style is skipped.")  # fmt: skip
+              "size (a pool over 80 rows high scaled to 80) instead of fitting one: fit-style is skipped.")  # fmt: skip
 @click.option("--fit", "fit", type=click.Choice(["both", "statistics", "reader"]),
               help="Which fitted looks to fine-tune on: by the image statistics alone, by them and what the "
               "--init-from model sees (fit-style --model), or both, each its own set and fine-tune, the pool's "

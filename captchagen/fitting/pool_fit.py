@@ -21,15 +21,20 @@ from captchagen.style import DEFAULT, FIELDS, Style
 STYLE_FILE, RECORD, SHEET = "style.toml", "fit.json", "sheet.png"
 RECORD_VERSION = 1
 SAMPLE = 200  # pool images a fit compares with (`fit-style --sample`; adapt's fit)
+# A fit draws at most this many rows: a reader sees a captcha 32 rows high, and drawing and measuring
+# kaptcha's 260x125 took its two fits and two makes 7 of adapt's 28.6 minutes where 200x75 took 4
+# (docs/studies/adapt.md). A taller pool is fitted, and its synthetic set drawn, at its shape scaled to this.
+DRAW_HEIGHT = 80
 
 
 @dataclass(frozen=True)
 class Pool:
     paths: tuple[Path, ...]  # the images the fit looks at (a seeded sample of the folder, each one decodable)
-    size: tuple[int, int]  # the commonest (width, height): the fitted style's image size
+    size: tuple[int, int]  # the fitted style's image size: the commonest (width, height), drawn_size of it
     total: int  # images in the folder (by the pool rule, captchagen.unlabeled)
     listing: str  # the digest of the whole pool's files (unlabeled.PoolFiles.digest)
     unreadable: tuple[str, ...] = ()  # sampled files left out: why each could not be read
+    commonest: tuple[int, int] = (0, 0)  # the commonest (width, height) as the pool's files hold it
 
     def digest(self) -> str:
         """What the fit saw: the whole pool's file list with sizes and times (a changed pool, inside the sample
@@ -37,10 +42,18 @@ class Pool:
         return self.listing
 
 
+def drawn_size(size: tuple[int, int], rows: int = DRAW_HEIGHT) -> tuple[int, int]:
+    """The size a fit draws a pool of `size` at: the same, or its shape scaled to `rows` rows where taller."""
+    width, height = size
+    if height <= rows:
+        return size
+    return max(1, round(width * rows / height)), rows
+
+
 def open_pool(folder: Path, limit: int, seed: int, exclude: Path | None = None) -> Pool:
     """Up to `limit` images of `folder` (a seeded sample of what the pool rule lists; files that do not
-    decode, truncated ones and decompression bombs among them, are left out and counted), and the commonest
-    image size among them."""
+    decode, truncated ones and decompression bombs among them, are left out and counted), and the size to
+    draw them at (the commonest among them, drawn_size)."""
     if not folder.is_dir():
         raise BadInput(f"pool {folder} is not a folder of images", param="pool")
     listed = unlabeled.list_images(folder, exclude)
@@ -58,11 +71,12 @@ def open_pool(folder: Path, limit: int, seed: int, exclude: Path | None = None) 
             unreadable.append(str(e))  # left out of the sample
     if len(readable) < 4:
         raise BadInput(f"pool {folder}: fewer than 4 of its files are readable images", param="pool")
-    return Pool(tuple(readable), sizes.most_common(1)[0][0], len(files), listed.digest(), tuple(unreadable))
+    commonest = sizes.most_common(1)[0][0]
+    return Pool(tuple(readable), drawn_size(commonest), len(files), listed.digest(), tuple(unreadable), commonest)
 
 
 def pool_images(pool: Pool) -> list[Image.Image]:
-    """The sample as RGB images at the pool's size (the odd one out resized to it)."""
+    """The sample as RGB images at the size the fit draws at (any other size resized to it)."""
     out = []
     for p in pool.paths:
         rgb = unlabeled.open_image(p)
@@ -177,7 +191,7 @@ def fit_pool(
     so a record on disk means the other two are complete). `reader`: (the model's name, what it sees)."""
     pool = open_pool(folder, sample, settings.seed, exclude=out)
     outfolder.prepare(out)  # a file, read-only or full: one line now, not after the search
-    settings = replace(settings, width=pool.size[0], height=pool.size[1])  # the pool's size, always
+    settings = replace(settings, width=pool.size[0], height=pool.size[1])  # the pool's (drawn_size), always
     images = pool_images(pool)
     result = fit(images, fonts, settings, workers=workers, progress=progress, reader=reader[1] if reader else None)
     atomic.write_bytes(out / STYLE_FILE, style_toml(result.style).encode())
