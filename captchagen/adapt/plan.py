@@ -96,6 +96,7 @@ class Options:
     # where the base's time steps are too few for the longest label: the command line decides).
     base_width: int = 0
     fit: str = "both"  # which looks are fitted (FITS); one only where `style` is given
+    case: str = "sensitive"  # "ignore": the site ignores case; the comparisons and self-training read without it
 
     @property
     def length(self) -> str:
@@ -282,12 +283,23 @@ def compare_stage(o: Options, which: str, candidates: list[Candidate], labels: P
     models = [a for c in candidates for a in ("--model", c.model)]
     args = ("compare", str(o.pool), *models, "--reads", o.alphabet, "--length", o.length, "--sample",
             str(o.compared), "--seed", str(o.seed), "--out", str(out / COMPARED),
-            *(("--labels", str(labels)) if labels is not None else ()))  # fmt: skip
+            *(("--labels", str(labels)) if labels is not None else ()), *_case(o))  # fmt: skip
     inputs = {"pool": o.pool_digest, "models": ",".join(f"{c.name}:{c.sha256}" for c in candidates),
               "alphabet": o.alphabet, "length": o.length, "seed": str(o.seed), "sample": str(o.compared)}  # fmt: skip
     if labels is not None:
         inputs["labels"] = o.labels_digest
-    return Stage(f"compare {which}", out, args, inputs)
+    return Stage(f"compare {which}", out, args, _with_case(o, inputs))
+
+
+def _case(o: Options) -> tuple[str, ...]:
+    """`--case ignore` where the site ignores case (compare reads, and self-training learns, without it)."""
+    return ("--case", "ignore") if o.case == "ignore" else ()
+
+
+def _with_case(o: Options, inputs: dict[str, str]) -> dict[str, str]:
+    """A stage's inputs, with the case where it is ignored (a stage done before `--case` existed still
+    matches when it is not)."""
+    return inputs | {"case": o.case} if o.case != "sensitive" else inputs
 
 
 def self_train_stage(o: Options, start: Candidate, labels: Path | None = None, look: Look = STATISTICS) -> Stage:
@@ -300,14 +312,14 @@ def self_train_stage(o: Options, start: Candidate, labels: Path | None = None, l
     pool = o.out / ESTIMATES / LEARNT if o.held_out else o.pool
     args = ("train", str(o.out / look.data), "--init-from", start.model, *_input(o), "--unlabeled", str(pool),
             "--pseudo", o.pseudo, *mix, "--keep", "last", "--time-limit", f"{o.self_time_limit:g}", "--epochs",
-            "1000", "--name", ADAPTED, *_common(o))  # fmt: skip
+            "1000", "--name", ADAPTED, *_case(o), *_common(o))  # fmt: skip
     inputs = {"data": dataset_digest(o.out / look.data), "start": start.sha256, "pool": o.pool_digest,
               "time limit": f"{o.self_time_limit:g}", "seed": str(o.seed), "pseudo": o.pseudo,
               "held out": str(o.held_out), "input width": str(o.base_width or "from the images"),
               "steps per epoch": str(EPOCH_STEPS)}  # fmt: skip
     if labels is not None:
         inputs["labels"] = o.labels_digest
-    return Stage("self-train", o.out / RUNS / ADAPTED, args, inputs, trains=True)
+    return Stage("self-train", o.out / RUNS / ADAPTED, args, _with_case(o, inputs), trains=True)
 
 
 def finished(stage: Stage) -> bool:

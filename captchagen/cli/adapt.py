@@ -169,10 +169,14 @@ def _report(result: Any, pool: Any, out: Path) -> None:
               "--init-from model sees (fit-style --model), or both, each its own set and fine-tune, the pool's "
               "estimate choosing (neither fit wins on every site: docs/studies/fit-style.md).  [default: both; "
               "none with --style]")  # fmt: skip
+@click.option("--case", type=click.Choice(["sensitive", "ignore"]), default="sensitive", show_default=True,
+              help="`ignore` for a site that ignores case checks: the comparisons read, and self-training learns "
+              "the pool, with a letter's two cases as one (compare --case ignore, train --case ignore); read the "
+              "model it returns with --case ignore too.")  # fmt: skip
 @_fit_options
 @library_errors
 def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self_time_limit: float, pseudo: str,
-          labels: Path | None, style: str | None, fit: str | None, alphabet: str, length: tuple[int, int],
+          labels: Path | None, style: str | None, fit: str | None, case: str, alphabet: str, length: tuple[int, int],
           fonts: tuple[str, ...], font_pack: str | None, rounds: int, seed: int,
           workers: int | None) -> None:  # fmt: skip
     """Learn to read a site's captchas from an unlabelled pool of them: fit, make, train, self-train.
@@ -208,7 +212,7 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     Alphabet(chars)
     pack = default_font_pack(fonts, font_pack)
     o = Options(pool, out, chars, lo, hi, n, init_from, "", time_limit, self_time_limit, seed, fonts, pack, rounds,
-                workers, pseudo=pseudo, labels=labels, style=style, fit=fit or "both")  # fmt: skip
+                workers, pseudo=pseudo, labels=labels, style=style, fit=fit or "both", case=case)  # fmt: skip
     if style is not None:
         from captchagen.style import load
 
@@ -227,8 +231,9 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     except Stopped as e:
         click.echo(f"Interrupted ({e}); the step stopped with it. Run the same command again to go on.", err=True)
         sys.exit(e.exit_code)
-    click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {quote(str(model))} --length {lo}-{hi} "
-               "IMAGES")  # fmt: skip
+    case_flag = " --case ignore" if case == "ignore" else ""
+    click.echo(f"Adapted model: {model}\nRead with: captchagen test --model {quote(str(model))} --length {lo}-{hi}"
+               f"{case_flag} IMAGES")  # fmt: skip
 
 
 def training_width(base_width: int, max_len: int) -> int:

@@ -148,6 +148,15 @@ def _mix(value: str) -> tuple[str, float]:
     help="With --pseudo ranked: the share of the pool each round adds (0.2: 20%, 40%, ... of it).",
 )
 @click.option(
+    "--case",
+    type=click.Choice(["sensitive", "ignore"]),
+    default=DEFAULTS.case,
+    show_default=True,
+    help="With --unlabeled: `ignore` for a site that ignores case: the teacher reads the pool with a letter's "
+    "two cases as one (their probabilities summed), and its readings are learnt whichever case the model "
+    "reads them in. The labelled images are learnt with their case.",
+)
+@click.option(
     "--ema-decay",
     type=FiniteFloat(min=0, max=1, min_open=True, max_open=True),
     default=DEFAULTS.ema_decay,

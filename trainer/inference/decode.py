@@ -34,6 +34,32 @@ def suppressed_classes(alphabet: Alphabet, chars: str | None) -> torch.Tensor | 
     return mask if bool(mask.any()) else None
 
 
+def case_folds(alphabet: Alphabet, chars: str | None) -> list[tuple[int, int]]:
+    """(lower-case class, upper-case class) of each letter of `chars` (None: the whole alphabet) read in both
+    cases: what a site that ignores case counts as one character (fold_cases)."""
+    read = alphabet.chars if chars is None else chars
+    pairs = [(c, c.upper()) for c in read if c.islower() and c.upper() != c and c.upper() in read]
+    return [(alphabet.encode(lo)[0], alphabet.encode(up)[0]) for lo, up in pairs if lo in alphabet and up in alphabet]
+
+
+def case_table(alphabet: Alphabet, folds: list[tuple[int, int]]) -> dict[int, str]:
+    """str.translate table: each folded upper-case letter to its lower case (how a reading under `folds`
+    writes it, and how a label is compared with one)."""
+    return str.maketrans({alphabet.decode([up]): alphabet.decode([lo]) for lo, up in folds})
+
+
+def fold_cases(logits: torch.Tensor, folds: list[tuple[int, int]]) -> torch.Tensor:
+    """Log-probabilities over the last dimension of `logits` with each fold's two cases summed into its
+    lower-case class (the upper-case one never read): a letter's probability whatever its case. Any
+    layout whose last dimension is the classes; unchanged log_softmax where there is no fold."""
+    out = logits.float().log_softmax(-1)
+    if folds:
+        kept, folded = (list(x) for x in zip(*folds, strict=True))
+        out[..., kept] = torch.logaddexp(out[..., kept], out[..., folded])
+        out[..., folded] = NEG_INF
+    return out
+
+
 def greedy(logits: torch.Tensor, alphabet: Alphabet) -> list[str]:
     """Best-path decoding of logits [T, N, C]: argmax per frame, merge repeats, drop blanks."""
     best = logits.argmax(dim=2).T.cpu()  # [N, T]

@@ -12,7 +12,7 @@ from captchagen.alphabet import PRESETS, Alphabet
 from captchagen.errors import BadInput, CaptchagenError
 from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
-from trainer.inference.decode import decode, suppressed_classes
+from trainer.inference.decode import case_folds, case_table, decode, fold_cases, suppressed_classes
 from trainer.inference.lengths import LengthChoice, chosen_lengths
 from trainer.inference.onnx_model import OnnxModel
 from trainer.models.arch import ImageReader
@@ -79,9 +79,8 @@ class Reader:
         probability is the sum of both, read in lower case (where the model reads both). Call after
         restrict(), which decides which cases are read at all."""
         self.case = "ignore"
-        pairs = [(c, c.upper()) for c in self.reads if c.islower() and c.upper() != c and c.upper() in self.reads]
-        self._folds = [(self.alphabet.encode(lo)[0], self.alphabet.encode(up)[0]) for lo, up in pairs]
-        self._checked = str.maketrans({up: lo for lo, up in pairs})
+        self._folds = case_folds(self.alphabet, self.reads)
+        self._checked = case_table(self.alphabet, self._folds)
 
     def as_checked(self, text: str) -> str:
         """`text` as the site compares it: lower case for the letters read case-blind."""
@@ -113,12 +112,7 @@ class Reader:
         out = self._run(np.ascontiguousarray(arrays, dtype=np.uint8))
         if self._suppressed is not None:
             out = out.masked_fill(self._suppressed, float("-inf"))
-        if self._folds:
-            out = out.float().log_softmax(-1)
-            kept, folded = (list(x) for x in zip(*self._folds, strict=True))
-            out[..., kept] = torch.logaddexp(out[..., kept], out[..., folded])
-            out[..., folded] = float("-inf")
-        return out
+        return fold_cases(out, self._folds) if self._folds else out
 
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
         """(text, confidence) per image of uint8 [N, *pre.array_shape] from preprocess.to_array. A model

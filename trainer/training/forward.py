@@ -8,7 +8,7 @@ from torch import nn
 
 from trainer.data.preprocess import Preprocessing, normalize
 from trainer.device import Runtime, autocast, memory_format
-from trainer.inference.decode import ctc_nll
+from trainer.inference.decode import ctc_nll, fold_cases
 
 
 def on_device(images: torch.Tensor, pre: Preprocessing, runtime: Runtime) -> torch.Tensor:
@@ -22,8 +22,15 @@ def forward(net: nn.Module, images: torch.Tensor, runtime: Runtime) -> torch.Ten
         return net(images.contiguous(memory_format=memory_format(runtime.device)))
 
 
-def ctc_loss_sum(logits: torch.Tensor, targets: torch.Tensor, target_lengths: torch.Tensor) -> torch.Tensor:
+def ctc_loss_sum(
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    target_lengths: torch.Tensor,
+    folds: list[tuple[int, int]] | None = None,
+) -> torch.Tensor:
     """Summed CTC loss of a batch, computed in fp32 whatever the autocast precision; an impossible target
-    (more characters than frames allow) contributes 0 rather than inf, so one bad sample cannot derail a step."""
-    log_probs = logits.float().log_softmax(2)  # [T, N, C]
+    (more characters than frames allow) contributes 0 rather than inf, so one bad sample cannot derail a step.
+    `folds` (decode.case_folds): each letter's two cases are one class, so a target in lower case is learnt
+    whichever case the model reads it in (a site that ignores case)."""
+    log_probs = fold_cases(logits, folds or [])  # [T, N, C]
     return ctc_nll(log_probs, targets, target_lengths, reduction="sum", zero_infinity=True)

@@ -77,6 +77,7 @@ class Semi:
     growth: float = 0.2  # "ranked": the share of the pool each round adds
     reads: str | None = None  # the labelled data's characters, where the model knows more: no pseudo-label
     # holds another (None: any the model knows)
+    case: str = "sensitive"  # or "ignore": the pool is read, and its pseudo-labels learnt, with a letter's cases as one
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ def _semi(cfg: TrainRequest, schedule: Schedule, reads: str | None) -> tuple[Sem
         return None, ()
     extra = pool_per_batch(schedule.batch_size, cfg.unlabeled_share)
     semi = Semi(cfg.unlabeled, extra, cfg.unlabeled_share, cfg.pseudo_threshold, cfg.ema_decay, cfg.pseudo,
-                cfg.pseudo_growth, reads)  # fmt: skip
+                cfg.pseudo_growth, reads, cfg.case)  # fmt: skip
     actual = extra / (schedule.batch_size + extra)
     if abs(actual - cfg.unlabeled_share) <= 0.2 * cfg.unlabeled_share:
         return semi, ()
@@ -256,6 +257,10 @@ def _check_semi(cfg: TrainRequest) -> None:
             raise BadInput(f"`{name}` must be between 0 and 1 ({why}), got {value:g}")
     if cfg.pseudo not in PSEUDO_MODES:
         raise BadInput(f"`pseudo` must be one of {', '.join(PSEUDO_MODES)}, got {cfg.pseudo!r}")
+    if cfg.case not in ("sensitive", "ignore"):
+        raise BadInput(f"`case` must be sensitive or ignore, got {cfg.case!r}")
+    if cfg.case == "ignore" and not cfg.unlabeled:
+        raise BadInput("`case` ignore reads the `unlabeled` pool as a site that ignores case: give the pool")
 
 
 def _given_shape(cfg: TrainRequest) -> set[str]:

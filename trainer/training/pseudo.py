@@ -37,7 +37,7 @@ from torch import nn
 from captchagen.alphabet import Alphabet
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Runtime
-from trainer.inference.decode import decode
+from trainer.inference.decode import decode, fold_cases
 from trainer.inference.estimate import VIEW_SHIFTS, shifted
 from trainer.training.forward import forward, on_device
 
@@ -116,8 +116,10 @@ def read_pool(
     runtime: Runtime,
     lengths: tuple[int, int] | None,
     suppressed: torch.Tensor | None,
+    folds: list[tuple[int, int]] | None = None,
 ) -> PoolReading:
-    """The teacher's reading of every image, and whether its shifted views read the same."""
+    """The teacher's reading of every image, and whether its shifted views read the same. `folds`
+    (decode.case_folds): read as a site that ignores case, a letter's cases summed, in lower case."""
     paths: list[str] = []
     texts: list[str] = []
     confidence: list[float] = []
@@ -127,7 +129,7 @@ def read_pool(
         logits = forward(teacher, images, runtime).float()  # [T, N, C]
         if suppressed is not None:
             logits = logits.masked_fill(suppressed.to(logits.device), float("-inf"))
-        return decode(logits, alphabet, lengths=lengths)
+        return decode(fold_cases(logits, folds) if folds else logits, alphabet, lengths=lengths)
 
     for batch_paths, uint8 in batches:
         first = read(on_device(uint8, pre, runtime))

@@ -65,6 +65,9 @@ class TrainRequest:
     pseudo: str = "threshold"
     pseudo_threshold: float = 0.9
     pseudo_growth: float = 0.2
+    # "ignore": a site that ignores case; the teacher reads the pool with a letter's two cases summed (in lower
+    # case), and the pseudo-labels are learnt whichever case the model reads them in (decode.fold_cases).
+    case: str = "sensitive"
     ema_decay: float = 0.99
     steps_per_epoch: int | None = None  # an epoch in steps; None: a pass over the images (50 with `init_from`)
     # Which epoch best.pt holds: "best" on validation, or "last" (each epoch replaces it), for runs whose

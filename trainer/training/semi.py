@@ -40,7 +40,7 @@ from trainer.data.augment import strong
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import UNLABELED
 from trainer.device import Runtime, all_sum
-from trainer.inference.decode import decode, suppressed_classes
+from trainer.inference.decode import case_folds, case_table, decode, fold_cases, suppressed_classes
 from trainer.training.events import PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
@@ -81,16 +81,17 @@ def confident_readings(
     threshold: float,
     lengths: tuple[int, int] | None = None,
     suppressed: torch.Tensor | None = None,
+    folds: list[tuple[int, int]] | None = None,
 ) -> tuple[torch.Tensor, list[str]]:
     """(mask of the images read at or over `threshold`, every reading) for a normalised batch, read under
-    `lengths` (None: any) and without the `suppressed` classes. An empty reading never passes: every
-    captcha has characters."""
+    `lengths` (None: any), without the `suppressed` classes, and with `folds`' cases as one (in lower case).
+    An empty reading never passes: every captcha has characters."""
     if len(images) == 0:
         return torch.zeros(0, dtype=torch.bool), []
     logits = forward(teacher, images, runtime)
     if suppressed is not None:
         logits = logits.float().masked_fill(suppressed.to(logits.device), float("-inf"))
-    read = decode(logits, alphabet, lengths=lengths)
+    read = decode(fold_cases(logits, folds) if folds else logits, alphabet, lengths=lengths)
     texts = [t for t, _ in read]
     confidence = torch.tensor([c for _, c in read])
     nonempty = torch.tensor([bool(t) for t in texts])
@@ -119,6 +120,8 @@ class SemiStep(Step):
         self.semi, self.pool = semi, pool
         self.lengths = plan.model.lengths  # the labelled data's: pseudo-labels keep to them
         self.suppressed = suppressed_classes(plan.alphabet, semi.reads)
+        # a site that ignores case: the pool read, and its labels learnt, with a letter's two cases as one
+        self.folds = case_folds(plan.alphabet, semi.reads) if semi.case == "ignore" else []
         self.counts = PseudoCounts()  # the epoch's so far, by this process
         self.round: Round | None = None  # `ranked`: the round's chosen readings
         self.per_round = epochs_per_round(pool_size, semi.per_batch, steps_per_epoch, self.runtime.dist.world)
@@ -147,7 +150,7 @@ class SemiStep(Step):
         if self.pool is None:
             raise ValueError("ranked pseudo-labels need the pool's images")
         reading = read_pool(self.teacher.module, self.pool(), self.alphabet, self.pre, self.runtime, self.lengths,
-                            self.suppressed)  # fmt: skip
+                            self.suppressed, self.folds)  # fmt: skip
         return choose(reading, round_share(index, self.semi.growth), self.lengths, self.semi.reads, index=index)
 
     def pseudo_so_far(self) -> tuple[int, int]:
@@ -169,7 +172,7 @@ class SemiStep(Step):
             self.alphabet,
             self.pre,
             self.runtime,
-            (self.threshold, self.lengths, self.suppressed),
+            (self.threshold, self.lengths, self.suppressed, self.folds),
             self.counts,
         )
         return self.counts
@@ -180,7 +183,7 @@ class SemiStep(Step):
             labels = [self.round.labels.get(p, "") for p in paths]
             return torch.tensor([bool(t) for t in labels], dtype=torch.bool), [t for t in labels if t]
         keep, texts = confident_readings(self.teacher.module, self.augment(pool), self.alphabet, self.runtime,
-                                         self.threshold, self.lengths, self.suppressed)  # fmt: skip
+                                         self.threshold, self.lengths, self.suppressed, self.folds)  # fmt: skip
         self.counts.read += len(pool)
         self.counts.passed += int(keep.sum())
         return keep, [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
@@ -201,7 +204,7 @@ class SemiStep(Step):
             encoded = [self.alphabet.encode(t) for t in learnt]
             targets = torch.tensor([i for e in encoded for i in e], dtype=torch.long)
             lengths = torch.tensor([len(e) for e in encoded], dtype=torch.long)
-            loss = loss + ctc_loss_sum(logits[:, n:], targets, lengths) / len(pool)
+            loss = loss + ctc_loss_sum(logits[:, n:], targets, lengths, self.folds) / len(pool)
         value = self.update(loss)
         self.teacher.update(self.net.module if isinstance(self.net, nn.parallel.DistributedDataParallel) else self.net)
         return value
@@ -214,17 +217,21 @@ def check_readings(
     alphabet: Alphabet,
     pre: Preprocessing,
     runtime: Runtime,
-    rule: tuple[float, tuple[int, int] | None, torch.Tensor | None],  # (threshold, lengths, suppressed classes)
+    # (threshold, lengths, suppressed classes, case folds)
+    rule: tuple[float, tuple[int, int] | None, torch.Tensor | None, list[tuple[int, int]]],
     counts: PseudoCounts,
 ) -> None:
-    """Count, over the validation set, the teacher's readings at or over the threshold and how many are right;
-    and sum the epoch's counts (these and the pool's) over the processes, once, here at the epoch's end."""
+    """Count, over the validation set, the teacher's readings at or over the threshold and how many are right
+    (as the site checks them: without case under folds); and sum the epoch's counts (these and the pool's)
+    over the processes, once, here at the epoch's end."""
+    checked = case_table(alphabet, rule[3])
     val = confident = right = 0
     for batch in batches:
         images = on_device(batch.images, pre, runtime)
         keep, texts = confident_readings(teacher.module, images, alphabet, runtime, *rule)
         val += len(texts)
         confident += int(keep.sum())
-        right += sum(k and t == label for k, t, label in zip(keep.tolist(), texts, batch.labels, strict=True))
+        right += sum(k and t == label.translate(checked) for k, t, label in zip(keep.tolist(), texts, batch.labels,
+                                                                                 strict=True))  # fmt: skip
     summed = all_sum(torch.tensor([float(counts.read), float(counts.passed), val, confident, right]), runtime.dist)
     counts.read, counts.passed, counts.val, counts.val_confident, counts.val_right = (int(x) for x in summed.tolist())
