@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--self-minutes", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=24)
+    parser.add_argument("--case", default="sensitive", choices=("sensitive", "ignore"), help="adapt --case")
     parser.add_argument("--no-ddddocr", action="store_true")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -105,12 +106,12 @@ def main() -> None:
         if args.tuned:
             runs.append((0, "ranked", str(args.tuned / "style.toml"), ["--font", str(args.tuned / "fonts")]))
         for n, pseudo, style, fonts in runs:
-            out = w / ("adapt-tuned" if fonts else "adapt")
+            out = w / (("adapt-tuned" if fonts else "adapt") + ("-nocase" if args.case == "ignore" else ""))
             cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
                    str(args.n), "--time-limit", f"{args.minutes:g}", "--self-time-limit", f"{args.self_minutes:g}",
                    "--rounds", str(args.rounds), "--pseudo", pseudo, *(["--fit", args.fit] if not style else []),
                    *(["--labels", str(labels(w, n))] if n else []), *(["--style", style] if style else []),
-                   *fonts]  # fmt: skip
+                   *fonts, *(["--case", "ignore"] if args.case == "ignore" else [])]  # fmt: skip
             started = time.perf_counter()
             captchagen(*cmd)
             minutes = (time.perf_counter() - started) / 60
@@ -121,8 +122,8 @@ def main() -> None:
                 json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()
             ]
             named = "tuned" if fonts else style or "fitted"
-            row = {**common, "reader": "adapt", "labels": n, "pseudo": pseudo, "style": named, **figures,
-                   "kept": _kept(out), "estimates": state.get("estimates"),
+            row = {**common, "reader": "adapt", "labels": n, "pseudo": pseudo, "style": named, "case": args.case,
+                   **figures, "kept": _kept(out), "estimates": state.get("estimates"),
                    "labelled": state.get("labelled"), "rounds": [m.get("pseudo") for m in metrics],
                    "fit_distance": fit.distance if fit else None, "fit_floor": fit.floor if fit else None,
                    "fit": args.fit if not style else None,
