@@ -84,7 +84,7 @@ class Minutes:
 # How a changed input is named in a notice.
 INPUT_NAMES = {"pool": "the pool", "style": "the fitted style", "data": "the dataset", "base": "the base model",
                "start": "the model it starts from", "fonts": "the fonts", "models": "the models compared",
-               "labels": "the labelled images", "pseudo": "`pseudo`",
+               "labels": "the labelled images", "pseudo": "`pseudo`", "case": "whether case counts",
                "held out": "the pool images held out of self-training", "sample": "the images compared",
                "reader": "the model whose view the fit matches"}  # fmt: skip
 
