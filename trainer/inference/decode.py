@@ -53,11 +53,13 @@ def fold_cases(logits: torch.Tensor, folds: list[tuple[int, int]]) -> torch.Tens
     lower-case class (the upper-case one never read): a letter's probability whatever its case. Any
     layout whose last dimension is the classes; unchanged log_softmax where there is no fold."""
     out = logits.float().log_softmax(-1)
-    if folds:
-        kept, folded = (list(x) for x in zip(*folds, strict=True))
-        out[..., kept] = torch.logaddexp(out[..., kept], out[..., folded])
-        out[..., folded] = NEG_INF
-    return out
+    if not folds:
+        return out
+    kept, folded = (torch.tensor(x, device=out.device) for x in zip(*folds, strict=True))
+    summed = torch.logaddexp(out.index_select(-1, kept), out.index_select(-1, folded))
+    upper = torch.zeros(out.shape[-1], dtype=torch.bool, device=out.device).index_fill(0, folded, True)
+    # out of place: training backpropagates through it
+    return out.index_copy(-1, kept, summed).masked_fill(upper, NEG_INF)
 
 
 def greedy(logits: torch.Tensor, alphabet: Alphabet) -> list[str]:

@@ -61,6 +61,10 @@ def test_a_lower_case_target_is_learnt_whichever_case_the_model_reads_it_in():
     without = float(ctc_loss_sum(logits, target, lengths, case_folds(ALPHABET, None)))
     assert with_case == pytest.approx(-math.log(0.40 * 0.999996 + 0.15 * 1e-6), rel=1e-4)
     assert without == pytest.approx(-math.log(0.85 * 0.999996 + 0.15 * 1e-6), rel=1e-4) and without < with_case
+    # and it trains: the gradient reaches both cases' outputs, and raising either lowers the loss
+    trained = logits.clone().requires_grad_(True)
+    ctc_loss_sum(trained, target, lengths, case_folds(ALPHABET, None)).backward()
+    assert trained.grad is not None and trained.grad[0, 0, 1] < 0 and trained.grad[0, 0, 3] < 0
 
 
 def test_the_teacher_reads_the_pool_without_case_when_told():
@@ -100,3 +104,25 @@ def test_adapt_passes_case_ignore_to_its_comparisons_and_self_training_only_when
             at = stage.args.index("--case") if "--case" in stage.args else None
             assert (at is not None and stage.args[at + 1] == "ignore") is flagged, stage.args
             assert ("case" in stage.inputs) is flagged  # a stage done before --case existed still matches
+
+
+@pytest.mark.parametrize("pseudo", ["ranked", "threshold"])
+def test_self_training_without_case_runs_and_learns_the_folded_readings(tmp_path, pseudo):
+    """End to end through the training step (a fold done in place once broke the backward pass)."""
+    import json
+    import shutil
+
+    from tests.helpers import shard_images, tiny_dataset, tiny_train_args
+
+    labelled = tiny_dataset(tmp_path / "labelled", n=96, shard_size=96, seed=5, alphabet="abAB")
+    made = tiny_dataset(tmp_path / "made", n=48, shard_size=48, seed=6, alphabet="abAB")
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for i, p in enumerate(shard_images(made)):
+        shutil.copy(p, pool / f"c-{i:03d}.png")
+    code, out = run_cli("train", str(labelled), *tiny_train_args(tmp_path), "--unlabeled", str(pool), "--pseudo",
+                        pseudo, "--pseudo-threshold", "0.01", "--steps-per-epoch", "2", "--case", "ignore",
+                        "--name", "folded")  # fmt: skip
+    assert code == 0, out
+    config = json.loads((tmp_path / "r" / "folded" / "config.json").read_text())
+    assert config["request"]["case"] == "ignore"
