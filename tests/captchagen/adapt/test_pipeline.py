@@ -445,6 +445,18 @@ def test_labels_too_few_to_tell_the_starts_apart_leave_the_choice_to_the_estimat
                "synthetic reads the pool best" in line for line in said)  # fmt: skip
 
 
+def test_labels_that_every_model_reads_none_of_do_not_claim_the_choice(options, labelled):
+    """easycaptcha at 20 labels: base-v3 and both fine-tunes read none right; adapt once said the fine-tune the
+    estimate chose 'reads the labelled images best'."""
+    runner = FakeRunner(estimates={"base": 0.003, "synthetic": 0.009, "adapted": 0.1},
+                        labelled={"base": 0.0, "synthetic": 0.0, "adapted": 0.1})  # fmt: skip
+    said = run(replace(options, labels=labelled, labels_digest="l1"), runner)
+    assert _init_from(runner) == "synthetic"
+    assert any("the labelled images cannot tell the models apart (base 0%, synthetic 0%); by the estimate, "
+               "synthetic reads the pool best" in line for line in said)  # fmt: skip
+    assert not any("synthetic reads the labelled images best" in line for line in said)
+
+
 # ---- the comparisons read pool images self-training never learnt ----
 
 
