@@ -17,6 +17,7 @@ from captchagen.cli.common import LineProgress, library_errors
 from captchagen.cli.options import (
     Decorator,
     UsageFailure,
+    case_option_for,
     default_font_pack,
     font_pack_option,
     init_from_option,
@@ -169,10 +170,9 @@ def _report(result: Any, pool: Any, out: Path) -> None:
               "--init-from model sees (fit-style --model), or both, each its own set and fine-tune, the pool's "
               "estimate choosing (neither fit wins on every site: docs/studies/fit-style.md).  [default: both; "
               "none with --style]")  # fmt: skip
-@click.option("--case", type=click.Choice(["sensitive", "ignore"]), default="sensitive", show_default=True,
-              help="`ignore` for a site that ignores case checks: the comparisons read, and self-training learns "
-              "the pool, with a letter's two cases as one (compare --case ignore, train --case ignore); read the "
-              "model it returns with --case ignore too.")  # fmt: skip
+@case_option_for("`ignore` for a site that ignores case checks: the comparisons read, and self-training learns "
+                 "the pool, with a letter's two cases as one (compare --case ignore, train --case ignore); read "
+                 "the model it returns with --case ignore too.")  # fmt: skip
 @_fit_options
 @library_errors
 def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self_time_limit: float, pseudo: str,

@@ -163,15 +163,17 @@ def answer_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
-def case_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--case",
-        type=click.Choice(["sensitive", "ignore"]),
-        default="sensitive",
-        show_default=True,
-        help="`ignore` reads as a site that ignores case checks: a letter's two cases count as one (their "
-        "probabilities summed), readings are in lower case, and scoring compares without case.",
-    )(fn)
+def case_option_for(help: str) -> Decorator:
+    """`--case sensitive|ignore`, one flag for every command that reads, compares or learns as a site checks;
+    `help` says what it changes there."""
+    return click.option("--case", type=click.Choice(["sensitive", "ignore"]), default="sensitive",
+                        show_default=True, help=help)  # fmt: skip
+
+
+case_option = case_option_for(
+    "`ignore` reads as a site that ignores case checks: a letter's two cases count as one (their "
+    "probabilities summed), readings are in lower case, and scoring compares without case."
+)
 
 
 def pseudo_option(default: str) -> Decorator:

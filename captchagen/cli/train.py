@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from captchagen.cli.common import LineProgress, data_options, in_flags, library_errors
-from captchagen.cli.options import FiniteFloat, UsageFailure, positive_float, pseudo_option
+from captchagen.cli.options import FiniteFloat, UsageFailure, case_option_for, positive_float, pseudo_option
 from trainer.models import names as arch_names
 from trainer.models.catalog import CATALOG
 from trainer.shape import SHAPE
@@ -147,14 +147,10 @@ def _mix(value: str) -> tuple[str, float]:
     show_default=True,
     help="With --pseudo ranked: the share of the pool each round adds (0.2: 20%, 40%, ... of it).",
 )
-@click.option(
-    "--case",
-    type=click.Choice(["sensitive", "ignore"]),
-    default=DEFAULTS.case,
-    show_default=True,
-    help="With --unlabeled: `ignore` for a site that ignores case: the teacher reads the pool with a letter's "
+@case_option_for(
+    "With --unlabeled: `ignore` for a site that ignores case: the teacher reads the pool with a letter's "
     "two cases as one (their probabilities summed), and its readings are learnt whichever case the model "
-    "reads them in. The labelled images are learnt with their case.",
+    "reads them in. The labelled images are learnt with their case."
 )
 @click.option(
     "--ema-decay",

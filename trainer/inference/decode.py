@@ -62,6 +62,16 @@ def fold_cases(logits: torch.Tensor, folds: list[tuple[int, int]]) -> torch.Tens
     return out.index_copy(-1, kept, summed).masked_fill(upper, NEG_INF)
 
 
+def under_rule(
+    logits: torch.Tensor, suppressed: torch.Tensor | None, folds: list[tuple[int, int]] | None
+) -> torch.Tensor:
+    """`logits` as a reading rule allows them: the `suppressed` classes (suppressed_classes) never read, then
+    `folds`' cases as one (fold_cases: log-probabilities); unchanged where the rule rules nothing out."""
+    if suppressed is not None:
+        logits = logits.float().masked_fill(suppressed.to(logits.device), NEG_INF)
+    return fold_cases(logits, folds) if folds else logits
+
+
 def greedy(logits: torch.Tensor, alphabet: Alphabet) -> list[str]:
     """Best-path decoding of logits [T, N, C]: argmax per frame, merge repeats, drop blanks."""
     best = logits.argmax(dim=2).T.cpu()  # [N, T]

@@ -12,7 +12,7 @@ from captchagen.alphabet import PRESETS, Alphabet
 from captchagen.errors import BadInput, CaptchagenError
 from trainer import checkpoint
 from trainer.data.preprocess import BadImage, load_array
-from trainer.inference.decode import case_folds, case_table, decode, fold_cases, suppressed_classes
+from trainer.inference.decode import case_folds, case_table, decode, suppressed_classes, under_rule
 from trainer.inference.lengths import LengthChoice, chosen_lengths
 from trainer.inference.onnx_model import OnnxModel
 from trainer.models.arch import ImageReader
@@ -109,10 +109,7 @@ class Reader:
     def logits(self, arrays: np.ndarray) -> torch.Tensor:
         """uint8 [N, *pre.array_shape] from preprocess.to_array to float logits [N, T, C] (-inf for the
         characters `restrict` rules out; log-probabilities with the cases summed after ignore_case)."""
-        out = self._run(np.ascontiguousarray(arrays, dtype=np.uint8))
-        if self._suppressed is not None:
-            out = out.masked_fill(self._suppressed, float("-inf"))
-        return fold_cases(out, self._folds) if self._folds else out
+        return under_rule(self._run(np.ascontiguousarray(arrays, dtype=np.uint8)), self._suppressed, self._folds)
 
     def read_arrays(self, arrays: np.ndarray, beam: int = 0) -> list[tuple[str, float]]:
         """(text, confidence) per image of uint8 [N, *pre.array_shape] from preprocess.to_array. A model

@@ -37,7 +37,7 @@ from torch import nn
 from captchagen.alphabet import Alphabet
 from trainer.data.preprocess import Preprocessing
 from trainer.device import Runtime
-from trainer.inference.decode import decode, fold_cases
+from trainer.inference.decode import decode, under_rule
 from trainer.inference.estimate import VIEW_SHIFTS, shifted
 from trainer.training.forward import forward, on_device
 
@@ -127,9 +127,7 @@ def read_pool(
 
     def read(images: torch.Tensor) -> list[tuple[str, float]]:
         logits = forward(teacher, images, runtime).float()  # [T, N, C]
-        if suppressed is not None:
-            logits = logits.masked_fill(suppressed.to(logits.device), float("-inf"))
-        return decode(fold_cases(logits, folds) if folds else logits, alphabet, lengths=lengths)
+        return decode(under_rule(logits, suppressed, folds), alphabet, lengths=lengths)
 
     for batch_paths, uint8 in batches:
         first = read(on_device(uint8, pre, runtime))

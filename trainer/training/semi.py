@@ -40,7 +40,7 @@ from trainer.data.augment import strong
 from trainer.data.preprocess import Preprocessing
 from trainer.data.sources import UNLABELED
 from trainer.device import Runtime, all_sum
-from trainer.inference.decode import case_folds, case_table, decode, fold_cases, suppressed_classes
+from trainer.inference.decode import case_folds, case_table, decode, suppressed_classes, under_rule
 from trainer.training.events import PseudoCounts
 from trainer.training.forward import ctc_loss_sum, forward, on_device
 from trainer.training.plan import Plan, Semi
@@ -88,10 +88,7 @@ def confident_readings(
     An empty reading never passes: every captcha has characters."""
     if len(images) == 0:
         return torch.zeros(0, dtype=torch.bool), []
-    logits = forward(teacher, images, runtime)
-    if suppressed is not None:
-        logits = logits.float().masked_fill(suppressed.to(logits.device), float("-inf"))
-    read = decode(fold_cases(logits, folds) if folds else logits, alphabet, lengths=lengths)
+    read = decode(under_rule(forward(teacher, images, runtime), suppressed, folds), alphabet, lengths=lengths)
     texts = [t for t, _ in read]
     confidence = torch.tensor([c for _, c in read])
     nonempty = torch.tensor([bool(t) for t in texts])
