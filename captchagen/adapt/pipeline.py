@@ -19,12 +19,15 @@ from shlex import join, quote
 
 from captchagen import atomic, outfolder, unlabeled
 from captchagen.adapt import labels as labelling
+from captchagen.adapt import readings as read_back
 from captchagen.adapt.plan import (
+    COMPARED,
     ESTIMATES,
     LABELS,
     LEARNT,
     MODEL,
     OUTPUTS,
+    READINGS,
     RESULT,
     START,
     Candidate,
@@ -173,8 +176,35 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = ti
                 f"measure instead: captchagen label {quote(str(o.pool))} --out LABELLED, then this command again "
                 "with --labels LABELLED (the fit, make and first training are kept)")  # fmt: skip
         model = _keep(kept, o.out / MODEL, state, say)
+        _show_readings(o, kept, start if kept is adapted else adapted, state, say)
         say(minutes.line())
         return model
+
+
+def _show_readings(o: Options, kept: Candidate, other: Candidate, state: State, say: Say) -> None:
+    """OUT/READINGS: held-out pool images with the returned model's reading and the other's under each (what no
+    estimate can judge, a person reads at a glance); and a note where the returned model's letters keep to one
+    case of an alphabet that has both (the site then cannot check case: --case ignore)."""
+    found = read_back.read_readings(o.out / ESTIMATES / RESULT / COMPARED)
+    if found is None:
+        say(f"note: {o.out / ESTIMATES / RESULT} was made before compare kept each model's readings: no "
+            f"{READINGS} (remove that folder and run adapt again to draw it)")  # fmt: skip
+        return
+    state.claim(READINGS)
+    rows = [(_shown(o, c), c.model) for c in (kept, other)]
+    sheet = read_back.write_sheet(found, rows, o.out / READINGS)
+    if sheet is not None:
+        held = "held-out " if o.held_out else ""
+        say(f"readings: {sheet} ({held}pool images, each with what {rows[0][0]} (returned) and {rows[1][0]} read): "
+            "no estimate can tell a consistent wrong reading from a right one; a glance at it can")  # fmt: skip
+    note = read_back.case_note(found.by_model[kept.model], o.alphabet, rows[0][0]) if o.case == "sensitive" else None
+    if note is not None:
+        say(note)
+
+
+def _shown(o: Options, c: Candidate) -> str:
+    """A candidate as the sheet and notes name it: the base model by the name it was given."""
+    return (Path(o.base).name if "/" in o.base or o.base.endswith(".pt") else o.base) if c.name == "base" else c.name
 
 
 def _hold_out(o: Options, say: Say) -> None:

@@ -35,6 +35,7 @@ SYNTHETIC, ADAPTED = "synthetic", "adapted"
 START, RESULT = "start", "result"  # the two comparisons: which model self-training starts from, which is returned
 COMPARED = "estimates.json"
 MODEL = "model.pt"  # a copy of the model adapt returns, in the one place a user reads with
+READINGS = "readings.png"  # held-out pool images with the start's and the self-trained model's readings
 OUTPUTS = (
     FIT,
     DATA,
@@ -44,6 +45,7 @@ OUTPUTS = (
     ESTIMATES,
     LABELS,
     MODEL,
+    READINGS,
 )  # what adapt makes in OUT (and may replace); nothing else is touched
 ESTIMATE_SAMPLE = 256  # pool images each compared model reads
 HOLD_OUT_FROM = 64  # a smaller pool is compared on images self-training learnt: it has none to spare

@@ -149,8 +149,8 @@ def _report(result: Any, pool: Any, out: Path) -> None:
 @click.argument("pool", type=click.Path(path_type=Path))
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Folder for every step's output: fit/, data/, runs/synthetic (and fit-reader/, data-reader/, "
-              "runs/synthetic-reader), runs/adapted, model.pt, and adapt.json (what it made and finished). adapt "
-              "replaces nothing there that it did not make.")  # fmt: skip
+              "runs/synthetic-reader), runs/adapted, model.pt, readings.png, and adapt.json (what it made and "
+              "finished). adapt replaces nothing there that it did not make.")  # fmt: skip
 @click.option("--n", type=click.IntRange(min=100), default=20000, show_default=True,
               help="Synthetic images to make in the fitted styles (each look an equal share).")  # fmt: skip
 @init_from_option("base-v3", "Model to fine-tune (a bundled name, .pt or run folder).")
@@ -190,7 +190,10 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     self-trained model is returned only if its estimate is clearly above its start's (beyond the chance of
     the sample; so is a fine-tuned start chosen over MODEL), so adapt does not end below where it started by
     its own estimate. With --labels, measured accuracy on labelled captchas decides instead, where it tells
-    two models apart beyond chance. Run the same
+    two models apart beyond chance. An estimate can be fooled (a self-training that learnt a consistent
+    wrong alphabet grows sure of it): OUT/readings.png shows held-out pool images with what the returned
+    model and the other read, for a glance to judge, and adapt says when the readings keep to one case of
+    letters the alphabet has in both (then --case ignore). Run the same
     command again to resume after an interruption; finished steps are skipped, and a step whose inputs changed
     (the pool, an option) is redone with what follows it.
 

@@ -196,8 +196,9 @@ def _show(n: dict[str, Any]) -> None:
               help="A folder of the site's captchas you labelled (<id>_<label>.png, as `captchagen label` writes): "
               "each model's accuracy on them is measured, and ranks the models instead of the estimate.")  # fmt: skip
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the figures as JSON here (written whole or not at all).")  # fmt: skip
-@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+              help="Also write the figures as JSON here (written whole or not at all), with the images read and "
+              "each model's readings of them.")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object (as --out writes them).")
 @library_errors
 def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: LengthChoice, case: str, sample: int,
             seed: int, labels: Path | None, out: Path | None, as_json: bool) -> None:  # fmt: skip
@@ -249,9 +250,15 @@ def compare(pool: Path, models: tuple[str, ...], reads: str | None, length: Leng
         # which models each reads better: by the labels where they tell two apart beyond chance, else by the
         # estimate where it does, else by the labels' count; with no label, by the estimate alone (adapt decides by it)
         "models": [
-            {**e.row(), "clearly_above": [o.model for o in found if o is not e and reads_better(e, o)]} for e in found
-        ],  # fmt: skip
+            {
+                **e.row(),
+                "clearly_above": [o.model for o in found if o is not e and reads_better(e, o)],
+                "readings": list(e.readings),
+            }
+            for e in found
+        ],
         "best": best.model,
+        "images": list(found[0].paths),  # the images read, in the order of each model's readings
     }
     if labelled is not None:
         numbers["clearly_above_by"] = LABELS_THEN_ESTIMATE

@@ -46,6 +46,7 @@ class PoolEstimate:
     right: tuple[bool, ...] = ()  # each labelled image's: read right
     confidences: tuple[float, ...] = ()  # each image's: the probability of its reading
     alike: tuple[bool, ...] = ()  # each image's: read the same in every view
+    paths: tuple[str, ...] = ()  # the images read, in the order of `readings` (an unreadable one is left out)
 
     @property
     def estimate(self) -> float:
@@ -70,20 +71,21 @@ def shifted(arrays: np.ndarray, rows: int, cols: int) -> np.ndarray:
     return np.ascontiguousarray(padded[..., top : top + h, left : left + w])
 
 
-def load_sample(paths: list[str], reader: Reader) -> np.ndarray:
-    """The readable images of `paths` as the reader's input (an unreadable one is left out)."""
-    arrays = []
+def load_sample(paths: list[str], reader: Reader) -> tuple[np.ndarray, list[str]]:
+    """The readable images of `paths` as the reader's input, and their paths (an unreadable one is left out)."""
+    arrays, kept = [], []
     for p in paths:
         try:
             arrays.append(load_array(p, reader.pre))
         except BadImage:
             continue
-    return np.stack(arrays) if arrays else np.zeros((0, *reader.pre.array_shape), dtype=np.uint8)
+        kept.append(p)
+    return (np.stack(arrays) if arrays else np.zeros((0, *reader.pre.array_shape), dtype=np.uint8)), kept
 
 
 def read_pool(reader: Reader, name: str, paths: list[str], batch_size: int = 64) -> PoolEstimate:
     """One model's signals on the sample (peers left to `compare`)."""
-    arrays = load_sample(paths, reader)
+    arrays, read_paths = load_sample(paths, reader)
     readings: list[tuple[str, float]] = []
     same = np.ones(len(arrays), dtype=bool)
     fits: list[bool] = []
@@ -109,6 +111,7 @@ def read_pool(reader: Reader, name: str, paths: list[str], batch_size: int = 64)
         readings=tuple(t for t, _ in readings),
         confidences=tuple(float(c) for _, c in readings),
         alike=tuple(bool(x) for x in same),
+        paths=tuple(read_paths),
     )
 
 

@@ -12,8 +12,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from captchagen.adapt import pipeline
+from captchagen.adapt import readings as read_back
 from captchagen.adapt.plan import EPOCH_STEPS, Options, Score, held_out, read_comparison
 from captchagen.cli.adapt import training_width
 from captchagen.errors import BadInput
@@ -46,6 +48,7 @@ class FakeRunner:
         labelled: dict[str, float] | None = None,
         noise: float = 0.0,
         label_noise: float = 0.0,
+        readings: dict[str, str] | None = None,
     ) -> None:
         self.calls: list[tuple[str, ...]] = []
         self.fail_in, self.stop_in, self.style = fail_in, stop_in, style
@@ -53,6 +56,7 @@ class FakeRunner:
         self.labelled = labelled or {"base": 0.2, "synthetic": 0.3, "adapted": 0.6}  # with --labels
         self.noise = noise  # estimates closer than this are not clearly apart (compare's `clearly_above`)
         self.label_noise = label_noise  # nor labelled accuracies this close (reads_better)
+        self.readings = readings or {}  # what each kind of candidate reads every compared image as ("AB")
 
     def __call__(self, argv: Sequence[str]) -> int:
         argv = tuple(argv)
@@ -83,7 +87,11 @@ class FakeRunner:
 
             rows = [{"model": m, "estimate": est[m], "labelled": None if acc is None else acc[m],
                      "clearly_above": [o for o in models if o != m and above(m, o)]} for m in models]  # fmt: skip
-            saved = {"models": rows, "best": max(rows, key=lambda r: r["estimate"])["model"]}
+            sample, seed = (int(argv[argv.index(flag) + 1]) for flag in ("--sample", "--seed"))
+            images = seeded_sample([str(p) for p in list_images(Path(argv[1])).paths], sample, seed)
+            for r in rows:
+                r["readings"] = [self.readings.get(kind(str(r["model"])), "AB")] * len(images)
+            saved = {"models": rows, "best": max(rows, key=lambda r: r["estimate"])["model"], "images": images}
             out.write_text(json.dumps(saved | ({"clearly_above_by": "labels"} if acc is not None else {})))
         elif verb == "make":
             assert out is not None
@@ -191,9 +199,10 @@ def test_an_interrupted_training_is_resumed_and_one_killed_before_saving_restart
     assert verbs(runner.calls[1:]) == ["compare"]  # the resumed model is compared again
 
 
-@pytest.mark.parametrize("theirs", ["data", "fit", "fit-reader", "data-reader", "runs", "estimates", "model.pt"])
+@pytest.mark.parametrize("theirs", ["data", "fit", "fit-reader", "data-reader", "runs", "estimates", "model.pt",
+                                    "readings.png"])  # fmt: skip
 def test_anything_adapt_did_not_make_is_refused_before_anything_is_written(options, theirs):
-    mine = options.out / theirs / "mine.txt" if theirs != "model.pt" else options.out / theirs
+    mine = options.out / theirs / "mine.txt" if "." not in theirs else options.out / theirs
     mine.parent.mkdir(parents=True)
     mine.write_text("keep")
     (options.out / "notes.txt").write_text("mine too")
@@ -568,3 +577,64 @@ def test_a_statistics_only_adapt_asked_for_both_looks_keeps_its_fit_and_shares_t
     assert [c[c.index("--n") + 1] for c in makes] == [str(options.n // 2)] * 2
     for extra in ("fit-reader", "data-reader", "runs"):
         assert (options.out / extra).exists()
+
+
+def png_pool(options: Options, n: int) -> Options:
+    """`options` on a pool of `n` real images (the readings sheet opens them)."""
+    pool = options.pool.parent / "pngs"
+    pool.mkdir()
+    for i in range(n):
+        Image.new("RGB", (60, 20), (10 * i, 90, 200)).save(pool / f"p{i:02d}.png")
+    return replace(options, pool=pool, pool_digest=list_images(pool).digest())
+
+
+def test_the_readings_sheet_shows_what_the_returned_model_and_its_start_read(options, monkeypatch):
+    o = png_pool(options, 6)
+    drawn: list[list[list[tuple[str, str]]]] = []
+    real = read_back.write_grid
+
+    def recording(cells, out, columns=4):
+        drawn.append([caption for _, caption in cells])
+        return real(cells, out, columns)
+
+    monkeypatch.setattr(read_back, "write_grid", recording)
+    said = run(o, FakeRunner(readings={"synthetic": "AB", "adapted": "BA"}))
+    sheet = o.out / "readings.png"
+    assert any(line.startswith(f"readings: {sheet} (pool images, each with what adapted (returned) and synthetic")
+               for line in said), said  # fmt: skip
+    assert drawn == [[[("adapted: BA", "darkblue"), ("synthetic: AB", "dimgray")]] * 6]
+    with Image.open(sheet) as im:
+        assert im.format == "PNG" and im.width > 4 * 60
+    # the self-trained model below its start: the start is returned, and named first
+    drawn.clear()
+    said = run(replace(o, seed=1), FakeRunner(estimates={"base": 0.3, "synthetic": 0.6, "adapted": 0.5},
+                                              readings={"synthetic": "AB", "adapted": "BA"}))  # fmt: skip
+    assert drawn and drawn[0][0] == [("synthetic: AB", "darkblue"), ("adapted: BA", "dimgray")]
+    assert not any(line.startswith("note: ") and "letters" in line for line in said)  # "AB": no two cases
+
+
+def test_readings_in_one_case_of_a_two_case_alphabet_suggest_case_ignore(options):
+    o = replace(png_pool(options, 30), alphabet="ABab")
+    said = run(o, FakeRunner(readings={"adapted": "ABAB"}))
+    notes = [line for line in said if "letters adapted read in the pool are capitals" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: 100% of the 120 letters") and "--case ignore" in notes[0]
+    # read in both cases: nothing to say; with --case ignore already given: nothing to say either
+    for other, runner in ((replace(o, seed=2), FakeRunner(readings={"adapted": "AbaB"})),
+                          (replace(o, seed=3, case="ignore"), FakeRunner(readings={"adapted": "ABAB"}))):  # fmt: skip
+        assert not any("letters adapted read" in line for line in run(other, runner))
+
+
+def test_a_comparison_saved_before_compare_kept_readings_draws_no_sheet(options):
+    o = png_pool(options, 6)
+    run(o, FakeRunner())
+    compared = o.out / "estimates" / "result" / "estimates.json"
+    old = json.loads(compared.read_text())
+    del old["images"]
+    compared.write_text(json.dumps(old))
+    (o.out / "readings.png").unlink()
+    said = run(o, FakeRunner())
+    assert (
+        f"note: {o.out / 'estimates' / 'result'} was made before compare kept each model's readings: no "
+        "readings.png (remove that folder and run adapt again to draw it)" in said
+    )
+    assert not (o.out / "readings.png").exists()

@@ -59,6 +59,16 @@ def test_the_signals_are_what_each_model_reads(reading_model):
     assert found[0].peers == found[1].peers == pytest.approx(agree)
 
 
+def test_an_unreadable_image_is_left_out_and_the_paths_say_which_were_read(reading_model, tmp_path):
+    data, model = reading_model
+    paths = [str(p) for p in shard_images(data)[:6]]
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    found = compare({"a": Reader(model)}, [*paths[:3], str(broken), *paths[3:]])[0]
+    assert found.images == 6 and found.paths == tuple(paths)
+    assert found.readings == tuple(r.text for r in Reader(model).read_paths(paths))
+
+
 def test_compare_ranks_models_on_a_pool_and_writes_json(reading_model, tmp_path):
     data, model = reading_model
     out = tmp_path / "sub" / "estimates.json"
@@ -72,6 +82,11 @@ def test_compare_ranks_models_on_a_pool_and_writes_json(reading_model, tmp_path)
     assert rows[0]["estimate"] == rows[1]["estimate"]  # the same model, the same sample: the same figures
     assert rows[0]["clearly_above"] == rows[1]["clearly_above"] == []  # and neither above the other
     assert numbers["lengths"] == [1, 3]  # the model's trained lengths, as every reading command
+    # each model's readings, in the order of the images read (adapt's readings sheet draws them)
+    images = numbers["images"]
+    assert len(images) == 24 and all(Path(p).is_file() and Path(p).is_relative_to(data) for p in images)
+    read = [r.text for r in Reader(model).read_paths(images)]
+    assert rows[0]["readings"] == rows[1]["readings"] == read
     assert json.loads(run_cli_streams(*args, "--json")[1]) == numbers  # seeded: the same again
     code, table = run_cli(*args, "--length", "2", env={"COLUMNS": "200"})
     assert code == 0 and "estimate" in table and "reads this pool best by the estimate" in table
