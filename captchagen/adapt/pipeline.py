@@ -203,8 +203,9 @@ def _show_readings(o: Options, kept: Candidate, other: Candidate, state: State, 
 
 
 def _shown(o: Options, c: Candidate) -> str:
-    """A candidate as the sheet and notes name it: the base model by the name it was given."""
-    return (Path(o.base).name if "/" in o.base or o.base.endswith(".pt") else o.base) if c.name == "base" else c.name
+    """A candidate as the sheet and notes name it: the base model as it was given (base-v3), unless that is a
+    path (too long for a caption)."""
+    return (o.base if "/" not in o.base else "base") if c.name == "base" else c.name
 
 
 def _hold_out(o: Options, say: Say) -> None:

@@ -638,3 +638,12 @@ def test_a_comparison_saved_before_compare_kept_readings_draws_no_sheet(options)
         "readings.png (remove that folder and run adapt again to draw it)" in said
     )
     assert not (o.out / "readings.png").exists()
+
+
+def test_the_sheet_names_the_base_model_as_it_was_given(options, monkeypatch):
+    drawn: list[list[tuple[str, str]]] = []
+    monkeypatch.setattr(read_back, "write_sheet", lambda readings, rows, out: drawn.append(rows))
+    below = {"base": 0.6, "synthetic": 0.3, "adapted": 0.4}  # the self-trained model below base: base returned
+    run(replace(options, base="base-v3"), FakeRunner(estimates=below))
+    run(replace(options, base="runs/mine/best.pt", seed=1), FakeRunner(estimates=below))
+    assert [rows[0][0] for rows in drawn] == ["base-v3", "base"] and all(r[1][0] == "adapted" for r in drawn)
