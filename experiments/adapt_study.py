@@ -8,7 +8,10 @@ the pool, as a person labelling it would give them) as `adapt --labels`; 0 runs 
 uses the same OUT, so the fit, the synthetic set and its fine-tuning are made once and only what the labels
 change is redone. `--ablate threshold` adds a run at 0 labels with `--pseudo threshold` (the fixed-threshold
 self-training adapt used before); `--ablate nofit`, one with `--style varied` (no fit: the synthetic set in
-the family base-v3 was trained on, widened); `--tuned DIR`, one at 0 labels in the style a person made on
+the family base-v3 was trained on, widened); `--ablate nolength`, one with `--length 1-10` (what a user who
+does not know the length gives: `make`'s whole range; its own OUT, adapt-nolength: the fit, the synthetic
+set and the fine-tunes are drawn at that range too, and no reading is held to the length; scored under
+that range, and under the length too); `--tuned DIR`, one at 0 labels in the style a person made on
 `tune-style`'s page (DIR/style.toml in DIR/fonts; its own OUT, adapt-tuned). After each run OUT/model.pt,
 the model adapt returns, is scored on the held-out set under the generator's characters and length, beside
 which model adapt kept, the estimates and labelled accuracies it saw, its rounds of pseudo-labels, the
@@ -34,6 +37,7 @@ from experiments.zero_shot import READS, _ddddocr, score
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "docs" / "studies" / "results" / "adapt_rounds.jsonl"
+ANY_LENGTH = "1-10"  # `--ablate nolength`: make's whole range, what a user who does not know the length gives
 
 
 def pool(gen: str, n: int, work: Path) -> Path:
@@ -58,15 +62,16 @@ def labels(work: Path, n: int) -> Path:
     return folder
 
 
-def ours(model: Path | str, gen: str):
-    """`model` reading as `test --reads ... --length ...` would, for zero_shot.score."""
+def ours(model: Path | str, gen: str, lengths: str | None = None):
+    """`model` reading as `test --reads ... --length ...` would, for zero_shot.score: under the generator's
+    length, or under `lengths` ("A-B") where given."""
     from trainer import bundled
     from trainer.inference.reader import Reader
 
-    length = int(KNOWN[gen][1])
+    lo, _, hi = (lengths or KNOWN[gen][1]).partition("-")
     reader = Reader(bundled.named(str(model)) or Path(model))
     reader.restrict(READS[gen])
-    reader.read_lengths((length, length))
+    reader.read_lengths((int(lo), int(hi or lo)))
     return lambda paths: [p.text or "" for p in reader.read_paths([str(p) for p in paths])]
 
 
@@ -75,8 +80,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("bench-out/adapt"))
     parser.add_argument("--generators", default="wheezy,simple,kaptcha,claptcha")
     parser.add_argument("--labels", default="0,20", help="labelled pool images per run, comma-separated")
-    parser.add_argument("--ablate", default="", help="threshold, nofit: also runs at 0 labels with --pseudo "
-                        "threshold, or with --style varied instead of a fit")  # fmt: skip
+    parser.add_argument("--ablate", default="", help="threshold, nofit, nolength: also runs at 0 labels with "
+                        "--pseudo threshold, with --style varied instead of a fit, or with --length 1-10")  # fmt: skip
     parser.add_argument("--tuned", type=Path, help="also run at 0 labels in this tune-style folder's style and fonts")
     parser.add_argument("--pool", type=int, default=3000)
     parser.add_argument("--n", type=int, default=20000, help="synthetic images adapt makes")
@@ -99,15 +104,17 @@ def main() -> None:
             figures, _ = score(read, test)
             report({**common, "reader": name, **figures}, args.results)
         ablate = args.ablate.split(",")
-        runs: list[tuple[int, str, str | None, list[str]]] = [(int(n), "ranked", None, []) for n in
-                                                              args.labels.split(",") if n]  # fmt: skip
-        runs += [(0, "threshold", None, [])] * ("threshold" in ablate)
-        runs += [(0, "ranked", "varied", [])] * ("nofit" in ablate)
+        runs: list[tuple[int, str, str | None, list[str], str]] = [(int(n), "ranked", None, [], length) for n in
+                                                                   args.labels.split(",") if n]  # fmt: skip
+        runs += [(0, "threshold", None, [], length)] * ("threshold" in ablate)
+        runs += [(0, "ranked", "varied", [], length)] * ("nofit" in ablate)
+        runs += [(0, "ranked", None, [], ANY_LENGTH)] * ("nolength" in ablate)
         if args.tuned:
-            runs.append((0, "ranked", str(args.tuned / "style.toml"), ["--font", str(args.tuned / "fonts")]))
-        for n, pseudo, style, fonts in runs:
-            out = w / (("adapt-tuned" if fonts else "adapt") + ("-nocase" if args.case == "ignore" else ""))
-            cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", length, "--n",
+            runs.append((0, "ranked", str(args.tuned / "style.toml"), ["--font", str(args.tuned / "fonts")], length))
+        for n, pseudo, style, fonts, given in runs:
+            kind = "adapt-tuned" if fonts else "adapt-nolength" if given != length else "adapt"
+            out = w / (kind + ("-nocase" if args.case == "ignore" else ""))
+            cmd = ["adapt", str(unlabelled), "--out", str(out), "--alphabet", alphabet, "--length", given, "--n",
                    str(args.n), "--time-limit", f"{args.minutes:g}", "--self-time-limit", f"{args.self_minutes:g}",
                    "--rounds", str(args.rounds), "--pseudo", pseudo, *(["--fit", args.fit] if not style else []),
                    *(["--labels", str(labels(w, n))] if n else []), *(["--style", style] if style else []),
@@ -115,14 +122,17 @@ def main() -> None:
             started = time.perf_counter()
             captchagen(*cmd)
             minutes = (time.perf_counter() - started) / 60
-            figures, _ = score(ours(out / "model.pt", gen), test)
+            figures, _ = score(ours(out / "model.pt", gen, given), test)  # read as the user would, with what they gave
+            if given != length:  # and under the length they did not give, to tell the training from the reading
+                figures["at_the_length"] = score(ours(out / "model.pt", gen), test)[0]["exact"]
             state = json.loads((out / "adapt.json").read_text())
             fit, seen = read_record(out / "fit"), read_record(out / "fit-reader")
             metrics = [
                 json.loads(line) for line in (out / "runs" / "adapted" / "metrics.jsonl").read_text().splitlines()
             ]
             named = "tuned" if fonts else style or "fitted"
-            row = {**common, "reader": "adapt", "labels": n, "pseudo": pseudo, "style": named, "case": args.case,
+            row = {**common, "length_given": given, "reader": "adapt", "labels": n, "pseudo": pseudo, "style": named,
+                   "case": args.case,
                    **figures, "kept": _kept(out), "estimates": state.get("estimates"),
                    "labelled": state.get("labelled"), "rounds": [m.get("pseudo") for m in metrics],
                    "fit_distance": fit.distance if fit else None, "fit_floor": fit.floor if fit else None,
