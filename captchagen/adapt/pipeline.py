@@ -184,15 +184,20 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = ti
 def _show_readings(o: Options, kept: Candidate, other: Candidate, state: State, say: Say) -> None:
     """OUT/READINGS: held-out pool images with the returned model's reading and the other's under each (what no
     estimate can judge, a person reads at a glance); and a note where the returned model's letters keep to one
-    case of an alphabet that has both (the site then cannot check case: --case ignore)."""
+    case of an alphabet that has both (the site then cannot check case: --case ignore). A sheet that cannot be
+    drawn from this comparison is removed: it would show an earlier one's readings."""
+    target = o.out / READINGS
     found = read_back.read_readings(o.out / ESTIMATES / RESULT / COMPARED)
+    rows = [(_shown(o, c), c.model) for c in (kept, other)]
+    if found is not None:
+        state.claim(READINGS)
+    sheet = read_back.write_sheet(found, rows, target) if found is not None else None
+    if sheet is None and target.exists() and state.owns(READINGS):
+        target.unlink()
     if found is None:
         say(f"note: {o.out / ESTIMATES / RESULT} was made before compare kept each model's readings: no "
             f"{READINGS} (remove that folder and run adapt again to draw it)")  # fmt: skip
         return
-    state.claim(READINGS)
-    rows = [(_shown(o, c), c.model) for c in (kept, other)]
-    sheet = read_back.write_sheet(found, rows, o.out / READINGS)
     if sheet is not None:
         held = "held-out " if o.held_out else ""
         say(f"readings: {sheet} ({held}pool images, each with what {rows[0][0]} (returned) and {rows[1][0]} read): "
