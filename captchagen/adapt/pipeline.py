@@ -156,6 +156,12 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = ti
         by = _decided_by(first, start, starts) if o.labels is not None else "the estimate"
         beside = f"; beside the pool it learns {o.out / look.data}" if len(fitted) > 1 else ""
         say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}{beside}")
+        # said before the longest step, where stopping costs nothing done: with --case ignore the fits, sets and
+        # fine-tunes are kept, and the comparisons and self-training redone as the site checks
+        early = _case_note(o, START, start)
+        if early is not None:
+            say(f"{early}; self-training learns case as read: to learn as such a site checks, stop now (Ctrl-C) "
+                "and run this command again with --case ignore (the fits, sets and fine-tunes are kept)")  # fmt: skip
         _hold_out(o, say)
         _do(self_train_stage(o, start, train_labels, look), state, say, runner, minutes)
         adapted = adapted_candidate(o)
@@ -176,16 +182,26 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = ti
                 f"measure instead: captchagen label {quote(str(o.pool))} --out LABELLED, then this command again "
                 "with --labels LABELLED (the fit, make and first training are kept)")  # fmt: skip
         model = _keep(kept, o.out / MODEL, state, say)
-        _show_readings(o, kept, start if kept is adapted else adapted, state, say)
+        _show_readings(o, kept, start if kept is adapted else adapted, state, say, noted=early is not None)
         say(minutes.line())
         return model
 
 
-def _show_readings(o: Options, kept: Candidate, other: Candidate, state: State, say: Say) -> None:
+def _case_note(o: Options, stage: str, candidate: Candidate) -> str | None:
+    """readings.case_note on what `candidate` read in the `stage` comparison, where case counts (None where it
+    keeps to both cases, or the comparison kept no readings)."""
+    found = read_back.read_readings(o.out / ESTIMATES / stage / COMPARED) if o.case == "sensitive" else None
+    if found is None or candidate.model not in found.by_model:
+        return None
+    return read_back.case_note(found.by_model[candidate.model], o.alphabet, _shown(o, candidate))
+
+
+def _show_readings(o: Options, kept: Candidate, other: Candidate, state: State, say: Say, noted: bool) -> None:
     """OUT/READINGS: held-out pool images with the returned model's reading and the other's under each (what no
-    estimate can judge, a person reads at a glance); and a note where the returned model's letters keep to one
-    case of an alphabet that has both (the site then cannot check case: --case ignore). A sheet that cannot be
-    drawn from this comparison is removed: it would show an earlier one's readings."""
+    estimate can judge, a person reads at a glance); and, unless the start's readings `noted` it, a note where
+    the returned model's letters keep to one case of an alphabet that has both (the site then cannot check
+    case: --case ignore). A sheet that cannot be drawn from this comparison is removed: it would show an
+    earlier one's readings."""
     target = o.out / READINGS
     found = read_back.read_readings(o.out / ESTIMATES / RESULT / COMPARED)
     rows = [(_shown(o, c), c.model) for c in (kept, other)]
@@ -202,7 +218,7 @@ def _show_readings(o: Options, kept: Candidate, other: Candidate, state: State, 
         held = "held-out " if o.held_out else ""
         say(f"readings: {sheet} ({held}pool images, each with what {rows[0][0]} (returned) and {rows[1][0]} read): "
             "no estimate can tell a consistent wrong reading from a right one; a glance at it can")  # fmt: skip
-    note = read_back.case_note(found.by_model[kept.model], o.alphabet, rows[0][0]) if o.case == "sensitive" else None
+    note = None if noted else _case_note(o, RESULT, kept)
     if note is not None:
         say(note)
 

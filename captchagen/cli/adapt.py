@@ -193,7 +193,7 @@ def adapt(pool: Path, out: Path, n: int, init_from: str, time_limit: float, self
     two models apart beyond chance. An estimate can be fooled (a self-training that learnt a consistent
     wrong alphabet grows sure of it): OUT/readings.png shows held-out pool images with what the returned
     model and the other read, for a glance to judge, and adapt says when the readings keep to one case of
-    letters the alphabet has in both (then --case ignore). Run the same
+    letters the alphabet has in both (then --case ignore; of the start's, before self-training). Run the same
     command again to resume after an interruption; finished steps are skipped, and a step whose inputs changed
     (the pool, an option) is redone with what follows it.
 

@@ -624,6 +624,24 @@ def test_readings_in_one_case_of_a_two_case_alphabet_suggest_case_ignore(options
         assert not any("letters adapted read" in line for line in run(other, runner))
 
 
+def test_a_start_reading_one_case_is_noted_before_self_training_and_once(options):
+    o = replace(png_pool(options, 30), alphabet="ABab")
+    runner = FakeRunner(readings={"synthetic": "ABAB", "adapted": "ABAB"})
+    said = run(o, runner)
+    notes = [i for i, line in enumerate(said) if "are capitals, where the alphabet holds both cases" in line]
+    assert len(notes) == 1, said  # the returned model reads so too: said once, where stopping costs least
+    early = said[notes[0]]
+    assert said[notes[0] - 1].startswith("self-training starts from synthetic")
+    assert early.startswith("note: 100% of the 120 letters synthetic read in the pool are capitals")
+    assert "stop now (Ctrl-C) and run this command again with --case ignore" in early
+    # run again with --case ignore: the fits, sets and fine-tunes are kept; the comparisons and self-training
+    # redone as the site checks, and nothing more to say of case
+    runner = FakeRunner(readings={"synthetic": "ABAB", "adapted": "ABAB"})
+    said = run(replace(o, case="ignore"), runner)
+    assert verbs(runner.calls) == ["compare", "self-train", "compare"]
+    assert not any("are capitals" in line for line in said)
+
+
 def test_a_comparison_saved_before_compare_kept_readings_draws_no_sheet(options):
     o = png_pool(options, 6)
     run(o, FakeRunner())
