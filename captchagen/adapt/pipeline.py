@@ -158,7 +158,7 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = ti
         say(f"self-training starts from {start.name} ({start.model}): it reads the pool best by {by}{beside}")
         # said before the longest step, where stopping costs nothing done: with --case ignore the fits, sets and
         # fine-tunes are kept, and the comparisons and self-training redone as the site checks
-        early = _case_note(o, START, start)
+        early = _case_note(o, read_back.read_readings(o.out / ESTIMATES / START / COMPARED), start)
         if early is not None:
             say(f"{early}; self-training learns case as read: to learn as such a site checks, stop now (Ctrl-C) "
                 "and run this command again with --case ignore (the fits, sets and fine-tunes are kept)")  # fmt: skip
@@ -187,11 +187,10 @@ def run(o: Options, say: Say, runner: Runner = run_captchagen, clock: Clock = ti
         return model
 
 
-def _case_note(o: Options, stage: str, candidate: Candidate) -> str | None:
-    """readings.case_note on what `candidate` read in the `stage` comparison, where case counts (None where it
-    keeps to both cases, or the comparison kept no readings)."""
-    found = read_back.read_readings(o.out / ESTIMATES / stage / COMPARED) if o.case == "sensitive" else None
-    if found is None or candidate.model not in found.by_model:
+def _case_note(o: Options, found: read_back.Readings | None, candidate: Candidate) -> str | None:
+    """readings.case_note on what `candidate` read in a comparison's `found` readings, where case counts (None
+    where it keeps to both cases, or the comparison kept no readings)."""
+    if o.case != "sensitive" or found is None or candidate.model not in found.by_model:
         return None
     return read_back.case_note(found.by_model[candidate.model], o.alphabet, _shown(o, candidate))
 
@@ -218,7 +217,7 @@ def _show_readings(o: Options, kept: Candidate, other: Candidate, state: State, 
         held = "held-out " if o.held_out else ""
         say(f"readings: {sheet} ({held}pool images, each with what {rows[0][0]} (returned) and {rows[1][0]} read): "
             "no estimate can tell a consistent wrong reading from a right one; a glance at it can")  # fmt: skip
-    note = None if noted else _case_note(o, RESULT, kept)
+    note = None if noted else _case_note(o, found, kept)
     if note is not None:
         say(note)
 
